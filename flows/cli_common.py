@@ -1,0 +1,121 @@
+"""What every CLI command shares: the runtime, locale, --at parsing, JSON or rich output, exit codes.
+
+Kept free of Prefect so that a clerk's command starts instantly.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from flows.runtime import Runtime
+from flows.settings import Settings
+from models.errors import DomainError
+
+console = Console()
+err_console = Console(stderr=True)
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process's runtime, built from settings on first use."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(Settings())
+    return _runtime
+
+
+def set_runtime(value: Runtime | None) -> None:
+    """Tests hand the CLI a runtime built from their own settings."""
+    global _runtime
+    _runtime = value
+
+
+def locale() -> str:
+    return runtime().settings.locale
+
+
+def t(zh: str, en: str) -> str:
+    """Text in the configured locale."""
+    return en if locale() == "en" else zh
+
+
+def fail(message: str) -> NoReturn:
+    """A refused operation or bad argument: one line on stderr, exit code 2, never a traceback."""
+    err_console.print(message, style="red", markup=False, highlight=False)
+    raise typer.Exit(code=2)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn domain errors into the one-line exit-2 form in the configured locale."""
+    try:
+        yield
+    except DomainError as exc:
+        fail(exc.message(locale()))
+
+
+def parse_at(value: str | None, *, default_now: bool = True) -> datetime | None:
+    """An ISO time given on the command line: local time unless it carries an offset; default now."""
+    rt = runtime()
+    if value is None:
+        return datetime.now(rt.calendar.tz) if default_now else None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(t(f"时间格式不对:{value!r}(应为 ISO 格式,如 2026-10-03T14:05)",
+               f"Malformed time {value!r}: use ISO format, e.g. 2026-10-03T14:05"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=rt.calendar.tz)
+    return parsed
+
+
+def parse_amount(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    cleaned = value.strip().replace("¥", "").replace("￥", "").replace("元", "").replace(",", "")
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        fail(t(f"金额格式不对:{value!r}", f"Malformed amount {value!r}"))
+    if not amount.is_finite():
+        fail(t(f"金额格式不对:{value!r}", f"Malformed amount {value!r}"))
+    return amount.quantize(Decimal("0.01"))
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: to_jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    return value
+
+
+def emit(as_json: bool, data: Any, render: Callable[[], None]) -> None:
+    """Print one JSON object (for scripts) or the rich rendering (for people)."""
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False) + "\n")
+    else:
+        render()
+
+
+def warn_calendar_gaps() -> None:
+    """Say loudly, once per command, which years' make-up working days the calendar lacks."""
+    if _runtime is None:
+        return
+    for message in _runtime.calendar_warnings():
+        err_console.print(message, style="bold yellow", markup=False, highlight=False)

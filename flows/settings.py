@@ -1,0 +1,129 @@
+"""Effective configuration: `BIANMIN_*` environment variables over an optional `bianmin.toml`."""
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_ROUTES: dict[str, str] = {
+    # alert kind[:level] -> apprise tag(s), comma separated; "{dept}" is the holder's department
+    "reply-overdue": "cs-supervisor",
+    "callback-overdue:1": "cs-supervisor",
+    "callback-overdue:2": "cs-manager",
+    "rework-missing": "cs-supervisor",
+    "rework-callback-missing": "cs-supervisor",
+    "order-overdue": "{dept}-supervisor",
+    "cash-unhanded": "finance-manager,{dept}-supervisor",
+    "cash-shortfall": "finance-manager,{dept}-supervisor",
+    "cash-overcount": "finance-manager",
+    "receipt-unreturned": "finance-manager,{dept}-supervisor",
+    "receipt-gap": "finance-manager,{dept}-supervisor",
+    "receipt-double-use": "finance-manager",
+    "fee-not-collected": "cs-supervisor",
+    "monthly-report": "administration",
+    "flow-failed": "ops",
+}
+
+
+class Settings(BaseSettings):
+    """Every knob of bianmin, with defaults that run with nothing set."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BIANMIN_",
+        toml_file=os.environ.get("BIANMIN_CONFIG_FILE", "bianmin.toml"),
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh_CN"
+    work_start: time = time(8, 30)
+    work_end: time = time(17, 30)
+    cash_cutoff: time = time(17, 30)
+    cash_check_grace_minutes: int = 30
+    cash_morning_check: time = time(9, 0)
+    callback_workdays: int = 2
+    callback_escalate_workdays: int = 1
+    rework_due_hours: int = 24
+    reply_minutes: int = 10
+    receipt_return_workdays: int = 5
+    calendar_override: Path | None = None
+    apprise_config: Path | None = None
+    outbox_dir: Path | None = None
+    reports_dir: Path | None = None
+    repeat_hours: float = 4.0
+    send_resolved: bool = True
+    backoff_base_seconds: int = 60
+    backoff_max_seconds: int = 3600
+    alert_routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
+    tally_resend_on_change: bool = False
+    schedule_replies: str = "*/5 * * * *"
+    schedule_callbacks: str = "0 * * * *"
+    schedule_dispatch: str = "* * * * *"
+    schedule_tally: str = "0 8 1 * *"
+    prefect_port: int = 4209
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if value not in ("zh_CN", "en"):
+            raise ValueError("locale must be zh_CN or en")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'bianmin.db'}"
+
+    @property
+    def effective_outbox_dir(self) -> Path:
+        return self.outbox_dir or self.data_dir / "outbox"
+
+    @property
+    def effective_reports_dir(self) -> Path:
+        return self.reports_dir or self.data_dir / "reports"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / "prefect"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain values, passwords in URLs masked."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, (Path, time, Decimal)):
+                value = str(value)
+            out[name] = value
+        out["database_url"] = mask_url_password(self.effective_database_url)
+        return out
+
+
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z0-9+]+://[^:/@\s]+:)(?P<secret>[^@\s]+)(?P<tail>@)", re.I)
+
+
+def mask_url_password(url: str) -> str:
+    """A database URL with its password replaced by ****."""
+    return _PASSWORD_IN_URL.sub(lambda m: f"{m['head']}****{m['tail']}", url)

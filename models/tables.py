@@ -1,0 +1,361 @@
+"""The service ledger's tables: one typed declarative Base, UTC timestamps, Decimal money."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CATEGORIES = ("plumbing", "electrical", "cleaning", "greening")
+OUT_OF_SCOPE_CATEGORIES = ("appliance", "renovation")
+DEPARTMENTS = ("cs", "engineering", "cleaning", "finance", "administration")
+ROLES = ("clerk", "supervisor", "manager", "worker", "cashier")
+CHANNELS = ("walk_in", "phone")
+PAYMENT_METHODS = ("cash", "wechat", "alipay", "card")
+RECEIPT_STATES = ("issued", "used", "voided", "returned")
+CALLBACK_OUTCOMES = ("satisfied", "unsatisfied", "unreachable")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite stores naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the ledger stores aware times only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+Money = Numeric(12, 2, asdecimal=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), Decimal: Money, dict[str, Any]: JSON}
+
+
+class Office(Base):
+    __tablename__ = "offices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Community(Base):
+    __tablename__ = "communities"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    office: Mapped[Office] = relationship(lazy="raise")
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    department: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    office: Mapped[Office] = relationship(lazy="raise")
+
+
+class PriceItem(Base):
+    __tablename__ = "price_items"
+    __table_args__ = (CheckConstraint(f"category IN {CATEGORIES}", name="category"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    category: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    fee: Mapped[Decimal]
+
+
+class ServiceRequest(Base):
+    """登记表: one resident's request as CS registered it."""
+
+    __tablename__ = "service_requests"
+    __table_args__ = (
+        CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
+        CheckConstraint(f"category IN {CATEGORIES}", name="category"),
+        # the open phone replies are what chase-replies reads every 5 minutes
+        Index("ix_service_requests_open_phone", "received_at",
+              postgresql_where=text("channel = 'phone' AND replied_at IS NULL"),
+              sqlite_where=text("channel = 'phone' AND replied_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    received_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    resident_name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(300))
+    phone: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    preferred_at: Mapped[datetime | None]
+    price_item_id: Mapped[int | None] = mapped_column(ForeignKey("price_items.id"))
+    agreed_fee: Mapped[Decimal]
+    expected_result: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None]
+    replied_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    office: Mapped[Office] = relationship(lazy="raise")
+    community: Mapped[Community | None] = relationship(lazy="raise")
+    received_by: Mapped[Staff] = relationship(lazy="raise", foreign_keys=[received_by_id])
+
+
+class WorkOrder(Base):
+    """通知单: the notice in three copies (finance, department, archive) is one row seen three ways."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (
+        Index("ix_work_orders_open", "scheduled_for",
+              postgresql_where=text("completed_at IS NULL"),
+              sqlite_where=text("completed_at IS NULL")),
+        Index("ix_work_orders_accepted_month", "accepted_at", "department", "fee"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    department: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    issued_at: Mapped[datetime]
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    scheduled_for: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    accepted_at: Mapped[datetime | None]
+    accepted_by: Mapped[str | None] = mapped_column(String(100))
+    fee: Mapped[Decimal]
+    rework_of_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    request: Mapped[ServiceRequest] = relationship(lazy="raise")
+    worker: Mapped[Staff] = relationship(lazy="raise", foreign_keys=[worker_id])
+    rework_of: Mapped[WorkOrder | None] = relationship(lazy="raise", remote_side=[id])
+
+
+class ReceiptBook(Base):
+    __tablename__ = "receipt_books"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    issued_at: Mapped[datetime]
+    first_serial: Mapped[int]
+    count: Mapped[int]
+
+
+class CashHandover(Base):
+    __tablename__ = "cash_handovers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    handed_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    received_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    handed_at: Mapped[datetime] = mapped_column(index=True)
+    # finance's confirmation is what counts: a handover recorded by the cashier is confirmed then
+    confirmed_at: Mapped[datetime | None]
+    declared_amount: Mapped[Decimal]
+    counted_amount: Mapped[Decimal]
+
+
+class Receipt(Base):
+    __tablename__ = "receipts"
+    __table_args__ = (
+        CheckConstraint(f"state IN {RECEIPT_STATES}", name="state"),
+        CheckConstraint(f"method IS NULL OR method IN {PAYMENT_METHODS}", name="method"),
+        Index("ix_receipts_cash_open", "collected_at",
+              postgresql_where=text("method = 'cash' AND handover_id IS NULL AND state = 'used'"),
+              sqlite_where=text("method = 'cash' AND handover_id IS NULL AND state = 'used'")),
+        Index("ix_receipts_collected_month", "collected_at", "method", "amount"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    serial: Mapped[int] = mapped_column(index=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("receipt_books.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="issued")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    amount: Mapped[Decimal | None]
+    method: Mapped[str | None] = mapped_column(String(16))
+    collected_at: Mapped[datetime | None]
+    collected_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    state_changed_at: Mapped[datetime | None]
+    handover_id: Mapped[int | None] = mapped_column(ForeignKey("cash_handovers.id"), index=True)
+    book: Mapped[ReceiptBook] = relationship(lazy="raise")
+
+
+class Callback(Base):
+    """回访: one row per return visit due; `done_at` empty while it is still owed."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        CheckConstraint(f"outcome IS NULL OR outcome IN {CALLBACK_OUTCOMES}", name="outcome"),
+        Index("ix_callbacks_open", "due_at",
+              postgresql_where=text("done_at IS NULL"),
+              sqlite_where=text("done_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    done_at: Mapped[datetime | None]
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    rework_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
+    order: Mapped[WorkOrder] = relationship(lazy="raise", foreign_keys=[order_id])
+
+
+class DepartmentReport(Base):
+    """A department's own record of work done, for the monthly reconciliation."""
+
+    __tablename__ = "department_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(60), unique=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    department: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    reported_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    reported_at: Mapped[datetime] = mapped_column(index=True)
+    address: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    fee: Mapped[Decimal | None]
+
+
+class Alert(Base):
+    """The outbox: written in the transaction that found it, delivered from here after."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_pending", "next_attempt_at",
+              postgresql_where=text("sent_at IS NULL AND resolved_at IS NULL"),
+              sqlite_where=text("sent_at IS NULL AND resolved_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    office: Mapped[str | None] = mapped_column(String(32), index=True)
+    order_number: Mapped[str | None] = mapped_column(String(40))
+    severity: Mapped[int] = mapped_column(default=1)
+    level: Mapped[int] = mapped_column(default=1)
+    tag: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    last_notified_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolved_notified_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(100))
+    acked_level: Mapped[int | None]
+    next_attempt_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[datetime | None]
+
+
+class AlertSilence(Base):
+    __tablename__ = "alert_silences"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    office: Mapped[str | None] = mapped_column(String(32))
+    starts_at: Mapped[datetime]
+    until: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ReportRun(Base):
+    __tablename__ = "report_runs"
+    __table_args__ = (UniqueConstraint("month", "office", "version", name="uq_report_runs_month_office_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))
+    office: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    file_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class FlowWatermark(Base):
+    __tablename__ = "flow_watermarks"
+    flow: Mapped[str] = mapped_column(String(60), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(60), primary_key=True, default="*")
+    window_end: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_entity", "entity", "entity_ref"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_ref: Mapped[str] = mapped_column(String(60))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+DEPARTMENT_NAMES = {
+    "cs": ("客服部", "Customer service"),
+    "engineering": ("工程部", "Engineering"),
+    "cleaning": ("保洁部(环境部)", "Cleaning (environment)"),
+    "finance": ("财务部", "Finance"),
+    "administration": ("行政部", "Administration"),
+}
