@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,9 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.settings import Settings
 from models.calendar import BusinessCalendar, load_override
 from models.db import make_engine, session_factory
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
@@ -44,3 +40,31 @@ class Runtime:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+_current: Runtime | None = None
+
+
+def current_runtime() -> Runtime:
+    """The runtime flows use: the one installed by `using_runtime`, else one built from Settings()."""
+    global _current
+    if _current is None:
+        _current = Runtime(Settings())
+    return _current
+
+
+class using_runtime:
+    """Install `rt` as the flows' runtime for a block (tests, the demo, `bianmin run`)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._previous: Runtime | None = None
+
+    def __enter__(self) -> Runtime:
+        global _current
+        self._previous, _current = _current, self.rt
+        return self.rt
+
+    def __exit__(self, *exc) -> None:
+        global _current
+        _current = self._previous
