@@ -128,6 +128,8 @@ class ServiceRequest(Base):
         Index("ix_service_requests_open_phone", "received_at",
               postgresql_where=text("channel = 'phone' AND replied_at IS NULL"),
               sqlite_where=text("channel = 'phone' AND replied_at IS NULL")),
+        # replaying a past moment must see replies given after it as "not yet replied"
+        Index("ix_service_requests_replied_at", "replied_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
@@ -161,6 +163,8 @@ class WorkOrder(Base):
               postgresql_where=text("completed_at IS NULL"),
               sqlite_where=text("completed_at IS NULL")),
         Index("ix_work_orders_accepted_month", "accepted_at", "department", "fee"),
+        # replaying a past moment must see work completed after it as still open
+        Index("ix_work_orders_completed_at", "completed_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
@@ -242,6 +246,12 @@ class Callback(Base):
         Index("ix_callbacks_open", "due_at",
               postgresql_where=text("done_at IS NULL"),
               sqlite_where=text("done_at IS NULL")),
+        # replaying a past moment must see callbacks done after it as still owed
+        Index("ix_callbacks_done_at", "done_at"),
+        # chase-callbacks looks for unsatisfied callbacks that never got their rework order
+        Index("ix_callbacks_unsatisfied", "done_at",
+              postgresql_where=text("outcome = 'unsatisfied'"),
+              sqlite_where=text("outcome = 'unsatisfied'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
