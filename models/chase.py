@@ -1,0 +1,275 @@
+"""What is overdue as of a moment: phone replies, callbacks (original and rework), missing rework, late work.
+
+Every check sees the ledger as it stood at `as_of`: an event recorded with a later time (a reply, a
+completion, a callback) counts as not having happened yet, so replaying a past moment finds exactly
+what was overdue then. Each query reads the open items through their partial index, plus the few
+items closed after `as_of` (empty for a run "now") through an index on the closing time, so its cost
+follows the open items, not the history.
+
+Level changes wait for working time: outside working hours, or on a day off, deadlines are judged
+as of the last working moment, so nobody is paged at 3 a.m. or in the middle of the National Day
+holiday for something that fell due while the office was closed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, exists, select
+from sqlalchemy.orm import Session, aliased
+
+from models.calendar import BusinessCalendar
+from models.rules import Overdue, callback_level, escalation_due, reply_due
+from models.tables import Callback, Community, Office, ServiceRequest, Staff, WorkOrder
+
+
+# -- the business facts ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OverdueReply:
+    """A phone request nobody called back within the reply time (procedure 4.2)."""
+
+    request_number: str
+    office: str
+    community: str | None
+    address: str
+    resident: str
+    phone: str
+    holder: str  # the CS clerk who took the call
+    received_at: datetime
+    due_at: datetime
+    overdue_minutes: int
+
+
+@dataclass(frozen=True)
+class OverdueCallback:
+    """An accepted job whose return visit is not done by its due time; level 2 once escalated."""
+
+    order_number: str
+    request_number: str
+    office: str
+    community: str | None
+    address: str
+    resident: str
+    phone: str
+    holder: str  # the CS clerk who registered the request and owes the callback
+    department: str
+    worker: str
+    callback_id: int
+    due_at: datetime
+    escalates_at: datetime
+    overdue_minutes: int
+    level: int
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """Every level reached: at level 2 the supervisor's level-1 finding still stands."""
+        return tuple(range(1, self.level + 1))
+
+
+@dataclass(frozen=True)
+class ReworkWithoutCallback(OverdueCallback):
+    """A free rework order accepted by the resident whose own callback is overdue (procedure 3.2.3)."""
+
+    rework_of: str = ""
+
+
+@dataclass(frozen=True)
+class MissingRework:
+    """An unsatisfied callback with no rework order issued within the allowed hours."""
+
+    order_number: str
+    request_number: str
+    office: str
+    community: str | None
+    address: str
+    resident: str
+    phone: str
+    holder: str  # the CS clerk who recorded the unsatisfied callback
+    department: str
+    callback_done_at: datetime
+    due_at: datetime
+    overdue_minutes: int
+
+
+@dataclass(frozen=True)
+class OverdueWorkOrder:
+    """A work order not completed by its scheduled time: the department supervisor's to chase."""
+
+    order_number: str
+    request_number: str
+    office: str
+    community: str | None
+    address: str
+    resident: str
+    phone: str
+    holder: str  # the worker the order was issued to
+    department: str
+    rework_of: str | None
+    due_at: datetime
+    overdue_minutes: int
+
+
+@dataclass(frozen=True)
+class CallbackChase:
+    """Everything chase-callbacks found as of one moment, judged as of `judged_at`."""
+
+    as_of: datetime
+    judged_at: datetime
+    callbacks: tuple[OverdueCallback, ...] = ()
+    rework_callbacks: tuple[ReworkWithoutCallback, ...] = ()
+    missing_reworks: tuple[MissingRework, ...] = ()
+    overdue_orders: tuple[OverdueWorkOrder, ...] = field(default=())
+
+
+# -- pure rules ---------------------------------------------------------------------------------
+
+def judged_at(as_of: datetime, calendar: BusinessCalendar) -> datetime:
+    """The moment deadlines are judged at: `as_of` in working time, else the end of the last working period."""
+    if calendar.is_working_time(as_of):
+        return as_of
+    local = calendar.local(as_of)
+    day = local.date()
+    if calendar.is_working_day(day) and local.time() >= calendar.work_end:
+        return calendar.at(day, calendar.work_end)
+    day -= timedelta(days=1)
+    while not calendar.is_working_day(day):
+        day -= timedelta(days=1)
+    return calendar.at(day, calendar.work_end)
+
+
+def overdue_minutes(due_at: datetime, as_of: datetime) -> int:
+    return Overdue(due_at=due_at, as_of=as_of).minutes
+
+
+# -- queries --------------------------------------------------------------------------------------
+
+def _open_or_closed_after(query: Select, closed_at, as_of: datetime) -> tuple[Select, Select]:
+    """The same query twice: once on the open items (partial index), once on items closed after `as_of`."""
+    return query.where(closed_at.is_(None)), query.where(closed_at > as_of)
+
+
+def _run(session: Session, queries: tuple[Select, Select]) -> list:
+    rows = [row for q in queries for row in session.execute(q)]
+    return rows
+
+
+def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
+                    reply_minutes: int = 10) -> list[OverdueReply]:
+    """Phone requests received by `as_of` with no reply by then, past their reply time when judged."""
+    judge = judged_at(as_of, calendar)
+    clerk = aliased(Staff)
+    base = (
+        select(ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
+               ServiceRequest.resident_name, ServiceRequest.phone, clerk.name, ServiceRequest.received_at)
+        .join(Office, Office.id == ServiceRequest.office_id)
+        .outerjoin(Community, Community.id == ServiceRequest.community_id)
+        .join(clerk, clerk.id == ServiceRequest.received_by_id)
+        .where(ServiceRequest.channel == "phone",
+               ServiceRequest.received_at < judge - timedelta(minutes=reply_minutes))
+    )
+    found = []
+    for number, office, community, address, resident, phone, holder, received_at in _run(
+            session, _open_or_closed_after(base, ServiceRequest.replied_at, as_of)):
+        due = reply_due(received_at, reply_minutes=reply_minutes)
+        found.append(OverdueReply(number, office, community, address, resident, phone, holder,
+                                  received_at, due, overdue_minutes(due, as_of)))
+    return sorted(found, key=lambda f: (f.due_at, f.request_number))
+
+
+def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
+                      escalate_workdays: int = 1) -> list[OverdueCallback]:
+    """Callbacks owed as of `as_of` and past due when judged; rework orders come as ReworkWithoutCallback."""
+    judge = judged_at(as_of, calendar)
+    clerk, worker, original = aliased(Staff), aliased(Staff), aliased(WorkOrder)
+    base = (
+        select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
+               ServiceRequest.resident_name, ServiceRequest.phone, clerk.name, WorkOrder.department,
+               worker.name, Callback.id, Callback.due_at, original.number)
+        .select_from(Callback)
+        .join(WorkOrder, WorkOrder.id == Callback.order_id)
+        .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .outerjoin(Community, Community.id == ServiceRequest.community_id)
+        .join(clerk, clerk.id == ServiceRequest.received_by_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .outerjoin(original, original.id == WorkOrder.rework_of_id)
+        .where(Callback.created_at <= as_of, Callback.due_at < judge)
+    )
+    found: list[OverdueCallback] = []
+    for (order, request, office, community, address, resident, phone, holder, department, worker_name,
+         callback_id, due, rework_of) in _run(session, _open_or_closed_after(base, Callback.done_at, as_of)):
+        level = callback_level(due, judge, calendar, escalate_workdays=escalate_workdays)
+        facts = dict(order_number=order, request_number=request, office=office, community=community,
+                     address=address, resident=resident, phone=phone, holder=holder, department=department,
+                     worker=worker_name, callback_id=callback_id, due_at=due,
+                     escalates_at=escalation_due(due, calendar, workdays=escalate_workdays),
+                     overdue_minutes=overdue_minutes(due, as_of), level=level)
+        found.append(ReworkWithoutCallback(**facts, rework_of=rework_of) if rework_of else OverdueCallback(**facts))
+    return sorted(found, key=lambda f: (f.due_at, f.order_number))
+
+
+def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
+                    rework_due_hours: int = 24) -> list[MissingRework]:
+    """Unsatisfied callbacks recorded by `as_of` whose order has no rework order issued by then, past the allowed hours."""
+    judge = judged_at(as_of, calendar)
+    clerk, rework = aliased(Staff), aliased(WorkOrder)
+    allowed = timedelta(hours=rework_due_hours)
+    query = (
+        select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
+               ServiceRequest.resident_name, ServiceRequest.phone, clerk.name, WorkOrder.department,
+               Callback.done_at)
+        .select_from(Callback)
+        .join(WorkOrder, WorkOrder.id == Callback.order_id)
+        .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .outerjoin(Community, Community.id == ServiceRequest.community_id)
+        .outerjoin(clerk, clerk.id == Callback.done_by_id)
+        .where(Callback.outcome == "unsatisfied", Callback.done_at <= as_of, Callback.done_at < judge - allowed)
+        .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at <= as_of))
+    )
+    found = []
+    for order, request, office, community, address, resident, phone, holder, department, done_at in session.execute(query):
+        due = done_at + allowed
+        found.append(MissingRework(order, request, office, community, address, resident, phone, holder or "",
+                                   department, done_at, due, overdue_minutes(due, as_of)))
+    return sorted(found, key=lambda f: (f.due_at, f.order_number))
+
+
+def overdue_work_orders(session: Session, *, as_of: datetime, calendar: BusinessCalendar) -> list[OverdueWorkOrder]:
+    """Work orders issued by `as_of`, not completed by then, past their scheduled time when judged."""
+    judge = judged_at(as_of, calendar)
+    worker, original = aliased(Staff), aliased(WorkOrder)
+    base = (
+        select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
+               ServiceRequest.resident_name, ServiceRequest.phone, worker.name, WorkOrder.department,
+               original.number, WorkOrder.scheduled_for)
+        .select_from(WorkOrder)
+        .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .outerjoin(Community, Community.id == ServiceRequest.community_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .outerjoin(original, original.id == WorkOrder.rework_of_id)
+        .where(WorkOrder.issued_at <= as_of, WorkOrder.scheduled_for < judge)
+    )
+    found = []
+    for (order, request, office, community, address, resident, phone, holder, department, rework_of,
+         scheduled) in _run(session, _open_or_closed_after(base, WorkOrder.completed_at, as_of)):
+        found.append(OverdueWorkOrder(order, request, office, community, address, resident, phone, holder,
+                                      department, rework_of, scheduled, overdue_minutes(scheduled, as_of)))
+    return sorted(found, key=lambda f: (f.due_at, f.order_number))
+
+
+def chase_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCalendar, escalate_workdays: int = 1,
+                    rework_due_hours: int = 24) -> CallbackChase:
+    """All of chase-callbacks' checks as of one moment."""
+    callbacks = overdue_callbacks(session, as_of=as_of, calendar=calendar, escalate_workdays=escalate_workdays)
+    return CallbackChase(
+        as_of=as_of,
+        judged_at=judged_at(as_of, calendar),
+        callbacks=tuple(c for c in callbacks if not isinstance(c, ReworkWithoutCallback)),
+        rework_callbacks=tuple(c for c in callbacks if isinstance(c, ReworkWithoutCallback)),
+        missing_reworks=tuple(missing_reworks(session, as_of=as_of, calendar=calendar,
+                                              rework_due_hours=rework_due_hours)),
+        overdue_orders=tuple(overdue_work_orders(session, as_of=as_of, calendar=calendar)),
+    )
