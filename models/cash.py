@@ -1,0 +1,573 @@
+"""The end-of-day cash check: cash not handed to finance, handover mismatches, receipt custody, fees not collected.
+
+Rules are pure (plain values in, business facts out); queries take the session and an `as_of`
+and see only what had happened by then, so any past evening can be replayed exactly.
+What "as of T" means for a receipt:
+- collected: `collected_at <= T` (a receipt used after T was still blank at T);
+- accounted for (no longer blank in the holder's hands): used by T, or voided/returned by T
+  (`state_changed_at <= T`; legacy rows without any time count as accounted);
+- handed over: its handover was confirmed by finance by T (`confirmed_at <= T`).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal_column, or_, select, type_coerce, union_all
+from sqlalchemy.orm import Session, aliased
+
+from models.calendar import BusinessCalendar
+from models.rules import cash_due
+from models.tables import (
+    CashHandover,
+    Money,
+    Office,
+    Receipt,
+    ReceiptBook,
+    ServiceRequest,
+    Staff,
+    WorkOrder,
+)
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+
+# literal (not bound) values, so that PostgreSQL and SQLite can match the partial index
+# ix_receipts_cash_open, whose predicate is written with these literals
+_CASH = literal_column("'cash'")
+_USED = literal_column("'used'")
+_ISSUED = literal_column("'issued'")
+
+
+# -- business facts -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CashHeld:
+    """One cash receipt collected and not (yet) confirmed by finance as of the evaluation."""
+
+    receipt: str
+    order: str | None
+    amount: Decimal
+    collected_at: datetime
+    collector: str
+    collector_name: str
+    department: str
+    office: str
+
+
+@dataclass(frozen=True)
+class UnhandedCash:
+    """Cash a collector still holds after its due time: one per collector and due time."""
+
+    collector: str
+    collector_name: str
+    department: str
+    office: str
+    due_at: datetime
+    receipts: tuple[str, ...]
+    orders: tuple[str, ...]
+    total: Decimal
+    overdue_minutes: int
+
+    @property
+    def key(self) -> str:
+        return f"cash-unhanded:{self.collector}:{self.due_at.date().isoformat()}"
+
+
+@dataclass(frozen=True)
+class HandoverShortfall:
+    """Finance counted less than the receipts a handover covers."""
+
+    handover: str
+    collector: str
+    collector_name: str
+    department: str
+    office: str
+    handed_at: datetime
+    receipts: tuple[str, ...]
+    covered: Decimal
+    counted: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.covered - self.counted
+
+    @property
+    def key(self) -> str:
+        return f"cash-shortfall:{self.handover}"
+
+
+@dataclass(frozen=True)
+class HandoverOvercount:
+    """Finance counted more than the receipts a handover covers: money without a receipt."""
+
+    handover: str
+    collector: str
+    collector_name: str
+    department: str
+    office: str
+    handed_at: datetime
+    receipts: tuple[str, ...]
+    covered: Decimal
+    counted: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.counted - self.covered
+
+    @property
+    def key(self) -> str:
+        return f"cash-overcount:{self.handover}"
+
+
+@dataclass(frozen=True)
+class UnreturnedReceipt:
+    """Blank numbers of one book still with its holder after the return window: one per book."""
+
+    book: str
+    holder: str
+    holder_name: str
+    department: str
+    office: str
+    issued_at: datetime
+    return_due: datetime
+    numbers: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"receipt-unreturned:{self.book}"
+
+
+@dataclass(frozen=True)
+class ReceiptGap:
+    """A blank number skipped: a higher number of the same book was already used."""
+
+    number: str
+    book: str
+    holder: str
+    holder_name: str
+    department: str
+    office: str
+    used_after: str
+
+    @property
+    def key(self) -> str:
+        return f"receipt-gap:{self.number}"
+
+
+@dataclass(frozen=True)
+class ReceiptUsedTwice:
+    """One receipt leaf used for two collections, or one order paid on two receipts (legacy/imported data)."""
+
+    how: str  # "number": one book serial on two receipt rows; "order": one order on two used receipts
+    ref: str  # the serial's first number, or the order number
+    numbers: tuple[str, ...]
+    orders: tuple[str, ...]
+    office: str
+    total: Decimal
+
+    @property
+    def key(self) -> str:
+        return f"receipt-double-use:{self.how}:{self.ref}"
+
+
+@dataclass(frozen=True)
+class FeeNotCollected:
+    """An accepted job with a fee due and no receipt by its cut-off."""
+
+    order: str
+    office: str
+    department: str
+    worker_name: str
+    accepted_at: datetime
+    due_at: datetime
+    fee: Decimal
+    resident: str
+    phone: str
+    address: str
+
+    @property
+    def key(self) -> str:
+        return f"fee-not-collected:{self.order}"
+
+
+@dataclass(frozen=True)
+class CollectorFigures:
+    """One collector's money for the day: collected (cash / electronic), handed over, and still held."""
+
+    collector: str
+    name: str
+    department: str
+    office: str
+    cash: Decimal = ZERO
+    electronic: Decimal = ZERO
+    handed_over: Decimal = ZERO
+    outstanding: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class OfficeDayTotals:
+    """An office's day: the sum of its collectors' figures."""
+
+    office: str
+    collectors: int
+    cash: Decimal
+    electronic: Decimal
+    handed_over: Decimal
+    outstanding: Decimal
+
+
+@dataclass(frozen=True)
+class CashCheck:
+    """Everything one evaluation found, and the day's figures."""
+
+    day: date
+    as_of: datetime
+    unhanded: tuple[UnhandedCash, ...] = ()
+    shortfalls: tuple[HandoverShortfall, ...] = ()
+    overcounts: tuple[HandoverOvercount, ...] = ()
+    unreturned: tuple[UnreturnedReceipt, ...] = ()
+    gaps: tuple[ReceiptGap, ...] = ()
+    used_twice: tuple[ReceiptUsedTwice, ...] = ()
+    fees_not_collected: tuple[FeeNotCollected, ...] = ()
+    collectors: tuple[CollectorFigures, ...] = ()
+    offices: tuple[OfficeDayTotals, ...] = ()
+    findings_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+# -- pure rules ---------------------------------------------------------------------------
+
+def evaluation_time(day: date, calendar: BusinessCalendar, *, cutoff: time = time(17, 30),
+                    grace_minutes: int = 30) -> datetime:
+    """The moment a day's cash is judged: its cut-off plus the grace finance needs to record handovers."""
+    return calendar.at(day, cutoff) + timedelta(minutes=grace_minutes)
+
+
+def receipts_return_due(issued_at: datetime, calendar: BusinessCalendar, *, workdays: int = 5,
+                        cutoff: time = time(17, 30)) -> datetime:
+    """Blank numbers go back by the cut-off of the `workdays`-th working day after the book was issued."""
+    day = calendar.add_working_days(calendar.local(issued_at).date(), workdays)
+    return calendar.at(day, cutoff)
+
+
+def unhanded_by_collector(held: Iterable[CashHeld], *, as_of: datetime, calendar: BusinessCalendar,
+                          cutoff: time = time(17, 30)) -> list[UnhandedCash]:
+    """Cash past its due time, one fact per collector and due time; cash not yet due is left out."""
+    groups: dict[tuple[str, datetime], list[CashHeld]] = defaultdict(list)
+    for item in held:
+        due = cash_due(item.collected_at, calendar, cutoff=cutoff)
+        if due < as_of:
+            groups[(item.collector, due)].append(item)
+    out = []
+    for (collector, due), items in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        items.sort(key=lambda i: (i.collected_at, i.receipt))
+        first = items[0]
+        out.append(UnhandedCash(
+            collector=collector, collector_name=first.collector_name, department=first.department,
+            office=first.office, due_at=calendar.local(due),
+            receipts=tuple(i.receipt for i in items),
+            orders=tuple(dict.fromkeys(i.order for i in items if i.order)),
+            total=sum((i.amount for i in items), ZERO),
+            overdue_minutes=int((as_of - due).total_seconds() // 60)))
+    return out
+
+
+def classify_handover(*, handover: str, collector: str, collector_name: str, department: str, office: str,
+                      handed_at: datetime, receipts: Sequence[str], covered: Decimal,
+                      counted: Decimal) -> HandoverShortfall | HandoverOvercount | None:
+    """A short count is a shortfall, a long count an over-count, an exact one nothing."""
+    covered, counted = Decimal(covered).quantize(CENT), Decimal(counted).quantize(CENT)
+    if covered == counted:
+        return None
+    cls = HandoverShortfall if counted < covered else HandoverOvercount
+    return cls(handover=handover, collector=collector, collector_name=collector_name, department=department,
+               office=office, handed_at=handed_at, receipts=tuple(receipts), covered=covered, counted=counted)
+
+
+def office_totals(collectors: Iterable[CollectorFigures]) -> list[OfficeDayTotals]:
+    """Per office, the sum of its collectors' day figures."""
+    by_office: dict[str, list[CollectorFigures]] = defaultdict(list)
+    for c in collectors:
+        by_office[c.office].append(c)
+    return [OfficeDayTotals(
+        office=office, collectors=len(rows),
+        cash=sum((r.cash for r in rows), ZERO), electronic=sum((r.electronic for r in rows), ZERO),
+        handed_over=sum((r.handed_over for r in rows), ZERO), outstanding=sum((r.outstanding for r in rows), ZERO))
+        for office, rows in sorted(by_office.items())]
+
+
+# -- queries ------------------------------------------------------------------------------
+
+def _collected_by(r: type[Receipt] | Receipt, as_of: datetime) -> ColumnElement[bool]:
+    return and_(r.collected_at.is_not(None), r.collected_at <= as_of)
+
+
+def _accounted(r, as_of: datetime) -> ColumnElement[bool]:
+    """Used, voided or returned by `as_of`."""
+    moment = func.coalesce(r.collected_at, r.state_changed_at)
+    return and_(r.state != _ISSUED, or_(moment.is_(None), moment <= as_of))
+
+
+def _office_filter(column, office: str | None) -> list[ColumnElement[bool]]:
+    return [] if office is None else [column == office]
+
+
+def cash_held(session: Session, *, as_of: datetime, office: str | None = None) -> list[CashHeld]:
+    """Cash receipts collected by `as_of` whose handover finance had not confirmed by then."""
+    def base(extra: list[ColumnElement[bool]], join_handover: bool):
+        stmt = (select(Receipt.number, WorkOrder.number.label("order"), Receipt.amount, Receipt.collected_at,
+                       Staff.code, Staff.name, Staff.department, Office.code.label("office"))
+                .join(Staff, Staff.id == Receipt.collected_by_id)
+                .join(Office, Office.id == Staff.office_id)
+                .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id))
+        if join_handover:
+            stmt = stmt.join(CashHandover, CashHandover.id == Receipt.handover_id)
+        return stmt.where(Receipt.method == _CASH, Receipt.state == _USED, Receipt.collected_at <= as_of,
+                          *extra, *_office_filter(Office.code, office))
+
+    # today's open cash sits in the partial index; when replaying, cash handed over after as_of counts too
+    still_open = base([Receipt.handover_id.is_(None)], join_handover=False)
+    handed_later = base([or_(CashHandover.confirmed_at.is_(None), CashHandover.confirmed_at > as_of)],
+                        join_handover=True)
+    union = union_all(still_open, handed_later).subquery()
+    rows = session.execute(select(union.c.number, union.c.order, type_coerce(union.c.amount, Money),
+                                  union.c.collected_at, union.c.code, union.c.name, union.c.department,
+                                  union.c.office)).all()
+    return [CashHeld(receipt=r[0], order=r[1], amount=Decimal(r[2]).quantize(CENT), collected_at=r[3],
+                     collector=r[4], collector_name=r[5], department=r[6], office=r[7]) for r in rows]
+
+
+def handover_mismatches(session: Session, *, as_of: datetime,
+                        office: str | None = None) -> list[HandoverShortfall | HandoverOvercount]:
+    """Handovers confirmed by `as_of` whose counted amount differs from the receipts they cover."""
+    covered = func.coalesce(func.sum(Receipt.amount), 0)
+    stmt = (select(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
+                   type_coerce(covered, Money).label("covered"),
+                   Staff.code, Staff.name, Staff.department, Office.code)
+            .join(Staff, Staff.id == CashHandover.handed_by_id)
+            .join(Office, Office.id == CashHandover.office_id)
+            .outerjoin(Receipt, Receipt.handover_id == CashHandover.id)
+            .where(CashHandover.confirmed_at.is_not(None), CashHandover.confirmed_at <= as_of,
+                   *_office_filter(Office.code, office))
+            .group_by(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
+                      Staff.code, Staff.name, Staff.department, Office.code)
+            # rounded so that SQLite's REAL storage of NUMERIC cannot invent a difference below a cent
+            .having(func.round(covered - CashHandover.counted_amount, 2) != 0)
+            .order_by(CashHandover.handed_at, CashHandover.number))
+    rows = session.execute(stmt).all()
+    numbers: dict[int, list[str]] = defaultdict(list)
+    if rows:
+        for hid, number in session.execute(
+                select(Receipt.handover_id, Receipt.number)
+                .where(Receipt.handover_id.in_([r[0] for r in rows])).order_by(Receipt.serial, Receipt.number)):
+            numbers[hid].append(number)
+    out = []
+    for hid, number, handed_at, counted, cov, code, name, dept, office_code in rows:
+        found = classify_handover(handover=number, collector=code, collector_name=name, department=dept,
+                                  office=office_code, handed_at=handed_at, receipts=numbers[hid],
+                                  covered=cov, counted=counted)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _book_label() -> ColumnElement[str]:
+    """A book's stable name: its first receipt number."""
+    first = aliased(Receipt)
+    return (select(func.min(first.number)).where(first.book_id == ReceiptBook.id)
+            .scalar_subquery())
+
+
+def receipt_gaps(session: Session, *, as_of: datetime, office: str | None = None) -> list[ReceiptGap]:
+    """Blank numbers with a higher number of the same book used by `as_of`."""
+    higher = aliased(Receipt)
+    skipped_past = (select(func.min(higher.number))
+                    .where(higher.book_id == Receipt.book_id, higher.serial > Receipt.serial,
+                           _collected_by(higher, as_of))
+                    .scalar_subquery())
+    stmt = (select(Receipt.number, _book_label(), Staff.code, Staff.name, Staff.department, Office.code,
+                   skipped_past)
+            .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+            .join(Staff, Staff.id == ReceiptBook.holder_id)
+            .join(Office, Office.id == ReceiptBook.office_id)
+            .where(ReceiptBook.issued_at <= as_of, ~_accounted(Receipt, as_of),
+                   exists().where(higher.book_id == Receipt.book_id, higher.serial > Receipt.serial,
+                                  _collected_by(higher, as_of)),
+                   *_office_filter(Office.code, office))
+            .order_by(Receipt.serial, Receipt.number))
+    return [ReceiptGap(number=r[0], book=r[1], holder=r[2], holder_name=r[3], department=r[4], office=r[5],
+                       used_after=r[6]) for r in session.execute(stmt)]
+
+
+def unreturned_receipts(session: Session, *, as_of: datetime, calendar: BusinessCalendar, workdays: int = 5,
+                        cutoff: time = time(17, 30), office: str | None = None,
+                        exclude: Iterable[str] = ()) -> list[UnreturnedReceipt]:
+    """Blank numbers still held after the return window, per book; numbers in `exclude` (gaps) left out."""
+    # a book younger than `workdays` calendar days cannot be `workdays` working days old
+    oldest_possible = as_of - timedelta(days=workdays)
+    stmt = (select(ReceiptBook.id, _book_label(), ReceiptBook.issued_at, Receipt.number,
+                   Staff.code, Staff.name, Staff.department, Office.code)
+            .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+            .join(Staff, Staff.id == ReceiptBook.holder_id)
+            .join(Office, Office.id == ReceiptBook.office_id)
+            .where(ReceiptBook.issued_at <= oldest_possible, ~_accounted(Receipt, as_of),
+                   *_office_filter(Office.code, office))
+            .order_by(ReceiptBook.issued_at, ReceiptBook.id, Receipt.serial, Receipt.number))
+    skip = set(exclude)
+    books: dict[int, dict] = {}
+    due_cache: dict[datetime, datetime] = {}
+    for book_id, label, issued_at, number, code, name, dept, office_code in session.execute(stmt):
+        if number in skip:
+            continue
+        if issued_at not in due_cache:
+            due_cache[issued_at] = receipts_return_due(issued_at, calendar, workdays=workdays, cutoff=cutoff)
+        due = due_cache[issued_at]
+        if due >= as_of:
+            continue
+        book = books.setdefault(book_id, dict(book=label, holder=code, holder_name=name, department=dept,
+                                              office=office_code, issued_at=issued_at,
+                                              return_due=calendar.local(due), numbers=[]))
+        book["numbers"].append(number)
+    return [UnreturnedReceipt(**{**b, "numbers": tuple(b["numbers"])}) for b in books.values()]
+
+
+def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None = None) -> list[ReceiptUsedTwice]:
+    """Book serials used on more than one receipt row, and orders paid on more than one receipt, by `as_of`."""
+    # a voided receipt rewritten for the same order is not a double use: only receipts in state 'used' count
+    used = and_(Receipt.state == _USED, _collected_by(Receipt, as_of))
+    per_serial = (select(Receipt.book_id, Receipt.serial).where(used)
+                  .group_by(Receipt.book_id, Receipt.serial).having(func.count() > 1).subquery())
+    per_order = (select(Receipt.order_id).where(used, Receipt.order_id.is_not(None))
+                 .group_by(Receipt.order_id).having(func.count() > 1).subquery())
+    cols = (Receipt.book_id, Receipt.serial, Receipt.order_id, Receipt.number, WorkOrder.number,
+            Receipt.amount, Office.code)
+
+    def detail(stmt):
+        return (stmt.join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+                .join(Office, Office.id == ReceiptBook.office_id)
+                .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
+                .where(used, *_office_filter(Office.code, office))
+                .order_by(Receipt.number))
+
+    out: list[ReceiptUsedTwice] = []
+    for how, stmt, group_of in (
+            ("number", select(*cols).join(per_serial, and_(per_serial.c.book_id == Receipt.book_id,
+                                                           per_serial.c.serial == Receipt.serial)),
+             lambda r: (r[0], r[1])),
+            ("order", select(*cols).join(per_order, per_order.c.order_id == Receipt.order_id),
+             lambda r: r[2])):
+        groups: dict[object, list] = defaultdict(list)
+        for row in session.execute(detail(stmt)):
+            groups[group_of(row)].append(row)
+        for rows in groups.values():
+            numbers = tuple(r[3] for r in rows)
+            orders = tuple(dict.fromkeys(r[4] for r in rows if r[4]))
+            ref = numbers[0] if how == "number" else orders[0]
+            out.append(ReceiptUsedTwice(how=how, ref=ref, numbers=numbers, orders=orders, office=rows[0][6],
+                                        total=sum((Decimal(r[5] or 0).quantize(CENT) for r in rows), ZERO)))
+    return sorted(out, key=lambda f: f.key)
+
+
+def fees_not_collected(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
+                       cutoff: time = time(17, 30), office: str | None = None) -> list[FeeNotCollected]:
+    """Accepted, chargeable (fee > 0, not rework) jobs with no receipt used by `as_of`, past their cut-off."""
+    paid = exists().where(Receipt.order_id == WorkOrder.id, Receipt.state == _USED,
+                          _collected_by(Receipt, as_of))
+    worker = aliased(Staff)
+    stmt = (select(WorkOrder.number, Office.code, WorkOrder.department, worker.name, WorkOrder.accepted_at,
+                   WorkOrder.fee, ServiceRequest.resident_name, ServiceRequest.phone, ServiceRequest.address)
+            .join(Office, Office.id == WorkOrder.office_id)
+            .join(worker, worker.id == WorkOrder.worker_id)
+            .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
+            .where(WorkOrder.accepted_at.is_not(None), WorkOrder.accepted_at <= as_of, WorkOrder.fee > 0,
+                   WorkOrder.rework_of_id.is_(None), ~paid, *_office_filter(Office.code, office))
+            .order_by(WorkOrder.accepted_at, WorkOrder.number))
+    out = []
+    for number, office_code, dept, worker_name, accepted_at, fee, resident, phone, address in session.execute(stmt):
+        due = cash_due(accepted_at, calendar, cutoff=cutoff)
+        if due < as_of:
+            out.append(FeeNotCollected(order=number, office=office_code, department=dept, worker_name=worker_name,
+                                       accepted_at=accepted_at, due_at=calendar.local(due),
+                                       fee=Decimal(fee).quantize(CENT), resident=resident, phone=phone,
+                                       address=address))
+    return out
+
+
+def collector_figures(session: Session, *, day: date, as_of: datetime, calendar: BusinessCalendar,
+                      held: Iterable[CashHeld], office: str | None = None) -> list[CollectorFigures]:
+    """Per collector: collected on `day` (cash / electronic), handed over on `day`, and all cash still held."""
+    start = calendar.at(day, time(0))
+    end = min(calendar.at(day + timedelta(days=1), time(0)), as_of + timedelta(microseconds=1))
+    cash_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method == _CASH, Receipt.amount), else_=0)), 0),
+                           Money)
+    e_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method != _CASH, Receipt.amount), else_=0)), 0), Money)
+    collected = session.execute(
+        select(Receipt.collected_by_id, cash_sum, e_sum)
+        .where(Receipt.state == _USED, Receipt.collected_at >= start, Receipt.collected_at < end)
+        .group_by(Receipt.collected_by_id)).all()
+    handed = session.execute(
+        select(CashHandover.handed_by_id, type_coerce(func.sum(CashHandover.counted_amount), Money))
+        .where(CashHandover.handed_at >= start, CashHandover.handed_at < end,
+               CashHandover.confirmed_at.is_not(None), CashHandover.confirmed_at <= as_of)
+        .group_by(CashHandover.handed_by_id)).all()
+    outstanding: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for item in held:
+        outstanding[item.collector] += item.amount
+
+    ids = {r[0] for r in collected if r[0] is not None} | {r[0] for r in handed}
+    people: dict[int, tuple[str, str, str, str]] = {}
+    by_code: dict[str, int] = {}
+    codes = set(outstanding)
+    if ids or codes:
+        for sid, code, name, dept, office_code in session.execute(
+                select(Staff.id, Staff.code, Staff.name, Staff.department, Office.code)
+                .join(Office, Office.id == Staff.office_id)
+                .where(or_(Staff.id.in_(ids or [-1]), Staff.code.in_(codes or ["\x00"])))):
+            people[sid] = (code, name, dept, office_code)
+            by_code[code] = sid
+
+    figures: dict[int, dict] = {}
+
+    def entry(sid: int) -> dict:
+        code, name, dept, office_code = people[sid]
+        return figures.setdefault(sid, dict(collector=code, name=name, department=dept, office=office_code,
+                                            cash=ZERO, electronic=ZERO, handed_over=ZERO, outstanding=ZERO))
+    for sid, cash, electronic in collected:
+        if sid in people:
+            e = entry(sid)
+            e["cash"], e["electronic"] = Decimal(cash).quantize(CENT), Decimal(electronic).quantize(CENT)
+    for sid, amount in handed:
+        entry(sid)["handed_over"] = Decimal(amount).quantize(CENT)
+    for code, amount in outstanding.items():
+        entry(by_code[code])["outstanding"] = amount
+    out = [CollectorFigures(**f) for f in figures.values()]
+    if office is not None:
+        out = [f for f in out if f.office == office]
+    return sorted(out, key=lambda f: (f.office, f.collector))
+
+
+def check_cash(session: Session, *, day: date, as_of: datetime, calendar: BusinessCalendar,
+               cutoff: time = time(17, 30), return_workdays: int = 5, office: str | None = None) -> CashCheck:
+    """Everything the end-of-day cash check finds as of `as_of`, with `day`'s figures."""
+    held = cash_held(session, as_of=as_of, office=office)
+    unhanded = unhanded_by_collector(held, as_of=as_of, calendar=calendar, cutoff=cutoff)
+    mismatches = handover_mismatches(session, as_of=as_of, office=office)
+    gaps = receipt_gaps(session, as_of=as_of, office=office)
+    unreturned = unreturned_receipts(session, as_of=as_of, calendar=calendar, workdays=return_workdays,
+                                     cutoff=cutoff, office=office, exclude={g.number for g in gaps})
+    twice = receipts_used_twice(session, as_of=as_of, office=office)
+    fees = fees_not_collected(session, as_of=as_of, calendar=calendar, cutoff=cutoff, office=office)
+    collectors = collector_figures(session, day=day, as_of=as_of, calendar=calendar, held=held, office=office)
+    shortfalls = tuple(m for m in mismatches if isinstance(m, HandoverShortfall))
+    overcounts = tuple(m for m in mismatches if isinstance(m, HandoverOvercount))
+    return CashCheck(
+        day=day, as_of=as_of, unhanded=tuple(unhanded), shortfalls=shortfalls, overcounts=overcounts,
+        unreturned=tuple(unreturned), gaps=tuple(gaps), used_twice=tuple(twice), fees_not_collected=tuple(fees),
+        collectors=tuple(collectors), offices=tuple(office_totals(collectors)),
+        findings_by_kind={"cash-unhanded": len(unhanded), "cash-shortfall": len(shortfalls),
+                          "cash-overcount": len(overcounts), "receipt-unreturned": len(unreturned),
+                          "receipt-gap": len(gaps), "receipt-double-use": len(twice),
+                          "fee-not-collected": len(fees)})
