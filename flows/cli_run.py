@@ -1,8 +1,149 @@
-"""(placeholder: commands of this area are registered here)."""
+"""`bianmin run chase-replies|chase-callbacks|dispatch` and `bianmin serve`.
+
+Prefect is imported inside the commands, after its environment is settled (flows.serve).
+"""
 from __future__ import annotations
 
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
 import typer
+from rich.table import Table
+
+from flows.cli_common import console, emit, err_console, fail, parse_at, runtime, t, to_jsonable
+from flows.runtime import using_runtime
+
+_PHONE = re.compile(r"(\d{3})\d{4}(\d{4})")
+
+
+def mask_phone(phone: str | None) -> str:
+    """138****5678: a resident's number never shown in full outside the ledger."""
+    if not phone:
+        return ""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) >= 11:
+        return _PHONE.sub(r"\1****\2", digits[-11:])
+    return phone[:2] + "****" if len(phone) > 2 else "****"
+
+
+def route_tags(routes: dict[str, str], kind: str, level: int, department: str | None) -> str:
+    """The apprise tag(s) a finding goes to: "kind:level" first, then "kind"."""
+    route = routes.get(f"{kind}:{level}") or routes.get(kind) or ""
+    return route.replace("{dept}", department or "")
+
+
+def _load_flow(name: str):
+    if name == "chase-replies":
+        from flows.callbacks import chase_replies_flow as flow
+    elif name == "chase-callbacks":
+        from flows.callbacks import chase_callbacks_flow as flow
+    else:
+        from flows.dispatch import dispatch_flow as flow
+    return flow
+
+
+def _local(value: str | datetime | None) -> str:
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return runtime().calendar.local(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _chase_data(result: Any) -> dict[str, Any]:
+    routes = runtime().settings.alert_routes
+    findings = []
+    for f in result.findings:
+        facts = dict(f.facts)
+        facts["phone"] = mask_phone(facts.get("phone"))
+        findings.append({"key": f.key, "kind": f.kind, "level": f.level, "office": f.office,
+                         "order_number": f.order_number, "department": f.department,
+                         "tag": route_tags(routes, f.kind, f.level, f.department), "facts": facts})
+    return {"flow": result.flow, "as_of": result.as_of, "judged_at": result.judged_at, "findings": findings,
+            "new": result.new, "seen_again": result.seen_again, "resolved": result.resolved}
+
+
+def _render_chase(data: dict[str, Any]) -> None:
+    table = Table(title=t(f"{data['flow']}:截至 {_local(data['as_of'])}(按 {_local(data['judged_at'])} 判定)",
+                          f"{data['flow']} as of {_local(data['as_of'])} (judged at {_local(data['judged_at'])})"))
+    for header in (t("类别", "Kind"), t("级别", "Level"), t("单号", "Order / request"), t("服务处", "Office"),
+                   t("地址", "Address"), t("业主", "Resident"), t("电话", "Phone"), t("到期", "Due"),
+                   t("逾期(分钟)", "Overdue (min)"), t("经办人", "Holder"), t("通知", "To")):
+        table.add_column(header)
+    for f in data["findings"]:
+        facts = f["facts"]
+        table.add_row(f["kind"], str(f["level"]), f["order_number"] or facts.get("request_number", ""),
+                      f["office"] or "", " ".join(x for x in (facts.get("community"), facts.get("address")) if x),
+                      facts.get("resident", ""), facts.get("phone", ""), _local(facts.get("due_at")),
+                      str(facts.get("overdue_minutes", "")), facts.get("holder", ""), f["tag"])
+    console.print(table)
+    console.print(t(f"新增提醒 {data['new']} 条,仍未解决 {data['seen_again']} 条,已解决 {data['resolved']} 条",
+                    f"{data['new']} new alert(s) queued, {data['seen_again']} still open, "
+                    f"{data['resolved']} resolved"))
+
+
+def _render_fields(name: str, data: dict[str, Any]) -> None:
+    table = Table(title=name)
+    table.add_column(t("项目", "Field"))
+    table.add_column(t("值", "Value"))
+    for key, value in data.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def run_flow_once(name: str, as_of: str | None, as_json: bool) -> None:
+    """Run one flow now (or as of a moment) through Prefect; exit 1 when the run failed."""
+    from flows.serve import prepare_for_run
+
+    rt = runtime()
+    moment = parse_at(as_of)
+    where = prepare_for_run(rt.settings)
+    logging.getLogger("bianmin.run").debug("running %s against %s", name, where)
+    flow = _load_flow(name)
+    with using_runtime(rt):
+        state = flow(as_of=moment, return_state=True)
+    if not state.is_completed():
+        err_console.print(t(f"{name} 运行失败:{state.message}", f"{name} failed: {state.message}"),
+                          style="red", markup=False, highlight=False)
+        raise typer.Exit(code=1)
+    result = state.result()
+    if hasattr(result, "findings") and hasattr(result, "judged_at"):
+        data = _chase_data(result)
+        emit(as_json, data, lambda: _render_chase(data))
+    else:
+        data = to_jsonable(result) if result is not None else {}
+        data = data if isinstance(data, dict) else {"result": data}
+        emit(as_json, data, lambda: _render_fields(name, data))
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:
     """Add this module's commands to the root app and the `run` group."""
+    as_of_option = typer.Option(None, "--as-of", help="ISO time (local unless it has an offset); default now.")
+    json_option = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+    @run.command("chase-replies")
+    def chase_replies(as_of: str | None = as_of_option, as_json: bool = json_option) -> None:
+        """Phone requests with no reply within the reply time."""
+        run_flow_once("chase-replies", as_of, as_json)
+
+    @run.command("chase-callbacks")
+    def chase_callbacks(as_of: str | None = as_of_option, as_json: bool = json_option) -> None:
+        """Overdue callbacks by level, missing rework, rework callbacks, late work orders."""
+        run_flow_once("chase-callbacks", as_of, as_json)
+
+    @run.command("dispatch")
+    def dispatch(as_of: str | None = as_of_option, as_json: bool = json_option) -> None:
+        """Deliver pending alerts as digests, one per recipient tag."""
+        run_flow_once("dispatch", as_of, as_json)
+
+    @root.command("serve")
+    def serve() -> None:
+        """Run every flow on its schedule until stopped (Ctrl-C or SIGTERM)."""
+        from flows.serve import ServeError, serve_all
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            serve_all(runtime().settings, say=lambda line: console.print(line, markup=False, highlight=False))
+        except ServeError as exc:
+            fail(str(exc))

@@ -1,0 +1,171 @@
+"""chase-replies and chase-callbacks: load what is overdue as of a moment, record it in the outbox, report it.
+
+Each run is one transaction: the findings, the resolution of what no longer holds, and the flow's
+watermark commit together or not at all. The rules look at state, not at "what changed since the
+last run", so the first run after downtime covers everything that fell due meanwhile, and dispatch
+turns it into one digest per recipient.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flows.hooks import on_flow_failure
+from flows.runtime import Runtime, current_runtime
+from models import chase
+from models.db import transaction
+from models.tables import FlowWatermark
+from notifications.outbox import Finding, sync_findings
+
+REPLY_KINDS = frozenset({"reply-overdue"})
+CALLBACK_KINDS = frozenset({"callback-overdue", "rework-callback-missing", "rework-missing", "order-overdue"})
+
+
+@dataclass(frozen=True)
+class ChaseResult:
+    """What one chase run found and what it did to the outbox."""
+
+    flow: str
+    as_of: datetime
+    judged_at: datetime
+    findings: tuple[Finding, ...]
+    new: int
+    seen_again: int
+    resolved: int
+
+
+# -- business facts -> findings --------------------------------------------------------------
+
+def _common(f) -> dict:
+    return {"office": f.office, "community": f.community, "address": f.address, "resident": f.resident,
+            "phone": f.phone, "holder": f.holder, "due_at": f.due_at.isoformat(),
+            "overdue_minutes": f.overdue_minutes, "request_number": f.request_number}
+
+
+def reply_finding(r: chase.OverdueReply) -> Finding:
+    return Finding(key=f"reply-overdue:{r.request_number}", kind="reply-overdue", office=r.office, level=1,
+                   severity=2, facts={**_common(r), "received_at": r.received_at.isoformat()},
+                   occurred_at=r.due_at)
+
+
+def callback_findings(c: chase.OverdueCallback) -> list[Finding]:
+    """One finding per level reached: at level 2 the manager is told and the supervisor's alert stays open."""
+    rework = isinstance(c, chase.ReworkWithoutCallback)
+    kind = "rework-callback-missing" if rework else "callback-overdue"
+    facts = {**_common(c), "order_number": c.order_number, "department": c.department, "worker": c.worker,
+             "escalates_at": c.escalates_at.isoformat(), "callback_id": c.callback_id}
+    if rework:
+        facts["rework_of"] = c.rework_of
+    return [Finding(key=f"{kind}:{c.order_number}:{level}", kind=kind, office=c.office, level=level,
+                    severity=3 if level >= 2 else 2, order_number=c.order_number, facts=facts,
+                    occurred_at=c.due_at if level == 1 else c.escalates_at)
+            for level in c.levels]
+
+
+def missing_rework_finding(m: chase.MissingRework) -> Finding:
+    return Finding(key=f"rework-missing:{m.order_number}", kind="rework-missing", office=m.office, level=1,
+                   severity=2, order_number=m.order_number,
+                   facts={**_common(m), "order_number": m.order_number, "department": m.department,
+                          "callback_done_at": m.callback_done_at.isoformat()},
+                   occurred_at=m.due_at)
+
+
+def overdue_order_finding(o: chase.OverdueWorkOrder) -> Finding:
+    return Finding(key=f"order-overdue:{o.order_number}", kind="order-overdue", office=o.office, level=1,
+                   severity=2, order_number=o.order_number, department=o.department,
+                   facts={**_common(o), "order_number": o.order_number, "department": o.department,
+                          "rework_of": o.rework_of, "scheduled_for": o.due_at.isoformat()},
+                   occurred_at=o.due_at)
+
+
+def callback_chase_findings(found: chase.CallbackChase) -> list[Finding]:
+    out: list[Finding] = []
+    for c in (*found.callbacks, *found.rework_callbacks):
+        out.extend(callback_findings(c))
+    out.extend(missing_rework_finding(m) for m in found.missing_reworks)
+    out.extend(overdue_order_finding(o) for o in found.overdue_orders)
+    return out
+
+
+# -- recording --------------------------------------------------------------------------------
+
+def record_watermark(session: Session, *, flow_name: str, as_of: datetime, scope: str = "*") -> None:
+    """Remember the latest moment this flow evaluated; replaying an earlier moment does not move it back."""
+    now = datetime.now(timezone.utc)
+    mark = session.get(FlowWatermark, (flow_name, scope))
+    if mark is None:
+        try:
+            with session.begin_nested():
+                session.add(FlowWatermark(flow=flow_name, scope=scope, window_end=as_of, updated_at=now))
+            return
+        except IntegrityError:  # a concurrent run wrote it first
+            mark = session.scalars(select(FlowWatermark).where(
+                FlowWatermark.flow == flow_name, FlowWatermark.scope == scope)).one()
+    if as_of > mark.window_end:
+        mark.window_end = as_of
+    mark.updated_at = now
+
+
+def _record(rt: Runtime, session: Session, flow_name: str, findings: list[Finding], kinds: frozenset[str],
+            as_of: datetime, judged: datetime) -> ChaseResult:
+    s = rt.settings
+    synced = sync_findings(session, findings, kinds=set(kinds), as_of=as_of, routes=s.alert_routes,
+                           repeat_every=timedelta(hours=s.repeat_hours))
+    record_watermark(session, flow_name=flow_name, as_of=as_of)
+    return ChaseResult(flow=flow_name, as_of=as_of, judged_at=judged, findings=tuple(findings),
+                       new=synced.new, seen_again=synced.seen_again, resolved=synced.resolved)
+
+
+def run_chase_replies(rt: Runtime, as_of: datetime) -> ChaseResult:
+    """Phone requests past their reply time as of `as_of`, recorded in the outbox in one transaction."""
+    with transaction(rt.sessions) as session:
+        replies = chase.overdue_replies(session, as_of=as_of, calendar=rt.calendar,
+                                        reply_minutes=rt.settings.reply_minutes)
+        return _record(rt, session, "chase-replies", [reply_finding(r) for r in replies], REPLY_KINDS,
+                       as_of, chase.judged_at(as_of, rt.calendar))
+
+
+def run_chase_callbacks(rt: Runtime, as_of: datetime) -> ChaseResult:
+    """Overdue callbacks (by level), rework without callback or order, and late work orders, as of `as_of`."""
+    s = rt.settings
+    with transaction(rt.sessions) as session:
+        found = chase.chase_callbacks(session, as_of=as_of, calendar=rt.calendar,
+                                      escalate_workdays=s.callback_escalate_workdays,
+                                      rework_due_hours=s.rework_due_hours)
+        return _record(rt, session, "chase-callbacks", callback_chase_findings(found), CALLBACK_KINDS,
+                       as_of, found.judged_at)
+
+
+# -- Prefect --------------------------------------------------------------------------------
+
+def _now(rt: Runtime) -> datetime:
+    return datetime.now(rt.calendar.tz)
+
+
+# the whole run is one database transaction that rolls back on error, so retrying it is safe
+@task(name="chase-replies-record", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def _chase_replies_task(as_of: datetime) -> ChaseResult:
+    return run_chase_replies(current_runtime(), as_of)
+
+
+@task(name="chase-callbacks-record", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def _chase_callbacks_task(as_of: datetime) -> ChaseResult:
+    return run_chase_callbacks(current_runtime(), as_of)
+
+
+@flow(name="chase-replies", on_failure=[on_flow_failure])
+def chase_replies_flow(as_of: datetime | None = None) -> ChaseResult:
+    """Phone requests with no reply within the reply time."""
+    return _chase_replies_task(as_of or _now(current_runtime()))
+
+
+@flow(name="chase-callbacks", on_failure=[on_flow_failure])
+def chase_callbacks_flow(as_of: datetime | None = None) -> ChaseResult:
+    """Overdue callbacks escalating by level, missing rework, rework callbacks, late work orders."""
+    return _chase_callbacks_task(as_of or _now(current_runtime()))

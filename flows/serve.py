@@ -1,0 +1,206 @@
+"""`bianmin serve`: every flow on its schedule, in one long-running process.
+
+Prefect's ephemeral mode (no PREFECT_API_URL) never runs the scheduler, so with no server configured
+we start a real local `prefect server` as a child process (state under the data directory), wait
+until it is healthy, serve against it, and stop it on the way out. With PREFECT_API_URL set we only
+serve against that server. Prefect itself is imported only after its environment is settled: its
+settings are read once, at import.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.settings import Settings
+
+log = logging.getLogger("bianmin.serve")
+
+
+class ServeError(RuntimeError):
+    """The local Prefect server could not be started; the message says why, in the configured locale."""
+
+
+def _t(settings: Settings, zh: str, en: str) -> str:
+    return en if settings.locale == "en" else zh
+
+
+def api_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api"
+
+
+def server_healthy(port: int, *, timeout: float = 1.0) -> bool:
+    """Whether a Prefect server answers GET /api/health on 127.0.0.1:port."""
+    try:
+        with urllib.request.urlopen(f"{api_url(port)}/health", timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def prefect_environment(settings: Settings) -> dict[str, str]:
+    """What Prefect needs in the environment for bianmin: its state under the data dir, no analytics."""
+    env = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    if not os.environ.get("PREFECT_HOME"):
+        env["PREFECT_HOME"] = str(settings.prefect_home.resolve())
+    return env
+
+
+def prepare_for_run(settings: Settings) -> str:
+    """Before a one-off `bianmin run`: use serve's local server when it is up (saves the ~10 s ephemeral start).
+
+    Returns the API URL used, or "ephemeral".
+    """
+    for key, value in prefect_environment(settings).items():
+        os.environ.setdefault(key, value)
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if server_healthy(settings.prefect_port):
+        os.environ["PREFECT_API_URL"] = api_url(settings.prefect_port)
+        return os.environ["PREFECT_API_URL"]
+    return "ephemeral"
+
+
+def _die_with_parent() -> None:
+    # if bianmin serve is killed outright (SIGKILL), the server must not outlive it
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class LocalPrefectServer:
+    """A `prefect server start` child process on 127.0.0.1, owned by this process."""
+
+    settings: Settings
+    startup_timeout: float = 120.0
+    process: subprocess.Popen | None = None
+
+    @property
+    def port(self) -> int:
+        return self.settings.prefect_port
+
+    @property
+    def log_path(self) -> Path:
+        return self.settings.prefect_home / "server.log"
+
+    @property
+    def api_url(self) -> str:
+        return api_url(self.port)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def start(self) -> None:
+        s = self.settings
+        if not port_free(self.port):
+            raise ServeError(_t(
+                s, f"端口 {self.port} 已被占用(可能已有 Prefect 服务器或其他程序在运行)。"
+                   f"请改用 BIANMIN_PREFECT_PORT 指定空闲端口,或设置 PREFECT_API_URL 指向已有的服务器。",
+                f"Port {self.port} is already in use (a Prefect server or another program is running there). "
+                f"Choose a free port with BIANMIN_PREFECT_PORT, or set PREFECT_API_URL to use an existing server."))
+        s.prefect_home.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        env.update(prefect_environment(s))
+        prefect_cli = Path(sys.executable).with_name("prefect")
+        command = ([str(prefect_cli)] if prefect_cli.exists() else [sys.executable, "-m", "prefect"])
+        command += ["server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"]
+        with open(self.log_path, "ab") as out:
+            # a session of its own: a Ctrl-C in the terminal reaches us, and we stop the server in order
+            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=_die_with_parent)
+        log.info("starting a local Prefect server on %s (pid %s, log %s)", self.api_url, self.process.pid,
+                 self.log_path)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_tail()
+                self.process = None
+                raise ServeError(_t(s, f"本地 Prefect 服务器启动失败(日志 {self.log_path}):\n{tail}",
+                                    f"The local Prefect server exited during startup (log {self.log_path}):\n{tail}"))
+            if server_healthy(self.port):
+                return
+            time.sleep(0.5)
+        tail = self.log_tail()
+        self.stop()
+        raise ServeError(_t(s, f"本地 Prefect 服务器在 {self.startup_timeout:.0f} 秒内未就绪(日志 {self.log_path}):\n{tail}",
+                            f"The local Prefect server was not healthy within {self.startup_timeout:.0f} s "
+                            f"(log {self.log_path}):\n{tail}"))
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the server and everything it started; no orphan survives."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        log.info("local Prefect server stopped")
+
+
+def serve_all(settings: Settings, *, say: Callable[[str], None] = print) -> int:
+    """Serve every deployment until SIGINT/SIGTERM; start and stop a local server when none is configured."""
+    for key, value in prefect_environment(settings).items():
+        os.environ.setdefault(key, value)
+    server: LocalPrefectServer | None = None
+    if not os.environ.get("PREFECT_API_URL"):
+        server = LocalPrefectServer(settings)
+        server.start()
+        os.environ["PREFECT_API_URL"] = server.api_url
+        say(_t(settings, f"本地 Prefect 服务器已就绪:{server.api_url}(界面 http://127.0.0.1:{server.port},"
+                         f"状态目录 {settings.prefect_home})",
+               f"Local Prefect server ready at {server.api_url} (UI http://127.0.0.1:{server.port}, "
+               f"state in {settings.prefect_home})"))
+    else:
+        say(_t(settings, f"使用 Prefect 服务器 {os.environ['PREFECT_API_URL']}",
+               f"Serving against the Prefect server at {os.environ['PREFECT_API_URL']}"))
+    # a serve started in the background inherits an ignored SIGINT; Ctrl-C must still stop it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        from prefect import serve
+
+        from flows.deployments import build_deployments, describe
+
+        deployments = build_deployments(settings)
+        for line in describe(settings):
+            say(line)
+        serve(*deployments, print_starting_message=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.stop()
+            say(_t(settings, "本地 Prefect 服务器已停止", "Local Prefect server stopped"))
+    return 0
