@@ -1,0 +1,606 @@
+"""Desk operations: the procedure's workflow, one operation per step, each refusing what the procedure forbids.
+
+Every operation takes the session first and keyword-only arguments (codes and numbers as strings, or the ORM
+object itself), validates everything BEFORE writing, then writes its rows and one AuditEvent and flushes. The
+caller owns the transaction (models.db.transaction), so a refusal (DomainError) leaves the ledger untouched.
+
+Numbers (an explicit `number=` from an import is used as given):
+  request   R-<office>-<YYYYMMDD>-<nnn>        date of `at` as given (the CLI passes local time)
+  order     WO-<office>-<YYYYMMDD>-<nnn>       rework orders: <root order>-R<n>
+  handover  H-<office>-<YYYYMMDD>-<nnn>
+  dept rep. DR-<office>-<YYYYMMDD>-<nnn>
+  receipt   digits; a book of `count` from `first` keeps first's width (000101, 000102, ...), serial = int value
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import rules
+from models.calendar import BusinessCalendar
+from models.errors import DomainError, NotFound
+from models.tables import (
+    CALLBACK_OUTCOMES,
+    CATEGORIES,
+    CHANNELS,
+    DEPARTMENTS,
+    OUT_OF_SCOPE_CATEGORIES,
+    PAYMENT_METHODS,
+    ROLES,
+    AuditEvent,
+    Callback,
+    CashHandover,
+    Community,
+    DepartmentReport,
+    Office,
+    PriceItem,
+    Receipt,
+    ReceiptBook,
+    ServiceRequest,
+    Staff,
+    WorkOrder,
+)
+
+ZERO = Decimal("0.00")
+# a rework order is scheduled this long after the unsatisfied callback unless the caller says otherwise
+DEFAULT_REWORK_WITHIN = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """What a callback recorded, and the free rework order it opened (unsatisfied only)."""
+
+    callback: Callback
+    rework_order: WorkOrder | None
+
+
+# -- lookups -------------------------------------------------------------------------------------------------
+_WHAT = {
+    Office: ("服务处", "office"),
+    Community: ("小区", "community"),
+    Staff: ("员工", "staff member"),
+    PriceItem: ("价目", "price item"),
+    ServiceRequest: ("登记", "request"),
+    WorkOrder: ("通知单", "work order"),
+    Receipt: ("票据", "receipt"),
+}
+
+
+def _get(s: Session, model: type, ref: Any, column: str = "code"):
+    if isinstance(ref, model):
+        return ref
+    row = s.scalar(select(model).where(getattr(model, column) == str(ref)))
+    if row is None:
+        zh, en = _WHAT[model]
+        raise NotFound("not_found", what=zh, what_en=en, ref=ref)
+    return row
+
+
+def _office(s: Session, ref: Any) -> Office:
+    return _get(s, Office, ref)
+
+
+def _staff(s: Session, ref: Any) -> Staff:
+    staff = _get(s, Staff, ref)
+    if not staff.active:
+        raise DomainError("staff_inactive", staff=staff.code)
+    return staff
+
+
+def _request(s: Session, ref: Any) -> ServiceRequest:
+    return _get(s, ServiceRequest, ref, "number")
+
+
+def _order(s: Session, ref: Any) -> WorkOrder:
+    return _get(s, WorkOrder, ref, "number")
+
+
+def _receipt(s: Session, ref: Any) -> Receipt:
+    return _get(s, Receipt, ref, "number")
+
+
+def _require_cs(staff: Staff, action: str) -> None:
+    if staff.department != "cs":
+        raise DomainError("cs_only", staff=staff.code, department=staff.department, action=action)
+
+
+def _require_office(staff: Staff, office: Office) -> None:
+    if staff.office_id != office.id:
+        raise DomainError("wrong_office", staff=staff.code, office=office.code)
+
+
+def _require_aware(at: datetime) -> None:
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at!r}: desk operations take aware times")
+
+
+def _not_before(at: datetime, earlier: datetime | None, event: str) -> None:
+    """An event recorded before the one it depends on would rewrite history: refuse it."""
+    if earlier is not None and at < earlier:
+        raise DomainError("before_event", at=at.isoformat(), event=event, event_at=earlier.isoformat())
+
+
+def _money(value: Decimal | str | int | None, field: str) -> Decimal | None:
+    if value is None:
+        return None
+    amount = Decimal(str(value))
+    if not amount.is_finite() or amount < 0:
+        raise DomainError("negative_amount", field=field, value=str(value))
+    return amount.quantize(Decimal("0.01"))
+
+
+def _check_category(category: str) -> None:
+    if category in OUT_OF_SCOPE_CATEGORIES:
+        raise DomainError("out_of_scope", category=category)
+    if category not in CATEGORIES:
+        raise DomainError("unknown_category", category=category)
+
+
+def _next_number(s: Session, model: type, column: str, prefix: str) -> str:
+    """The next `<prefix>-<nnn>` for one office and day; the unique constraint settles any race."""
+    col = getattr(model, column)
+    taken = s.scalars(select(col).where(col.like(f"{prefix}-%"))).all()
+    highest = 0
+    for number in taken:
+        tail = number[len(prefix) + 1:]
+        if tail.isdigit():
+            highest = max(highest, int(tail))
+    return f"{prefix}-{highest + 1:03d}"
+
+
+def _day(at: datetime) -> str:
+    return at.strftime("%Y%m%d")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _audit(s: Session, *, at: datetime, actor: str, action: str, entity: str, ref: str,
+           before: dict | None = None, after: dict | None = None) -> None:
+    s.add(AuditEvent(at=at, actor=actor, action=action, entity=entity, entity_ref=ref, before=before, after=after))
+
+
+def _order_facts(o: WorkOrder) -> dict[str, Any]:
+    return {"number": o.number, "department": o.department, "worker_id": o.worker_id, "fee": str(o.fee),
+            "scheduled_for": _iso(o.scheduled_for), "completed_at": _iso(o.completed_at),
+            "accepted_at": _iso(o.accepted_at), "accepted_by": o.accepted_by, "rework_of_id": o.rework_of_id}
+
+
+def _receipt_facts(r: Receipt) -> dict[str, Any]:
+    return {"number": r.number, "state": r.state, "order_id": r.order_id,
+            "amount": None if r.amount is None else str(r.amount), "method": r.method,
+            "collected_at": _iso(r.collected_at), "collected_by_id": r.collected_by_id, "reason": r.reason,
+            "handover_id": r.handover_id}
+
+
+# -- reference data ------------------------------------------------------------------------------------------
+def add_office(s: Session, *, code: str, name: str, at: datetime, actor: str = "setup") -> Office:
+    """A service office (服务处)."""
+    _require_aware(at)
+    if s.scalar(select(Office.id).where(Office.code == code)) is not None:
+        raise DomainError("exists", what="服务处", what_en="office", ref=code)
+    office = Office(code=code, name=name)
+    s.add(office)
+    s.flush()
+    _audit(s, at=at, actor=actor, action="add", entity="office", ref=code, after={"code": code, "name": name})
+    return office
+
+
+def add_community(s: Session, *, office: str | Office, code: str, name: str, at: datetime,
+                  actor: str = "setup") -> Community:
+    """A community (小区) managed by an office."""
+    _require_aware(at)
+    off = _office(s, office)
+    if s.scalar(select(Community.id).where(Community.code == code)) is not None:
+        raise DomainError("exists", what="小区", what_en="community", ref=code)
+    community = Community(office_id=off.id, code=code, name=name)
+    s.add(community)
+    s.flush()
+    _audit(s, at=at, actor=actor, action="add", entity="community", ref=code,
+           after={"code": code, "name": name, "office": off.code})
+    return community
+
+
+def add_staff(s: Session, *, code: str, name: str, office: str | Office, department: str, role: str,
+              at: datetime, actor: str = "setup") -> Staff:
+    """A staff member; what they may do follows from department and role."""
+    _require_aware(at)
+    off = _office(s, office)
+    if department not in DEPARTMENTS:
+        raise DomainError("unknown_department", department=department)
+    if role not in ROLES:
+        raise DomainError("unknown_role", role=role)
+    if s.scalar(select(Staff.id).where(Staff.code == code)) is not None:
+        raise DomainError("exists", what="员工", what_en="staff member", ref=code)
+    staff = Staff(code=code, name=name, office_id=off.id, department=department, role=role, active=True)
+    s.add(staff)
+    s.flush()
+    _audit(s, at=at, actor=actor, action="add", entity="staff", ref=code,
+           after={"code": code, "name": name, "office": off.code, "department": department, "role": role})
+    return staff
+
+
+def set_price(s: Session, *, code: str, category: str, name: str, fee: Decimal, at: datetime,
+              actor: str = "setup") -> PriceItem:
+    """Create a price-list item or change it; out-of-scope categories cannot be priced."""
+    _require_aware(at)
+    _check_category(category)
+    amount = _money(fee, "fee")
+    item = s.scalar(select(PriceItem).where(PriceItem.code == code))
+    before = None
+    if item is None:
+        item = PriceItem(code=code, category=category, name=name, fee=amount)
+        s.add(item)
+    else:
+        before = {"category": item.category, "name": item.name, "fee": str(item.fee)}
+        item.category, item.name, item.fee = category, name, amount
+    s.flush()
+    _audit(s, at=at, actor=actor, action="set", entity="price_item", ref=code, before=before,
+           after={"category": category, "name": name, "fee": str(amount)})
+    return item
+
+
+# -- registration and reply (procedure 3.1, 4.2) -------------------------------------------------------------
+def register(s: Session, *, office: str | Office, by: str | Staff, channel: str, resident: str, address: str,
+             phone: str, category: str, description: str, at: datetime, price: str | None = None,
+             fee: Decimal | None = None, preferred: datetime | None = None, expected_result: str | None = None,
+             community: str | None = None, number: str | None = None) -> ServiceRequest:
+    """The registration form (登记表): only CS registers, only in-scope work, fee from the price list or agreed."""
+    _require_aware(at)
+    off = _office(s, office)
+    clerk = _staff(s, by)
+    _require_cs(clerk, "register")
+    _require_office(clerk, off)
+    if channel not in CHANNELS:
+        raise DomainError("unknown_channel", channel=channel)
+    _check_category(category)
+    for field, value in (("resident", resident), ("address", address), ("phone", phone),
+                         ("description", description)):
+        if not (value or "").strip():
+            raise DomainError("missing", field=field)
+    item = _get(s, PriceItem, price) if price is not None else None
+    if item is not None and item.category != category:
+        raise DomainError("price_category", price=item.code, price_category=item.category, category=category)
+    agreed = _money(fee, "fee")
+    if agreed is None:
+        if item is None:
+            raise DomainError("fee_needed")
+        agreed = item.fee
+    comm = None
+    if community is not None:
+        comm = _get(s, Community, community)
+        if comm.office_id != off.id:
+            raise DomainError("community_office", community=comm.code, office=off.code)
+    if number is None:
+        number = _next_number(s, ServiceRequest, "number", f"R-{off.code}-{_day(at)}")
+    elif s.scalar(select(ServiceRequest.id).where(ServiceRequest.number == number)) is not None:
+        raise DomainError("exists", what="登记", what_en="request", ref=number)
+    request = ServiceRequest(
+        number=number, office_id=off.id, community_id=comm.id if comm else None, channel=channel,
+        received_at=at, received_by_id=clerk.id, resident_name=resident.strip(), address=address.strip(),
+        phone=phone.strip(), category=category, description=description, preferred_at=preferred,
+        price_item_id=item.id if item else None, agreed_fee=agreed, expected_result=expected_result)
+    s.add(request)
+    s.flush()
+    _audit(s, at=at, actor=clerk.code, action="register", entity="service_request", ref=number,
+           after={"channel": channel, "category": category, "agreed_fee": str(agreed), "office": off.code,
+                  "price": item.code if item else None, "preferred_at": _iso(preferred)})
+    return request
+
+
+def reply(s: Session, *, request: str | ServiceRequest, by: str | Staff, at: datetime) -> ServiceRequest:
+    """CS called the resident back with a visiting time (phone requests, within 10 minutes)."""
+    _require_aware(at)
+    req = _request(s, request)
+    clerk = _staff(s, by)
+    _require_cs(clerk, "reply")
+    if req.channel != "phone":
+        raise DomainError("reply_walk_in", request=req.number)
+    if req.replied_at is not None:
+        raise DomainError("already_replied", request=req.number, replied_at=req.replied_at.isoformat())
+    _not_before(at, req.received_at, "register")
+    req.replied_at, req.replied_by_id = at, clerk.id
+    s.flush()
+    _audit(s, at=at, actor=clerk.code, action="reply", entity="service_request", ref=req.number,
+           before={"replied_at": None}, after={"replied_at": at.isoformat()})
+    return req
+
+
+# -- the work order (procedure 3.2.1, 3.2.2) -----------------------------------------------------------------
+def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, worker: str | Staff,
+                scheduled: datetime, at: datetime, number: str | None = None) -> WorkOrder:
+    """The notice (通知单) to the department that does this category of work, for one of its workers."""
+    _require_aware(at)
+    _require_aware(scheduled)
+    req = _request(s, request)
+    clerk = _staff(s, by)
+    _require_cs(clerk, "issue")
+    hand = _staff(s, worker)
+    department = rules.department_for(req.category)
+    if hand.department != department:
+        raise DomainError("worker_department", worker=hand.code, worker_department=hand.department,
+                          department=department, category=req.category)
+    if hand.office_id != req.office_id:
+        raise DomainError("wrong_office", staff=hand.code, office=s.get(Office, req.office_id).code)
+    existing = s.scalar(select(WorkOrder.number).where(WorkOrder.request_id == req.id,
+                                                       WorkOrder.rework_of_id.is_(None)))
+    if existing is not None:
+        raise DomainError("already_issued", request=req.number, order=existing)
+    _not_before(at, req.received_at, "register")
+    office = s.get(Office, req.office_id)
+    if number is None:
+        number = _next_number(s, WorkOrder, "number", f"WO-{office.code}-{_day(at)}")
+    elif s.scalar(select(WorkOrder.id).where(WorkOrder.number == number)) is not None:
+        raise DomainError("exists", what="通知单", what_en="work order", ref=number)
+    order = WorkOrder(number=number, request_id=req.id, office_id=req.office_id, department=department,
+                      worker_id=hand.id, issued_at=at, issued_by_id=clerk.id, scheduled_for=scheduled,
+                      fee=req.agreed_fee)
+    s.add(order)
+    s.flush()
+    _audit(s, at=at, actor=clerk.code, action="issue", entity="work_order", ref=number,
+           after=_order_facts(order) | {"request": req.number, "worker": hand.code})
+    return order
+
+
+def complete(s: Session, *, order: str | WorkOrder, by: str | Staff, at: datetime) -> WorkOrder:
+    """The worker finished the job (before the resident inspects it)."""
+    _require_aware(at)
+    wo = _order(s, order)
+    who = _staff(s, by)
+    if wo.completed_at is not None:
+        raise DomainError("already_completed", order=wo.number, completed_at=wo.completed_at.isoformat())
+    _not_before(at, wo.issued_at, "issue")
+    before = _order_facts(wo)
+    wo.completed_at, wo.completed_by_id = at, who.id
+    s.flush()
+    _audit(s, at=at, actor=who.code, action="complete", entity="work_order", ref=wo.number,
+           before=before, after=_order_facts(wo))
+    return wo
+
+
+def accept(s: Session, *, order: str | WorkOrder, signed_by: str, at: datetime, calendar: BusinessCalendar,
+           callback_workdays: int = 2) -> WorkOrder:
+    """The resident inspected the work and signed the notice; the callback becomes owed."""
+    _require_aware(at)
+    wo = _order(s, order)
+    if not (signed_by or "").strip():
+        raise DomainError("missing", field="signed_by")
+    if wo.completed_at is None:
+        raise DomainError("accept_before_completion", order=wo.number)
+    if wo.accepted_at is not None:
+        raise DomainError("already_accepted", order=wo.number, accepted_at=wo.accepted_at.isoformat())
+    _not_before(at, wo.completed_at, "complete")
+    before = _order_facts(wo)
+    due = rules.callback_due(at, calendar, workdays=callback_workdays)
+    wo.accepted_at, wo.accepted_by = at, signed_by.strip()
+    s.add(Callback(order_id=wo.id, created_at=at, due_at=due))
+    s.flush()
+    _audit(s, at=at, actor=f"resident:{signed_by.strip()}", action="accept", entity="work_order", ref=wo.number,
+           before=before, after=_order_facts(wo) | {"callback_due": due.isoformat()})
+    return wo
+
+
+# -- receipts and money (procedure 3.2.2) --------------------------------------------------------------------
+def issue_receipts(s: Session, *, by: str | Staff, to: str | Staff, first: str, count: int,
+                   at: datetime) -> ReceiptBook:
+    """Hand a run of pre-numbered receipts to someone who will collect with them (CS or finance hands them out)."""
+    _require_aware(at)
+    issuer = _staff(s, by)
+    if issuer.department not in ("cs", "finance"):
+        raise DomainError("receipts_issuer", staff=issuer.code, department=issuer.department)
+    holder = _staff(s, to)
+    first = str(first).strip()
+    if not first.isdigit():
+        raise DomainError("receipt_number", number=first)
+    if count < 1 or count > 10000:
+        raise DomainError("receipt_count", count=count)
+    width, start = len(first), int(first)
+    numbers = [f"{start + i:0{width}d}" for i in range(count)]
+    clash = s.scalar(select(Receipt.number).where(Receipt.number.in_(numbers)).limit(1))
+    if clash is not None:
+        raise DomainError("receipt_exists", number=clash)
+    book = ReceiptBook(office_id=holder.office_id, holder_id=holder.id, issued_by_id=issuer.id, issued_at=at,
+                       first_serial=start, count=count)
+    s.add(book)
+    s.flush()
+    s.add_all(Receipt(number=n, serial=start + i, book_id=book.id, state="issued") for i, n in enumerate(numbers))
+    s.flush()
+    _audit(s, at=at, actor=issuer.code, action="issue_receipts", entity="receipt_book", ref=f"{numbers[0]}+{count}",
+           after={"holder": holder.code, "first": numbers[0], "last": numbers[-1], "count": count})
+    return book
+
+
+def _retire_receipt(s: Session, *, number: str, by: str | Staff, at: datetime, reason: str | None,
+                    state: str) -> Receipt:
+    _require_aware(at)
+    receipt = _receipt(s, number)
+    who = _staff(s, by)
+    if receipt.state != "issued":
+        raise DomainError("receipt_not_unused", number=receipt.number, state=receipt.state)
+    book = s.get(ReceiptBook, receipt.book_id)
+    _not_before(at, book.issued_at, "issue_receipts")
+    before = _receipt_facts(receipt)
+    receipt.state, receipt.state_changed_at, receipt.reason = state, at, reason
+    s.flush()
+    _audit(s, at=at, actor=who.code, action="void" if state == "voided" else "return", entity="receipt",
+           ref=receipt.number, before=before, after=_receipt_facts(receipt))
+    return receipt
+
+
+def void_receipt(s: Session, *, number: str, by: str | Staff, at: datetime, reason: str | None = None) -> Receipt:
+    """An unused receipt spoiled or cancelled: it stays accounted for as voided."""
+    return _retire_receipt(s, number=number, by=by, at=at, reason=reason, state="voided")
+
+
+def return_receipt(s: Session, *, number: str, by: str | Staff, at: datetime,
+                   reason: str | None = None) -> Receipt:
+    """An unused receipt given back to the desk."""
+    return _retire_receipt(s, number=number, by=by, at=at, reason=reason, state="returned")
+
+
+def collect(s: Session, *, order: str | WorkOrder, by: str | Staff, receipt: str, amount: Decimal, method: str,
+            at: datetime, reason: str | None = None) -> Receipt:
+    """The agreed fee collected after acceptance, on an unused receipt held by the collector or by CS."""
+    _require_aware(at)
+    wo = _order(s, order)
+    collector = _staff(s, by)
+    if method not in PAYMENT_METHODS:
+        raise DomainError("unknown_method", method=method)
+    paid = _money(amount, "amount")
+    if wo.accepted_at is None or at < wo.accepted_at:
+        raise DomainError("collect_before_acceptance", order=wo.number)
+    rec = _receipt(s, receipt)
+    if rec.state != "issued":
+        raise DomainError("receipt_not_unused", number=rec.number, state=rec.state)
+    holder = s.get(Staff, s.get(ReceiptBook, rec.book_id).holder_id)
+    if holder.id != collector.id and holder.department != "cs":
+        raise DomainError("receipt_holder", number=rec.number, holder=holder.code, staff=collector.code)
+    if wo.rework_of_id is not None:
+        if paid != ZERO:
+            raise DomainError("rework_free", order=wo.number, amount=str(paid))
+    elif paid != wo.fee and not (reason or "").strip():
+        raise DomainError("amount_differs", order=wo.number, amount=str(paid), fee=str(wo.fee))
+    already = s.scalar(select(Receipt.number).where(Receipt.order_id == wo.id, Receipt.state == "used").limit(1))
+    if already is not None:
+        raise DomainError("already_collected", order=wo.number, receipt=already)
+    before = _receipt_facts(rec)
+    rec.state, rec.order_id, rec.amount, rec.method = "used", wo.id, paid, method
+    rec.collected_at, rec.collected_by_id, rec.reason, rec.state_changed_at = at, collector.id, reason, at
+    s.flush()
+    _audit(s, at=at, actor=collector.code, action="collect", entity="receipt", ref=rec.number, before=before,
+           after=_receipt_facts(rec) | {"order": wo.number})
+    return rec
+
+
+def handover(s: Session, *, by: str | Staff, cashier: str | Staff, receipts: list[str], counted: Decimal,
+             at: datetime, number: str | None = None) -> CashHandover:
+    """Cash handed to a finance cashier, receipt by receipt; a shortfall is recorded as counted, not refused."""
+    _require_aware(at)
+    hander = _staff(s, by)
+    teller = _staff(s, cashier)
+    if teller.department != "finance" or teller.role != "cashier":
+        raise DomainError("not_cashier", staff=teller.code)
+    numbers = [str(n).strip() for n in receipts if str(n).strip()]
+    if not numbers:
+        raise DomainError("handover_empty")
+    if len(set(numbers)) != len(numbers):
+        raise DomainError("handover_duplicate", numbers=",".join(sorted({n for n in numbers if numbers.count(n) > 1})))
+    counted_amount = _money(counted, "counted")
+    rows = {r.number: r for r in s.scalars(select(Receipt).where(Receipt.number.in_(numbers)))}
+    declared = ZERO
+    for n in numbers:
+        r = rows.get(n)
+        if r is None:
+            raise NotFound("not_found", what="票据", what_en="receipt", ref=n)
+        if r.state != "used" or r.method != "cash":
+            raise DomainError("handover_not_cash", number=n)
+        if r.collected_by_id != hander.id:
+            raise DomainError("handover_not_collector", number=n, staff=hander.code)
+        if r.handover_id is not None:
+            raise DomainError("handover_already", number=n)
+        _not_before(at, r.collected_at, "collect")
+        declared += r.amount
+    office = s.get(Office, hander.office_id)
+    if number is None:
+        number = _next_number(s, CashHandover, "number", f"H-{office.code}-{_day(at)}")
+    elif s.scalar(select(CashHandover.id).where(CashHandover.number == number)) is not None:
+        raise DomainError("exists", what="交款", what_en="handover", ref=number)
+    ho = CashHandover(number=number, office_id=office.id, handed_by_id=hander.id, received_by_id=teller.id,
+                      handed_at=at, confirmed_at=at, declared_amount=declared, counted_amount=counted_amount)
+    s.add(ho)
+    s.flush()
+    for n in numbers:
+        rows[n].handover_id = ho.id
+    s.flush()
+    _audit(s, at=at, actor=hander.code, action="handover", entity="cash_handover", ref=number,
+           after={"cashier": teller.code, "receipts": numbers, "declared": str(declared),
+                  "counted": str(counted_amount), "shortfall": str(declared - counted_amount)})
+    return ho
+
+
+# -- callbacks and rework (procedure 3.2.3) ------------------------------------------------------------------
+def _chain_root(s: Session, order: WorkOrder) -> WorkOrder:
+    root = order
+    while root.rework_of_id is not None:
+        root = s.get(WorkOrder, root.rework_of_id)
+    return root
+
+
+def callback(s: Session, *, order: str | WorkOrder, by: str | Staff, outcome: str, at: datetime,
+             calendar: BusinessCalendar, note: str | None = None, callback_workdays: int = 2,
+             rework_within: timedelta = DEFAULT_REWORK_WITHIN) -> CallbackOutcome:
+    """The return visit: satisfied closes it; unsatisfied opens a free rework order; unreachable tries again tomorrow."""
+    _require_aware(at)
+    wo = _order(s, order)
+    clerk = _staff(s, by)
+    _require_cs(clerk, "callback")
+    if outcome not in CALLBACK_OUTCOMES:
+        raise DomainError("unknown_outcome", outcome=outcome)
+    if wo.accepted_at is None or at < wo.accepted_at:
+        raise DomainError("callback_before_acceptance", order=wo.number)
+    row = s.scalar(select(Callback).where(Callback.order_id == wo.id, Callback.done_at.is_(None))
+                   .order_by(Callback.due_at, Callback.id).limit(1))
+    if row is None:
+        raise DomainError("no_callback_owed", order=wo.number)
+    _not_before(at, row.created_at, "callback")
+    rework = None
+    if outcome == "unsatisfied":
+        root = _chain_root(s, wo)
+        done = s.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.number.like(f"{root.number}-R%")))
+        rework = WorkOrder(number=f"{root.number}-R{done + 1}", request_id=wo.request_id, office_id=wo.office_id,
+                           department=wo.department, worker_id=wo.worker_id, issued_at=at,
+                           issued_by_id=clerk.id, scheduled_for=at + rework_within, fee=ZERO,
+                           rework_of_id=wo.id)
+        s.add(rework)
+        s.flush()
+    row.done_at, row.done_by_id, row.outcome, row.note = at, clerk.id, outcome, note
+    row.rework_order_id = rework.id if rework else None
+    if outcome == "unreachable":
+        next_day = calendar.next_working_day(calendar.local(at).date())
+        s.add(Callback(order_id=wo.id, created_at=at, due_at=calendar.at(next_day, calendar.work_end)))
+    s.flush()
+    _audit(s, at=at, actor=clerk.code, action="callback", entity="work_order", ref=wo.number,
+           after={"outcome": outcome, "note": note, "rework_order": rework.number if rework else None})
+    if rework is not None:
+        _audit(s, at=at, actor=clerk.code, action="issue_rework", entity="work_order", ref=rework.number,
+               after=_order_facts(rework) | {"rework_of": wo.number})
+    return CallbackOutcome(row, rework)
+
+
+# -- a department's own record (procedure 3.2.4) -------------------------------------------------------------
+def department_report(s: Session, *, by: str | Staff, department: str, worker: str | Staff, address: str,
+                      description: str, at: datetime, order: str | None = None, fee: Decimal | None = None,
+                      reference: str | None = None) -> DepartmentReport:
+    """Engineering's or cleaning's own record of a job, to be reconciled against CS's register."""
+    _require_aware(at)
+    if department not in ("engineering", "cleaning"):
+        raise DomainError("report_department", department=department)
+    reporter = _staff(s, by)
+    if reporter.department != department:
+        raise DomainError("report_by", staff=reporter.code, department=department)
+    hand = _staff(s, worker)
+    if hand.department != department:
+        raise DomainError("worker_department", worker=hand.code, worker_department=hand.department,
+                          department=department, category=department)
+    wo = _order(s, order) if order is not None else None
+    amount = _money(fee, "fee")
+    office = s.get(Office, hand.office_id)
+    if reference is None:
+        reference = _next_number(s, DepartmentReport, "reference", f"DR-{office.code}-{_day(at)}")
+    elif s.scalar(select(DepartmentReport.id).where(DepartmentReport.reference == reference)) is not None:
+        raise DomainError("exists", what="部门记录", what_en="department report", ref=reference)
+    report = DepartmentReport(reference=reference, office_id=office.id, department=department,
+                              reported_by_id=reporter.id, worker_id=hand.id, reported_at=at, address=address,
+                              description=description, order_id=wo.id if wo else None, fee=amount)
+    s.add(report)
+    s.flush()
+    _audit(s, at=at, actor=reporter.code, action="report", entity="department_report", ref=reference,
+           after={"department": department, "worker": hand.code, "order": wo.number if wo else None,
+                  "fee": None if amount is None else str(amount)})
+    return report
