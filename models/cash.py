@@ -525,7 +525,7 @@ def collector_figures(session: Session, *, day: date, as_of: datetime, calendar:
         for sid, code, name, dept, office_code in session.execute(
                 select(Staff.id, Staff.code, Staff.name, Staff.department, Office.code)
                 .join(Office, Office.id == Staff.office_id)
-                .where(or_(Staff.id.in_(ids or [-1]), Staff.code.in_(codes or ["\x00"])))):
+                .where(or_(Staff.id.in_(ids), Staff.code.in_(codes)))):
             people[sid] = (code, name, dept, office_code)
             by_code[code] = sid
 
