@@ -144,14 +144,13 @@ def overdue_minutes(due_at: datetime, as_of: datetime) -> int:
 
 # -- queries --------------------------------------------------------------------------------------
 
-def _open_or_closed_after(query: Select, closed_at, as_of: datetime) -> tuple[Select, Select]:
-    """The same query twice: once on the open items (partial index), once on items closed after `as_of`."""
-    return query.where(closed_at.is_(None)), query.where(closed_at > as_of)
-
-
-def _run(session: Session, queries: tuple[Select, Select]) -> list:
-    rows = [row for q in queries for row in session.execute(q)]
-    return rows
+def _owed_as_of(session: Session, base: Select, *, closed_at, as_of: datetime, due_filter) -> list:
+    """Rows of `base` still open as of `as_of`: the open ones past due (read through their partial index),
+    plus those closed after `as_of` (none for a run "now"), read through the closing time's index alone so
+    the planner cannot wander into a scan of the whole history by due time; the caller re-checks the due."""
+    open_rows = session.execute(base.where(closed_at.is_(None), due_filter)).all()
+    closed_later = session.execute(base.where(closed_at > as_of)).all()
+    return open_rows + closed_later
 
 
 def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
@@ -165,13 +164,15 @@ def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCale
         .join(Office, Office.id == ServiceRequest.office_id)
         .outerjoin(Community, Community.id == ServiceRequest.community_id)
         .join(clerk, clerk.id == ServiceRequest.received_by_id)
-        .where(ServiceRequest.channel == "phone",
-               ServiceRequest.received_at < judge - timedelta(minutes=reply_minutes))
+        .where(ServiceRequest.channel == "phone", ServiceRequest.received_at <= as_of)
     )
+    rows = _owed_as_of(session, base, closed_at=ServiceRequest.replied_at, as_of=as_of,
+                       due_filter=ServiceRequest.received_at < judge - timedelta(minutes=reply_minutes))
     found = []
-    for number, office, community, address, resident, phone, holder, received_at in _run(
-            session, _open_or_closed_after(base, ServiceRequest.replied_at, as_of)):
+    for number, office, community, address, resident, phone, holder, received_at in rows:
         due = reply_due(received_at, reply_minutes=reply_minutes)
+        if due >= judge:
+            continue
         found.append(OverdueReply(number, office, community, address, resident, phone, holder,
                                   received_at, due, overdue_minutes(due, as_of)))
     return sorted(found, key=lambda f: (f.due_at, f.request_number))
@@ -194,11 +195,14 @@ def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCa
         .join(clerk, clerk.id == ServiceRequest.received_by_id)
         .join(worker, worker.id == WorkOrder.worker_id)
         .outerjoin(original, original.id == WorkOrder.rework_of_id)
-        .where(Callback.created_at <= as_of, Callback.due_at < judge)
+        .where(Callback.created_at <= as_of)
     )
+    rows = _owed_as_of(session, base, closed_at=Callback.done_at, as_of=as_of, due_filter=Callback.due_at < judge)
     found: list[OverdueCallback] = []
     for (order, request, office, community, address, resident, phone, holder, department, worker_name,
-         callback_id, due, rework_of) in _run(session, _open_or_closed_after(base, Callback.done_at, as_of)):
+         callback_id, due, rework_of) in rows:
+        if due >= judge:
+            continue
         level = callback_level(due, judge, calendar, escalate_workdays=escalate_workdays)
         facts = dict(order_number=order, request_number=request, office=office, community=community,
                      address=address, resident=resident, phone=phone, holder=holder, department=department,
@@ -250,11 +254,15 @@ def overdue_work_orders(session: Session, *, as_of: datetime, calendar: Business
         .outerjoin(Community, Community.id == ServiceRequest.community_id)
         .join(worker, worker.id == WorkOrder.worker_id)
         .outerjoin(original, original.id == WorkOrder.rework_of_id)
-        .where(WorkOrder.issued_at <= as_of, WorkOrder.scheduled_for < judge)
+        .where(WorkOrder.issued_at <= as_of)
     )
+    rows = _owed_as_of(session, base, closed_at=WorkOrder.completed_at, as_of=as_of,
+                       due_filter=WorkOrder.scheduled_for < judge)
     found = []
     for (order, request, office, community, address, resident, phone, holder, department, rework_of,
-         scheduled) in _run(session, _open_or_closed_after(base, WorkOrder.completed_at, as_of)):
+         scheduled) in rows:
+        if scheduled >= judge:
+            continue
         found.append(OverdueWorkOrder(order, request, office, community, address, resident, phone, holder,
                                       department, rework_of, scheduled, overdue_minutes(scheduled, as_of)))
     return sorted(found, key=lambda f: (f.due_at, f.order_number))

@@ -129,7 +129,8 @@ class ServiceRequest(Base):
               postgresql_where=text("channel = 'phone' AND replied_at IS NULL"),
               sqlite_where=text("channel = 'phone' AND replied_at IS NULL")),
         # replaying a past moment must see replies given after it as "not yet replied"
-        Index("ix_service_requests_replied_at", "replied_at"),
+        Index("ix_service_requests_replied_at", "replied_at",
+              postgresql_where=text("replied_at IS NOT NULL"), sqlite_where=text("replied_at IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
@@ -164,7 +165,8 @@ class WorkOrder(Base):
               sqlite_where=text("completed_at IS NULL")),
         Index("ix_work_orders_accepted_month", "accepted_at", "department", "fee"),
         # replaying a past moment must see work completed after it as still open
-        Index("ix_work_orders_completed_at", "completed_at"),
+        Index("ix_work_orders_completed_at", "completed_at",
+              postgresql_where=text("completed_at IS NOT NULL"), sqlite_where=text("completed_at IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
@@ -247,7 +249,8 @@ class Callback(Base):
               postgresql_where=text("done_at IS NULL"),
               sqlite_where=text("done_at IS NULL")),
         # replaying a past moment must see callbacks done after it as still owed
-        Index("ix_callbacks_done_at", "done_at"),
+        Index("ix_callbacks_done_at", "done_at",
+              postgresql_where=text("done_at IS NOT NULL"), sqlite_where=text("done_at IS NOT NULL")),
         # chase-callbacks looks for unsatisfied callbacks that never got their rework order
         Index("ix_callbacks_unsatisfied", "done_at",
               postgresql_where=text("outcome = 'unsatisfied'"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 07:31:39.587485
+Create Date: 2026-11-27 07:36:14.757554
 """
 from collections.abc import Sequence
 
@@ -219,7 +219,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_service_requests_office_id'), ['office_id'], unique=False)
         batch_op.create_index('ix_service_requests_open_phone', ['received_at'], unique=False, postgresql_where=sa.text("channel = 'phone' AND replied_at IS NULL"), sqlite_where=sa.text("channel = 'phone' AND replied_at IS NULL"))
         batch_op.create_index(batch_op.f('ix_service_requests_received_at'), ['received_at'], unique=False)
-        batch_op.create_index('ix_service_requests_replied_at', ['replied_at'], unique=False)
+        batch_op.create_index('ix_service_requests_replied_at', ['replied_at'], unique=False, postgresql_where=sa.text('replied_at IS NOT NULL'), sqlite_where=sa.text('replied_at IS NOT NULL'))
 
     op.create_table('work_orders',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -249,7 +249,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('work_orders', schema=None) as batch_op:
         batch_op.create_index('ix_work_orders_accepted_month', ['accepted_at', 'department', 'fee'], unique=False)
-        batch_op.create_index('ix_work_orders_completed_at', ['completed_at'], unique=False)
+        batch_op.create_index('ix_work_orders_completed_at', ['completed_at'], unique=False, postgresql_where=sa.text('completed_at IS NOT NULL'), sqlite_where=sa.text('completed_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_work_orders_office_id'), ['office_id'], unique=False)
         batch_op.create_index('ix_work_orders_open', ['scheduled_for'], unique=False, postgresql_where=sa.text('completed_at IS NULL'), sqlite_where=sa.text('completed_at IS NULL'))
         batch_op.create_index(batch_op.f('ix_work_orders_request_id'), ['request_id'], unique=False)
@@ -273,7 +273,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_callbacks'))
     )
     with op.batch_alter_table('callbacks', schema=None) as batch_op:
-        batch_op.create_index('ix_callbacks_done_at', ['done_at'], unique=False)
+        batch_op.create_index('ix_callbacks_done_at', ['done_at'], unique=False, postgresql_where=sa.text('done_at IS NOT NULL'), sqlite_where=sa.text('done_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_callbacks_due_at'), ['due_at'], unique=False)
         batch_op.create_index('ix_callbacks_open', ['due_at'], unique=False, postgresql_where=sa.text('done_at IS NULL'), sqlite_where=sa.text('done_at IS NULL'))
         batch_op.create_index(batch_op.f('ix_callbacks_order_id'), ['order_id'], unique=False)
@@ -364,7 +364,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_callbacks_order_id'))
         batch_op.drop_index('ix_callbacks_open', postgresql_where=sa.text('done_at IS NULL'), sqlite_where=sa.text('done_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_callbacks_due_at'))
-        batch_op.drop_index('ix_callbacks_done_at')
+        batch_op.drop_index('ix_callbacks_done_at', postgresql_where=sa.text('done_at IS NOT NULL'), sqlite_where=sa.text('done_at IS NOT NULL'))
 
     op.drop_table('callbacks')
     with op.batch_alter_table('work_orders', schema=None) as batch_op:
@@ -373,12 +373,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_work_orders_request_id'))
         batch_op.drop_index('ix_work_orders_open', postgresql_where=sa.text('completed_at IS NULL'), sqlite_where=sa.text('completed_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_work_orders_office_id'))
-        batch_op.drop_index('ix_work_orders_completed_at')
+        batch_op.drop_index('ix_work_orders_completed_at', postgresql_where=sa.text('completed_at IS NOT NULL'), sqlite_where=sa.text('completed_at IS NOT NULL'))
         batch_op.drop_index('ix_work_orders_accepted_month')
 
     op.drop_table('work_orders')
     with op.batch_alter_table('service_requests', schema=None) as batch_op:
-        batch_op.drop_index('ix_service_requests_replied_at')
+        batch_op.drop_index('ix_service_requests_replied_at', postgresql_where=sa.text('replied_at IS NOT NULL'), sqlite_where=sa.text('replied_at IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_service_requests_received_at'))
         batch_op.drop_index('ix_service_requests_open_phone', postgresql_where=sa.text("channel = 'phone' AND replied_at IS NULL"), sqlite_where=sa.text("channel = 'phone' AND replied_at IS NULL"))
         batch_op.drop_index(batch_op.f('ix_service_requests_office_id'))
