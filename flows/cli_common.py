@@ -50,7 +50,7 @@ def t(zh: str, en: str) -> str:
 
 def fail(message: str) -> NoReturn:
     """A refused operation or bad argument: one line on stderr, exit code 2, never a traceback."""
-    err_console.print(message, style="red", markup=False, highlight=False)
+    err_console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
