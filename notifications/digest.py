@@ -1,0 +1,357 @@
+"""Delivery of the outbox: claim due alerts, one digest per recipient tag, apprise, mark sent or back off.
+
+Exactly-once as far as the far side lets us: an alert is marked sent only in the transaction after a
+send that apprise reported fully successful; two dispatchers never hold the same alert because each
+first claims rows (PostgreSQL: SELECT .. FOR UPDATE SKIP LOCKED, then a conditional UPDATE; SQLite:
+the conditional UPDATE alone, writers being serialised by BEGIN IMMEDIATE). A claim is a lease
+(`claimed_until`): a dispatcher that dies mid-send releases its rows when the lease runs out.
+
+Long digests are split into numbered parts below the tightest size limit of the tag's services; each
+part marks only its own items, so a failure in part 2 never re-sends part 1.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.db import transaction
+from models.tables import Alert
+from notifications.delivery import DEFAULT_BODY_LIMIT, AppriseConfigError, Delivery, config_tags, deliver
+from notifications.masking import mask_phone, mask_text
+from notifications.outbox import acked_clause, silenced_clause
+
+TEMPLATES = Path(__file__).with_name("templates")
+SPLIT_MARGIN = 200  # room for the part marker and a service's own framing
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One alert as a line of a digest (phone already masked)."""
+
+    alert_id: int
+    key: str
+    kind: str
+    level: int
+    severity: int
+    office: str | None
+    number: str | None
+    community: str | None
+    address: str | None
+    resident: str | None
+    phone: str | None
+    overdue_minutes: int | None
+    due_at: str | None
+    holder: str | None
+    worker: str | None
+    amount: str | None
+    receipts: list[str] | None
+    detail: str | None
+    repeat: bool
+    resolved: bool
+    age_from: datetime
+
+
+@dataclass(frozen=True)
+class DigestPart:
+    """One message: its title and body, and the alerts it carries."""
+
+    tag: str
+    title: str
+    body: str
+    alert_ids: tuple[int, ...]
+    resolved_ids: tuple[int, ...]
+    body_format: str = "text"
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """What one dispatch did."""
+
+    messages_sent: int
+    alerts_sent: int
+    resolved_sent: int
+    failed: int
+    pending_left: int
+    per_tag: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+
+
+# -- rendering ------------------------------------------------------------------------------------------
+
+_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=False, undefined=StrictUndefined,
+                   keep_trailing_newline=False)
+
+
+class _Macros:
+    """The digest macros of one locale and format; Markdown borrows what it does not define from text."""
+
+    def __init__(self, locale: str, markdown: bool) -> None:
+        self.text = _env.get_template(f"{locale}/alert_digest.txt.j2").module
+        self.md = _env.get_template(f"{locale}/alert_digest.md.j2").module if markdown else None
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if self.md is not None and hasattr(self.md, name):
+            return getattr(self.md, name)
+        return getattr(self.text, name)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _local(value: str | None, tz: ZoneInfo) -> str | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return mask_text(str(value))
+
+
+def item_from(alert: Alert, *, as_of: datetime, tz: ZoneInfo, resolved: bool = False) -> DigestItem:
+    """A digest line's facts from an outbox row; phone numbers masked, free text scrubbed of mobiles."""
+    payload = alert.payload or {}
+    facts = payload.get("facts") or {}
+    due_at = facts.get("due_at")
+    overdue = _as_int(facts.get("overdue_minutes"))
+    if overdue is None and due_at:
+        try:
+            overdue = max(0, int((as_of - datetime.fromisoformat(due_at)).total_seconds() // 60))
+        except (TypeError, ValueError):
+            overdue = None
+    detail_parts = [str(facts[k]) for k in ("note", "reason", "flow", "flow_run", "error", "message") if facts.get(k)]
+    receipts = facts.get("receipts")
+    return DigestItem(
+        alert_id=alert.id, key=payload.get("key") or alert.dedupe_key, kind=alert.kind, level=alert.level,
+        severity=alert.severity, office=alert.office,
+        number=alert.order_number or facts.get("order_number") or facts.get("request_number")
+        or facts.get("receipt") or facts.get("number"),
+        community=facts.get("community"), address=mask_text(facts.get("address")) or None,
+        resident=mask_text(facts.get("resident")) or None,
+        phone=mask_phone(facts.get("phone")) or None,
+        overdue_minutes=overdue, due_at=_local(due_at, tz),
+        holder=facts.get("holder"), worker=facts.get("worker"),
+        amount=str(facts["amount"]) if facts.get("amount") not in (None, "") else None,
+        receipts=[str(r) for r in receipts] if isinstance(receipts, (list, tuple)) else None,
+        detail=mask_text(" · ".join(detail_parts))[:500] or None,
+        repeat=alert.last_notified_at is not None and not resolved,
+        resolved=resolved,
+        age_from=datetime.fromisoformat(payload["occurred_at"]) if payload.get("occurred_at") else alert.first_seen,
+    )
+
+
+def order_items(items: list[DigestItem]) -> list[DigestItem]:
+    """Most severe first, then the oldest."""
+    return sorted(items, key=lambda it: (-it.severity, it.age_from, it.number or "", it.alert_id))
+
+
+def render_digest(tag: str, items: list[DigestItem], resolved: list[DigestItem], *, locale: str, as_of: datetime,
+                  tz: ZoneInfo, body_limit: int | None = None, title_in_body: bool = False,
+                  markdown: bool = False) -> list[DigestPart]:
+    """The digest for one tag, split into numbered parts when it would exceed `body_limit` characters."""
+    m = _Macros(locale, markdown)
+    items = order_items(items)
+    resolved = sorted(resolved, key=lambda it: (it.number or "", it.alert_id))
+    head = str(m.header(tag, None, as_of.astimezone(tz).strftime("%Y-%m-%d %H:%M")))
+    foot = str(m.footer()) if items else ""
+    res_head = str(m.resolved_header())
+    blocks = [(str(m.item(i, it)), it, False) for i, it in enumerate(items, 1)]
+    blocks += [(str(m.resolved_line(it)), it, True) for it in resolved]
+    budget = None
+    if body_limit:
+        budget = body_limit - SPLIT_MARGIN - len(head) - len(foot) - len(res_head) - (300 if title_in_body else 0)
+        budget = max(budget, 200)
+
+    groups: list[list[tuple[str, DigestItem, bool]]] = [[]]
+    size = 0
+    for block in blocks:
+        if budget is not None and groups[-1] and size + len(block[0]) > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(block)
+        size += len(block[0])
+
+    counts_all = _counts(items)
+    parts: list[DigestPart] = []
+    for n, group in enumerate(groups, 1):
+        text = head
+        shown_resolved_head = False
+        for body, _it, is_resolved in group:
+            if is_resolved and not shown_resolved_head:
+                text += res_head
+                shown_resolved_head = True
+            text += body
+        text += foot
+        title = str(m.title(tag, counts_all, len(resolved), n, len(groups)))
+        parts.append(DigestPart(
+            tag=tag, title=mask_text(title), body=mask_text(text).strip() + "\n",
+            alert_ids=tuple(it.alert_id for _b, it, r in group if not r),
+            resolved_ids=tuple(it.alert_id for _b, it, r in group if r),
+            body_format="markdown" if markdown else "text"))
+    return parts
+
+
+def _counts(items: list[DigestItem]) -> dict[Any, int]:
+    counts: dict[Any, int] = {1: 0, 2: 0, 3: 0}
+    for it in items:
+        counts[min(max(it.severity, 1), 3)] += 1
+    counts["total"] = len(items)
+    return counts
+
+
+# -- claiming -----------------------------------------------------------------------------------------------
+
+def _due(as_of: datetime):
+    not_waiting = or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= as_of)
+    pending = and_(Alert.sent_at.is_(None), Alert.resolved_at.is_(None), ~acked_clause(),
+                   ~silenced_clause(as_of))
+    resolved_notice = and_(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None))
+    free = or_(Alert.claimed_until.is_(None), Alert.claimed_until < as_of)
+    return and_(or_(pending, resolved_notice), not_waiting, free)
+
+
+def claim(sessions: sessionmaker[Session], *, me: str, as_of: datetime, lease: timedelta,
+          limit: int = 5000, send_resolved: bool = True) -> list[int]:
+    """Claim due alerts for dispatcher `me` until as_of + lease; returns the claimed row ids."""
+    with transaction(sessions) as s:
+        if not send_resolved:  # nobody wants the "resolved" lines: close them without a message
+            s.execute(update(Alert).where(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None))
+                      .values(resolved_notified_at=Alert.resolved_at).execution_options(synchronize_session=False))
+        candidates = select(Alert.id).where(_due(as_of)).order_by(Alert.id).limit(limit)
+        if s.get_bind().dialect.name == "postgresql":
+            ids = list(s.scalars(candidates.with_for_update(skip_locked=True, of=Alert)))
+            if not ids:
+                return []
+            target = Alert.id.in_(ids)
+        else:
+            # correlate(None): the subquery reads alerts itself, it must not melt into the UPDATE's alerts
+            target = Alert.id.in_(candidates.correlate(None).scalar_subquery())
+        s.execute(update(Alert).where(target, or_(Alert.claimed_until.is_(None), Alert.claimed_until < as_of))
+                  .values(claimed_by=me, claimed_until=as_of + lease).execution_options(synchronize_session=False))
+        return list(s.scalars(select(Alert.id).where(Alert.claimed_by == me, Alert.claimed_until == as_of + lease)))
+
+
+def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[int], outcomes: list[tuple[DigestPart, Delivery]],
+                        as_of: datetime, backoff_base: int, backoff_max: int) -> tuple[int, int, int]:
+    sent = resolved_sent = failed = 0
+    with transaction(sessions) as s:
+        mine = [Alert.claimed_by == me]
+        for part, result in outcomes:
+            if result.ok:
+                if part.alert_ids:
+                    s.execute(update(Alert).where(Alert.id.in_(part.alert_ids), *mine).values(
+                        sent_at=as_of, last_notified_at=as_of, attempts=Alert.attempts + 1, last_error=None,
+                        next_attempt_at=None).execution_options(synchronize_session=False))
+                if part.resolved_ids:
+                    s.execute(update(Alert).where(Alert.id.in_(part.resolved_ids), *mine).values(
+                        resolved_notified_at=as_of).execution_options(synchronize_session=False))
+                sent += len(part.alert_ids)
+                resolved_sent += len(part.resolved_ids)
+            else:
+                row_ids = part.alert_ids + part.resolved_ids
+                failed += len(row_ids)
+                for attempts, group in _by_attempts(s, row_ids):
+                    delay = min(backoff_base * (2 ** attempts), backoff_max)  # attempts before this one
+                    s.execute(update(Alert).where(Alert.id.in_(group), *mine).values(
+                        attempts=Alert.attempts + 1, last_error=(result.error or "delivery failed")[:1000],
+                        next_attempt_at=as_of + timedelta(seconds=delay)).execution_options(synchronize_session=False))
+        for start in range(0, len(ids), 500):
+            s.execute(update(Alert).where(Alert.id.in_(ids[start:start + 500]), *mine)
+                      .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+    return sent, resolved_sent, failed
+
+
+def _by_attempts(s: Session, ids: tuple[int, ...]) -> list[tuple[int, list[int]]]:
+    groups: dict[int, list[int]] = defaultdict(list)
+    for row_id, attempts in s.execute(select(Alert.id, Alert.attempts).where(Alert.id.in_(ids))):
+        groups[attempts].append(row_id)
+    return sorted(groups.items())
+
+
+def pending_count(session: Session, *, as_of: datetime) -> int:
+    """Alerts still waiting to go out (not sent, not resolved, not acked), silenced ones included."""
+    return session.scalar(select(func.count()).select_from(Alert).where(
+        Alert.sent_at.is_(None), Alert.resolved_at.is_(None), ~acked_clause())) or 0
+
+
+# -- the dispatcher -----------------------------------------------------------------------------------------
+
+def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, outbox_dir: Path, locale: str,
+             as_of: datetime, timezone: str = "Asia/Shanghai", send_resolved: bool = True,
+             backoff_base_seconds: int = 60, backoff_max_seconds: int = 3600,
+             lease: timedelta = timedelta(minutes=10), dispatcher_id: str | None = None,
+             body_limit: int | None = None) -> DispatchResult:
+    """Deliver every due alert as one digest per recipient tag; failures stay pending with backoff."""
+    me = dispatcher_id or f"dispatch-{uuid.uuid4().hex[:12]}"
+    tz = ZoneInfo(timezone)
+    ids = claim(sessions, me=me, as_of=as_of, lease=lease, send_resolved=send_resolved)
+    if not ids:
+        with sessions() as s:
+            return DispatchResult(0, 0, 0, 0, pending_count(s, as_of=as_of))
+
+    tags_info: dict[str, Any] = {}
+    config_error: str | None = None
+    if apprise_config is not None:
+        try:
+            tags_info = config_tags(apprise_config)
+        except AppriseConfigError as exc:
+            config_error = str(exc)
+
+    groups: dict[str, tuple[list[DigestItem], list[DigestItem]]] = defaultdict(lambda: ([], []))
+    with sessions() as s:
+        for start in range(0, len(ids), 500):
+            for alert in s.scalars(select(Alert).where(Alert.id.in_(ids[start:start + 500]))):
+                resolved = alert.resolved_at is not None
+                # an office with its own managers has its own tag in the apprise config: `cs-supervisor@A1`
+                dest = alert.tag
+                if alert.office and f"{alert.tag}@{alert.office}" in tags_info:
+                    dest = f"{alert.tag}@{alert.office}"
+                groups[dest][1 if resolved else 0].append(item_from(alert, as_of=as_of, tz=tz, resolved=resolved))
+
+    outcomes: list[tuple[DigestPart, Delivery]] = []
+    files: list[str] = []
+    errors: dict[str, str] = {}
+    per_tag: dict[str, int] = {}
+    for dest in sorted(groups):
+        items, resolved_items = groups[dest]
+        info = tags_info.get(dest)
+        limit = body_limit or (info.body_limit if info else (None if apprise_config is None else DEFAULT_BODY_LIMIT))
+        parts = render_digest(dest, items, resolved_items, locale=locale, as_of=as_of, tz=tz, body_limit=limit,
+                              title_in_body=bool(info and info.title_limit == 0),
+                              markdown=bool(info and info.markdown))
+        for part in parts:
+            if config_error:
+                result = Delivery(ok=False, error=config_error)
+            else:
+                result = deliver(tag=dest, title=part.title, body=part.body, apprise_config=apprise_config,
+                                 outbox_dir=outbox_dir, body_format=part.body_format, at=as_of)
+            outcomes.append((part, result))
+            if result.ok:
+                per_tag[dest] = per_tag.get(dest, 0) + len(part.alert_ids)
+                if result.path:
+                    files.append(str(result.path))
+            else:
+                errors[dest] = result.error or "delivery failed"
+
+    sent, resolved_sent, failed = _release_and_record(
+        sessions, me=me, ids=ids, outcomes=outcomes, as_of=as_of,
+        backoff_base=backoff_base_seconds, backoff_max=backoff_max_seconds)
+    with sessions() as s:
+        left = pending_count(s, as_of=as_of)
+    return DispatchResult(messages_sent=sum(1 for _p, r in outcomes if r.ok), alerts_sent=sent,
+                          resolved_sent=resolved_sent, failed=failed, pending_left=left, per_tag=per_tag,
+                          errors=errors, files=tuple(files))

@@ -1,0 +1,304 @@
+"""The alert outbox: findings recorded in the caller's transaction, one row per (finding, recipient tag).
+
+Row key. A finding routed to several tags (`"finance-manager,{dept}-supervisor"`) becomes one row per
+tag, keyed `<finding key>@<tag>` in the `dedupe_key` column, whose unique constraint is what makes
+two racing detectors write one row (INSERT .. ON CONFLICT DO UPDATE, never read-then-write). The tag
+stored is the routed tag without office; narrowing to `tag@OFFICE` is decided at delivery, where the
+apprise config is known (see notifications.digest).
+
+Life of a row:
+  pending   sent_at IS NULL, not resolved; claimed and delivered by the dispatcher
+  sent      delivered; seen again it only refreshes last_seen/facts, and becomes pending again once
+            `repeat_every` has passed since it was last delivered (working hours when a calendar is
+            given, else wall time), unless acked at its current level
+  resolved  the detector ran and the finding no longer holds; if it had been delivered, the next
+            digest carries a short "resolved" line (settings.send_resolved)
+  acked     an operator took it: no repeats until its level changes
+  silenced  a silence (kind, office, until) is active: kept pending, not delivered until it ends
+A resolved finding that comes back is reopened (pending again).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from models.calendar import BusinessCalendar
+from models.tables import Alert, AlertSilence, UTCDateTime
+
+FALLBACK_TAG = "ops"  # a finding nobody is routed to still reaches someone: nothing is dropped silently
+DEPARTMENT_PLACEHOLDER = "{dept}"
+ROUTED_DEPARTMENTS = ("cs", "engineering", "cleaning")  # departments whose staff hold work, cash and receipts
+STATUSES = ("pending", "sent", "resolved", "acked", "silenced")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a detector found that someone must be told about, as of the detector's `as_of`."""
+
+    key: str
+    kind: str
+    office: str | None
+    level: int = 1
+    severity: int = 1
+    order_number: str | None = None
+    department: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync did: rows first seen, rows seen again, rows resolved, and the alert keys it wrote."""
+
+    new: int
+    seen_again: int
+    resolved: int
+    keys: list[str]
+
+
+# -- routing ------------------------------------------------------------------------------------------
+
+def route_tags(routes: dict[str, str], *, kind: str, level: int = 1, department: str | None = None) -> list[str]:
+    """The tags a finding goes to: `kind:level`, else `kind`, comma list, `{dept}` filled; `ops` if none."""
+    spec = routes.get(f"{kind}:{level}") or routes.get(kind) or ""
+    tags: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if DEPARTMENT_PLACEHOLDER in part:
+            if not department:
+                continue  # no department known: the other tags (or ops) still get it
+            part = part.replace(DEPARTMENT_PLACEHOLDER, department)
+        if part not in tags:
+            tags.append(part)
+    return tags or [FALLBACK_TAG]
+
+
+def routed_tags(routes: dict[str, str]) -> list[str]:
+    """Every tag the routes can produce (`{dept}` expanded over the departments that hold work)."""
+    tags: set[str] = {FALLBACK_TAG}
+    for spec in routes.values():
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            if DEPARTMENT_PLACEHOLDER in part:
+                tags.update(part.replace(DEPARTMENT_PLACEHOLDER, d) for d in ROUTED_DEPARTMENTS)
+            else:
+                tags.add(part)
+    return sorted(tags)
+
+
+def alert_key(finding_key: str, tag: str) -> str:
+    """The outbox row key of one finding for one tag."""
+    return f"{finding_key}@{tag}"
+
+
+# -- repeat interval ------------------------------------------------------------------------------------
+
+def working_time_before(calendar: BusinessCalendar, as_of: datetime, span: timedelta) -> datetime:
+    """The moment `span` of working time before `as_of` (working hours of working days only)."""
+    local = calendar.local(as_of)
+    remaining, day = span, local.date()
+    for _ in range(400):  # a year of days off in a row is not a calendar, it is a bug
+        if calendar.is_working_day(day):
+            start = calendar.at(day, calendar.work_start)
+            end = min(calendar.at(day, calendar.work_end), local)
+            if end > start:
+                if end - start >= remaining:
+                    return end - remaining
+                remaining -= end - start
+        day -= timedelta(days=1)
+    return as_of - span
+
+
+# -- recording ------------------------------------------------------------------------------------------
+
+def _insert_for(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _facts(finding: Finding) -> dict[str, Any]:
+    return {"key": finding.key, "department": finding.department,
+            "occurred_at": finding.occurred_at.isoformat() if finding.occurred_at else None,
+            "facts": finding.facts}
+
+
+def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[str], as_of: datetime,
+                  routes: dict[str, str], office: str | None = None,
+                  repeat_every: timedelta = timedelta(hours=4),
+                  calendar: BusinessCalendar | None = None) -> SyncResult:
+    """Record findings as of `as_of` in the caller's transaction and resolve open alerts of `kinds` no longer found."""
+    rows: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        for tag in route_tags(routes, kind=f.kind, level=f.level, department=f.department):
+            key = alert_key(f.key, tag)
+            rows[key] = dict(dedupe_key=key, kind=f.kind, office=f.office, order_number=f.order_number,
+                             severity=f.severity, level=f.level, tag=tag, payload=_facts(f),
+                             first_seen=as_of, last_seen=as_of, next_attempt_at=as_of, attempts=0)
+    cutoff = working_time_before(calendar, as_of, repeat_every) if calendar else as_of - repeat_every
+
+    new = seen_again = 0
+    keys = sorted(rows)  # one lock order for every writer: two detectors on PostgreSQL cannot deadlock
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        existing = set(session.scalars(select(Alert.dedupe_key).where(Alert.dedupe_key.in_(chunk))))
+        new += len(chunk) - len(existing)
+        seen_again += len(existing)
+        session.execute(_upsert(session, [rows[k] for k in chunk], as_of=as_of, cutoff=cutoff))
+
+    resolved = _resolve_missing(session, kinds=kinds, office=office, found=set(rows), as_of=as_of)
+    session.flush()
+    return SyncResult(new=new, seen_again=seen_again, resolved=resolved, keys=keys)
+
+
+def _upsert(session: Session, values: list[dict[str, Any]], *, as_of: datetime, cutoff: datetime):
+    a = Alert.__table__.c
+    stmt = _insert_for(session)(Alert).values(values)
+    ex = stmt.excluded
+    at = literal(as_of, UTCDateTime())
+    acked_at_level = and_(a.acked_at.is_not(None), a.acked_level == ex.level)
+    renotify = or_(
+        a.resolved_at.is_not(None),                       # it came back
+        and_(a.sent_at.is_not(None), a.level != ex.level),  # it changed level
+        and_(a.sent_at.is_not(None), ~acked_at_level,       # still true after the repeat interval
+             a.last_notified_at <= literal(cutoff, UTCDateTime())),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[a.dedupe_key],
+        set_={
+            "last_seen": case((ex.last_seen > a.last_seen, ex.last_seen), else_=a.last_seen),
+            "payload": ex.payload, "severity": ex.severity, "level": ex.level, "office": ex.office,
+            "order_number": ex.order_number,
+            "sent_at": case((renotify, None), else_=a.sent_at),
+            "next_attempt_at": case((renotify, at), else_=a.next_attempt_at),
+            "attempts": case((renotify, 0), else_=a.attempts),
+            "last_error": case((renotify, None), else_=a.last_error),
+            "resolved_at": None,
+            "resolved_notified_at": case((a.resolved_at.is_not(None), None), else_=a.resolved_notified_at),
+        },
+    )
+
+
+def _resolve_missing(session: Session, *, kinds: set[str], office: str | None, found: set[str],
+                     as_of: datetime) -> int:
+    if not kinds:
+        return 0
+    conditions = [Alert.kind.in_(sorted(kinds)), Alert.resolved_at.is_(None)]
+    if office is not None:
+        conditions.append(Alert.office == office)
+    open_rows = session.execute(select(Alert.id, Alert.dedupe_key).where(*conditions)).all()
+    gone = [row.id for row in open_rows if row.dedupe_key not in found]
+    for start in range(0, len(gone), 500):
+        session.execute(
+            update(Alert).where(Alert.id.in_(gone[start:start + 500]), Alert.resolved_at.is_(None))
+            .values(resolved_at=as_of,
+                    # nobody was ever told about it: there is nothing to take back
+                    resolved_notified_at=case((Alert.last_notified_at.is_(None), as_of),
+                                              else_=Alert.resolved_notified_at))
+            .execution_options(synchronize_session=False))
+    return len(gone)
+
+
+# -- operator actions -------------------------------------------------------------------------------------
+
+def _matching(key: str):
+    """Rows of one alert key, or every tag's row of one finding key."""
+    return or_(Alert.dedupe_key == key, Alert.dedupe_key.startswith(key + "@", autoescape=True))
+
+
+def ack(session: Session, *, key: str, by: str, at: datetime) -> int:
+    """Acknowledge open alerts of `key` (an alert key or a finding key): no repeats until the level changes."""
+    result = session.execute(
+        update(Alert).where(_matching(key), Alert.resolved_at.is_(None))
+        .values(acked_at=at, acked_by=by, acked_level=Alert.level)
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def silence(session: Session, *, kind: str, office: str | None, starts_at: datetime, until: datetime,
+            by: str, reason: str) -> AlertSilence:
+    """Record a time-boxed silence of one kind (in one office, or everywhere)."""
+    row = AlertSilence(kind=kind, office=office, starts_at=starts_at, until=until, created_by=by, reason=reason)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def silenced_clause(as_of: datetime):
+    """SQL truth of "an active silence covers this alert" at `as_of`."""
+    return exists().where(
+        AlertSilence.kind == Alert.kind,
+        or_(AlertSilence.office.is_(None), AlertSilence.office == Alert.office),
+        AlertSilence.starts_at <= as_of, AlertSilence.until > as_of,
+    )
+
+
+def acked_clause():
+    """SQL truth of "acknowledged at its current level"."""
+    return and_(Alert.acked_at.is_not(None), Alert.acked_level == Alert.level)
+
+
+def status_expr(as_of: datetime):
+    """The listing status of a row at `as_of`: pending|sent|resolved|acked|silenced."""
+    return case(
+        (Alert.resolved_at.is_not(None), "resolved"),
+        (acked_clause(), "acked"),
+        (Alert.sent_at.is_not(None), "sent"),
+        (silenced_clause(as_of), "silenced"),
+        else_="pending",
+    )
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """One outbox row as operators see it (never any delivery URL)."""
+
+    key: str
+    alert_key: str
+    kind: str
+    level: int
+    severity: int
+    tag: str
+    office: str | None
+    order: str | None
+    status: str
+    attempts: int
+    first_seen: datetime
+    last_seen: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+    acked_by: str | None
+
+
+def list_alerts(session: Session, *, as_of: datetime, open_only: bool = False, limit: int = 1000) -> list[AlertView]:
+    """Outbox rows, newest first; `open_only` keeps those not resolved."""
+    status = status_expr(as_of).label("status")
+    q = select(Alert, status).order_by(Alert.last_seen.desc(), Alert.id.desc()).limit(limit)
+    if open_only:
+        q = q.where(Alert.resolved_at.is_(None))
+    out = []
+    for alert, st in session.execute(q):
+        out.append(AlertView(
+            key=(alert.payload or {}).get("key") or alert.dedupe_key.rsplit("@", 1)[0],
+            alert_key=alert.dedupe_key, kind=alert.kind, level=alert.level, severity=alert.severity,
+            tag=alert.tag, office=alert.office, order=alert.order_number, status=st, attempts=alert.attempts,
+            first_seen=alert.first_seen, last_seen=alert.last_seen, sent_at=alert.sent_at,
+            next_attempt_at=alert.next_attempt_at, last_error=alert.last_error, acked_by=alert.acked_by))
+    return out
+
+
+def counts_by_status(session: Session, *, as_of: datetime) -> dict[str, int]:
+    """How many rows are in each status at `as_of`."""
+    status = status_expr(as_of)
+    rows = session.execute(select(status, func.count()).group_by(status)).all()
+    return {s: 0 for s in STATUSES} | {s: n for s, n in rows}
