@@ -66,6 +66,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "A department report belongs to engineering or cleaning, not {department}"),
     "report_by": ("{staff} 不属于 {department},不能记录该部门的工作",
                   "{staff} is not in {department}: cannot record that department's work"),
+    # monthly tally
+    "tally_bad_month": ("月份格式不对:{value}(应为 YYYY-MM,如 2026-10)", "Malformed month {value!r}: use YYYY-MM, e.g. 2026-10"),
+    "tally_month_not_over": ("{month} 还没有结束,月度汇总只能在月末之后生成",
+                             "{month} is not over yet: a month is tallied only after its last day"),
 }
 
 

@@ -1,0 +1,257 @@
+"""monthly-tally: reconcile a month, write its report, send it to administration exactly once.
+
+As a plain function of the Runtime (`run_monthly_tally`) and as the Prefect flow "monthly-tally".
+
+Exactly once, per (month, office) with office "*" for the group:
+- the figures and rows of a report are hashed (`notifications.report.content_hash`); a run whose hash equals
+  the latest version's writes nothing and sends nothing;
+- a new version is claimed by inserting its `report_runs` row (unique month, office, version): two runs at
+  once compute the same version, one insert wins, the loser stops (on PostgreSQL it waits for the winner's
+  commit and then fails the insert; on SQLite writers are serialised by BEGIN IMMEDIATE). The files are
+  moved into `v<N>/` inside the winner's transaction, so a committed row always has its files;
+- the send is claimed by `UPDATE report_runs SET sent_at = now WHERE id = :id AND sent_at IS NULL`; a failed
+  send puts `sent_at` back to NULL, and the next run (scheduled or by hand) retries it.
+Version 1 of a month is always sent; a later version only with `resend=True` or `tally_resend_on_change`.
+
+With no month (the schedule on the 1st), every month up to the previous one that has ledger data and no
+report yet is done, oldest first (at most `CATCH_UP_LIMIT`): downtime over the 1st loses no month.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from flows.hooks import on_flow_failure
+from flows.runtime import Runtime, current_runtime
+from models.db import transaction
+from models.errors import DomainError
+from models.reconcile import GROUP, MonthTally, month_of, month_window, parse_month, reconcile_month, shift_month
+from models.tables import CashHandover, DepartmentReport, Receipt, ReportRun, ServiceRequest, WorkOrder
+from notifications import report
+from notifications.delivery import send_message
+
+CATCH_UP_LIMIT = 12
+CONTENT_FILE = "tally.json"
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What one run did for one (month, office) report.
+
+    status: "new" (version 1), "new-version" (N+1 after a change), "unchanged" (same hash as the latest
+    version), "concurrent" (another run produced this version at the same moment; this one did nothing).
+    """
+
+    month: str
+    office: str
+    version: int
+    content_hash: str
+    status: str
+    sent: bool
+    path: str
+    findings: int
+    send_error: str | None = None
+
+
+@dataclass(frozen=True)
+class TallyResult:
+    months: tuple[str, ...]
+    reports: tuple[ReportOutcome, ...]
+
+    @property
+    def sent(self) -> int:
+        return sum(r.sent for r in self.reports)
+
+
+# -- which months ----------------------------------------------------------------------------------
+
+def months_to_catch_up(rt: Runtime, *, as_of: datetime) -> list[str]:
+    """Months before `as_of`'s month with ledger data and no group report yet, oldest first, at most CATCH_UP_LIMIT."""
+    current = month_of(as_of, rt.calendar)
+    candidates = [shift_month(current, -i) for i in range(CATCH_UP_LIMIT, 0, -1)]
+    with transaction(rt.sessions) as s:
+        reported = set(s.scalars(select(ReportRun.month).where(ReportRun.office == GROUP,
+                                                               ReportRun.month.in_(candidates))))
+        missing = []
+        for month in candidates:
+            if month in reported:
+                continue
+            window = month_window(month, rt.calendar)
+            if _has_data(s, window.start, window.end):
+                missing.append(month)
+    return missing
+
+
+def _has_data(s, start: datetime, end: datetime) -> bool:
+    probes = [
+        exists().where(WorkOrder.issued_at >= start, WorkOrder.issued_at < end),
+        exists().where(WorkOrder.accepted_at >= start, WorkOrder.accepted_at < end),
+        exists().where(Receipt.collected_at >= start, Receipt.collected_at < end),
+        exists().where(ServiceRequest.received_at >= start, ServiceRequest.received_at < end),
+        exists().where(DepartmentReport.reported_at >= start, DepartmentReport.reported_at < end),
+        exists().where(CashHandover.confirmed_at >= start, CashHandover.confirmed_at < end),
+    ]
+    return any(s.scalar(select(probe)) for probe in probes)
+
+
+# -- one report ------------------------------------------------------------------------------------
+
+def _report_dir(rt: Runtime, office: str, month: str) -> Path:
+    return rt.settings.effective_reports_dir / report.office_dir(office) / month
+
+
+def _build(rt: Runtime, tally: MonthTally, folder: Path, *, version: int, previous: ReportRun | None) -> dict:
+    """Write workbook, chart, email body and content into `folder`; returns what the send needs."""
+    s = rt.settings
+    content = tally.content()
+    changes = prev_version = None
+    if previous is not None:
+        prev_version = previous.version
+        old_path = Path(previous.file_path).with_name(CONTENT_FILE)
+        old = json.loads(old_path.read_text(encoding="utf-8")) if old_path.exists() else {}
+        changes = report.diff_content(old, content)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"bianmin-{report.office_dir(tally.office)}-{tally.month}-v{version}.xlsx"
+    final_workbook = folder.parent / f"v{version}" / name
+    report.write_workbook(tally, folder / name, locale=s.locale, version=version, tz=rt.calendar.tz,
+                          changes=changes, previous_version=prev_version)
+    chart = report.write_chart(tally, folder / "chart.png", locale=s.locale)
+    html = report.email_html(tally, locale=s.locale, version=version, workbook=final_workbook.resolve(),
+                             chart=chart, changes=changes, previous_version=prev_version)
+    (folder / "email.html").write_text(html, encoding="utf-8")
+    (folder / CONTENT_FILE).write_text(report.canonical_json(content), encoding="utf-8")
+    return {"workbook": str(final_workbook), "changes": None if changes is None else len(changes)}
+
+
+def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime) -> ReportOutcome:
+    s = rt.settings
+    content_hash = report.content_hash(tally.content())
+    findings = len(tally.discrepancies)
+    with transaction(rt.sessions) as session:
+        latest = session.scalars(select(ReportRun).where(ReportRun.month == tally.month,
+                                                         ReportRun.office == tally.office)
+                                 .order_by(ReportRun.version.desc()).limit(1)).first()
+    if latest is not None and latest.content_hash == content_hash:
+        sent, error = False, None
+        if latest.sent_at is None and (latest.summary.get("send") or resend):
+            sent, error = _send(rt, latest)
+        return ReportOutcome(tally.month, tally.office, latest.version, content_hash, "unchanged", sent,
+                             latest.file_path, findings, error)
+
+    version = latest.version + 1 if latest else 1
+    wanted = latest is None or resend or s.tally_resend_on_change
+    base = _report_dir(rt, tally.office, tally.month)
+    staging = base / f".v{version}-{uuid.uuid4().hex[:8]}"
+    final = base / f"v{version}"
+    try:
+        built = _build(rt, tally, staging, version=version, previous=latest)
+        total = tally.total
+        summary = {"send": wanted, "findings": findings, "accepted": total.accepted, "revenue": str(total.revenue),
+                   "changes": built["changes"], "previous_version": latest.version if latest else None}
+        try:
+            with transaction(rt.sessions) as session:
+                row = ReportRun(month=tally.month, office=tally.office, version=version, content_hash=content_hash,
+                                file_path=built["workbook"], created_at=as_of, sent_at=None, summary=summary)
+                session.add(row)
+                session.flush()  # the unique (month, office, version) insert is the claim
+                if final.exists():  # left by a run that died before its commit: its row never existed
+                    shutil.rmtree(final)
+                staging.rename(final)
+        except IntegrityError:
+            return ReportOutcome(tally.month, tally.office, version, content_hash, "concurrent", False,
+                                 str(final), findings)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    sent, error = _send(rt, row) if wanted else (False, None)
+    return ReportOutcome(tally.month, tally.office, version, content_hash, "new" if version == 1 else "new-version",
+                         sent, row.file_path, findings, error)
+
+
+def _send(rt: Runtime, run: ReportRun) -> tuple[bool, str | None]:
+    """Claim the send of `run` (sent_at from NULL to now), send, and give the claim back if delivery failed."""
+    s = rt.settings
+    workbook = Path(run.file_path)
+    if not workbook.exists():
+        return False, f"workbook missing: {workbook}"
+    claimed_at = datetime.now(timezone.utc)
+    with transaction(rt.sessions) as session:
+        won = session.execute(update(ReportRun).where(ReportRun.id == run.id, ReportRun.sent_at.is_(None))
+                              .values(sent_at=claimed_at)).rowcount == 1
+    if not won:
+        return False, None
+    folder = workbook.parent
+    html = (folder / "email.html").read_text(encoding="utf-8")
+    title = report.title_for(run.month, run.office, run.version, locale=s.locale)
+    tags = [t.strip() for t in s.alert_routes.get("monthly-report", "administration").split(",") if t.strip()]
+    ok = all([send_message(tag=tag, title=title, body=html, apprise_config=s.apprise_config,
+                           outbox_dir=s.effective_outbox_dir, attachments=[workbook], body_format="html")
+              for tag in tags])
+    if ok:
+        return True, None
+    with transaction(rt.sessions) as session:
+        session.execute(update(ReportRun).where(ReportRun.id == run.id, ReportRun.sent_at == claimed_at)
+                        .values(sent_at=None))
+    return False, "delivery failed; the next run retries it"
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = False,
+                      as_of: datetime | None = None) -> TallyResult:
+    """Reconcile `month` (default: every missed month up to the previous one), report and send; idempotent."""
+    s = rt.settings
+    as_of = as_of or datetime.now(rt.calendar.tz)
+    if month is None:
+        months = months_to_catch_up(rt, as_of=as_of)
+    else:
+        try:
+            months = [parse_month(month)]
+        except ValueError:
+            raise DomainError("tally_bad_month", value=month) from None
+        if month_window(months[0], rt.calendar).end > as_of:
+            raise DomainError("tally_month_not_over", month=months[0])
+    outcomes: list[ReportOutcome] = []
+    for m in months:
+        with transaction(rt.sessions) as session:
+            group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
+                                    reply_minutes=s.reply_minutes)
+        for office in group.offices:
+            outcomes.append(_publish(rt, group.for_office(office), resend=resend, as_of=as_of))
+        outcomes.append(_publish(rt, group, resend=resend, as_of=as_of))
+    return TallyResult(tuple(months), tuple(outcomes))
+
+
+def summary(rt: Runtime, result: TallyResult) -> str:
+    """One line for the flow log, in the configured locale."""
+    en = rt.settings.locale == "en"
+    if not result.months:
+        return "monthly-tally: no month to report" if en else "月度汇总:没有需要汇总的月份"
+    parts = [f"{r.month} {r.office} v{r.version} {r.status}{' sent' if r.sent else ''}" for r in result.reports]
+    return ("monthly-tally: " if en else "月度汇总:") + "; ".join(parts)
+
+
+# -- Prefect ---------------------------------------------------------------------------------------
+
+# a rerun is harmless by construction (same hash: nothing happens), so a transient failure may retry
+@task(name="monthly-tally-run", retries=1, retry_delay_seconds=[30], cache_policy=NO_CACHE)
+def _tally_task(month: str | None, resend: bool, as_of: datetime | None) -> TallyResult:
+    return run_monthly_tally(current_runtime(), month, resend, as_of)
+
+
+@flow(name="monthly-tally", on_failure=[on_flow_failure])
+def monthly_tally_flow(month: str | None = None, resend: bool = False, as_of: datetime | None = None) -> TallyResult:
+    """The reconciled monthly tally to administration; with no month, every missed month up to the previous one."""
+    rt = current_runtime()
+    result = _tally_task(month, resend, as_of)
+    get_run_logger().info(summary(rt, result))
+    return result

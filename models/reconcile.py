@@ -1,0 +1,777 @@
+"""The monthly reconciliation (procedure 3.2.4): four views of every order, the mismatches, and the figures.
+
+A month is judged as of its last moment (local midnight that ends it): an event recorded later (a late
+callback, a handover on the 1st, a backdated import of the next month) does not change its figures. A job
+belongs to the month of its acceptance, revenue to the month of its receipt, a callback to the month it
+fell due, cash to the month its handover fell due (cash collected on the evening of the 31st is due on
+the next working day, so it is judged in the month that day falls in, never twice, never lost).
+
+The heavy work is GROUP BY in the database; pandas only merges the per-group results of one month.
+Money stays Decimal end to end (pandas would turn NUMERIC into float64).
+"""
+from __future__ import annotations
+
+import calendar as _calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import pandas as pd
+from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from models.calendar import BusinessCalendar
+from models.rules import cash_due
+from models.tables import (
+    Callback,
+    CashHandover,
+    DepartmentReport,
+    Office,
+    Receipt,
+    ReceiptBook,
+    ServiceRequest,
+    Staff,
+    WorkOrder,
+)
+
+GROUP = "*"
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+#: finding kinds in the order the report lists them
+KINDS = (
+    "unpaid",
+    "paid-without-completion",
+    "amount-differs",
+    "cash-unhanded",
+    "handover-shortfall",
+    "receipt-gap",
+    "private-job",
+    "callback-missing",
+    "rework-missing",
+    "out-of-scope",
+)
+
+#: words in a description that mean household-appliance repair or renovation (procedure 2: not offered).
+#: Water heaters are left out on purpose: their plumbing is in scope.
+OUT_OF_SCOPE_WORDS = (
+    "家电", "空调", "冰箱", "洗衣机", "电视", "微波炉", "油烟机", "装修", "翻新", "刷墙", "吊顶", "铺地砖",
+    "appliance", "air conditioner", "air-conditioner", "fridge", "refrigerator", "washing machine",
+    "television", "microwave", "renovation", "renovate", "remodel",
+)
+
+
+# -- the business facts ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MonthWindow:
+    """A calendar month in local time, as the aware moments that bound it: [start, end)."""
+
+    month: str
+    start: datetime
+    end: datetime
+
+    @property
+    def previous(self) -> str:
+        return shift_month(self.month, -1)
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One mismatch between the views of the ledger, with what it is about.
+
+    `reference` names the row the finding is about: the order number when there is one, else the
+    receipt, handover or department-report reference. `detail` is ledger data (a reason, a
+    description), never translated text.
+    """
+
+    kind: str
+    office: str
+    reference: str
+    order_number: str | None
+    department: str | None
+    worker: str | None  # staff code
+    worker_name: str | None
+    occurred_at: datetime
+    amount: Decimal | None = None
+    expected: Decimal | None = None
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.reference}"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Counts and money of one (office, department, worker) cell; rates are derived, so cells add up."""
+
+    office: str
+    department: str | None
+    worker: str | None
+    worker_name: str | None
+    orders: int = 0
+    completed: int = 0
+    completed_on_time: int = 0
+    accepted: int = 0
+    accepted_jobs: int = 0  # accepted original (non-rework) orders: the base of the rework rate
+    receipts: int = 0
+    revenue_cash: Decimal = ZERO
+    revenue_electronic: Decimal = ZERO
+    phone_requests: int = 0
+    phone_replied_in_time: int = 0
+    callbacks_due: int = 0
+    callbacks_on_time: int = 0
+    callbacks_answered: int = 0  # satisfied + unsatisfied (unreachable attempts say nothing of quality)
+    satisfied: int = 0
+    rework: int = 0
+    findings: int = 0
+
+    COUNTS = ("orders", "completed", "completed_on_time", "accepted", "accepted_jobs", "receipts",
+              "revenue_cash", "revenue_electronic", "phone_requests", "phone_replied_in_time",
+              "callbacks_due", "callbacks_on_time", "callbacks_answered", "satisfied", "rework", "findings")
+
+    def plus(self, other: Figures, **labels) -> Figures:
+        values = {name: getattr(self, name) + getattr(other, name) for name in self.COUNTS}
+        return replace(self, **values, **labels)
+
+    @property
+    def revenue(self) -> Decimal:
+        return self.revenue_cash + self.revenue_electronic
+
+    @property
+    def average_fee(self) -> Decimal | None:
+        """Revenue per receipt used: what one paid job brought in on average."""
+        return (self.revenue / self.receipts).quantize(CENT) if self.receipts else None
+
+    @property
+    def on_time_rate(self) -> Decimal | None:
+        return ratio(self.completed_on_time, self.completed)
+
+    @property
+    def reply_rate(self) -> Decimal | None:
+        return ratio(self.phone_replied_in_time, self.phone_requests)
+
+    @property
+    def callback_on_time_rate(self) -> Decimal | None:
+        return ratio(self.callbacks_on_time, self.callbacks_due)
+
+    @property
+    def satisfaction_rate(self) -> Decimal | None:
+        return ratio(self.satisfied, self.callbacks_answered)
+
+    @property
+    def rework_rate(self) -> Decimal | None:
+        return ratio(self.rework, self.accepted_jobs)
+
+    def as_dict(self) -> dict:
+        """Counts and derived figures as JSON-able strings/ints, the form the report and its hash use."""
+        out: dict = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("revenue", "average_fee", "on_time_rate", "reply_rate", "callback_on_time_rate",
+                     "satisfaction_rate", "rework_rate"):
+            out[name] = getattr(self, name)
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class CallbackLine:
+    """A callback that fell due or was done in the month, as it stood at the month's end."""
+
+    office: str
+    order_number: str
+    rework_of: str | None
+    department: str
+    worker: str
+    worker_name: str
+    due_at: datetime
+    done_at: datetime | None
+    outcome: str | None
+    rework_order: str | None
+
+    @property
+    def on_time(self) -> bool:
+        return self.done_at is not None and self.done_at <= self.due_at
+
+
+@dataclass(frozen=True)
+class MonthTally:
+    """The reconciled month for one office, or the group (`office == "*"`)."""
+
+    month: str
+    office: str
+    start: datetime
+    end: datetime
+    cells: tuple[Figures, ...]  # one per (office, department, worker)
+    discrepancies: tuple[Discrepancy, ...]
+    callbacks: tuple[CallbackLine, ...]
+    previous_cells: tuple[Figures, ...] = ()  # the previous month's cells, for comparison
+    has_previous: bool = False
+
+    @property
+    def previous(self) -> Figures | None:
+        """The previous month's totals for the same office or group."""
+        return total(self.previous_cells, office=self.office) if self.has_previous else None
+
+    @property
+    def offices(self) -> tuple[str, ...]:
+        return tuple(sorted({c.office for c in self.cells} | {d.office for d in self.discrepancies}))
+
+    @property
+    def total(self) -> Figures:
+        return total(self.cells, office=self.office)
+
+    def by_department(self) -> list[Figures]:
+        return rollup(self.cells, lambda c: (c.department,), lambda c: dict(
+            office=self.office, department=c.department, worker=None, worker_name=None))
+
+    def by_worker(self) -> list[Figures]:
+        """Per person; a worker in two departments in the month gets one row per department."""
+        return rollup([c for c in self.cells if c.worker],
+                      lambda c: (c.department, c.worker),
+                      lambda c: dict(office=self.office, department=c.department, worker=c.worker,
+                                     worker_name=c.worker_name))
+
+    def by_office(self) -> list[Figures]:
+        return rollup(self.cells, lambda c: (c.office,), lambda c: dict(
+            office=c.office, department=None, worker=None, worker_name=None))
+
+    def findings_by_kind(self) -> dict[str, int]:
+        counts = {kind: 0 for kind in KINDS}
+        for d in self.discrepancies:
+            counts[d.kind] += 1
+        return counts
+
+    def for_office(self, office: str) -> MonthTally:
+        """This month narrowed to one office (the group tally holds every office's cells)."""
+        return replace(self, office=office,
+                       cells=tuple(c for c in self.cells if c.office == office),
+                       discrepancies=tuple(d for d in self.discrepancies if d.office == office),
+                       callbacks=tuple(c for c in self.callbacks if c.office == office),
+                       previous_cells=tuple(c for c in self.previous_cells if c.office == office))
+
+    def content(self) -> dict:
+        """Everything the report shows, as plain sorted JSON-able values: the thing that is hashed."""
+        return {
+            "month": self.month,
+            "office": self.office,
+            "total": self.total.as_dict(),
+            "previous": self.previous.as_dict() if self.previous else None,
+            "offices": [f.as_dict() for f in self.by_office()],
+            "departments": [f.as_dict() for f in self.by_department()],
+            "workers": [f.as_dict() for f in self.by_worker()],
+            "findings_by_kind": self.findings_by_kind(),
+            "findings": [_jsonable_row(d) for d in self.discrepancies],
+            "callbacks": [dict(_jsonable_row(c), on_time=c.on_time) for c in self.callbacks],
+        }
+
+
+# -- small pure helpers --------------------------------------------------------------------------
+
+def ratio(part: int, whole: int) -> Decimal | None:
+    """part/whole to four places (0.9167 = 91.67 %), None when there is nothing to rate."""
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")) if whole else None
+
+
+def shift_month(month: str, by: int) -> str:
+    year, mon = (int(x) for x in month.split("-"))
+    index = year * 12 + (mon - 1) + by
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def parse_month(month: str) -> str:
+    """'2026-10' (or '2026-1') normalised; ValueError for anything else."""
+    try:
+        year, mon = (int(x) for x in month.strip().split("-"))
+        date(year, mon, 1)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a month (YYYY-MM): {month!r}") from exc
+    return f"{year:04d}-{mon:02d}"
+
+
+def month_window(month: str, calendar: BusinessCalendar) -> MonthWindow:
+    """The local month `YYYY-MM` as aware moments [first day 00:00, next month's first day 00:00)."""
+    month = parse_month(month)
+    year, mon = (int(x) for x in month.split("-"))
+    start = calendar.at(date(year, mon, 1), time(0))
+    nxt = shift_month(month, 1)
+    end = calendar.at(date(int(nxt[:4]), int(nxt[5:]), 1), time(0))
+    return MonthWindow(month, start, end)
+
+
+def month_of(moment: datetime, calendar: BusinessCalendar) -> str:
+    local = calendar.local(moment)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def total(cells: Iterable[Figures], *, office: str) -> Figures:
+    acc = Figures(office=office, department=None, worker=None, worker_name=None)
+    for cell in cells:
+        acc = acc.plus(cell)
+    return acc
+
+
+def rollup(cells: Iterable[Figures], key, labels) -> list[Figures]:
+    groups: dict[tuple, Figures] = {}
+    for cell in cells:
+        k = key(cell)
+        base = groups.get(k) or Figures(**labels(cell))
+        groups[k] = base.plus(cell)
+    return [groups[k] for k in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k))]
+
+
+def mentions_out_of_scope(text: str | None) -> bool:
+    low = (text or "").lower()
+    return any(word in low for word in OUT_OF_SCOPE_WORDS)
+
+
+def _jsonable_row(row) -> dict:
+    out = {}
+    for f in fields(row):
+        value = getattr(row, f.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        out[f.name] = value
+    return out
+
+
+def _money(value) -> Decimal:
+    # SQLite sums NUMERIC as REAL: quantising to cents restores the exact amount of a few thousand receipts
+    return Decimal(str(value or 0)).quantize(CENT)
+
+
+def _within(column, window: MonthWindow):
+    return and_(column >= window.start, column < window.end)
+
+
+def _count_if(condition):
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+# -- the queries: one month, grouped in the database -----------------------------------------------
+
+_KEY = ["office", "department", "worker", "worker_name"]
+
+
+def order_counts(session: Session, *, window: MonthWindow) -> pd.DataFrame:
+    """Orders issued, completed (on time) and accepted in the month, per office, department and worker."""
+    worker = aliased(Staff)
+    completed = _within(WorkOrder.completed_at, window)
+    accepted = _within(WorkOrder.accepted_at, window)
+    query = (
+        select(Office.code.label("office"), WorkOrder.department.label("department"),
+               worker.code.label("worker"), worker.name.label("worker_name"),
+               _count_if(_within(WorkOrder.issued_at, window)).label("orders"),
+               _count_if(completed).label("completed"),
+               _count_if(and_(completed, WorkOrder.completed_at <= WorkOrder.scheduled_for)).label("completed_on_time"),
+               _count_if(accepted).label("accepted"),
+               _count_if(and_(accepted, WorkOrder.rework_of_id.is_(None))).label("accepted_jobs"))
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .where(or_(_within(WorkOrder.issued_at, window), completed, accepted))
+        .group_by(Office.code, WorkOrder.department, worker.code, worker.name)
+    )
+    return _frame(session, query)
+
+
+def revenue(session: Session, *, window: MonthWindow) -> pd.DataFrame:
+    """Receipts used in the month: count and cash/electronic sums (Decimal), per the order's worker."""
+    collector = aliased(Staff)
+    person = aliased(Staff)
+    query = (
+        select(Office.code.label("office"),
+               func.coalesce(WorkOrder.department, collector.department).label("department"),
+               person.code.label("worker"), person.name.label("worker_name"),
+               func.count().label("receipts"),
+               func.coalesce(func.sum(case((Receipt.method == "cash", Receipt.amount), else_=literal(0))), 0)
+               .label("revenue_cash"),
+               func.coalesce(func.sum(case((Receipt.method != "cash", Receipt.amount), else_=literal(0))), 0)
+               .label("revenue_electronic"))
+        .select_from(Receipt)
+        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+        .join(Office, Office.id == ReceiptBook.office_id)
+        .join(collector, collector.id == Receipt.collected_by_id)
+        .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
+        .join(person, person.id == func.coalesce(WorkOrder.worker_id, Receipt.collected_by_id))
+        .where(Receipt.state == "used", _within(Receipt.collected_at, window))
+        .group_by(Office.code, func.coalesce(WorkOrder.department, collector.department), person.code, person.name)
+    )
+    frame = _frame(session, query, money=("revenue_cash", "revenue_electronic"))
+    return frame
+
+
+def phone_replies(session: Session, *, window: MonthWindow, reply_minutes: int = 10) -> pd.DataFrame:
+    """Phone requests received in the month and how many were answered in time, per CS clerk."""
+    clerk = aliased(Staff)
+    query = (
+        select(Office.code.label("office"), literal("cs").label("department"),
+               clerk.code.label("worker"), clerk.name.label("worker_name"),
+               ServiceRequest.received_at, ServiceRequest.replied_at)
+        .join(Office, Office.id == ServiceRequest.office_id)
+        .join(clerk, clerk.id == ServiceRequest.received_by_id)
+        .where(ServiceRequest.channel == "phone", _within(ServiceRequest.received_at, window))
+    )
+    # the +10 minutes is date arithmetic that differs per backend: one month of phone calls is small
+    rows = session.execute(query).all()
+    allowed = timedelta(minutes=reply_minutes)
+    data = [dict(office=r.office, department=r.department, worker=r.worker, worker_name=r.worker_name,
+                 phone_requests=1,
+                 phone_replied_in_time=int(r.replied_at is not None and r.replied_at < window.end
+                                           and r.replied_at - r.received_at <= allowed))
+            for r in rows]
+    frame = pd.DataFrame(data, columns=_KEY + ["phone_requests", "phone_replied_in_time"])
+    return frame.groupby(_KEY, as_index=False, dropna=False).sum()
+
+
+def callback_counts(session: Session, *, window: MonthWindow) -> pd.DataFrame:
+    """Callbacks due in the month (done on time by the month's end) and answered in it, per order's worker."""
+    worker = aliased(Staff)
+    due = _within(Callback.due_at, window)
+    done = _within(Callback.done_at, window)
+    query = (
+        select(Office.code.label("office"), WorkOrder.department.label("department"),
+               worker.code.label("worker"), worker.name.label("worker_name"),
+               _count_if(due).label("callbacks_due"),
+               _count_if(and_(due, Callback.done_at <= Callback.due_at, Callback.done_at < window.end))
+               .label("callbacks_on_time"),
+               _count_if(and_(done, Callback.outcome.in_(("satisfied", "unsatisfied")))).label("callbacks_answered"),
+               _count_if(and_(done, Callback.outcome == "satisfied")).label("satisfied"))
+        .select_from(Callback)
+        .join(WorkOrder, WorkOrder.id == Callback.order_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .where(or_(due, done))
+        .group_by(Office.code, WorkOrder.department, worker.code, worker.name)
+    )
+    return _frame(session, query)
+
+
+def rework_counts(session: Session, *, window: MonthWindow) -> pd.DataFrame:
+    """Rework orders issued in the month, counted against the worker of the original job."""
+    original, worker = aliased(WorkOrder), aliased(Staff)
+    query = (
+        select(Office.code.label("office"), original.department.label("department"),
+               worker.code.label("worker"), worker.name.label("worker_name"),
+               func.count().label("rework"))
+        .select_from(WorkOrder)
+        .join(original, original.id == WorkOrder.rework_of_id)
+        .join(Office, Office.id == original.office_id)
+        .join(worker, worker.id == original.worker_id)
+        .where(_within(WorkOrder.issued_at, window))
+        .group_by(Office.code, original.department, worker.code, worker.name)
+    )
+    return _frame(session, query)
+
+
+def callback_lines(session: Session, *, window: MonthWindow) -> list[CallbackLine]:
+    """Callbacks due or done in the month, each as it stood at the month's end."""
+    worker, original, rework = aliased(Staff), aliased(WorkOrder), aliased(WorkOrder)
+    query = (
+        select(Office.code, WorkOrder.number, original.number, WorkOrder.department, worker.code, worker.name,
+               Callback.due_at, Callback.done_at, Callback.outcome, rework.number, rework.issued_at)
+        .select_from(Callback)
+        .join(WorkOrder, WorkOrder.id == Callback.order_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .outerjoin(original, original.id == WorkOrder.rework_of_id)
+        .outerjoin(rework, rework.id == Callback.rework_order_id)
+        .where(or_(_within(Callback.due_at, window), _within(Callback.done_at, window)))
+    )
+    lines = []
+    for office, number, rework_of, dept, code, name, due, done, outcome, rework_no, rework_at in session.execute(query):
+        if done is not None and done >= window.end:
+            done, outcome = None, None
+        if rework_at is not None and rework_at >= window.end:
+            rework_no = None
+        lines.append(CallbackLine(office, number, rework_of, dept, code, name, due, done, outcome, rework_no))
+    return sorted(lines, key=lambda c: (c.office, c.due_at, c.order_number))
+
+
+def _frame(session: Session, query, *, money: tuple[str, ...] = ()) -> pd.DataFrame:
+    result = session.execute(query)
+    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    for column in money:
+        frame[column] = frame[column].map(_money).astype(object)
+    return frame
+
+
+# -- the findings -----------------------------------------------------------------------------------
+
+def find_unpaid(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Jobs completed and accepted in the month, with a fee, and no receipt used for them by its end."""
+    worker = aliased(Staff)
+    paid = exists().where(Receipt.order_id == WorkOrder.id, Receipt.state == "used",
+                          Receipt.collected_at < window.end)
+    query = (
+        select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name,
+               WorkOrder.accepted_at, WorkOrder.fee)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .where(_within(WorkOrder.accepted_at, window), WorkOrder.completed_at < window.end,
+               WorkOrder.fee > 0, ~paid)
+    )
+    return [Discrepancy("unpaid", office, number, number, dept, code, name, at, expected=_money(fee))
+            for office, number, dept, code, name, at, fee in session.execute(query)]
+
+
+def find_paid_without_completion(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Receipts used in the month for an order not completed and accepted by the month's end, or for no order."""
+    collector = aliased(Staff)
+    done = and_(WorkOrder.completed_at < window.end, WorkOrder.accepted_at < window.end)
+    query = (
+        select(Office.code, Receipt.number, WorkOrder.number, WorkOrder.department, collector.department,
+               collector.code, collector.name, Receipt.collected_at, Receipt.amount)
+        .select_from(Receipt)
+        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+        .join(Office, Office.id == ReceiptBook.office_id)
+        .join(collector, collector.id == Receipt.collected_by_id)
+        .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
+        .where(Receipt.state == "used", _within(Receipt.collected_at, window))
+        .where(or_(WorkOrder.id.is_(None), WorkOrder.completed_at.is_(None), WorkOrder.accepted_at.is_(None),
+                   ~done))
+    )
+    return [Discrepancy("paid-without-completion", office, order or receipt, order, dept or cdept, code, name, at,
+                        amount=_money(amount), detail=receipt)
+            for office, receipt, order, dept, cdept, code, name, at, amount in session.execute(query)]
+
+
+def find_amount_differs(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Receipts used in the month whose amount is not the order's agreed fee; the reason given, if any."""
+    worker = aliased(Staff)
+    query = (
+        select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name,
+               Receipt.collected_at, Receipt.amount, WorkOrder.fee, Receipt.reason, Receipt.number)
+        .select_from(Receipt)
+        .join(WorkOrder, WorkOrder.id == Receipt.order_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .where(Receipt.state == "used", _within(Receipt.collected_at, window), Receipt.amount != WorkOrder.fee)
+    )
+    return [Discrepancy("amount-differs", office, number, number, dept, code, name, at, amount=_money(amount),
+                        expected=_money(fee), detail=reason or "")
+            for office, number, dept, code, name, at, amount, fee, reason, receipt in session.execute(query)
+            # SQLite compares NUMERIC as REAL: confirm in Decimal
+            if _money(amount) != _money(fee)]
+
+
+def find_cash_unhanded(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,
+                       cutoff: time = time(17, 30)) -> list[Discrepancy]:
+    """Cash whose handover fell due in the month and that finance had not confirmed by the month's end."""
+    collector = aliased(Staff)
+    # cash due in the month was collected in it or at most a holiday's length before (Spring Festival: 9 days)
+    earliest = window.start - timedelta(days=15)
+    handed = exists().where(CashHandover.id == Receipt.handover_id, CashHandover.confirmed_at < window.end)
+    query = (
+        select(Office.code, Receipt.number, WorkOrder.number, WorkOrder.department, collector.department,
+               collector.code, collector.name, Receipt.collected_at, Receipt.amount)
+        .select_from(Receipt)
+        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+        .join(Office, Office.id == ReceiptBook.office_id)
+        .join(collector, collector.id == Receipt.collected_by_id)
+        .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
+        .where(Receipt.method == "cash", Receipt.state == "used",
+               Receipt.collected_at >= earliest, Receipt.collected_at < window.end, ~handed)
+    )
+    found = []
+    for office, receipt, order, dept, cdept, code, name, at, amount in session.execute(query):
+        due = cash_due(at, calendar, cutoff=cutoff)
+        if window.start <= due < window.end:
+            found.append(Discrepancy("cash-unhanded", office, order or receipt, order, dept or cdept, code, name,
+                                     at, amount=_money(amount), detail=receipt))
+    return found
+
+
+def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Handovers confirmed in the month where finance counted less than was declared."""
+    holder = aliased(Staff)
+    query = (
+        select(Office.code, CashHandover.number, holder.department, holder.code, holder.name,
+               CashHandover.confirmed_at, CashHandover.declared_amount, CashHandover.counted_amount)
+        .join(Office, Office.id == CashHandover.office_id)
+        .join(holder, holder.id == CashHandover.handed_by_id)
+        .where(_within(CashHandover.confirmed_at, window),
+               CashHandover.counted_amount < CashHandover.declared_amount)
+    )
+    found = []
+    for office, number, dept, code, name, at, declared, counted in session.execute(query):
+        orders = session.execute(
+            select(WorkOrder.number).join(Receipt, Receipt.order_id == WorkOrder.id)
+            .join(CashHandover, CashHandover.id == Receipt.handover_id)
+            .where(CashHandover.number == number).order_by(WorkOrder.number)).scalars().all()
+        found.append(Discrepancy("handover-shortfall", office, number, orders[0] if len(orders) == 1 else None,
+                                 dept, code, name, at, amount=_money(counted), expected=_money(declared),
+                                 detail=", ".join(orders)))
+    return found
+
+
+def find_receipt_gaps(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Receipt numbers skipped: still unaccounted at the month's end while a later number of the book was used in it."""
+    later = aliased(Receipt)
+    holder = aliased(Staff)
+    accounted = or_(and_(Receipt.state == "used", Receipt.collected_at < window.end),
+                    and_(Receipt.state.in_(("voided", "returned")), Receipt.state_changed_at < window.end))
+    leapfrogged = exists().where(later.book_id == Receipt.book_id, later.serial > Receipt.serial,
+                                 later.state == "used", _within(later.collected_at, window))
+    query = (
+        select(Office.code, Receipt.number, holder.department, holder.code, holder.name, ReceiptBook.issued_at)
+        .select_from(Receipt)
+        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+        .join(Office, Office.id == ReceiptBook.office_id)
+        .join(holder, holder.id == ReceiptBook.holder_id)
+        .where(ReceiptBook.issued_at < window.end, ~accounted, leapfrogged)
+    )
+    return [Discrepancy("receipt-gap", office, receipt, None, dept, code, name, issued, detail=receipt)
+            for office, receipt, dept, code, name, issued in session.execute(query)]
+
+
+def find_department_reports(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Department reports of the month with no CS work order (private job, 4.4) or describing out-of-scope work."""
+    worker = aliased(Staff)
+    query = (
+        select(Office.code, DepartmentReport.reference, WorkOrder.number, DepartmentReport.department,
+               worker.code, worker.name, DepartmentReport.reported_at, DepartmentReport.fee,
+               DepartmentReport.description, DepartmentReport.address)
+        .select_from(DepartmentReport)
+        .join(Office, Office.id == DepartmentReport.office_id)
+        .join(worker, worker.id == DepartmentReport.worker_id)
+        .outerjoin(WorkOrder, WorkOrder.id == DepartmentReport.order_id)
+        .where(_within(DepartmentReport.reported_at, window))
+    )
+    found = []
+    for office, ref, order, dept, code, name, at, fee, description, address in session.execute(query):
+        amount = _money(fee) if fee is not None else None
+        if order is None:
+            found.append(Discrepancy("private-job", office, ref, None, dept, code, name, at, amount=amount,
+                                     detail=f"{address}: {description}"))
+        if mentions_out_of_scope(description):
+            found.append(Discrepancy("out-of-scope", office, order or ref, order, dept, code, name, at,
+                                     amount=amount, detail=description))
+    return found
+
+
+def find_out_of_scope_requests(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Orders accepted in the month whose registered description is appliance or renovation work."""
+    worker = aliased(Staff)
+    words = [func.lower(ServiceRequest.description).contains(w) for w in OUT_OF_SCOPE_WORDS]
+    query = (
+        select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name,
+               WorkOrder.accepted_at, WorkOrder.fee, ServiceRequest.description)
+        .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .where(_within(WorkOrder.accepted_at, window), or_(*words))
+    )
+    return [Discrepancy("out-of-scope", office, number, number, dept, code, name, at, amount=_money(fee),
+                        detail=description)
+            for office, number, dept, code, name, at, fee, description in session.execute(query)]
+
+
+def find_callbacks_missing(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Callbacks due in the month not done by its end, and jobs accepted in it with no callback at all."""
+    worker = aliased(Staff)
+    late = (
+        select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name, Callback.due_at)
+        .select_from(Callback)
+        .join(WorkOrder, WorkOrder.id == Callback.order_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .where(_within(Callback.due_at, window), or_(Callback.done_at.is_(None), Callback.done_at >= window.end))
+    )
+    none_at_all = (
+        select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name, WorkOrder.accepted_at)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .where(_within(WorkOrder.accepted_at, window),
+               ~exists().where(Callback.order_id == WorkOrder.id, Callback.created_at < window.end))
+    )
+    found: dict[str, Discrepancy] = {}
+    for query, detail in ((late, "overdue"), (none_at_all, "none")):
+        for office, number, dept, code, name, at in session.execute(query):
+            found.setdefault(number, Discrepancy("callback-missing", office, number, number, dept, code, name, at,
+                                                 detail=detail))
+    return list(found.values())
+
+
+def find_rework_missing(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
+    """Callbacks answered 'unsatisfied' in the month with no rework order issued by its end."""
+    worker, rework = aliased(Staff), aliased(WorkOrder)
+    query = (
+        select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name, Callback.done_at,
+               Callback.note)
+        .select_from(Callback)
+        .join(WorkOrder, WorkOrder.id == Callback.order_id)
+        .join(Office, Office.id == WorkOrder.office_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
+        .where(Callback.outcome == "unsatisfied", _within(Callback.done_at, window))
+        .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at < window.end))
+    )
+    return [Discrepancy("rework-missing", office, number, number, dept, code, name, at, detail=note or "")
+            for office, number, dept, code, name, at, note in session.execute(query)]
+
+
+def find_discrepancies(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,
+                       cash_cutoff: time = time(17, 30)) -> list[Discrepancy]:
+    """Every mismatch of the month, each (kind, reference) once, in a stable order."""
+    found = [
+        *find_unpaid(session, window=window),
+        *find_paid_without_completion(session, window=window),
+        *find_amount_differs(session, window=window),
+        *find_cash_unhanded(session, window=window, calendar=calendar, cutoff=cash_cutoff),
+        *find_handover_shortfalls(session, window=window),
+        *find_receipt_gaps(session, window=window),
+        *find_department_reports(session, window=window),
+        *find_out_of_scope_requests(session, window=window),
+        *find_callbacks_missing(session, window=window),
+        *find_rework_missing(session, window=window),
+    ]
+    unique = {d.key: d for d in found}
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    return sorted(unique.values(), key=lambda d: (order[d.kind], d.office, d.reference))
+
+
+# -- the month -------------------------------------------------------------------------------------
+
+def merge_cells(frames: Iterable[pd.DataFrame], discrepancies: Iterable[Discrepancy]) -> list[Figures]:
+    """Pure: the per-group frames of one month and its findings merged into one Figures per cell."""
+    counted = pd.DataFrame(
+        [dict(office=d.office, department=d.department, worker=d.worker, worker_name=d.worker_name, findings=1)
+         for d in discrepancies], columns=_KEY + ["findings"])
+    merged: dict[tuple, dict] = {}
+    for frame in [*frames, counted]:
+        for record in frame.to_dict("records"):
+            key = tuple(None if pd.isna(record[k]) else record[k] for k in _KEY)
+            cell = merged.setdefault(key, {})
+            for name, value in record.items():
+                if name in _KEY or pd.isna(value):
+                    continue
+                cell[name] = cell.get(name, 0) + (value if isinstance(value, Decimal) else int(value))
+    cells = []
+    for (office, department, worker, worker_name), values in merged.items():
+        for name in ("revenue_cash", "revenue_electronic"):
+            values[name] = _money(values.get(name, 0))
+        cells.append(Figures(office=office, department=department, worker=worker, worker_name=worker_name,
+                             **values))
+    return sorted(cells, key=lambda c: (c.office, c.department or "", c.worker or ""))
+
+
+def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar, cash_cutoff: time = time(17, 30),
+                    reply_minutes: int = 10, with_previous: bool = True) -> MonthTally:
+    """The group-wide reconciled month (narrow it with `.for_office(code)`), with the previous month's totals."""
+    window = month_window(month, calendar)
+    discrepancies = find_discrepancies(session, window=window, calendar=calendar, cash_cutoff=cash_cutoff)
+    frames = [
+        order_counts(session, window=window),
+        revenue(session, window=window),
+        phone_replies(session, window=window, reply_minutes=reply_minutes),
+        callback_counts(session, window=window),
+        rework_counts(session, window=window),
+    ]
+    tally = MonthTally(window.month, GROUP, window.start, window.end, tuple(merge_cells(frames, discrepancies)),
+                       tuple(discrepancies), tuple(callback_lines(session, window=window)))
+    if with_previous:
+        before = reconcile_month(session, month=window.previous, calendar=calendar, cash_cutoff=cash_cutoff,
+                                 reply_minutes=reply_minutes, with_previous=False)
+        tally = replace(tally, previous_cells=before.cells, has_previous=True)
+    return tally

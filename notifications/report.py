@@ -1,0 +1,452 @@
+"""The monthly report's documents: the workbook (xlsxwriter), the email body (Jinja2) and the chart (matplotlib).
+
+Everything here is a function of a `MonthTally` and a locale: no settings, no clock, no database.
+The workbook's creation date is fixed to the end of the month it reports, so the same figures give the
+same bytes; what the exactly-once bookkeeping compares, though, is `content_hash` of the figures and
+rows written (the JSON in `tally.json` beside the workbook), which does not depend on the xlsx library.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from models.reconcile import GROUP, KINDS, Figures, MonthTally
+from models.tables import DEPARTMENT_NAMES
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+# -- labels --------------------------------------------------------------------------------------
+
+KIND_LABELS = {
+    "unpaid": ("已验收未收费", "Accepted but not paid"),
+    "paid-without-completion": ("收费但未完工验收", "Paid without completion"),
+    "amount-differs": ("收费金额与约定不符", "Amount differs from agreed fee"),
+    "cash-unhanded": ("现金月底未交财务", "Cash not handed over by month end"),
+    "handover-shortfall": ("交款短缺", "Handover shortfall"),
+    "receipt-gap": ("票据跳号", "Receipt gap"),
+    "private-job": ("私接活(无客服登记)", "Private job (no CS registration)"),
+    "callback-missing": ("回访缺失", "Callback missing"),
+    "rework-missing": ("不满意未返修", "Unsatisfied without rework"),
+    "out-of-scope": ("超范围服务", "Out-of-scope work"),
+}
+
+# (key, zh, en, format): format is one of int, money, rate
+METRICS = (
+    ("orders", "派单数", "Orders", "int"),
+    ("completed", "完工数", "Completed", "int"),
+    ("on_time_rate", "按时完工率", "On-time rate", "rate"),
+    ("accepted", "验收数", "Accepted", "int"),
+    ("receipts", "收费票据数", "Receipts", "int"),
+    ("revenue_cash", "现金收入", "Revenue cash", "money"),
+    ("revenue_electronic", "电子支付收入", "Revenue electronic", "money"),
+    ("revenue", "收入合计", "Revenue total", "money"),
+    ("average_fee", "平均收费", "Average fee", "money"),
+    ("phone_requests", "来电数", "Phone requests", "int"),
+    ("reply_rate", "10分钟回复率", "Replied in 10 min", "rate"),
+    ("callbacks_due", "应回访数", "Callbacks due", "int"),
+    ("callback_on_time_rate", "按时回访率", "Callback on-time rate", "rate"),
+    ("satisfaction_rate", "满意率", "Satisfaction rate", "rate"),
+    ("rework", "返修数", "Rework", "int"),
+    ("rework_rate", "返修率", "Rework rate", "rate"),
+    ("findings", "问题数", "Findings", "int"),
+)
+
+WORDS = {
+    "summary": ("汇总", "Summary"),
+    "departments": ("部门", "Departments"),
+    "workers": ("人员", "Workers"),
+    "findings": ("问题清单", "Findings"),
+    "callbacks": ("回访与返修", "Callbacks & rework"),
+    "changes": ("自v{version}以来的变化", "Changes since v{version}"),
+    "month": ("月份", "Month"),
+    "office": ("服务处", "Office"),
+    "group": ("全集团", "Group"),
+    "version": ("版本", "Version"),
+    "metric": ("指标", "Metric"),
+    "this_month": ("本月", "This month"),
+    "previous_month": ("上月", "Previous month"),
+    "change": ("变化", "Change"),
+    "department": ("部门", "Department"),
+    "worker_code": ("工号", "Staff code"),
+    "worker": ("姓名", "Name"),
+    "kind": ("类别", "Kind"),
+    "count": ("数量", "Count"),
+    "order": ("通知单号", "Order"),
+    "reference": ("单据", "Reference"),
+    "occurred_at": ("发生时间", "When"),
+    "amount": ("金额", "Amount"),
+    "expected": ("应收/申报", "Expected"),
+    "detail": ("说明", "Detail"),
+    "rework_of": ("原单号", "Rework of"),
+    "due_at": ("应回访时间", "Due"),
+    "done_at": ("回访时间", "Done"),
+    "outcome": ("结果", "Outcome"),
+    "on_time": ("按时", "On time"),
+    "rework_order": ("返修单号", "Rework order"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "total": ("合计", "Total"),
+    "section": ("部分", "Section"),
+    "item": ("项目", "Item"),
+    "before": ("之前", "Before"),
+    "after": ("之后", "After"),
+    "added": ("新增", "added"),
+    "removed": ("已消除", "removed"),
+    "no_changes": ("无变化", "no changes"),
+    "satisfied": ("满意", "satisfied"),
+    "unsatisfied": ("不满意", "unsatisfied"),
+    "unreachable": ("未联系上", "unreachable"),
+}
+
+
+def word(key: str, locale: str, **params: Any) -> str:
+    zh, en = WORDS[key]
+    return (en if locale == "en" else zh).format(**params)
+
+
+def kind_label(kind: str, locale: str) -> str:
+    zh, en = KIND_LABELS[kind]
+    return en if locale == "en" else zh
+
+
+def department_label(code: str | None, locale: str) -> str:
+    if code is None:
+        return ""
+    zh, en = DEPARTMENT_NAMES.get(code, (code, code))
+    return en if locale == "en" else zh
+
+
+def office_label(office: str, locale: str) -> str:
+    return word("group", locale) if office == GROUP else office
+
+
+def office_dir(office: str) -> str:
+    """The folder name of an office's reports; the group's is `group` ("*" is no folder name)."""
+    return "group" if office == GROUP else office
+
+
+# -- hashing and changes ---------------------------------------------------------------------------
+
+def canonical_json(content: dict) -> str:
+    return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(content: dict) -> str:
+    """sha256 of the report's content (figures and rows), the same for the same data on any machine."""
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between two versions of a month's report."""
+
+    section: str  # total, departments, workers, findings
+    item: str
+    metric: str
+    before: str
+    after: str
+
+
+def diff_content(old: dict, new: dict) -> list[Change]:
+    """What changed from one version's content to the next: figures per total/department/worker, findings."""
+    changes: list[Change] = []
+    names = [m[0] for m in METRICS]
+
+    def rows(content: dict, section: str) -> dict[str, dict]:
+        if section == "total":
+            return {"": content.get("total") or {}}
+        return {"/".join(str(r.get(k) or "") for k in ("office", "department", "worker")): r
+                for r in content.get(section) or []}
+
+    for section in ("total", "departments", "workers"):
+        before, after = rows(old, section), rows(new, section)
+        for item in sorted(set(before) | set(after)):
+            b, a = before.get(item, {}), after.get(item, {})
+            for name in names:
+                if b.get(name) != a.get(name):
+                    changes.append(Change(section, item, name, _text(b.get(name)), _text(a.get(name))))
+    before_f = {f"{f['kind']}:{f['reference']}": f for f in old.get("findings") or []}
+    after_f = {f"{f['kind']}:{f['reference']}": f for f in new.get("findings") or []}
+    for key in sorted(set(before_f) ^ set(after_f)):
+        changes.append(Change("findings", key, "", "" if key in after_f else "x", "x" if key in after_f else ""))
+    return changes
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+# -- the workbook --------------------------------------------------------------------------------
+
+def _number(value: Any) -> Any:
+    # xlsx stores numbers as doubles; the exact Decimal lives in tally.json and the hash
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _local_naive(moment: datetime | None, tz) -> datetime | None:
+    return None if moment is None else moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _width(value: Any) -> int:
+    text = value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(value if value is not None else "")
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+class _Sheet:
+    """A table on a worksheet: frozen header row, per-column number formats, widths from the content."""
+
+    def __init__(self, book, formats, name: str) -> None:
+        self.ws = book.add_worksheet(name[:31])
+        self.formats = formats
+        self.row = 0
+        self.widths: dict[int, int] = {}
+
+    def header(self, headers: list[str], *, freeze: bool = True) -> None:
+        for col, header in enumerate(headers):
+            self.ws.write(self.row, col, header, self.formats["header"])
+            self.widths[col] = max(self.widths.get(col, 0), _width(header))
+        if freeze and self.row == 0:
+            self.ws.freeze_panes(1, 0)
+
+    def table(self, headers: list[str], kinds: list[str], rows: list[list[Any]], *, freeze: bool = True) -> None:
+        self.header(headers, freeze=freeze)
+        for values in rows:
+            self.row += 1
+            for col, (value, kind) in enumerate(zip(values, kinds)):
+                value = _number(value)
+                if value is None or value == "":
+                    self.ws.write_blank(self.row, col, None, self.formats[kind])
+                elif isinstance(value, datetime):
+                    self.ws.write_datetime(self.row, col, value, self.formats["datetime"])
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.ws.write_number(self.row, col, value, self.formats[kind])
+                else:
+                    self.ws.write_string(self.row, col, str(value), self.formats["text"])
+                self.widths[col] = max(self.widths.get(col, 0), _width(value) + (3 if kind == "money" else 0))
+        self.row += 2
+
+    def finish(self) -> None:
+        for col, width in self.widths.items():
+            self.ws.set_column(col, col, min(max(width + 2, 8), 60))
+
+
+def _metric_values(figures: Figures) -> list[Any]:
+    data = figures.as_dict()
+    return [Decimal(data[key]) if fmt != "int" and data[key] is not None else data[key]
+            for key, _zh, _en, fmt in METRICS]
+
+
+def _metric_headers(locale: str) -> list[str]:
+    return [en if locale == "en" else zh for _key, zh, en, _fmt in METRICS]
+
+
+def _metric_kinds() -> list[str]:
+    return [fmt for *_rest, fmt in METRICS]
+
+
+def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, tz,
+                   changes: list[Change] | None = None, previous_version: int | None = None) -> Path:
+    """Write the month's workbook to `path` (sheets: summary, departments, workers, findings, callbacks & rework,
+    and "changes since v N" when given)."""
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path), {"remove_timezone": True})
+    # a fixed creation date makes the same figures give the same bytes
+    book.set_properties({"title": title(tally, locale=locale, version=version), "author": "bianmin",
+                         "created": _local_naive(tally.end, tz)})
+    formats = {
+        "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
+                                   "valign": "top"}),
+        "int": book.add_format({"num_format": "0"}),
+        "money": book.add_format({"num_format": "#,##0.00"}),
+        "rate": book.add_format({"num_format": "0.0%"}),
+        "text": book.add_format({}),
+        "datetime": book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+    }
+    w = lambda key, **p: word(key, locale, **p)  # noqa: E731
+
+    # summary: headline with the previous month, then offices, then findings by kind
+    sheet = _Sheet(book, formats, w("summary"))
+    total, previous = tally.total, tally.previous
+    this_values = _metric_values(total)
+    prev_values = _metric_values(previous) if previous else [None] * len(METRICS)
+    rows = []
+    for (key, zh, en, fmt), now, before in zip(METRICS, this_values, prev_values):
+        change = (now - before) if now is not None and before is not None else None
+        rows.append([en if locale == "en" else zh, now, before, change])
+    sheet.header([w("metric"), w("this_month"), w("previous_month"), w("change")])
+    for (key, _zh, _en, fmt), row in zip(METRICS, rows):
+        sheet.row += 1
+        sheet.ws.write_string(sheet.row, 0, row[0], formats["text"])
+        sheet.widths[0] = max(sheet.widths.get(0, 0), _width(row[0]))
+        for col in (1, 2, 3):
+            if row[col] is None:
+                sheet.ws.write_blank(sheet.row, col, None, formats[fmt])
+            else:
+                sheet.ws.write_number(sheet.row, col, _number(row[col]), formats[fmt])
+                sheet.widths[col] = max(sheet.widths.get(col, 0), _width(row[col]) + 3)
+    sheet.row += 2
+    sheet.table([w("month"), w("office"), w("version")], ["text", "text", "int"],
+                [[tally.month, office_label(tally.office, locale), version]], freeze=False)
+    if tally.office == GROUP:
+        sheet.table([w("office")] + _metric_headers(locale), ["text"] + _metric_kinds(),
+                    [[f.office] + _metric_values(f) for f in tally.by_office()], freeze=False)
+    sheet.table([w("kind"), w("count")], ["text", "int"],
+                [[kind_label(k, locale), n] for k, n in tally.findings_by_kind().items()], freeze=False)
+    sheet.finish()
+
+    sheet = _Sheet(book, formats, w("departments"))
+    sheet.table([w("department")] + _metric_headers(locale), ["text"] + _metric_kinds(),
+                [[department_label(f.department, locale)] + _metric_values(f) for f in tally.by_department()]
+                + [[w("total")] + this_values])
+    sheet.finish()
+
+    sheet = _Sheet(book, formats, w("workers"))
+    sheet.table([w("office"), w("department"), w("worker_code"), w("worker")] + _metric_headers(locale),
+                ["text"] * 4 + _metric_kinds(),
+                [[f.office, department_label(f.department, locale), f.worker, f.worker_name] + _metric_values(f)
+                 for f in tally.by_worker()])
+    sheet.finish()
+
+    sheet = _Sheet(book, formats, w("findings"))
+    sheet.table([w("kind"), w("office"), w("order"), w("reference"), w("department"), w("worker_code"),
+                 w("worker"), w("occurred_at"), w("amount"), w("expected"), w("detail")],
+                ["text"] * 7 + ["datetime", "money", "money", "text"],
+                [[kind_label(d.kind, locale), d.office, d.order_number, d.reference,
+                  department_label(d.department, locale), d.worker, d.worker_name, _local_naive(d.occurred_at, tz),
+                  d.amount, d.expected, d.detail] for d in tally.discrepancies])
+    sheet.finish()
+
+    sheet = _Sheet(book, formats, w("callbacks"))
+    sheet.table([w("office"), w("order"), w("rework_of"), w("department"), w("worker_code"), w("worker"),
+                 w("due_at"), w("done_at"), w("outcome"), w("on_time"), w("rework_order")],
+                ["text"] * 6 + ["datetime", "datetime", "text", "text", "text"],
+                [[c.office, c.order_number, c.rework_of, department_label(c.department, locale), c.worker,
+                  c.worker_name, _local_naive(c.due_at, tz), _local_naive(c.done_at, tz),
+                  word(c.outcome, locale) if c.outcome else "", w("yes") if c.on_time else w("no"), c.rework_order]
+                 for c in tally.callbacks])
+    sheet.finish()
+
+    if changes is not None and previous_version is not None:
+        sheet = _Sheet(book, formats, w("changes", version=previous_version))
+        labels = {key: (en if locale == "en" else zh) for key, zh, en, _fmt in METRICS}
+        rows = [[c.section, c.item or w("total"), labels.get(c.metric, c.metric),
+                 (w("removed") if c.before and c.section == "findings" else c.before),
+                 (w("added") if c.after and c.section == "findings" else c.after)] for c in changes]
+        sheet.table([w("section"), w("item"), w("metric"), w("before"), w("after")], ["text"] * 5,
+                    rows or [[w("no_changes"), "", "", "", ""]])
+        sheet.finish()
+    book.close()
+    return path
+
+
+# -- the chart -------------------------------------------------------------------------------------
+
+CJK_FONT_NAMES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
+                  "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Droid Sans Fallback")
+
+
+def cjk_font() -> str | None:
+    """The first installed font with Chinese glyphs, or None (then the chart is labelled in English)."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONT_NAMES if name in installed), None)
+
+
+def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
+    """A PNG of revenue (bars) and satisfaction rate (points) per department."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    font = cjk_font() if locale != "en" else None
+    chart_locale = "zh_CN" if font else "en"
+    departments = tally.by_department()
+    names = [department_label(f.department, chart_locale) for f in departments]
+    revenue = [float(f.revenue) for f in departments]
+    satisfaction = [float(f.satisfaction_rate) * 100 if f.satisfaction_rate is not None else float("nan")
+                    for f in departments]
+    rc = {"font.family": [font, "DejaVu Sans"]} if font else {}
+    with plt.rc_context(rc):
+        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+        positions = range(len(names))
+        ax.bar(positions, revenue, color="#4472C4", label="收入 (元)" if font else "Revenue (CNY)")
+        ax.set_xticks(list(positions), names)
+        ax.set_ylabel("收入 (元)" if font else "Revenue (CNY)")
+        ax2 = ax.twinx()
+        ax2.plot(list(positions), satisfaction, "o", color="#C00000", markersize=9,
+                 label="满意率 %" if font else "Satisfaction %")
+        ax2.set_ylim(0, 105)
+        ax2.set_ylabel("满意率 %" if font else "Satisfaction %")
+        label = office_label(tally.office, chart_locale) if font else ("Group" if tally.office == GROUP
+                                                                        else tally.office)
+        ax.set_title(f"{label} {tally.month}")
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png", metadata={"Software": None})
+        plt.close(fig)
+    return path
+
+
+# -- the email -------------------------------------------------------------------------------------
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+    env.filters["pct"] = lambda v: "–" if v is None else f"{Decimal(v) * 100:.1f}%"
+    env.filters["money"] = lambda v: "–" if v is None else f"{Decimal(v):,.2f}"
+    return env
+
+
+def title_for(month: str, office: str, version: int, *, locale: str) -> str:
+    """The email subject / workbook title of one report version."""
+    template = _environment().get_template(f"{locale}/report_title.txt.j2")
+    return template.render(month=month, office=office_label(office, locale), version=version).strip()
+
+
+def title(tally: MonthTally, *, locale: str, version: int) -> str:
+    return title_for(tally.month, tally.office, version, locale=locale)
+
+
+def email_html(tally: MonthTally, *, locale: str, version: int, workbook: Path, chart: Path | None = None,
+               changes: list[Change] | None = None, previous_version: int | None = None) -> str:
+    """The email body: headline figures against last month, findings by kind, offices, the chart, the file's place."""
+    chart_data = base64.b64encode(chart.read_bytes()).decode("ascii") if chart and chart.exists() else None
+    total, previous = tally.total, tally.previous
+    headline = []
+    for key, zh, en, fmt in METRICS:
+        now = total.as_dict()[key]
+        before = previous.as_dict()[key] if previous else None
+        headline.append(dict(label=en if locale == "en" else zh, fmt=fmt, now=now, before=before))
+    template = _environment().get_template(f"{locale}/report_email.html.j2")
+    return template.render(
+        title=title(tally, locale=locale, version=version),
+        month=tally.month, office=office_label(tally.office, locale), version=version,
+        headline=headline,
+        findings=[dict(label=kind_label(k, locale), count=n) for k, n in tally.findings_by_kind().items() if n],
+        findings_total=len(tally.discrepancies),
+        departments=[dict(name=department_label(f.department, locale), **f.as_dict()) for f in tally.by_department()],
+        offices=[f.as_dict() for f in tally.by_office()] if tally.office == GROUP else [],
+        chart=chart_data, workbook=str(workbook), workbook_name=workbook.name,
+        changes=len(changes) if changes is not None else None, previous_version=previous_version,
+    )
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
