@@ -1,8 +1,134 @@
-"""(placeholder: commands of this area are registered here)."""
+"""`bianmin run cash-check --day D [--as-of T] [--office O] [--json]`: replay or run the end-of-day cash check.
+
+Prefect (and flows.cash, which imports it) is imported inside the command only.
+"""
 from __future__ import annotations
 
+from datetime import date
+from typing import Any, Optional
+
 import typer
+from rich.table import Table
+
+from flows.cli_common import console, emit, err_console, fail, parse_at, runtime, t, to_jsonable
+from flows.runtime import using_runtime
+from notifications.masking import mask_phone
+
+
+def _parse_day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        fail(t(f"日期格式不对:{value!r}(应为 YYYY-MM-DD,如 2026-10-08)",
+               f"Malformed day {value!r}: use YYYY-MM-DD, e.g. 2026-10-08"))
+
+
+def cash_data(result: Any) -> dict[str, Any]:
+    """The result as plain values, residents' phone numbers masked."""
+    data = to_jsonable(result)
+    for finding in data.get("findings", []):
+        facts = finding.get("facts") or {}
+        if facts.get("phone"):
+            facts["phone"] = mask_phone(facts["phone"])
+    return data
+
+
+def _local(value: str | None) -> str:
+    if not value:
+        return ""
+    from datetime import datetime
+
+    return runtime().calendar.local(datetime.fromisoformat(value)).strftime("%Y-%m-%d %H:%M")
+
+
+_KIND_NAMES = {
+    "cash-unhanded": ("现金未交", "cash not handed over"),
+    "cash-shortfall": ("交款短款", "handover shortfall"),
+    "cash-overcount": ("交款长款", "handover over-count"),
+    "receipt-unreturned": ("票据未交回", "receipts not returned"),
+    "receipt-gap": ("票据跳号", "receipt number skipped"),
+    "receipt-double-use": ("票据重复使用", "receipt used twice"),
+    "fee-not-collected": ("费用未收", "fee not collected"),
+}
+
+
+def _what(finding: dict[str, Any]) -> str:
+    facts = finding["facts"]
+    kind = finding["kind"]
+    if kind == "fee-not-collected":
+        return f"{facts.get('order_number')} {facts.get('resident', '')} {facts.get('phone', '')}"
+    if kind in ("cash-shortfall", "cash-overcount"):
+        return t(f"交款 {facts['handover']}:应交 {facts['covered']},实点 {facts['counted']}",
+                 f"handover {facts['handover']}: receipts {facts['covered']}, counted {facts['counted']}")
+    receipts = facts.get("receipts") or []
+    shown = ", ".join(receipts[:6]) + (" …" if len(receipts) > 6 else "")
+    orders = facts.get("orders") or []
+    return shown + (f" ({', '.join(orders[:3])}{' …' if len(orders) > 3 else ''})" if orders else "")
+
+
+def _render(data: dict[str, Any]) -> None:
+    day, when = data["day"], _local(data["as_of"])
+    if data["skipped"]:
+        console.print(t(f"现金检查 {day}:休息日,不做检查;未解决的提醒保持不变。",
+                        f"Cash check {day}: a day off, nothing evaluated; open findings stay open."))
+        return
+    findings = Table(title=t(f"现金检查 {day}(截至 {when})", f"Cash check {day} (as of {when})"))
+    for header in (t("类别", "Finding"), t("服务处", "Office"), t("经手人", "Holder"), t("票据 / 单号", "Receipts / orders"),
+                   t("金额", "Amount"), t("到期", "Due"), t("逾期(分钟)", "Overdue (min)")):
+        findings.add_column(header)
+    for f in data["findings"]:
+        facts = f["facts"]
+        zh, en = _KIND_NAMES.get(f["kind"], (f["kind"], f["kind"]))
+        findings.add_row(t(zh, en), f["office"] or "", facts.get("holder", ""), _what(f), facts.get("amount", ""),
+                         _local(facts.get("due_at")), str(facts.get("overdue_minutes", "")))
+    console.print(findings)
+
+    people = Table(title=t(f"{day} 收款与交款(按经手人)", f"{day} money by collector"))
+    for header in (t("服务处", "Office"), t("经手人", "Collector"), t("部门", "Department"), t("现金", "Cash"),
+                   t("电子支付", "Electronic"), t("已交财务", "Handed over"), t("未交现金", "Outstanding")):
+        people.add_column(header, justify="right" if header not in (t("服务处", "Office"), t("经手人", "Collector"),
+                                                                     t("部门", "Department")) else "left")
+    for c in data["collectors"]:
+        people.add_row(c["office"], f"{c['name']} ({c['collector']})", c["department"], c["cash"], c["electronic"],
+                       c["handed_over"], c["outstanding"])
+    for o in data["offices"]:
+        people.add_row(o["office"], t(f"合计({o['collectors']} 人)", f"total ({o['collectors']})"), "", o["cash"],
+                       o["electronic"], o["handed_over"], o["outstanding"], style="bold")
+    console.print(people)
+    console.print(t(f"新增提醒 {data['new']} 条,仍未解决 {data['seen_again']} 条,已解决 {data['resolved']} 条",
+                    f"{data['new']} new alert(s) queued, {data['seen_again']} still open, "
+                    f"{data['resolved']} resolved"))
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:
-    """Add this module's commands to the root app and the `run` group."""
+    """Add `run cash-check` to the `run` group."""
+
+    @run.command("cash-check")
+    def cash_check(
+        day: Optional[str] = typer.Option(None, "--day", help="The working day to check (YYYY-MM-DD); "
+                                          "default: the check due now (this evening's, or this morning's "
+                                          "look at the previous working day)."),
+        as_of: Optional[str] = typer.Option(None, "--as-of", help="Judge as of this moment instead of the "
+                                            "day's cut-off + grace (ISO, local time unless an offset is given)."),
+        office: Optional[str] = typer.Option(None, "--office", help="Only this office (code)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """End-of-day cash check: cash not handed over, shortfalls, receipt custody, fees not collected."""
+        rt = runtime()
+        the_day = _parse_day(day)
+        moment = parse_at(as_of, default_now=False)
+        from flows.serve import prepare_for_run
+
+        prepare_for_run(rt.settings)
+        from flows.cash import cash_check_flow
+
+        with using_runtime(rt):
+            state = cash_check_flow(day=the_day, as_of=moment, office=office, return_state=True)
+        if not state.is_completed():
+            err_console.print(t(f"cash-check 运行失败:{state.message}", f"cash-check failed: {state.message}"),
+                              style="red", markup=False, highlight=False)
+            raise typer.Exit(code=1)
+        data = cash_data(state.result())
+        emit(as_json, data, lambda: _render(data))

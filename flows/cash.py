@@ -1,0 +1,208 @@
+"""cash-check: the end-of-day cash check, as a plain function of the Runtime and as the Prefect flow "cash-check".
+
+Load → decide (models.cash, pure about time) → record in the outbox, in one transaction. The check looks at
+the ledger's state as of a moment, not at what changed since the last run, so a missed evening is covered
+by the next run and a replay of any past day sees exactly what was known then.
+
+Which day and which moment:
+- `day` given: that day's evaluation time (cut-off + grace, local), or `as_of` if given; never later than now.
+- nothing given (the schedule: evening and morning): the moment is now; at or after today's evaluation time
+  it is today's check, before it (the morning run) it is the previous working day's, seen as of now.
+A day off is skipped, said so, and changes nothing: the findings still open stay open.
+
+The outbox holds the latest knowledge. A run judged as of a moment earlier than the latest one recorded
+(the flow's watermark) is a replay: it reports what was known then but writes nothing, so replaying last
+week cannot reopen alerts that a handover has since resolved.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.callbacks import record_watermark
+from flows.hooks import on_flow_failure
+from flows.runtime import Runtime, current_runtime
+from models import cash
+from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
+from models.db import transaction
+from models.tables import FlowWatermark
+from notifications.outbox import Finding, sync_findings
+
+CASH_KINDS = frozenset({"cash-unhanded", "cash-shortfall", "cash-overcount", "receipt-unreturned", "receipt-gap",
+                        "receipt-double-use", "fee-not-collected"})
+
+
+@dataclass(frozen=True)
+class CashCheckResult:
+    """One cash check: what it judged, what it found, the day's figures, and what it did to the outbox."""
+
+    day: date
+    as_of: datetime
+    skipped: bool
+    reason: str | None = None
+    findings: tuple[Finding, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    collectors: tuple[CollectorFigures, ...] = ()
+    offices: tuple[OfficeDayTotals, ...] = ()
+    new: int = 0
+    seen_again: int = 0
+    resolved: int = 0
+    office: str | None = None
+    recorded: bool = False  # False for a skipped day or a replay of an earlier moment: the outbox was not touched
+
+
+FLOW_NAME = "cash-check"
+# -- business facts -> findings --------------------------------------------------------------
+
+def _money(value) -> str:
+    return f"{value:.2f}"
+
+
+def _figures_facts(figures: CollectorFigures | None) -> dict[str, str] | None:
+    if figures is None:
+        return None
+    return {"cash": _money(figures.cash), "electronic": _money(figures.electronic),
+            "handed_over": _money(figures.handed_over), "outstanding": _money(figures.outstanding)}
+
+
+def findings_of(check: CashCheck) -> list[Finding]:
+    """Every fact of one check as an outbox finding; the collector's department fills "{dept}" in routes."""
+    figures = {c.collector: c for c in check.collectors}
+    out: list[Finding] = []
+    for u in check.unhanded:
+        out.append(Finding(
+            key=u.key, kind="cash-unhanded", office=u.office, severity=2, department=u.department,
+            facts={"collector": u.collector, "holder": u.collector_name, "department": u.department,
+                   "due_at": u.due_at.isoformat(), "overdue_minutes": u.overdue_minutes,
+                   "receipts": list(u.receipts), "orders": list(u.orders), "amount": _money(u.total),
+                   "day": check.day.isoformat(), "figures": _figures_facts(figures.get(u.collector))},
+            occurred_at=u.due_at))
+    for m, kind, severity in ([(m, "cash-shortfall", 3) for m in check.shortfalls]
+                              + [(m, "cash-overcount", 2) for m in check.overcounts]):
+        out.append(Finding(
+            key=m.key, kind=kind, office=m.office, severity=severity, department=m.department,
+            facts={"handover": m.handover, "collector": m.collector, "holder": m.collector_name,
+                   "department": m.department, "handed_at": m.handed_at.isoformat(), "receipts": list(m.receipts),
+                   "covered": _money(m.covered), "counted": _money(m.counted), "amount": _money(m.difference)},
+            occurred_at=m.handed_at))
+    for b in check.unreturned:
+        out.append(Finding(
+            key=b.key, kind="receipt-unreturned", office=b.office, severity=2, department=b.department,
+            facts={"book": b.book, "collector": b.holder, "holder": b.holder_name, "department": b.department,
+                   "issued_at": b.issued_at.isoformat(), "due_at": b.return_due.isoformat(),
+                   "receipts": list(b.numbers), "count": len(b.numbers)},
+            occurred_at=b.return_due))
+    for g in check.gaps:
+        out.append(Finding(
+            key=g.key, kind="receipt-gap", office=g.office, severity=2, department=g.department,
+            facts={"receipt": g.number, "book": g.book, "collector": g.holder, "holder": g.holder_name,
+                   "department": g.department, "used_after": g.used_after, "receipts": [g.number]}))
+    for d in check.used_twice:
+        out.append(Finding(
+            key=d.key, kind="receipt-double-use", office=d.office, severity=3,
+            order_number=d.orders[0] if d.how == "order" else None,
+            facts={"how": d.how, "ref": d.ref, "receipts": list(d.numbers), "orders": list(d.orders),
+                   "amount": _money(d.total)}))
+    for f in check.fees_not_collected:
+        out.append(Finding(
+            key=f.key, kind="fee-not-collected", office=f.office, severity=2, order_number=f.order,
+            department=f.department,
+            facts={"order_number": f.order, "resident": f.resident, "phone": f.phone, "address": f.address,
+                   "holder": f.worker_name, "department": f.department, "amount": _money(f.fee),
+                   "accepted_at": f.accepted_at.isoformat(), "due_at": f.due_at.isoformat(),
+                   "overdue_minutes": int((check.as_of - f.due_at).total_seconds() // 60)},
+            occurred_at=f.due_at))
+    return out
+
+
+# -- which day, which moment --------------------------------------------------------------------
+
+def _previous_working_day(rt: Runtime, day: date) -> date:
+    day -= timedelta(days=1)
+    while not rt.calendar.is_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def _evaluation(rt: Runtime, day: date) -> datetime:
+    s = rt.settings
+    return cash.evaluation_time(day, rt.calendar, cutoff=s.cash_cutoff, grace_minutes=s.cash_check_grace_minutes)
+
+
+def judge_window(rt: Runtime, day: date | None, as_of: datetime | None, now: datetime) -> tuple[date, datetime, bool]:
+    """(day, as_of, skipped) for a run: see the module docstring."""
+    cal = rt.calendar
+    if day is None:
+        moment = as_of or now
+        today = cal.local(moment).date()
+        if not cal.is_working_day(today):
+            return today, moment, True
+        return (today if moment >= _evaluation(rt, today) else _previous_working_day(rt, today)), moment, False
+    moment = as_of or min(_evaluation(rt, day), now)
+    return day, moment, not cal.is_working_day(day)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+def run_cash_check(rt: Runtime, day: date | None = None, as_of: datetime | None = None, *,
+                   office: str | None = None, now: datetime | None = None) -> CashCheckResult:
+    """The cash check of `day` (default: the one due now), recorded in the outbox in one transaction."""
+    s = rt.settings
+    day, as_of, skipped = judge_window(rt, day, as_of, now or datetime.now(rt.calendar.tz))
+    if skipped:
+        return CashCheckResult(day=day, as_of=as_of, skipped=True, reason="day-off", office=office)
+    with transaction(rt.sessions) as session:
+        check = cash.check_cash(session, day=day, as_of=as_of, calendar=rt.calendar, cutoff=s.cash_cutoff,
+                                return_workdays=s.receipt_return_workdays, office=office)
+        findings = findings_of(check)
+        scope = office or "*"
+        mark = session.get(FlowWatermark, (FLOW_NAME, scope))
+        result = CashCheckResult(day=day, as_of=as_of, skipped=False, findings=tuple(findings),
+                                 counts=dict(check.findings_by_kind), collectors=check.collectors,
+                                 offices=check.offices, office=office)
+        if mark is not None and as_of < mark.window_end:
+            return result
+        synced = sync_findings(session, findings, kinds=set(CASH_KINDS), as_of=as_of, routes=s.alert_routes,
+                               office=office, repeat_every=timedelta(hours=s.repeat_hours), calendar=rt.calendar)
+        record_watermark(session, flow_name=FLOW_NAME, as_of=as_of, scope=scope)
+    return replace(result, new=synced.new, seen_again=synced.seen_again, resolved=synced.resolved, recorded=True)
+
+
+def summary(rt: Runtime, result: CashCheckResult) -> str:
+    """One line for the flow log, in the configured locale."""
+    en = rt.settings.locale == "en"
+    when = rt.calendar.local(result.as_of).strftime("%Y-%m-%d %H:%M")
+    if result.skipped:
+        return (f"cash-check {result.day}: a day off, nothing evaluated (open findings stay open)" if en
+                else f"现金检查 {result.day}:休息日,不做检查(未解决的提醒保持不变)")
+    found = ", ".join(f"{k} {n}" for k, n in sorted(result.counts.items()) if n) or ("nothing" if en else "无")
+    if not result.recorded:
+        return (f"cash-check {result.day} replayed as of {when}: {found}; the outbox already holds a later check, "
+                f"nothing recorded" if en else
+                f"现金检查 {result.day} 回放(截至 {when}):{found};提醒表已有更晚的检查结果,本次不写入")
+    return (f"cash-check {result.day} as of {when}: {found}; alerts {result.new} new, {result.seen_again} "
+            f"still open, {result.resolved} resolved" if en else
+            f"现金检查 {result.day}(截至 {when}):{found};新增提醒 {result.new} 条,仍未解决 "
+            f"{result.seen_again} 条,已解决 {result.resolved} 条")
+
+
+# -- Prefect ------------------------------------------------------------------------------------
+
+# the whole run is one transaction that rolls back on error, so retrying it is safe
+@task(name="cash-check-record", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def _cash_check_task(day: date | None, as_of: datetime | None, office: str | None,
+                     now: datetime) -> CashCheckResult:
+    return run_cash_check(current_runtime(), day, as_of, office=office, now=now)
+
+
+@flow(name="cash-check", on_failure=[on_flow_failure])
+def cash_check_flow(day: date | None = None, as_of: datetime | None = None,
+                    office: str | None = None) -> CashCheckResult:
+    """Cash not handed to finance by its due time, handover mismatches, receipt custody, fees not collected."""
+    rt = current_runtime()
+    result = _cash_check_task(day, as_of, office, datetime.now(rt.calendar.tz))
+    get_run_logger().info(summary(rt, result))
+    return result
