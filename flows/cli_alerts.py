@@ -1,8 +1,137 @@
-"""(placeholder: commands of this area are registered here)."""
+"""`bianmin alerts list|ack|silence`: what the outbox holds and the operator's say over it. No Prefect here."""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import typer
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from flows.cli_common import console, emit, fail, parse_at, runtime, t, to_jsonable
+from models.db import transaction
+from notifications import outbox
+
+alerts_app = typer.Typer(no_args_is_help=True, help="The alert outbox: list, acknowledge, silence.")
+
+
+def _local(value: datetime | None) -> str:
+    return runtime().calendar.local(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _db_error(exc: SQLAlchemyError) -> None:
+    fail(t(f"数据库错误({type(exc).__name__}),是否已运行 bianmin db upgrade?",
+           f"Database error ({type(exc).__name__}); has `bianmin db upgrade` been run?"))
+
+
+@alerts_app.command("list")
+def list_cmd(open_only: bool = typer.Option(False, "--open", help="Only alerts not resolved."),
+             as_json: bool = typer.Option(False, "--json", help="A JSON list of alerts."),
+             at: str | None = typer.Option(None, "--at", help="Judge silences as of this time; default now."),
+             limit: int = typer.Option(1000, "--limit", min=1)) -> None:
+    """List outbox alerts, newest first: key, kind, level, tag, office, order, status, attempts."""
+    rt = runtime()
+    as_of = parse_at(at)
+    try:
+        with rt.sessions() as s:
+            views = outbox.list_alerts(s, as_of=as_of, open_only=open_only, limit=limit)
+    except SQLAlchemyError as exc:
+        _db_error(exc)
+    data: list[dict[str, Any]] = [to_jsonable(v) for v in views]
+
+    def render() -> None:
+        table = Table(title=t(f"提醒({len(views)} 条)", f"Alerts ({len(views)})"))
+        for header in (t("编号", "Key"), t("类别", "Kind"), t("级别", "Level"), t("通知", "Tag"),
+                       t("服务处", "Office"), t("单号", "Order"), t("状态", "Status"), t("尝试", "Attempts"),
+                       t("最近发现", "Last seen"), t("下次发送", "Next attempt"), t("错误", "Last error")):
+            table.add_column(header, overflow="fold")
+        for v in views:
+            table.add_row(v.key, v.kind, str(v.level), v.tag, v.office or "", v.order or "", _status(v.status),
+                          str(v.attempts), _local(v.last_seen),
+                          _local(v.next_attempt_at) if v.status == "pending" else "", (v.last_error or "")[:80])
+        console.print(table)
+
+    emit(as_json, data, render)
+
+
+def _status(status: str) -> str:
+    zh = {"pending": "待发送", "sent": "已发送", "resolved": "已解除", "acked": "已确认", "silenced": "已静默"}
+    return t(zh.get(status, status), status)
+
+
+@alerts_app.command("ack")
+def ack_cmd(key: str = typer.Argument(..., help="An alert key (as listed), or an alert key with @tag."),
+            by: str = typer.Option(..., "--by", help="Who takes it."),
+            at: str | None = typer.Option(None, "--at", help="ISO time; default now."),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Acknowledge an alert: no more reminders until its level changes."""
+    rt = runtime()
+    moment = parse_at(at)
+    try:
+        with transaction(rt.sessions) as s:
+            count = outbox.ack(s, key=key, by=by, at=moment)
+    except SQLAlchemyError as exc:
+        _db_error(exc)
+    if not count:
+        fail(t(f"没有未解除的提醒:{key}", f"No open alert with key {key}"))
+    emit(as_json, {"key": key, "acked": count, "by": by, "at": moment},
+         lambda: console.print(t(f"已确认 {key}({count} 条通知),{by}", f"Acknowledged {key} ({count} row(s)) by {by}"),
+                               markup=False, highlight=False))
+
+
+@alerts_app.command("silence")
+def silence_cmd(kind: str = typer.Option(..., "--kind", help="Alert kind, e.g. callback-overdue."),
+                office: str | None = typer.Option(None, "--office", help="Only this office (default: all)."),
+                until: str = typer.Option(..., "--until", help="ISO time the silence ends."),
+                by: str = typer.Option(..., "--by"),
+                reason: str = typer.Option(..., "--reason"),
+                start: str | None = typer.Option(None, "--from", help="ISO time it starts; default now."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Hold back delivery of one kind of alert (in one office) until a time; recorded with who and why."""
+    rt = runtime()
+    starts_at = parse_at(start)
+    ends = parse_at(until)
+    if ends <= starts_at:
+        fail(t("静默结束时间必须晚于开始时间", "The silence must end after it starts"))
+    if not reason.strip():
+        fail(t("请说明静默原因", "Give a reason for the silence"))
+    try:
+        with transaction(rt.sessions) as s:
+            row = outbox.silence(s, kind=kind, office=office, starts_at=starts_at, until=ends, by=by,
+                                 reason=reason.strip())
+            row_id = row.id
+    except SQLAlchemyError as exc:
+        _db_error(exc)
+    where = office or t("全部服务处", "all offices")
+    emit(as_json, {"id": row_id, "kind": kind, "office": office, "from": starts_at, "until": ends, "by": by,
+                   "reason": reason},
+         lambda: console.print(t(f"已静默 {kind}({where})至 {_local(ends)},{by}:{reason}",
+                                 f"Silenced {kind} ({where}) until {_local(ends)} by {by}: {reason}"),
+                               markup=False, highlight=False))
+
+
+@alerts_app.command("silences")
+def silences_cmd(as_json: bool = typer.Option(False, "--json"),
+                 at: str | None = typer.Option(None, "--at", help="ISO time; default now.")) -> None:
+    """Silences in force now."""
+    rt = runtime()
+    as_of = parse_at(at)
+    with rt.sessions() as s:
+        rows = [{"id": r.id, "kind": r.kind, "office": r.office, "from": r.starts_at, "until": r.until,
+                 "by": r.created_by, "reason": r.reason} for r in outbox.active_silences(s, as_of=as_of)]
+
+    def render() -> None:
+        table = Table(title=t("生效中的静默", "Active silences"))
+        for header in ("id", t("类别", "Kind"), t("服务处", "Office"), t("至", "Until"), t("设置人", "By"),
+                       t("原因", "Reason")):
+            table.add_column(header)
+        for r in rows:
+            table.add_row(str(r["id"]), r["kind"], r["office"] or "*", _local(r["until"]), r["by"], r["reason"])
+        console.print(table)
+
+    emit(as_json, rows, render)
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:
     """Add this module's commands to the root app and the `run` group."""
+    root.add_typer(alerts_app, name="alerts")

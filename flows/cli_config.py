@@ -4,7 +4,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from flows.cli_common import console, emit, runtime, t
+from flows.cli_common import console, emit, err_console, fail, runtime, t
 
 config_app = typer.Typer(no_args_is_help=True, help="Show and check the configuration.")
 
@@ -22,6 +22,74 @@ def show(as_json: bool = typer.Option(False, "--json", help="One JSON object."))
         console.print(table)
 
     emit(as_json, values, render)
+
+
+@config_app.command("check")
+def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG",
+                                               help="Also send a test message to this tag."),
+          as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Load the apprise config, list its tags with masked URLs, and report routed tags that have no URL (exit 2)."""
+    from notifications.delivery import AppriseConfigError, config_tags, deliver
+    from notifications.outbox import routed_tags
+
+    settings = runtime().settings
+    needed = routed_tags(settings.alert_routes)
+    path = settings.apprise_config
+    data: dict = {"apprise_config": str(path) if path else None, "tags": {}, "missing": [], "errors": [],
+                  "outbox_dir": str(settings.effective_outbox_dir), "test": None}
+    if path is None:
+        data["note"] = t(f"未设置 apprise 配置:提醒写入 {settings.effective_outbox_dir}/*.txt",
+                         f"No apprise config: alerts are written to {settings.effective_outbox_dir}/*.txt")
+    else:
+        try:
+            tags = config_tags(path)
+        except AppriseConfigError as exc:
+            data["errors"].append(str(exc))
+            tags = {}
+        data["tags"] = {tag: list(info.urls) for tag, info in tags.items()}
+        if not data["errors"]:
+            data["missing"] = [tag for tag in needed if tag not in tags]
+    if send_test:
+        title = t("【便民】测试消息", "[bianmin] test message")
+        body = t(f"这是发往 {send_test} 的测试消息,收到即说明通知渠道配置正确。",
+                 f"A test message for {send_test}: if you read this, the channel works.")
+        result = deliver(tag=send_test, title=title, body=body, apprise_config=path,
+                         outbox_dir=settings.effective_outbox_dir)
+        data["test"] = {"tag": send_test, "ok": result.ok, "error": result.error,
+                        "file": str(result.path) if result.path else None}
+
+    def render() -> None:
+        if data.get("note"):
+            console.print(data["note"], markup=False, highlight=False)
+        if data["tags"]:
+            table = Table(title=t(f"apprise 配置 {path}", f"apprise config {path}"))
+            table.add_column(t("标签", "Tag"))
+            table.add_column(t("地址(已隐藏密钥)", "URLs (secrets hidden)"), overflow="fold")
+            table.add_column(t("路由使用", "Routed"))
+            for tag, urls in data["tags"].items():
+                table.add_row(tag, "\n".join(urls), t("是", "yes") if tag in needed else "")
+            console.print(table)
+        test = data["test"]
+        if test:
+            if test["ok"]:
+                console.print(t(f"测试消息已发送到 {test['tag']}", f"Test message sent to {test['tag']}")
+                              + (f" ({test['file']})" if test["file"] else ""), markup=False, highlight=False)
+            else:
+                err_console.print(t(f"测试消息发送失败({test['tag']}):{test['error']}",
+                                    f"Test message to {test['tag']} failed: {test['error']}"),
+                                  style="red", markup=False, highlight=False)
+
+    emit(as_json, data, render)
+    problems = list(data["errors"])
+    problems += [t(f"配置错误:路由用到的标签 {tag} 在 apprise 配置中没有地址",
+                   f"Configuration error: routed tag {tag} has no URL in the apprise config")
+                 for tag in data["missing"]]
+    if data["test"] and not data["test"]["ok"]:
+        problems.append(t("测试消息未送达", "The test message was not delivered"))
+    if problems:
+        for line in problems[:-1]:
+            err_console.print(line, style="red", markup=False, highlight=False)
+        fail(problems[-1])
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:

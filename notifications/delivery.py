@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from notifications.masking import mask_text, privacy_url, scrub, url_secrets
+from notifications.masking import harden_privacy_url, mask_text, privacy_url, scrub, url_secrets
 
 log = logging.getLogger("bianmin.delivery")
 
@@ -44,10 +44,12 @@ class TagInfo:
 
 
 def _quiet_apprise() -> None:
-    # apprise plugins log tokens and payloads at DEBUG (STACK.md): never let those records reach a handler
+    # apprise plugins log tokens and payloads at DEBUG (STACK.md): never let those records be made; and
+    # its warnings (which may quote a server's answer) reach people only through our scrubbed last_error
     logger = logging.getLogger("apprise")
     if logger.level == logging.NOTSET or logger.level < logging.INFO:
         logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 class AppriseConfigError(ValueError):
@@ -111,7 +113,7 @@ def _native_format(service):
 
 def _service_privacy_url(service) -> str:
     try:
-        return service.url(privacy=True)
+        return harden_privacy_url(service.url(privacy=True))
     except Exception:  # noqa: BLE001 - the raw URL must never be the fallback
         return f"{getattr(service, 'secure_protocol', None) or 'url'}://****"
 
@@ -152,7 +154,7 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
     fmt = {"text": apprise.NotifyFormat.TEXT, "html": apprise.NotifyFormat.HTML,
            "markdown": apprise.NotifyFormat.MARKDOWN}[body_format]
     _quiet_apprise()
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         try:
             ok = bool(app.notify(body=body, title=title, tag=tag, body_format=fmt, attach=attach))
         except Exception as exc:  # noqa: BLE001 - apprise says it never raises; if it does, it is a failure
@@ -161,8 +163,9 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
         lines = captured.getvalue()
     if ok:
         return Delivery(ok=True)
-    error = scrub(_last_lines(lines) or "delivery failed", _secrets_of(app))
-    return Delivery(ok=False, error=error[:1000])
+    error = scrub(_last_lines(lines) or "delivery failed", _secrets_of(app))[:1000]
+    log.warning("delivery to tag %s failed: %s", tag, error)
+    return Delivery(ok=False, error=error)
 
 
 def send_message(*, tag: str, title: str, body: str, apprise_config: Path | None, outbox_dir: Path,

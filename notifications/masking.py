@@ -58,6 +58,33 @@ def mask_facts(value: Any) -> Any:
 _URL = re.compile(r"\b[a-z][a-z0-9+.\-]{1,30}://[^\s'\"<>]+", re.I)
 
 
+# query arguments apprise itself defines and that hold no secret; every other value is elided, because
+# apprise's privacy form leaves custom query arguments (json://...?-token=..., +Authorization=...) as given
+_SAFE_QUERY_KEYS = {"method", "overflow", "retry", "wait", "optional", "cto", "rto", "format", "mode", "verify",
+                    "from", "to", "cc", "bcc", "name", "reply", "smtp", "image", "emojis", "tz", "lang",
+                    "priority", "title", "footer", "batch", "encoding", "cache"}
+
+
+def _elide(value: str) -> str:
+    return f"{value[:1]}...{value[-1:]}" if len(value) > 2 else "..."
+
+
+def harden_privacy_url(url: str) -> str:
+    """Apprise's privacy URL with every non-standard query value elided too."""
+    from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("://", 1)[0] + "://****"
+    if not parts.query:
+        return url
+    pairs = [(k, v if k.lower() in _SAFE_QUERY_KEYS else _elide(v))
+             for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = "&".join(f"{quote(k, safe='+-:')}={quote(v, safe='@.,')}" for k, v in pairs)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
 def privacy_url(url: str) -> str:
     """An apprise URL in apprise's own privacy form (tokens and passwords elided); never the raw text."""
     try:
@@ -68,7 +95,7 @@ def privacy_url(url: str) -> str:
         obj = None
     if obj:
         try:
-            return obj.url(privacy=True)
+            return harden_privacy_url(obj.url(privacy=True))
         except Exception:  # noqa: BLE001
             pass
     scheme = url.split("://", 1)[0] if "://" in url else "?"

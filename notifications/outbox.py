@@ -28,7 +28,7 @@ from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.calendar import BusinessCalendar
-from models.tables import Alert, AlertSilence, UTCDateTime
+from models.tables import Alert, AlertSilence, AuditEvent, UTCDateTime
 
 FALLBACK_TAG = "ops"  # a finding nobody is routed to still reaches someone: nothing is dropped silently
 DEPARTMENT_PLACEHOLDER = "{dept}"
@@ -221,7 +221,12 @@ def ack(session: Session, *, key: str, by: str, at: datetime) -> int:
         update(Alert).where(_matching(key), Alert.resolved_at.is_(None))
         .values(acked_at=at, acked_by=by, acked_level=Alert.level)
         .execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    count = result.rowcount or 0
+    if count:
+        session.add(AuditEvent(at=at, actor=by, action="ack", entity="alert", entity_ref=key[:60], before=None,
+                               after={"key": key, "rows": count}))
+        session.flush()
+    return count
 
 
 def silence(session: Session, *, kind: str, office: str | None, starts_at: datetime, until: datetime,
@@ -230,7 +235,17 @@ def silence(session: Session, *, kind: str, office: str | None, starts_at: datet
     row = AlertSilence(kind=kind, office=office, starts_at=starts_at, until=until, created_by=by, reason=reason)
     session.add(row)
     session.flush()
+    session.add(AuditEvent(at=starts_at, actor=by, action="silence", entity="alert_silence", entity_ref=str(row.id),
+                           before=None, after={"kind": kind, "office": office, "starts_at": starts_at.isoformat(),
+                                               "until": until.isoformat(), "reason": reason}))
+    session.flush()
     return row
+
+
+def active_silences(session: Session, *, as_of: datetime) -> list[AlertSilence]:
+    """Silences in force at `as_of`."""
+    return list(session.scalars(select(AlertSilence).where(AlertSilence.starts_at <= as_of, AlertSilence.until > as_of)
+                                .order_by(AlertSilence.until)))
 
 
 def silenced_clause(as_of: datetime):

@@ -1,0 +1,39 @@
+"""dispatch: deliver the outbox's due alerts as one digest per recipient tag, every minute.
+
+The logic lives in notifications.digest (it takes the session factory, the apprise config, the outbox
+folder and the locale); this module wires it from the runtime's settings and wraps it in a Prefect flow.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.hooks import on_flow_completion, on_flow_failure
+from flows.runtime import Runtime, current_runtime
+from notifications.digest import DispatchResult, dispatch
+
+__all__ = ["DispatchResult", "run_dispatch", "dispatch_flow"]
+
+
+def run_dispatch(rt: Runtime, as_of: datetime) -> DispatchResult:
+    """Send every alert due at `as_of`; what fails stays pending with backoff. Safe to run concurrently."""
+    s = rt.settings
+    return dispatch(rt.sessions, apprise_config=s.apprise_config, outbox_dir=s.effective_outbox_dir,
+                    locale=s.locale, as_of=as_of, timezone=s.timezone, send_resolved=s.send_resolved,
+                    backoff_base_seconds=s.backoff_base_seconds, backoff_max_seconds=s.backoff_max_seconds,
+                    lease=timedelta(minutes=10))
+
+
+# no retries here: a failed send is already retried by the outbox's backoff, on the next minute's run
+@task(name="dispatch-send", cache_policy=NO_CACHE)
+def _dispatch_task(as_of: datetime) -> DispatchResult:
+    return run_dispatch(current_runtime(), as_of)
+
+
+@flow(name="dispatch", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
+def dispatch_flow(as_of: datetime | None = None) -> DispatchResult:
+    """Deliver pending alerts as digests, one per recipient tag, with backoff on failure."""
+    rt = current_runtime()
+    return _dispatch_task(as_of or datetime.now(rt.calendar.tz))
