@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from flows.hooks import on_flow_failure
+from flows.hooks import on_flow_completion, on_flow_failure, retry_on_io_error
 from flows.runtime import Runtime, current_runtime
 from models import chase
+from models.calendar import BusinessCalendar
 from models.db import transaction
 from models.tables import FlowWatermark
 from notifications.outbox import Finding, sync_findings
@@ -42,24 +43,29 @@ class ChaseResult:
 
 # -- business facts -> findings --------------------------------------------------------------
 
-def _common(f) -> dict:
+def _iso(moment: datetime, calendar: BusinessCalendar) -> str:
+    """Local time for the people who read the digest (Asia/Shanghai unless configured)."""
+    return calendar.local(moment).isoformat()
+
+
+def _common(f, cal: BusinessCalendar) -> dict:
     return {"office": f.office, "community": f.community, "address": f.address, "resident": f.resident,
-            "phone": f.phone, "holder": f.holder, "due_at": f.due_at.isoformat(),
+            "phone": f.phone, "holder": f.holder, "due_at": _iso(f.due_at, cal),
             "overdue_minutes": f.overdue_minutes, "request_number": f.request_number}
 
 
-def reply_finding(r: chase.OverdueReply) -> Finding:
+def reply_finding(r: chase.OverdueReply, cal: BusinessCalendar) -> Finding:
     return Finding(key=f"reply-overdue:{r.request_number}", kind="reply-overdue", office=r.office, level=1,
-                   severity=2, facts={**_common(r), "received_at": r.received_at.isoformat()},
+                   severity=2, facts={**_common(r, cal), "received_at": _iso(r.received_at, cal)},
                    occurred_at=r.due_at)
 
 
-def callback_findings(c: chase.OverdueCallback) -> list[Finding]:
+def callback_findings(c: chase.OverdueCallback, cal: BusinessCalendar) -> list[Finding]:
     """One finding per level reached: at level 2 the manager is told and the supervisor's alert stays open."""
     rework = isinstance(c, chase.ReworkWithoutCallback)
     kind = "rework-callback-missing" if rework else "callback-overdue"
-    facts = {**_common(c), "order_number": c.order_number, "department": c.department, "worker": c.worker,
-             "escalates_at": c.escalates_at.isoformat(), "callback_id": c.callback_id}
+    facts = {**_common(c, cal), "order_number": c.order_number, "department": c.department, "worker": c.worker,
+             "escalates_at": _iso(c.escalates_at, cal), "callback_id": c.callback_id}
     if rework:
         facts["rework_of"] = c.rework_of
     return [Finding(key=f"{kind}:{c.order_number}:{level}", kind=kind, office=c.office, level=level,
@@ -68,28 +74,28 @@ def callback_findings(c: chase.OverdueCallback) -> list[Finding]:
             for level in c.levels]
 
 
-def missing_rework_finding(m: chase.MissingRework) -> Finding:
+def missing_rework_finding(m: chase.MissingRework, cal: BusinessCalendar) -> Finding:
     return Finding(key=f"rework-missing:{m.order_number}", kind="rework-missing", office=m.office, level=1,
                    severity=2, order_number=m.order_number,
-                   facts={**_common(m), "order_number": m.order_number, "department": m.department,
-                          "callback_done_at": m.callback_done_at.isoformat()},
+                   facts={**_common(m, cal), "order_number": m.order_number, "department": m.department,
+                          "callback_done_at": _iso(m.callback_done_at, cal)},
                    occurred_at=m.due_at)
 
 
-def overdue_order_finding(o: chase.OverdueWorkOrder) -> Finding:
+def overdue_order_finding(o: chase.OverdueWorkOrder, cal: BusinessCalendar) -> Finding:
     return Finding(key=f"order-overdue:{o.order_number}", kind="order-overdue", office=o.office, level=1,
                    severity=2, order_number=o.order_number, department=o.department,
-                   facts={**_common(o), "order_number": o.order_number, "department": o.department,
-                          "rework_of": o.rework_of, "scheduled_for": o.due_at.isoformat()},
+                   facts={**_common(o, cal), "order_number": o.order_number, "department": o.department,
+                          "rework_of": o.rework_of, "scheduled_for": _iso(o.due_at, cal)},
                    occurred_at=o.due_at)
 
 
-def callback_chase_findings(found: chase.CallbackChase) -> list[Finding]:
+def callback_chase_findings(found: chase.CallbackChase, cal: BusinessCalendar) -> list[Finding]:
     out: list[Finding] = []
     for c in (*found.callbacks, *found.rework_callbacks):
-        out.extend(callback_findings(c))
-    out.extend(missing_rework_finding(m) for m in found.missing_reworks)
-    out.extend(overdue_order_finding(o) for o in found.overdue_orders)
+        out.extend(callback_findings(c, cal))
+    out.extend(missing_rework_finding(m, cal) for m in found.missing_reworks)
+    out.extend(overdue_order_finding(o, cal) for o in found.overdue_orders)
     return out
 
 
@@ -116,7 +122,7 @@ def _record(rt: Runtime, session: Session, flow_name: str, findings: list[Findin
             as_of: datetime, judged: datetime) -> ChaseResult:
     s = rt.settings
     synced = sync_findings(session, findings, kinds=set(kinds), as_of=as_of, routes=s.alert_routes,
-                           repeat_every=timedelta(hours=s.repeat_hours))
+                           repeat_every=timedelta(hours=s.repeat_hours), calendar=rt.calendar)
     record_watermark(session, flow_name=flow_name, as_of=as_of)
     return ChaseResult(flow=flow_name, as_of=as_of, judged_at=judged, findings=tuple(findings),
                        new=synced.new, seen_again=synced.seen_again, resolved=synced.resolved)
@@ -127,7 +133,7 @@ def run_chase_replies(rt: Runtime, as_of: datetime) -> ChaseResult:
     with transaction(rt.sessions) as session:
         replies = chase.overdue_replies(session, as_of=as_of, calendar=rt.calendar,
                                         reply_minutes=rt.settings.reply_minutes)
-        return _record(rt, session, "chase-replies", [reply_finding(r) for r in replies], REPLY_KINDS,
+        return _record(rt, session, "chase-replies", [reply_finding(r, rt.calendar) for r in replies], REPLY_KINDS,
                        as_of, chase.judged_at(as_of, rt.calendar))
 
 
@@ -138,7 +144,7 @@ def run_chase_callbacks(rt: Runtime, as_of: datetime) -> ChaseResult:
         found = chase.chase_callbacks(session, as_of=as_of, calendar=rt.calendar,
                                       escalate_workdays=s.callback_escalate_workdays,
                                       rework_due_hours=s.rework_due_hours)
-        return _record(rt, session, "chase-callbacks", callback_chase_findings(found), CALLBACK_KINDS,
+        return _record(rt, session, "chase-callbacks", callback_chase_findings(found, rt.calendar), CALLBACK_KINDS,
                        as_of, found.judged_at)
 
 
@@ -148,24 +154,37 @@ def _now(rt: Runtime) -> datetime:
     return datetime.now(rt.calendar.tz)
 
 
-# the whole run is one database transaction that rolls back on error, so retrying it is safe
-@task(name="chase-replies-record", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def _log(result: ChaseResult) -> ChaseResult:
+    rt = current_runtime()
+    get_run_logger().info(
+        "%s as of %s (judged at %s): %d finding(s), %d new alert(s), %d seen again, %d resolved; "
+        "recorded in %s", result.flow, result.as_of.isoformat(), result.judged_at.isoformat(),
+        len(result.findings), result.new, result.seen_again, result.resolved,
+        rt.engine.url.render_as_string(hide_password=True))
+    return result
+
+
+# the whole run is one database transaction that rolls back on error, so retrying it is safe;
+# only I/O errors are retried (a bug or bad data fails the same way twice)
+@task(name="chase-replies-record", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE,
+      retry_condition_fn=retry_on_io_error)
 def _chase_replies_task(as_of: datetime) -> ChaseResult:
     return run_chase_replies(current_runtime(), as_of)
 
 
-@task(name="chase-callbacks-record", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+@task(name="chase-callbacks-record", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE,
+      retry_condition_fn=retry_on_io_error)
 def _chase_callbacks_task(as_of: datetime) -> ChaseResult:
     return run_chase_callbacks(current_runtime(), as_of)
 
 
-@flow(name="chase-replies", on_failure=[on_flow_failure])
+@flow(name="chase-replies", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
 def chase_replies_flow(as_of: datetime | None = None) -> ChaseResult:
     """Phone requests with no reply within the reply time."""
-    return _chase_replies_task(as_of or _now(current_runtime()))
+    return _log(_chase_replies_task(as_of or _now(current_runtime())))
 
 
-@flow(name="chase-callbacks", on_failure=[on_flow_failure])
+@flow(name="chase-callbacks", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
 def chase_callbacks_flow(as_of: datetime | None = None) -> ChaseResult:
     """Overdue callbacks escalating by level, missing rework, rework callbacks, late work orders."""
-    return _chase_callbacks_task(as_of or _now(current_runtime()))
+    return _log(_chase_callbacks_task(as_of or _now(current_runtime())))

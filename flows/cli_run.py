@@ -5,7 +5,6 @@ Prefect is imported inside the commands, after its environment is settled (flows
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import Any
 
@@ -14,25 +13,8 @@ from rich.table import Table
 
 from flows.cli_common import console, emit, err_console, fail, parse_at, runtime, t, to_jsonable
 from flows.runtime import using_runtime
-
-_PHONE = re.compile(r"(\d{3})\d{4}(\d{4})")
-
-
-def mask_phone(phone: str | None) -> str:
-    """138****5678: a resident's number never shown in full outside the ledger."""
-    if not phone:
-        return ""
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) >= 11:
-        return _PHONE.sub(r"\1****\2", digits[-11:])
-    return phone[:2] + "****" if len(phone) > 2 else "****"
-
-
-def route_tags(routes: dict[str, str], kind: str, level: int, department: str | None) -> str:
-    """The apprise tag(s) a finding goes to: "kind:level" first, then "kind"."""
-    route = routes.get(f"{kind}:{level}") or routes.get(kind) or ""
-    return route.replace("{dept}", department or "")
-
+from notifications.masking import mask_phone
+from notifications.outbox import route_tags
 
 def _load_flow(name: str):
     if name == "chase-replies":
@@ -59,7 +41,7 @@ def _chase_data(result: Any) -> dict[str, Any]:
         facts["phone"] = mask_phone(facts.get("phone"))
         findings.append({"key": f.key, "kind": f.kind, "level": f.level, "office": f.office,
                          "order_number": f.order_number, "department": f.department,
-                         "tag": route_tags(routes, f.kind, f.level, f.department), "facts": facts})
+                         "tag": ",".join(route_tags(routes, kind=f.kind, level=f.level, department=f.department)), "facts": facts})
     return {"flow": result.flow, "as_of": result.as_of, "judged_at": result.judged_at, "findings": findings,
             "new": result.new, "seen_again": result.seen_again, "resolved": result.resolved}
 

@@ -9,9 +9,12 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import case, update
+
 from flows.runtime import current_runtime
 from flows.settings import mask_url_password
 from models.db import transaction
+from models.tables import Alert
 
 log = logging.getLogger("bianmin.flows")
 
@@ -24,9 +27,39 @@ def failure_key(flow_name: str) -> str:
 
 
 def _error_text(state: Any) -> str:
-    # the message may quote a database URL; passwords never leave the process
-    text = mask_url_password(str(getattr(state, "message", "") or "failed"))
-    return text[:500]
+    # the message may quote a database URL or an apprise URL; secrets and residents' numbers never leave
+    from notifications.masking import scrub
+
+    return scrub(mask_url_password(str(getattr(state, "message", "") or "failed")))[:500]
+
+
+def _calendar_if_any(rt: Any):
+    try:  # a broken calendar override may be the very failure being reported
+        return rt.calendar
+    except Exception:
+        return None
+
+
+_TRANSIENT = ("locked", "connect", "timeout", "timed out", "closed", "terminat", "reset", "broken pipe",
+              "could not serialize", "deadlock")
+
+
+def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry_condition_fn: retry what a second attempt can fix (a dropped connection, a locked
+    database, a network error), not a bug, bad data or a missing table, which fail the same way again."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError
+
+    error = state.data if isinstance(getattr(state, "data", None), BaseException) else None
+    if error is None:
+        try:
+            error = state.result(raise_on_failure=False)
+        except Exception as exc:
+            error = exc
+    if isinstance(error, DisconnectionError) or (isinstance(error, DBAPIError) and error.connection_invalidated):
+        return True
+    if isinstance(error, DBAPIError):
+        return any(marker in str(error.orig).lower() for marker in _TRANSIENT)
+    return isinstance(error, (ConnectionError, TimeoutError))
 
 
 def record_flow_failure(flow_name: str, run_name: str, error: str, *, at: datetime | None = None) -> bool:
@@ -40,7 +73,9 @@ def record_flow_failure(flow_name: str, run_name: str, error: str, *, at: dateti
                       occurred_at=at)
     try:
         with transaction(rt.sessions) as session:
-            sync_findings(session, [finding], kinds=set(), as_of=at, routes=rt.settings.alert_routes)
+            # kinds left empty: recording one flow's failure must not resolve another flow's
+            sync_findings(session, [finding], kinds=set(), as_of=at, routes=rt.settings.alert_routes,
+                          calendar=_calendar_if_any(rt))
         return True
     except Exception as exc:  # the database may be the very thing that failed
         log.error("could not record the failure of %s in the outbox (%s); sending it directly",
@@ -59,3 +94,27 @@ def on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
     error = _error_text(state)
     log.error("flow %s run %s failed: %s", flow.name, flow_run.name, error)
     record_flow_failure(flow.name, str(flow_run.name), error)
+
+
+def resolve_flow_failure(flow_name: str, *, at: datetime | None = None) -> int:
+    """A flow that succeeds again resolves its own open "flow-failed" alert (and no other flow's)."""
+    at = at or datetime.now(timezone.utc)
+    with transaction(current_runtime().sessions) as session:
+        result = session.execute(
+            update(Alert)
+            .where(Alert.kind == FLOW_FAILED, Alert.resolved_at.is_(None),
+                   Alert.dedupe_key.startswith(failure_key(flow_name) + "@", autoescape=True))
+            # as the outbox resolves: nobody told means nothing to take back
+            .values(resolved_at=at, resolved_notified_at=case((Alert.last_notified_at.is_(None), at),
+                                                              else_=Alert.resolved_notified_at))
+            .execution_options(synchronize_session=False))
+        return result.rowcount or 0
+
+
+def on_flow_completion(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect on_completion hook: a run that succeeds after a failure closes the ops alert."""
+    try:
+        if resolve_flow_failure(flow.name):
+            log.info("flow %s is healthy again: its flow-failed alert is resolved", flow.name)
+    except Exception as exc:  # never turn a good run into a failed one over its bookkeeping
+        log.warning("could not resolve the flow-failed alert of %s: %s", flow.name, mask_url_password(str(exc))[:200])
