@@ -289,51 +289,56 @@ def orders_show(order: str = typer.Argument(..., help="Work order (or request) n
 
 
 def _render_story(story) -> None:
+    def line(text: str, style: str | None = None) -> None:
+        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
     r = story.request
-    yes = t("是", "yes")
-    console.print(t(f"登记 {r.number}({r.office},{'来电' if r.channel == 'phone' else '来访'})",
-                    f"Request {r.number} ({r.office}, {r.channel})"), style="bold", markup=False)
-    console.print(t(f"  {_local(r.received_at)} {r.received_by} 登记:{r.resident},{r.address},{r.phone};"
-                    f"{r.category}:{r.description};约定 {r.agreed_fee} 元",
-                    f"  {_local(r.received_at)} registered by {r.received_by}: {r.resident}, {r.address}, "
-                    f"{r.phone}; {r.category}: {r.description}; agreed fee {r.agreed_fee}"), markup=False)
+    line(t(f"登记 {r.number}({r.office},{'来电' if r.channel == 'phone' else '来访'})",
+           f"Request {r.number} ({r.office}, {r.channel})"), "bold")
+    line(t(f"  {_local(r.received_at)} {r.received_by} 登记:{r.resident},{r.address},{r.phone};"
+           f"{r.category}:{r.description};约定 {r.agreed_fee} 元",
+           f"  {_local(r.received_at)} registered by {r.received_by}: {r.resident}, {r.address}, {r.phone}; "
+           f"{r.category}: {r.description}; agreed fee {r.agreed_fee}"))
     if r.channel == "phone":
-        console.print(t(f"  回复:{_local(r.replied_at) or '未回复'} {r.replied_by or ''}",
-                        f"  replied: {_local(r.replied_at) or 'not yet'} {r.replied_by or ''}"), markup=False)
-
-    def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-        tb = Table(title=title, title_justify="left")
-        for c in columns:
-            tb.add_column(c, overflow="fold")
-        for row in rows:
-            tb.add_row(*("" if v is None else str(v) for v in row))
-        console.print(tb)
-
-    table(t("通知单", "Work orders"),
-          [t("编号", "number"), t("部门", "dept"), t("师傅", "worker"), t("开单", "issued"),
-           t("约定时间", "scheduled"), t("完工", "completed"), t("验收", "accepted"), t("签字", "signed"),
-           t("费用", "fee"), t("返修自", "rework of")],
-          [[o.number, o.department, o.worker, _local(o.issued_at), _local(o.scheduled_for), _local(o.completed_at),
-            _local(o.accepted_at), o.accepted_by, o.fee, o.rework_of] for o in story.orders])
-    table(t("收费票据", "Receipts"),
-          [t("票据", "receipt"), t("通知单", "order"), t("金额", "amount"), t("方式", "method"),
-           t("收费时间", "collected"), t("收款人", "by"), t("状态", "state"), t("交款单", "handover"),
-           t("说明", "reason")],
-          [[x.number, x.order, x.amount, x.method, _local(x.collected_at), x.collected_by, x.state, x.handover,
-            x.reason] for x in story.receipts])
-    table(t("现金交款", "Cash handovers"),
-          [t("编号", "number"), t("交款人", "by"), t("出纳", "cashier"), t("时间", "at"), t("应交", "declared"),
-           t("实点", "counted"), t("财务确认", "confirmed")],
-          [[h.number, h.handed_by, h.cashier, _local(h.handed_at), h.declared, h.counted,
-            yes if h.confirmed_at else ""] for h in story.handovers])
-    table(t("回访", "Callbacks"),
-          [t("通知单", "order"), t("应回访", "due"), t("回访时间", "done"), t("客服", "by"), t("结果", "outcome"),
-           t("备注", "note"), t("返修单", "rework")],
-          [[c.order, _local(c.due_at), _local(c.done_at), c.done_by, c.outcome, c.note, c.rework_order]
-           for c in story.callbacks])
-    table(t("操作记录", "Audit trail"),
-          [t("时间", "at"), t("操作人", "actor"), t("操作", "action"), t("对象", "entity")],
-          [[_local(e.at), e.actor, e.action, f"{e.entity} {e.ref}"] for e in story.events])
+        line(t(f"  回复:{_local(r.replied_at) or '未回复'} {r.replied_by or ''}",
+               f"  replied: {_local(r.replied_at) or 'not yet'} {r.replied_by or ''}"))
+    for o in story.orders:
+        kind = t(f"返修单(返修自 {o.rework_of})", f"rework order (of {o.rework_of})") if o.rework_of else \
+            t("通知单", "work order")
+        line(t(f"{kind} {o.number}:{o.department},{o.worker},费用 {o.fee} 元",
+               f"{kind[:1].upper()}{kind[1:]} {o.number}: {o.department}, {o.worker}, fee {o.fee}"), "bold")
+        line(t(f"  开单 {_local(o.issued_at)},约定 {_local(o.scheduled_for)},"
+               f"完工 {_local(o.completed_at) or '—'},验收 {_local(o.accepted_at) or '—'} {o.accepted_by or ''}",
+               f"  issued {_local(o.issued_at)}, scheduled {_local(o.scheduled_for)}, "
+               f"completed {_local(o.completed_at) or '-'}, accepted {_local(o.accepted_at) or '-'} "
+               f"{o.accepted_by or ''}"))
+    for x in story.receipts:
+        why = f" ({x.reason})" if x.reason else ""
+        line(t(f"票据 {x.number}:{x.order} 收 {x.amount} 元({x.method}),{_local(x.collected_at)} "
+               f"{x.collected_by},{x.state}{why};交款 {x.handover or '未交'}",
+               f"Receipt {x.number}: {x.order} {x.amount} ({x.method}) {_local(x.collected_at)} by "
+               f"{x.collected_by}, {x.state}{why}; handover {x.handover or 'not yet'}"))
+    for h in story.handovers:
+        line(t(f"交款 {h.number}:{h.handed_by} → {h.cashier},{_local(h.handed_at)},应交 {h.declared},"
+               f"实点 {h.counted}" + (",财务已确认" if h.confirmed_at else ""),
+               f"Handover {h.number}: {h.handed_by} -> {h.cashier}, {_local(h.handed_at)}, declared {h.declared}, "
+               f"counted {h.counted}" + (", confirmed by finance" if h.confirmed_at else "")))
+    for c in story.callbacks:
+        after = t(f",返修单 {c.rework_order}", f", rework {c.rework_order}") if c.rework_order else ""
+        note = f" ({c.note})" if c.note else ""
+        if c.done_at:
+            line(t(f"回访 {c.order}:{_local(c.done_at)} {c.done_by} {c.outcome}{note}{after}"
+                   f"(应于 {_local(c.due_at)} 前)",
+                   f"Callback {c.order}: {_local(c.done_at)} {c.done_by} {c.outcome}{note}{after} "
+                   f"(due {_local(c.due_at)})"))
+        else:
+            line(t(f"回访 {c.order}:待办,应于 {_local(c.due_at)} 前", f"Callback {c.order}: owed by {_local(c.due_at)}"))
+    tb = Table(title=t("操作记录", "Audit trail"), title_justify="left")
+    for c in (t("时间", "at"), t("操作人", "actor"), t("操作", "action"), t("对象", "entity")):
+        tb.add_column(c, overflow="fold")
+    for e in story.events:
+        tb.add_row(_local(e.at), e.actor, e.action, f"{e.entity} {e.ref}")
+    console.print(tb)
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:
