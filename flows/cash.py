@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.callbacks import record_watermark
-from flows.hooks import on_flow_failure
+from flows.hooks import on_flow_completion, on_flow_failure
 from flows.runtime import Runtime, current_runtime
 from models import cash
 from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
@@ -75,7 +75,8 @@ def findings_of(check: CashCheck) -> list[Finding]:
     for u in check.unhanded:
         out.append(Finding(
             key=u.key, kind="cash-unhanded", office=u.office, severity=2, department=u.department,
-            facts={"collector": u.collector, "holder": u.collector_name, "department": u.department,
+            facts={"number": f"{u.collector_name}({u.collector}) {u.due_at.date().isoformat()}",
+                   "collector": u.collector, "holder": u.collector_name, "department": u.department,
                    "due_at": u.due_at.isoformat(), "overdue_minutes": u.overdue_minutes,
                    "receipts": list(u.receipts), "orders": list(u.orders), "amount": _money(u.total),
                    "day": check.day.isoformat(), "figures": _figures_facts(figures.get(u.collector))},
@@ -84,14 +85,15 @@ def findings_of(check: CashCheck) -> list[Finding]:
                               + [(m, "cash-overcount", 2) for m in check.overcounts]):
         out.append(Finding(
             key=m.key, kind=kind, office=m.office, severity=severity, department=m.department,
-            facts={"handover": m.handover, "collector": m.collector, "holder": m.collector_name,
+            facts={"number": m.handover, "handover": m.handover, "collector": m.collector, "holder": m.collector_name,
                    "department": m.department, "handed_at": m.handed_at.isoformat(), "receipts": list(m.receipts),
                    "covered": _money(m.covered), "counted": _money(m.counted), "amount": _money(m.difference)},
             occurred_at=m.handed_at))
     for b in check.unreturned:
         out.append(Finding(
             key=b.key, kind="receipt-unreturned", office=b.office, severity=2, department=b.department,
-            facts={"book": b.book, "collector": b.holder, "holder": b.holder_name, "department": b.department,
+            facts={"number": f"{b.numbers[0]}…{b.numbers[-1]}" if len(b.numbers) > 1 else b.numbers[0],
+                   "book": b.book, "collector": b.holder, "holder": b.holder_name, "department": b.department,
                    "issued_at": b.issued_at.isoformat(), "due_at": b.return_due.isoformat(),
                    "receipts": list(b.numbers), "count": len(b.numbers)},
             occurred_at=b.return_due))
@@ -104,7 +106,7 @@ def findings_of(check: CashCheck) -> list[Finding]:
         out.append(Finding(
             key=d.key, kind="receipt-double-use", office=d.office, severity=3,
             order_number=d.orders[0] if d.how == "order" else None,
-            facts={"how": d.how, "ref": d.ref, "receipts": list(d.numbers), "orders": list(d.orders),
+            facts={"number": d.ref, "how": d.how, "ref": d.ref, "receipts": list(d.numbers), "orders": list(d.orders),
                    "amount": _money(d.total)}))
     for f in check.fees_not_collected:
         out.append(Finding(
@@ -198,7 +200,7 @@ def _cash_check_task(day: date | None, as_of: datetime | None, office: str | Non
     return run_cash_check(current_runtime(), day, as_of, office=office, now=now)
 
 
-@flow(name="cash-check", on_failure=[on_flow_failure])
+@flow(name="cash-check", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
 def cash_check_flow(day: date | None = None, as_of: datetime | None = None,
                     office: str | None = None) -> CashCheckResult:
     """Cash not handed to finance by its due time, handover mismatches, receipt custody, fees not collected."""

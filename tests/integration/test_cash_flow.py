@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from flows import cli_common
 from flows.cash import cash_check_flow, run_cash_check
+from flows.dispatch import run_dispatch
 from flows.runtime import using_runtime
 from models.db import transaction
 from models.tables import Alert
@@ -82,6 +83,24 @@ def test_a_late_handover_resolves_the_unhanded_alert_at_the_morning_check(runtim
     replay = run_cash_check(runtime, date(2026, 10, 12))
     assert [f.key for f in replay.findings] == ["cash-unhanded:W1:2026-10-12"]
     assert (replay.recorded, replay.new, open_keys(runtime)) == (False, 0, set())
+
+
+def test_after_a_late_handover_the_next_digest_says_the_finding_is_resolved(runtime, office):
+    office.book("000101", 10, local(2026, 10, 12, 8, 40))
+    office.paid_job("000101", local(2026, 10, 12, 9, 0))
+    run_cash_check(runtime, date(2026, 10, 12))
+    assert run_dispatch(runtime, local(2026, 10, 12, 18, 1)).alerts_sent == 2
+    office.handover(["000101"], "120.00", local(2026, 10, 13, 8, 50))
+    run_cash_check(runtime, None, now=local(2026, 10, 13, 9, 0))
+    outbox = runtime.settings.effective_outbox_dir
+    already = set(outbox.iterdir())
+
+    sent = run_dispatch(runtime, local(2026, 10, 13, 9, 1))
+
+    assert sent.resolved_sent == 2
+    digests = {p.read_text(encoding="utf-8") for p in set(outbox.iterdir()) - already}
+    assert len(digests) == 2
+    assert all("已解除:现金未交财务 王师傅(W1) 2026-10-12" in body for body in digests)
 
 
 def test_a_day_off_leaves_open_alerts_open(runtime, office):
