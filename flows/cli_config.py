@@ -48,7 +48,7 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
             tags = {}
         data["tags"] = {tag: list(info.urls) for tag, info in tags.items()}
         if not data["errors"]:
-            data["missing"] = [tag for tag in needed if tag not in tags]
+            data["missing"] = [tag for tag in needed if tag.lower() not in tags]
     if send_test:
         title = t("【便民】测试消息", "[bianmin] test message")
         body = t(f"这是发往 {send_test} 的测试消息,收到即说明通知渠道配置正确。",
@@ -67,7 +67,7 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
             table.add_column(t("地址(已隐藏密钥)", "URLs (secrets hidden)"), overflow="fold")
             table.add_column(t("路由使用", "Routed"))
             for tag, urls in data["tags"].items():
-                table.add_row(tag, "\n".join(urls), t("是", "yes") if tag in needed else "")
+                table.add_row(tag, "\n".join(urls), t("是", "yes") if tag in {n.lower() for n in needed} else "")
             console.print(table)
         test = data["test"]
         if test:

@@ -82,7 +82,8 @@ def load_apprise(config: Path | str):
 
 def services_for(app, tag: str) -> list:
     """The services of `app` that a notify(tag=tag) reaches (tagged exactly so; never the untagged ones)."""
-    return [s for s in app if tag in {str(t) for t in getattr(s, "tags", ())}]
+    wanted = tag.lower()  # apprise lower-cases the tags it reads from a config
+    return [s for s in app if wanted in {str(t).lower() for t in getattr(s, "tags", ())}]
 
 
 def config_tags(config: Path | str) -> dict[str, TagInfo]:

@@ -317,9 +317,10 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
             for alert in s.scalars(select(Alert).where(Alert.id.in_(ids[start:start + 500]))):
                 resolved = alert.resolved_at is not None
                 # an office with its own managers has its own tag in the apprise config: `cs-supervisor@A1`
+                # (apprise lower-cases the tags it reads)
                 dest = alert.tag
-                if alert.office and f"{alert.tag}@{alert.office}" in tags_info:
-                    dest = f"{alert.tag}@{alert.office}"
+                if alert.office and f"{alert.tag}@{alert.office}".lower() in tags_info:
+                    dest = f"{alert.tag}@{alert.office}".lower()
                 groups[dest][1 if resolved else 0].append(item_from(alert, as_of=as_of, tz=tz, resolved=resolved))
 
     outcomes: list[tuple[DigestPart, Delivery]] = []
@@ -328,7 +329,7 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
     per_tag: dict[str, int] = {}
     for dest in sorted(groups):
         items, resolved_items = groups[dest]
-        info = tags_info.get(dest)
+        info = tags_info.get(dest.lower())
         limit = body_limit or (info.body_limit if info else (None if apprise_config is None else DEFAULT_BODY_LIMIT))
         parts = render_digest(dest, items, resolved_items, locale=locale, as_of=as_of, tz=tz, body_limit=limit,
                               title_in_body=bool(info and info.title_limit == 0),

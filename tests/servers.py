@@ -246,3 +246,20 @@ def http_servers() -> Iterator[callable]:
     finally:
         for sink in started:
             sink.stop()
+
+
+# ---------------------------------------------------------------------------------------------- apprise config
+
+
+def write_apprise_config(path, routes: dict[str, list[str] | str]):
+    """An apprise YAML config at `path` giving each tag its URLs: {"cs-supervisor": [url, ...]}."""
+    import yaml
+    from pathlib import Path
+
+    entries = []
+    for tag, urls in routes.items():
+        for url in [urls] if isinstance(urls, str) else urls:
+            entries.append({url: {"tag": tag}})
+    path = Path(path)
+    path.write_text(yaml.safe_dump({"version": 1, "urls": entries}, allow_unicode=True), encoding="utf-8")
+    return path
