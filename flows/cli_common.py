@@ -118,4 +118,4 @@ def warn_calendar_gaps() -> None:
     if _runtime is None:
         return
     for message in _runtime.calendar_warnings():
-        err_console.print(message, style="bold yellow", markup=False, highlight=False)
+        err_console.print(message, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
