@@ -12,6 +12,7 @@ from rich.table import Table
 
 from flows.cli_common import console, emit, err_console, fail, parse_at, runtime, t, to_jsonable
 from flows.runtime import using_runtime
+from models.tables import DEPARTMENT_NAMES
 from notifications.masking import mask_phone
 
 
@@ -91,7 +92,8 @@ def _render(data: dict[str, Any]) -> None:
         people.add_column(header, justify="right" if header not in (t("服务处", "Office"), t("经手人", "Collector"),
                                                                      t("部门", "Department")) else "left")
     for c in data["collectors"]:
-        people.add_row(c["office"], f"{c['name']} ({c['collector']})", c["department"], c["cash"], c["electronic"],
+        zh, en = DEPARTMENT_NAMES.get(c["department"], (c["department"], c["department"]))
+        people.add_row(c["office"], f"{c['name']} ({c['collector']})", t(zh, en), c["cash"], c["electronic"],
                        c["handed_over"], c["outstanding"])
     for o in data["offices"]:
         people.add_row(o["office"], t(f"合计({o['collectors']} 人)", f"total ({o['collectors']})"), "", o["cash"],
