@@ -1,7 +1,8 @@
 """chase-replies and chase-callbacks: load what is overdue as of a moment, record it in the outbox, report it.
 
 Each run is one transaction: the findings, the resolution of what no longer holds, and the flow's
-watermark commit together or not at all. The rules look at state, not at "what changed since the
+watermark commit together or not at all. A run as of a moment earlier than the watermark is a replay:
+it reports what was overdue then and leaves the outbox alone. The rules look at state, not at "what changed since the
 last run", so the first run after downtime covers everything that fell due meanwhile, and dispatch
 turns it into one digest per recipient.
 """
@@ -36,9 +37,10 @@ class ChaseResult:
     as_of: datetime
     judged_at: datetime
     findings: tuple[Finding, ...]
-    new: int
-    seen_again: int
-    resolved: int
+    new: int = 0
+    seen_again: int = 0
+    resolved: int = 0
+    recorded: bool = True  # False for a replay of a moment earlier than the last one recorded
 
 
 # -- business facts -> findings --------------------------------------------------------------
@@ -121,6 +123,11 @@ def record_watermark(session: Session, *, flow_name: str, as_of: datetime, scope
 def _record(rt: Runtime, session: Session, flow_name: str, findings: list[Finding], kinds: frozenset[str],
             as_of: datetime, judged: datetime) -> ChaseResult:
     s = rt.settings
+    mark = session.get(FlowWatermark, (flow_name, "*"))
+    if mark is not None and as_of < mark.window_end:
+        # the outbox holds later knowledge: a replay reports what was overdue then and writes nothing,
+        # so replaying last week cannot reopen alerts since resolved, nor resolve today's
+        return ChaseResult(flow=flow_name, as_of=as_of, judged_at=judged, findings=tuple(findings), recorded=False)
     synced = sync_findings(session, findings, kinds=set(kinds), as_of=as_of, routes=s.alert_routes,
                            repeat_every=timedelta(hours=s.repeat_hours), calendar=rt.calendar)
     record_watermark(session, flow_name=flow_name, as_of=as_of)

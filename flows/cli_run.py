@@ -43,7 +43,8 @@ def _chase_data(result: Any) -> dict[str, Any]:
                          "order_number": f.order_number, "department": f.department,
                          "tag": ",".join(route_tags(routes, kind=f.kind, level=f.level, department=f.department)), "facts": facts})
     return {"flow": result.flow, "as_of": result.as_of, "judged_at": result.judged_at, "findings": findings,
-            "new": result.new, "seen_again": result.seen_again, "resolved": result.resolved}
+            "new": result.new, "seen_again": result.seen_again, "resolved": result.resolved,
+            "recorded": result.recorded}
 
 
 def _render_chase(data: dict[str, Any]) -> None:
@@ -60,6 +61,10 @@ def _render_chase(data: dict[str, Any]) -> None:
                       facts.get("resident", ""), facts.get("phone", ""), _local(facts.get("due_at")),
                       str(facts.get("overdue_minutes", "")), facts.get("holder", ""), f["tag"])
     console.print(table)
+    if not data["recorded"]:
+        console.print(t("回放:提醒表已有更晚时刻的检查结果,本次只报告,不写入",
+                        "Replay: the outbox already holds a later run; reported only, nothing recorded"))
+        return
     console.print(t(f"新增提醒 {data['new']} 条,仍未解决 {data['seen_again']} 条,已解决 {data['resolved']} 条",
                     f"{data['new']} new alert(s) queued, {data['seen_again']} still open, "
                     f"{data['resolved']} resolved"))

@@ -128,13 +128,19 @@ def test_a_callback_due_before_national_day_is_not_escalated_during_the_holiday(
     assert open_alerts(runtime) == level_one | {(f"callback-overdue:{job}:2@cs-manager", 2, "cs-manager")}
 
 
-def test_a_replay_of_the_past_does_not_move_the_watermark_back(runtime):
-    overdue_callback_and_late_cleaning(runtime)
+def test_a_replay_of_the_past_reports_what_was_overdue_then_and_leaves_the_outbox_alone(runtime):
+    job, late = overdue_callback_and_late_cleaning(runtime)
     run_chase_callbacks(runtime, at("2026-11-27", "09:00"))
-    run_chase_callbacks(runtime, at("2026-11-26", "11:00"))
+    do_callback(runtime, job, at("2026-11-27", "09:30"))
+    run_chase_callbacks(runtime, at("2026-11-27", "09:40"))
+    after = open_alerts(runtime)
+    replay = run_chase_callbacks(runtime, at("2026-11-26", "11:00"))
+    assert not replay.recorded
+    assert {f.key for f in replay.findings} == {f"callback-overdue:{job}:1", f"order-overdue:{late}"}
+    assert open_alerts(runtime) == after
     with transaction(runtime.sessions) as s:
         mark = s.get(FlowWatermark, ("chase-callbacks", "*"))
-        assert mark.window_end == at("2026-11-27", "09:00")
+        assert mark.window_end == at("2026-11-27", "09:40")
 
 
 def test_the_first_run_after_downtime_records_everything_that_fell_due_meanwhile_at_once(runtime):
