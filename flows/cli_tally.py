@@ -1,8 +1,70 @@
-"""(placeholder: commands of this area are registered here)."""
+"""`bianmin run monthly-tally [--month YYYY-MM] [--resend] [--json]`: reconcile a month and report it to administration.
+
+Prefect (and flows.tally, which imports it) is imported inside the command only.
+"""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, Optional
+
 import typer
+from rich.table import Table
+
+from flows.cli_common import console, emit, err_console, refusals, runtime, t, to_jsonable
+from flows.runtime import using_runtime
+from models.reconcile import reportable_month
+
+_STATUS = {
+    "new": ("新报表", "new"),
+    "new-version": ("新版本", "new version"),
+    "unchanged": ("无变化", "unchanged"),
+    "concurrent": ("另一运行已生成", "made by a concurrent run"),
+}
+
+
+def _render(data: dict[str, Any]) -> None:
+    if not data["months"]:
+        console.print(t("没有需要汇总的月份(各月均已生成报表)。", "No month to report: every month has its report."))
+        return
+    table = Table(title=t("月度汇总", "Monthly tally"))
+    for header in (t("月份", "Month"), t("服务处", "Office"), t("版本", "Version"), t("状态", "Status"),
+                   t("已发送", "Sent"), t("问题数", "Findings"), t("文件", "File")):
+        table.add_column(header)
+    for r in data["reports"]:
+        zh, en = _STATUS.get(r["status"], (r["status"], r["status"]))
+        sent = t("是", "yes") if r["sent"] else (t("发送失败,下次重试", "failed, retried next run")
+                                                 if r["send_error"] else t("否", "no"))
+        table.add_row(r["month"], t("全集团", "group") if r["office"] == "*" else r["office"], f"v{r['version']}",
+                      t(zh, en), sent, str(r["findings"]), r["path"])
+    console.print(table)
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:
-    """Add this module's commands to the root app and the `run` group."""
+    """Add `run monthly-tally` to the `run` group."""
+
+    @run.command("monthly-tally")
+    def monthly_tally(
+        month: Optional[str] = typer.Option(None, "--month", help="The month to (re)build, YYYY-MM; default: every "
+                                            "month up to the previous one that has no report yet."),
+        resend: bool = typer.Option(False, "--resend", help="Send a new version if the figures changed (a month "
+                                    "already sent is otherwise only rebuilt)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Reconcile a month across CS, finance, engineering and cleaning; workbook and email to administration."""
+        rt = runtime()
+        if month is not None:
+            with refusals():
+                month = reportable_month(month, calendar=rt.calendar, as_of=datetime.now(rt.calendar.tz))
+        from flows.serve import prepare_for_run
+
+        prepare_for_run(rt.settings)
+        from flows.tally import monthly_tally_flow
+
+        with using_runtime(rt):
+            state = monthly_tally_flow(month=month, resend=resend, return_state=True)
+        if not state.is_completed():
+            err_console.print(t(f"monthly-tally 运行失败:{state.message}", f"monthly-tally failed: {state.message}"),
+                              style="red", markup=False, highlight=False)
+            raise typer.Exit(code=1)
+        data = to_jsonable(state.result())
+        emit(as_json, data, lambda: _render(data))

@@ -27,14 +27,21 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from flows.hooks import on_flow_failure
 from flows.runtime import Runtime, current_runtime
 from models.db import transaction
-from models.errors import DomainError
-from models.reconcile import GROUP, MonthTally, month_of, month_window, parse_month, reconcile_month, shift_month
+from models.reconcile import (
+    GROUP,
+    MonthTally,
+    month_of,
+    month_window,
+    reconcile_month,
+    reportable_month,
+    shift_month,
+)
 from models.tables import CashHandover, DepartmentReport, Receipt, ReportRun, ServiceRequest, WorkOrder
 from notifications import report
 from notifications.delivery import send_message
@@ -214,12 +221,7 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
     if month is None:
         months = months_to_catch_up(rt, as_of=as_of)
     else:
-        try:
-            months = [parse_month(month)]
-        except ValueError:
-            raise DomainError("tally_bad_month", value=month) from None
-        if month_window(months[0], rt.calendar).end > as_of:
-            raise DomainError("tally_month_not_over", month=months[0])
+        months = [reportable_month(month, calendar=rt.calendar, as_of=as_of)]
     outcomes: list[ReportOutcome] = []
     for m in months:
         with transaction(rt.sessions) as session:

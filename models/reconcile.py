@@ -289,6 +289,19 @@ def parse_month(month: str) -> str:
     return f"{year:04d}-{mon:02d}"
 
 
+def reportable_month(month: str, *, calendar: BusinessCalendar, as_of: datetime) -> str:
+    """`month` normalised, if it is over at `as_of`; DomainError for a malformed or unfinished month."""
+    from models.errors import DomainError
+
+    try:
+        month = parse_month(month)
+    except ValueError:
+        raise DomainError("tally_bad_month", value=month) from None
+    if month_window(month, calendar).end > as_of:
+        raise DomainError("tally_month_not_over", month=month)
+    return month
+
+
 def month_window(month: str, calendar: BusinessCalendar) -> MonthWindow:
     """The local month `YYYY-MM` as aware moments [first day 00:00, next month's first day 00:00)."""
     month = parse_month(month)
