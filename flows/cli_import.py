@@ -1,8 +1,123 @@
-"""(placeholder: commands of this area are registered here)."""
+"""`bianmin import` (existing Excel/CSV ledgers in) and `bianmin demo` (a realistic month, every flow, one command).
+
+`import` runs no flow and must start instantly: nothing here imports Prefect at module level; `demo` imports
+flows.demo (which runs the flows' logic functions) inside its command.
+"""
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flows.cli_common import console, emit, fail, locale, refusals, runtime, t
+
+REJECTS_SHOWN = 40
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:
-    """Add this module's commands to the root app and the `run` group."""
+    """Add `import` and `demo` to the root app."""
+
+    @root.command("import")
+    def import_cmd(
+        file: Path = typer.Argument(None, help="The .xlsx workbook (one sheet per kind) or .csv file (one kind)."),
+        template: Path = typer.Option(None, "--template", help="Write the import template workbook to this path."),
+        office: str = typer.Option(None, "--office", help="Office code for rows without an office column."),
+        kind: str = typer.Option(None, "--kind", help="Kind of a CSV file: requests, orders, receipts, handovers, "
+                                                     "callbacks, department_reports, staff (default: from the name)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Check every row and report; write nothing."),
+        batch_size: int = typer.Option(200, "--batch-size", min=1, help="Rows per transaction."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Bring an existing ledger in: every row checked by the desk's rules, rejects written next to the file.
+
+        Exit code 0 when every row was taken (or already present), 1 when some rows were rejected,
+        2 when the file as a whole was refused (nothing written).
+        """
+        from models.ledger_import import import_ledger, write_template
+
+        if template is not None:
+            path = write_template(template)
+            emit(as_json, {"template": str(path)},
+                 lambda: console.print(t(f"导入模板已写入:{path}", f"Import template written to {path}")))
+            return
+        if file is None:
+            fail(t("请给出要导入的文件,或用 --template 生成模板", "Give the file to import, or --template PATH"))
+        rt = runtime()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True, disable=as_json) as progress:
+            task = None
+
+            def on_start(sheet: str, total: int | None) -> None:
+                nonlocal task
+                if task is not None:
+                    progress.update(task, visible=False)
+                task = progress.add_task(sheet, total=total)
+
+            def on_row() -> None:
+                progress.advance(task)
+
+            with refusals():
+                result = import_ledger(rt.sessions, file, calendar=rt.calendar, now=datetime.now(rt.calendar.tz),
+                                       office=office, kind=kind, dry_run=dry_run, batch_size=batch_size,
+                                       callback_workdays=rt.settings.callback_workdays,
+                                       on_start=on_start, on_row=on_row)
+        loc = locale()
+        data = {
+            "file": str(result.file), "dry_run": result.dry_run, "rows": result.rows, "kept": result.kept,
+            "already_present": result.present, "rejected": result.rejected,
+            "rejects_file": str(result.rejects_file) if result.rejects_file else None,
+            "ignored_sheets": list(result.ignored_sheets),
+            "sheets": [s.__dict__ for s in result.sheets],
+            "rejects": [{"sheet": r.sheet, "line": r.line, "column": r.column, "code": r.code,
+                         "reason": r.reason(loc)} for r in result.rejects],
+        }
+        emit(as_json, data, lambda: _render_import(result, loc))
+        if result.rejected:
+            raise typer.Exit(code=1)
+
+    @root.command("demo")
+    def demo_cmd(
+        month: str = typer.Option("2026-10", "--month", help="The month to build, YYYY-MM."),
+        offices: int = typer.Option(2, "--offices", min=1, max=20, help="How many service offices."),
+        seed: int = typer.Option(7, "--seed", help="The same seed builds the same month."),
+        orders: int = typer.Option(None, "--orders", min=10, help="Work orders per office (default ~150)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Build a realistic month with known problems planted, run every check once as of its end, and the tally."""
+        from flows.demo import render_demo, run_demo
+
+        rt = runtime()
+        with refusals():
+            result = run_demo(rt, month=month, offices=offices, seed=seed, orders_per_office=orders)
+        emit(as_json, result, lambda: render_demo(result, console, locale()))
+        if not result.all_found:
+            raise typer.Exit(code=1)
+
+
+def _render_import(result, loc: str) -> None:
+    en = loc == "en"
+    title = (f"Import of {result.file.name}" if en else f"导入 {result.file.name}") + (
+        " (dry run: nothing written)" if en and result.dry_run else "(试导入:未写入)" if result.dry_run else "")
+    table = Table(title=title)
+    for head in (("sheet", "工作表"), ("kind", "类别"), ("rows", "行数"), ("kept", "导入"),
+                 ("already present", "已存在"), ("rejected", "退回")):
+        table.add_column(head[0] if en else head[1], justify="left" if head[0] in ("sheet", "kind") else "right")
+    for s in result.sheets:
+        table.add_row(s.sheet, s.kind, str(s.rows), str(s.added), str(s.present), str(s.rejected))
+    table.add_row("", "", str(result.rows), str(result.kept), str(result.present), str(result.rejected),
+                  style="bold")
+    console.print(table)
+    if result.ignored_sheets:
+        console.print(("Sheets ignored (not a ledger kind): " if en else "未导入的工作表(不是台账):")
+                      + ", ".join(result.ignored_sheets))
+    for r in result.rejects[:REJECTS_SHOWN]:
+        console.print(f"  {r.where(loc)}: {r.reason(loc)}", markup=False, highlight=False)
+    if result.rejected > REJECTS_SHOWN:
+        console.print(f"  ... {result.rejected - REJECTS_SHOWN} " + ("more" if en else "行未列出"))
+    if result.rejects_file:
+        console.print((f"Rejected rows written to {result.rejects_file}: correct them there and import that file."
+                       if en else f"退回的行已写入 {result.rejects_file},改正后直接导入该文件即可。"),
+                      markup=False, highlight=False)

@@ -1,0 +1,909 @@
+"""Bringing existing ledgers in: the clerks' Excel workbooks and CSV files, row by row, through the desk operations.
+
+One table (KINDS) says, per kind of sheet, which columns exist, how clerks head them (Chinese or English),
+which are required and how each value is read. Every row is read, checked and then written by the same
+`models.desk` operation a clerk at the desk would use, inside a savepoint, so a refused row changes nothing and
+is reported with sheet, line, column and a reason; valid rows are committed in batches (one transaction each),
+so a crash leaves whole batches and a rerun finishes the job: natural keys (request, order, handover and
+department-report numbers, receipt numbers, staff codes, and an order's callback time) make a row that is
+already in the ledger count as "already present", never twice.
+
+Nothing here reads the clock: the caller passes `now` (used only where a sheet carries no time, e.g. staff).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import desk
+from models.calendar import BusinessCalendar
+from models.errors import DomainError
+from models.tables import (
+    Callback,
+    CashHandover,
+    DepartmentReport,
+    Office,
+    Receipt,
+    ServiceRequest,
+    Staff,
+    WorkOrder,
+)
+
+# -- the column table ----------------------------------------------------------------------------------------
+# value readers: text, time (a moment; a date alone is refused), when (a date alone means that day, 00:00),
+# money, and choice tables below
+CHOICES: dict[str, dict[str, str]] = {
+    "channel": {"walk_in": "walk_in", "walk-in": "walk_in", "walkin": "walk_in", "来访": "walk_in",
+                "上门": "walk_in", "现场": "walk_in", "phone": "phone", "来电": "phone", "电话": "phone"},
+    "category": {"plumbing": "plumbing", "水": "plumbing", "水暖": "plumbing", "给排水": "plumbing",
+                 "管道": "plumbing", "水维修": "plumbing", "electrical": "electrical", "电": "electrical",
+                 "电工": "electrical", "电维修": "electrical", "cleaning": "cleaning", "保洁": "cleaning",
+                 "清洁": "cleaning", "greening": "greening", "绿化": "greening",
+                 "appliance": "appliance", "家电": "appliance", "家电维修": "appliance",
+                 "renovation": "renovation", "房屋修缮": "renovation", "修缮": "renovation", "装修": "renovation"},
+    "department": {"cs": "cs", "客服部": "cs", "客服": "cs", "客服中心": "cs", "engineering": "engineering",
+                   "工程部": "engineering", "工程": "engineering", "cleaning": "cleaning", "保洁部": "cleaning",
+                   "保洁": "cleaning", "环境部": "cleaning", "environment": "cleaning", "finance": "finance",
+                   "财务部": "finance", "财务": "finance", "administration": "administration",
+                   "行政部": "administration", "行政": "administration"},
+    "role": {"clerk": "clerk", "客服": "clerk", "文员": "clerk", "职员": "clerk", "supervisor": "supervisor",
+             "主管": "supervisor", "manager": "manager", "经理": "manager", "worker": "worker", "师傅": "worker",
+             "维修工": "worker", "保洁员": "worker", "员工": "worker", "cashier": "cashier", "出纳": "cashier"},
+    "method": {"cash": "cash", "现金": "cash", "wechat": "wechat", "微信": "wechat", "alipay": "alipay",
+               "支付宝": "alipay", "card": "card", "刷卡": "card", "银行卡": "card"},
+    "outcome": {"satisfied": "satisfied", "满意": "satisfied", "unsatisfied": "unsatisfied", "不满意": "unsatisfied",
+                "unreachable": "unreachable", "联系不上": "unreachable", "未接通": "unreachable",
+                "无人接听": "unreachable"},
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a kind: its field, the headers clerks use for it (Chinese first, English second)."""
+
+    field: str
+    headers: tuple[str, ...]
+    required: bool = False
+    read: str = "text"
+
+    @property
+    def label(self) -> str:
+        return f"{self.headers[0]} {self.headers[1]}"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of ledger sheet: what it is called (sheet or file names) and its columns."""
+
+    name: str
+    zh: str
+    names: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.field == name)
+
+
+C = Column
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("staff", "员工", ("staff", "员工", "员工名单", "人员"), (
+        C("code", ("工号", "code", "员工编号", "staff_code"), True),
+        C("name", ("姓名", "name"), True),
+        C("office", ("服务处", "office")),
+        C("department", ("部门", "department"), True, "department"),
+        C("role", ("岗位", "role", "职务"), True, "role"),
+    )),
+    Kind("requests", "登记表", ("requests", "登记表", "有偿服务登记表", "登记"), (
+        C("number", ("登记号", "number", "登记编号", "request"), True),
+        C("office", ("服务处", "office")),
+        C("community", ("小区", "community")),
+        C("received_at", ("登记时间", "received_at", "受理时间", "time"), True, "time"),
+        C("by", ("登记人", "clerk", "接待人", "received_by", "by"), True),
+        C("channel", ("接待方式", "channel", "方式"), True, "channel"),
+        C("resident", ("业主姓名", "resident", "业主", "姓名"), True),
+        C("address", ("住址", "address", "地址"), True),
+        C("phone", ("联系方式", "phone", "电话", "联系电话"), True),
+        C("category", ("类别", "category", "服务类别"), True, "category"),
+        C("description", ("报修内容", "description", "服务内容", "内容"), True),
+        C("preferred", ("方便维修的时间", "preferred", "方便时间", "预约时间"), False, "when"),
+        C("fee", ("费用", "fee", "约定费用"), False, "money"),
+        C("price", ("价目", "price", "价目编码")),
+        C("expected_result", ("效果", "expected_result", "预期效果")),
+        C("replied_at", ("回复时间", "replied_at"), False, "time"),
+        C("replied_by", ("回复人", "replied_by")),
+    )),
+    Kind("orders", "通知单", ("orders", "通知单", "有偿服务通知单", "work_orders"), (
+        C("number", ("通知单号", "number", "单号", "order"), True),
+        C("request", ("登记号", "request"), True),
+        C("by", ("开单人", "issued_by", "by")),
+        C("worker", ("施工人员", "worker", "维修人员", "师傅"), True),
+        C("issued_at", ("开单时间", "issued_at"), True, "time"),
+        C("scheduled", ("约定时间", "scheduled", "上门时间"), True, "time"),
+        C("completed_at", ("完工时间", "completed_at"), False, "time"),
+        C("accepted_at", ("验收时间", "accepted_at"), False, "time"),
+        C("signed_by", ("验收签字", "signed_by", "业主签字")),
+    )),
+    Kind("receipts", "收费", ("receipts", "收费", "收据", "票据", "收费记录"), (
+        C("number", ("收据号", "receipt", "票据号", "number"), True),
+        C("order", ("通知单号", "order"), True),
+        C("amount", ("金额", "amount", "实收金额", "费用", "fee"), True, "money"),
+        C("method", ("收款方式", "method", "付款方式"), False, "method"),
+        C("collected_at", ("收款时间", "collected_at"), True, "time"),
+        C("collected_by", ("收款人", "collected_by", "by"), True),
+        C("reason", ("差额说明", "reason", "说明")),
+    )),
+    Kind("handovers", "交款", ("handovers", "交款", "交款单", "现金上交"), (
+        C("number", ("交款单号", "handover", "number"), True),
+        C("by", ("交款人", "handed_by", "by"), True),
+        C("cashier", ("出纳", "cashier", "接收人"), True),
+        C("receipts", ("收据号", "receipts", "票据号"), True),
+        C("counted", ("点收金额", "counted", "实收金额"), True, "money"),
+        C("handed_at", ("交款时间", "handed_at"), True, "time"),
+    )),
+    Kind("callbacks", "回访", ("callbacks", "回访", "回访记录"), (
+        C("order", ("通知单号", "order"), True),
+        C("by", ("回访人", "by"), True),
+        C("outcome", ("回访结果", "outcome", "结果"), True, "outcome"),
+        C("at", ("回访时间", "done_at", "at"), True, "time"),
+        C("note", ("备注", "note", "回访意见")),
+    )),
+    Kind("department_reports", "部门记录", ("department_reports", "部门记录", "工作记录", "部门台账"), (
+        C("reference", ("记录编号", "reference", "编号"), True),
+        C("department", ("部门", "department"), True, "department"),
+        C("by", ("记录人", "reported_by", "by"), True),
+        C("worker", ("施工人员", "worker", "师傅"), True),
+        C("reported_at", ("记录时间", "reported_at", "日期时间"), True, "time"),
+        C("address", ("住址", "address", "地址"), True),
+        C("description", ("工作内容", "description", "内容"), True),
+        C("order", ("通知单号", "order")),
+        C("fee", ("费用", "fee"), False, "money"),
+    )),
+)}
+# dependencies first: a row may refer to anything in an earlier kind, in the file or in the ledger
+ORDER = ("staff", "requests", "orders", "receipts", "handovers", "callbacks", "department_reports")
+REJECTS_HEADER = "退回原因 rejected_because"
+_SPLIT = re.compile(r"[\s/|()()\[\]【】*:：]+")
+
+
+def _norm(text: str) -> str:
+    return text.strip().lower().replace(" ", "").replace("*", "")
+
+
+def map_headers(kind: Kind, headers: list[Any]) -> dict[str, int]:
+    """field -> column index for the headers a row of a sheet carries; unknown headers are ignored."""
+    alias = {_norm(h): c.field for c in kind.columns for h in c.headers}
+    found: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        if header is None:
+            continue
+        text = str(header)
+        candidates = [_norm(text)] + [_norm(t) for t in _SPLIT.split(text) if t.strip()]
+        for token in candidates:
+            fld = alias.get(token)
+            if fld is not None and fld not in found:
+                found[fld] = index
+                break
+    return found
+
+
+def kind_named(name: str) -> Kind | None:
+    """The kind a sheet or file name refers to ('登记表', 'orders', '2026-10 回访记录.csv'), if any."""
+    text = _norm(name)
+    pairs = sorted(((_norm(n), k) for k in KINDS.values() for n in k.names), key=lambda p: -len(p[0]))
+    for alias, kind in pairs:
+        if text == alias:
+            return kind
+    for alias, kind in pairs:
+        if alias in text:
+            return kind
+    return None
+
+
+# -- reading values -------------------------------------------------------------------------------------------
+class RowProblem(Exception):
+    """One field of one row cannot be taken: the column it concerns and the clerk's reason."""
+
+    def __init__(self, fld: str | None, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.field = fld
+        self.error = DomainError(code, **params)
+
+
+_TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
+                 "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y.%m.%d %H:%M", "%Y年%m月%d日 %H:%M",
+                 "%Y年%m月%d日%H:%M", "%Y年%m月%d日 %H时%M分")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+
+
+def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
+    """A moment from a cell: a datetime, an Excel serial, or the common local forms; local time unless it has an offset."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        if not date_alone:
+            raise ValueError("a date without a time")
+        moment = datetime.combine(value, time())
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = _serial(float(value), date_alone)
+    else:
+        text = str(value).strip().replace("：", ":")
+        text = re.sub(r"\s+", " ", text)
+        moment = None
+        try:
+            moment = _serial(float(text), date_alone)
+        except ValueError:
+            pass
+        if moment is None:
+            for fmt in _TIME_FORMATS:
+                try:
+                    moment = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+        if moment is None:
+            try:
+                moment = datetime.fromisoformat(text)
+                if len(text) <= 10 and not date_alone:
+                    raise ValueError("a date without a time")
+            except ValueError:
+                moment = None
+        if moment is None and date_alone:
+            for fmt in _DATE_FORMATS:
+                try:
+                    moment = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+        if moment is None:
+            raise ValueError(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment
+
+
+def _serial(number: float, date_alone: bool) -> datetime:
+    # Excel serials of 1982..2118 only: a bare number outside is a typo, not a date
+    if not 30000 <= number <= 80000:
+        raise ValueError(str(number))
+    if number == int(number) and not date_alone:
+        raise ValueError("a date without a time")
+    return _EXCEL_EPOCH + timedelta(days=number)
+
+
+def read_money(value: Any) -> Decimal:
+    """An amount from a cell: 80, 80.5, '¥80.00', '80元', '1,200'; never through float arithmetic."""
+    if isinstance(value, bool):
+        raise InvalidOperation(str(value))
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value).strip()
+    for token in ("¥", "￥", "元", "RMB", "CNY", ",", "，", " "):
+        text = text.replace(token, "")
+    amount = Decimal(text)
+    if not amount.is_finite():
+        raise InvalidOperation(text)
+    return amount.quantize(Decimal("0.01"))
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value == int(value):
+        return str(int(value))  # a phone number or code typed into a numeric cell
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value).strip()
+
+
+def read_row(kind: Kind, header_map: dict[str, int], cells: tuple, tz) -> dict[str, Any]:
+    """The row's values by field, read and type-checked; the first unreadable or missing one raises RowProblem."""
+    out: dict[str, Any] = {}
+    for col in kind.columns:
+        index = header_map.get(col.field)
+        raw = cells[index] if index is not None and index < len(cells) else None
+        text = _text(raw)
+        if text == "":
+            if col.required:
+                raise RowProblem(col.field, "import_required", column=col.headers[0], column_en=col.headers[1])
+            out[col.field] = None
+            continue
+        if col.read in ("time", "when"):
+            try:
+                out[col.field] = read_time(raw, tz, date_alone=col.read == "when")
+            except (ValueError, OverflowError):
+                raise RowProblem(col.field, "import_bad_time", value=text) from None
+        elif col.read == "money":
+            try:
+                amount = read_money(raw)
+            except (InvalidOperation, ValueError):
+                raise RowProblem(col.field, "import_bad_amount", value=text) from None
+            if amount < 0:
+                raise RowProblem(col.field, "import_negative", value=text)
+            out[col.field] = amount
+        elif col.read in CHOICES:
+            table = CHOICES[col.read]
+            value = table.get(_norm(text))
+            if value is None:
+                raise RowProblem(col.field, "import_bad_choice", column=col.headers[0], column_en=col.headers[1],
+                                 value=text, choices="、".join(dict.fromkeys(table.values())))
+            out[col.field] = value
+        else:
+            out[col.field] = text
+    return out
+
+
+# -- results --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row not taken: where it is, which column, and why (render with .reason(locale))."""
+
+    sheet: str
+    line: int
+    column: str | None
+    code: str
+    params: dict[str, Any]
+    cells: tuple
+
+    def reason(self, locale: str) -> str:
+        return DomainError(self.code, **self.params).message(locale)
+
+    def where(self, locale: str) -> str:
+        column = f" [{self.column}]" if self.column else ""
+        return (f"{self.sheet} line {self.line}{column}" if locale == "en"
+                else f"{self.sheet} 第 {self.line} 行{column}")
+
+
+@dataclass(frozen=True)
+class SheetResult:
+    """One sheet's (or CSV file's) counts: rows read, added to the ledger, already there, rejected."""
+
+    sheet: str
+    kind: str
+    rows: int
+    added: int
+    present: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: per sheet counts, every rejected row, and where the rejects file went."""
+
+    file: Path
+    dry_run: bool
+    sheets: tuple[SheetResult, ...]
+    rejects: tuple[RejectedRow, ...]
+    rejects_file: Path | None
+    ignored_sheets: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.sheets)
+
+    @property
+    def kept(self) -> int:
+        return sum(s.added for s in self.sheets)
+
+    @property
+    def present(self) -> int:
+        return sum(s.present for s in self.sheets)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+
+class ImportRefused(DomainError):
+    """The file as a whole cannot be imported (unreadable, unknown kind, a required column missing): 0 rows kept."""
+
+
+# -- sources --------------------------------------------------------------------------------------------------
+@dataclass
+class _Sheet:
+    name: str
+    kind: Kind
+    headers: list[Any]
+    header_line: int
+    header_map: dict[str, int]
+    total: int | None
+    rows: Callable[[], Iterator[tuple[int, tuple]]]
+
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) if it decodes as such, else GB18030 (a superset of GBK, as Excel saves it)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("gb18030")
+        return "gb18030"
+    except UnicodeDecodeError as exc:
+        raise ImportRefused("import_encoding", file=path.name) from exc
+
+
+def _find_header(kind: Kind, first_rows: list[tuple]) -> tuple[int, dict[str, int]]:
+    """The header is the row among the first few that names the most columns (a title row may sit above it)."""
+    best, best_map = 0, {}
+    for index, cells in enumerate(first_rows):
+        found = map_headers(kind, list(cells))
+        if len(found) > len(best_map):
+            best, best_map = index, found
+    return best, best_map
+
+
+def _csv_sheet(path: Path, kind_name: str | None) -> list[_Sheet]:
+    kind = KINDS.get(kind_name) if kind_name else kind_named(path.stem)
+    if kind is None:
+        raise ImportRefused("import_unknown_kind", file=path.name, kinds=", ".join(ORDER))
+    encoding = detect_encoding(path)
+    with path.open(encoding=encoding, newline="") as fh:
+        head = [tuple(r) for _, r in zip(range(5), csv.reader(fh))]
+    with path.open(encoding=encoding, newline="") as fh:
+        total = max(sum(1 for _ in csv.reader(fh)), 0)
+    index, header_map = _find_header(kind, head)
+
+    def rows() -> Iterator[tuple[int, tuple]]:
+        with path.open(encoding=encoding, newline="") as fh:
+            for line, cells in enumerate(csv.reader(fh), start=1):
+                if line > index + 1:
+                    yield line, tuple(cells)
+
+    headers = list(head[index]) if head else []
+    return [_Sheet(path.stem, kind, headers, index + 1, header_map, max(total - index - 1, 0), rows)]
+
+
+def _xlsx_sheets(path: Path, kind_name: str | None, ignored: list[str]) -> list[_Sheet]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several types for a file that is not a workbook
+        raise ImportRefused("import_unreadable", file=path.name, error=type(exc).__name__) from exc
+    sheets = []
+    for ws in book.worksheets:
+        kind = kind_named(ws.title) or (KINDS.get(kind_name) if kind_name and len(book.worksheets) == 1 else None)
+        if kind is None:
+            ignored.append(ws.title)
+            continue
+        head = [tuple(r) for r in ws.iter_rows(min_row=1, max_row=5, values_only=True)]
+        index, header_map = _find_header(kind, head)
+
+        def rows(ws=ws, start=index + 2) -> Iterator[tuple[int, tuple]]:
+            for line, cells in enumerate(ws.iter_rows(min_row=start, values_only=True), start=start):
+                yield line, tuple(cells)
+
+        total = ws.max_row - index - 1 if ws.max_row else None
+        sheets.append(_Sheet(ws.title, kind, list(head[index]) if head else [], index + 1, header_map, total, rows))
+    return sheets
+
+
+def open_sheets(path: Path, kind: str | None = None) -> tuple[list[_Sheet], list[str]]:
+    """The importable sheets of a file in dependency order, refusing the file if a required column is missing."""
+    path = Path(path)
+    if kind is not None and kind not in KINDS:
+        raise ImportRefused("import_unknown_kind", file=path.name, kinds=", ".join(ORDER))
+    if not path.exists():
+        raise ImportRefused("import_unreadable", file=path.name, error="not found")
+    ignored: list[str] = []
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        sheets = _csv_sheet(path, kind)
+    elif suffix in (".xlsx", ".xlsm"):
+        sheets = _xlsx_sheets(path, kind, ignored)
+    else:
+        raise ImportRefused("import_unsupported", file=path.name)
+    if not sheets:
+        raise ImportRefused("import_no_sheets", file=path.name, kinds=", ".join(ORDER))
+    for sheet in sheets:
+        missing = [c for c in sheet.kind.columns if c.required and c.field not in sheet.header_map]
+        if missing:
+            raise ImportRefused("import_missing_columns", sheet=sheet.name,
+                                columns="、".join(c.headers[0] for c in missing),
+                                columns_en=", ".join(c.headers[1] for c in missing))
+    sheets.sort(key=lambda s: ORDER.index(s.kind.name))
+    return sheets, ignored
+
+
+# -- writing rows through the desk ----------------------------------------------------------------------------
+@dataclass
+class _Context:
+    calendar: BusinessCalendar
+    now: datetime
+    office: str | None
+    callback_workdays: int
+    staff_by_code: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (name, office code)
+    staff_by_name: dict[str, list[str]] = field(default_factory=dict)
+    offices: dict[str, str] = field(default_factory=dict)  # code or name -> code
+
+    def load(self, s: Session) -> None:
+        self.offices = {}
+        for code, name in s.execute(select(Office.code, Office.name)):
+            self.offices[code] = code
+            self.offices[name] = code
+        self.staff_by_code, self.staff_by_name = {}, {}
+        rows = s.execute(select(Staff.code, Staff.name, Office.code).join(Office, Office.id == Staff.office_id))
+        for code, name, office in rows:
+            self.remember(code, name, office)
+
+    def remember(self, code: str, name: str, office: str) -> None:
+        self.staff_by_code[code] = (name, office)
+        self.staff_by_name.setdefault(name, []).append(code)
+
+    def office_for(self, value: str | None) -> str:
+        ref = value or self.office
+        if ref is None:
+            codes = set(self.offices.values())
+            if len(codes) == 1:
+                return next(iter(codes))
+            raise RowProblem("office", "import_office_needed")
+        code = self.offices.get(ref)
+        if code is None:
+            raise RowProblem("office" if value else None, "import_unknown_office", value=ref)
+        return code
+
+    def staff(self, fld: str, value: str, office: str | None = None) -> str:
+        """A staff code from a code or a name (names are what clerks write; unique within the office)."""
+        if value in self.staff_by_code:
+            return value
+        codes = self.staff_by_name.get(value, [])
+        if office is not None and len(codes) > 1:
+            codes = [c for c in codes if self.staff_by_code[c][1] == office] or codes
+        if len(codes) == 1:
+            return codes[0]
+        if codes:
+            raise RowProblem(fld, "import_ambiguous_staff", value=value, codes=", ".join(codes))
+        raise RowProblem(fld, "import_unknown_staff", value=value)
+
+
+# the column a desk refusal concerns, per kind (the rest are reported against the row)
+_ERROR_FIELDS: dict[str, dict[str, str]] = {
+    "staff": {"unknown_department": "department", "unknown_role": "role"},
+    "requests": {"cs_only": "by", "wrong_office": "by", "out_of_scope": "category", "unknown_category": "category",
+                 "price_category": "price", "fee_needed": "fee", "community_office": "community",
+                 "not_found": "price", "before_event": "replied_at", "negative_amount": "fee"},
+    "orders": {"cs_only": "by", "worker_department": "worker", "wrong_office": "worker",
+               "already_issued": "request", "before_event": "issued_at", "already_completed": "completed_at",
+               "already_accepted": "accepted_at", "accept_before_completion": "accepted_at"},
+    "receipts": {"receipt_number": "number", "receipt_not_unused": "number", "receipt_holder": "collected_by",
+                 "collect_before_acceptance": "collected_at", "rework_free": "amount",
+                 "amount_differs": "amount", "already_collected": "order", "unknown_method": "method",
+                 "negative_amount": "amount", "receipts_issuer": "collected_by"},
+    "handovers": {"not_cashier": "cashier", "handover_duplicate": "receipts", "not_found": "receipts",
+                  "handover_not_cash": "receipts", "handover_not_collector": "receipts",
+                  "handover_already": "receipts", "before_event": "handed_at", "negative_amount": "counted"},
+    "callbacks": {"cs_only": "by", "callback_before_acceptance": "at", "no_callback_owed": "order",
+                  "before_event": "at"},
+    "department_reports": {"report_by": "by", "worker_department": "worker", "report_department": "department",
+                           "negative_amount": "fee"},
+}
+
+
+def _request_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
+    req = s.scalar(select(ServiceRequest).where(ServiceRequest.number == v["number"]))
+    if req is not None:
+        if v["replied_at"] is not None and req.channel == "phone" and req.replied_at is None:
+            by = ctx.staff("replied_by", v["replied_by"]) if v["replied_by"] else s.get(Staff, req.received_by_id).code
+            desk.reply(s, request=req, by=by, at=v["replied_at"])
+            return "added"
+        return "present"
+    office = ctx.office_for(v["office"])
+    clerk = ctx.staff("by", v["by"], office)
+    req = desk.register(s, office=office, by=clerk, channel=v["channel"], resident=v["resident"],
+                        address=v["address"], phone=v["phone"], category=v["category"],
+                        description=v["description"], at=v["received_at"], price=v["price"], fee=v["fee"],
+                        preferred=v["preferred"], expected_result=v["expected_result"],
+                        community=v["community"], number=v["number"])
+    if v["replied_at"] is not None and v["channel"] == "phone":
+        by = ctx.staff("replied_by", v["replied_by"], office) if v["replied_by"] else clerk
+        desk.reply(s, request=req, by=by, at=v["replied_at"])
+    return "added"
+
+
+def _order_progress(s: Session, ctx: _Context, wo: WorkOrder, v: dict[str, Any], resident: str) -> bool:
+    changed = False
+    if v["completed_at"] is not None and wo.completed_at is None:
+        desk.complete(s, order=wo, by=s.get(Staff, wo.worker_id).code, at=v["completed_at"])
+        changed = True
+    if v["accepted_at"] is not None and wo.accepted_at is None:
+        desk.accept(s, order=wo, signed_by=v["signed_by"] or resident, at=v["accepted_at"],
+                    calendar=ctx.calendar, callback_workdays=ctx.callback_workdays)
+        changed = True
+    return changed
+
+
+def _order_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
+    wo = s.scalar(select(WorkOrder).where(WorkOrder.number == v["number"]))
+    if wo is not None:
+        resident = s.get(ServiceRequest, wo.request_id).resident_name
+        return "added" if _order_progress(s, ctx, wo, v, resident) else "present"
+    req = s.scalar(select(ServiceRequest).where(ServiceRequest.number == v["request"]))
+    if req is None:
+        raise RowProblem("request", "import_unknown_ref", what="登记", what_en="request", ref=v["request"])
+    office = s.get(Office, req.office_id).code
+    clerk = ctx.staff("by", v["by"], office) if v["by"] else s.get(Staff, req.received_by_id).code
+    worker = ctx.staff("worker", v["worker"], office)
+    if v["accepted_at"] is not None and v["completed_at"] is None:
+        raise RowProblem("completed_at", "import_required", column="完工时间", column_en="completed_at")
+    wo = desk.issue_order(s, request=req, by=clerk, worker=worker, scheduled=v["scheduled"], at=v["issued_at"],
+                          number=v["number"])
+    _order_progress(s, ctx, wo, v, req.resident_name)
+    return "added"
+
+
+def _receipt_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
+    wo = s.scalar(select(WorkOrder).where(WorkOrder.number == v["order"]))
+    if wo is None:
+        raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
+    office = s.get(Office, wo.office_id).code
+    collector = ctx.staff("collected_by", v["collected_by"], office)
+    rec = s.scalar(select(Receipt).where(Receipt.number == v["number"]))
+    if rec is not None and rec.state == "used":
+        if rec.order_id == wo.id:
+            return "present"
+        other = s.get(WorkOrder, rec.order_id).number if rec.order_id else "?"
+        raise RowProblem("number", "import_receipt_used", number=v["number"], order=other)
+    if rec is None:
+        # a receipt the ledger has never seen: record it as issued by the order's clerk to the collector
+        desk.issue_receipts(s, by=s.get(Staff, wo.issued_by_id).code, to=collector, first=v["number"], count=1,
+                            at=v["collected_at"])
+    desk.collect(s, order=wo, by=collector, receipt=v["number"], amount=v["amount"], method=v["method"] or "cash",
+                 at=v["collected_at"], reason=v["reason"])
+    return "added"
+
+
+def _handover_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
+    if s.scalar(select(CashHandover.id).where(CashHandover.number == v["number"])) is not None:
+        return "present"
+    by = ctx.staff("by", v["by"])
+    cashier = ctx.staff("cashier", v["cashier"], ctx.staff_by_code[by][1])
+    numbers = [n for n in re.split(r"[\s,，、;；]+", v["receipts"]) if n]
+    desk.handover(s, by=by, cashier=cashier, receipts=numbers, counted=v["counted"], at=v["handed_at"],
+                  number=v["number"])
+    return "added"
+
+
+def _callback_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
+    wo = s.scalar(select(WorkOrder).where(WorkOrder.number == v["order"]))
+    if wo is None:
+        raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
+    done = s.scalar(select(Callback.id).where(Callback.order_id == wo.id, Callback.done_at == v["at"]))
+    if done is not None:
+        return "present"
+    clerk = ctx.staff("by", v["by"], s.get(Office, wo.office_id).code)
+    desk.callback(s, order=wo, by=clerk, outcome=v["outcome"], at=v["at"], calendar=ctx.calendar, note=v["note"],
+                  callback_workdays=ctx.callback_workdays)
+    return "added"
+
+
+def _department_report_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
+    if s.scalar(select(DepartmentReport.id).where(DepartmentReport.reference == v["reference"])) is not None:
+        return "present"
+    by = ctx.staff("by", v["by"])
+    worker = ctx.staff("worker", v["worker"], ctx.staff_by_code[by][1])
+    if v["order"] is not None and s.scalar(select(WorkOrder.id).where(WorkOrder.number == v["order"])) is None:
+        raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
+    desk.department_report(s, by=by, department=v["department"], worker=worker, address=v["address"],
+                           description=v["description"], at=v["reported_at"], order=v["order"], fee=v["fee"],
+                           reference=v["reference"])
+    return "added"
+
+
+def _staff_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
+    if v["code"] in ctx.staff_by_code:
+        return "present"
+    office = ctx.office_for(v["office"])
+    desk.add_staff(s, code=v["code"], name=v["name"], office=office, department=v["department"], role=v["role"],
+                   at=ctx.now, actor="import")
+    ctx.remember(v["code"], v["name"], office)
+    return "added"
+
+
+_WRITERS = {"staff": _staff_row, "requests": _request_row, "orders": _order_row, "receipts": _receipt_row,
+            "handovers": _handover_row, "callbacks": _callback_row, "department_reports": _department_report_row}
+
+
+# -- the import -----------------------------------------------------------------------------------------------
+def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar: BusinessCalendar, now: datetime,
+                  office: str | None = None, kind: str | None = None, dry_run: bool = False,
+                  batch_size: int = 200, callback_workdays: int = 2,
+                  on_start: Callable[[str, int | None], None] | None = None,
+                  on_row: Callable[[], None] | None = None) -> ImportResult:
+    """Import one workbook or CSV file into the ledger through the desk operations; see the module docstring.
+
+    Each batch of `batch_size` rows is one transaction; a dry run does everything in one transaction and rolls
+    it back. Raises ImportRefused (nothing written) when the file as a whole cannot be taken.
+    """
+    path = Path(path)
+    sheets, ignored = open_sheets(path, kind)
+    ctx = _Context(calendar=calendar, now=now, office=office, callback_workdays=callback_workdays)
+    results: list[SheetResult] = []
+    rejects: list[RejectedRow] = []
+    headers_of: dict[str, list[Any]] = {}
+    with _unit_of_work(sessions, dry_run) as batch:
+        with batch() as s:
+            ctx.load(s)
+            if office is not None and office not in ctx.offices:
+                raise ImportRefused("import_unknown_office", value=office)
+        for sheet in sheets:
+            headers_of[sheet.name] = sheet.headers
+            if on_start:
+                on_start(sheet.name, sheet.total)
+            counts = {"rows": 0, "added": 0, "present": 0, "rejected": 0}
+            pending: list[tuple[int, tuple]] = []
+            for line, cells in sheet.rows():
+                if on_row:
+                    on_row()
+                if all(_text(c) == "" for c in cells):
+                    continue
+                pending.append((line, cells))
+                if len(pending) >= batch_size:
+                    _write_batch(batch, ctx, sheet, pending, counts, rejects)
+                    pending = []
+            if pending:
+                _write_batch(batch, ctx, sheet, pending, counts, rejects)
+            results.append(SheetResult(sheet.name, sheet.kind.name, **counts))
+    rejects_file = None
+    if rejects and not dry_run:
+        rejects_file = write_rejects(path, rejects, headers_of)
+    return ImportResult(path, dry_run, tuple(results), tuple(rejects), rejects_file, tuple(ignored))
+
+
+@contextmanager
+def _unit_of_work(sessions: sessionmaker[Session], dry_run: bool):
+    """Hands out a `batch()` context: its own committed transaction per batch, or one rolled-back one (dry run)."""
+    if not dry_run:
+        @contextmanager
+        def batch():
+            with sessions() as s, s.begin():
+                yield s
+        yield batch
+        return
+    with sessions() as s:
+        s.begin()
+        try:
+            @contextmanager
+            def batch():
+                yield s
+            yield batch
+        finally:
+            s.rollback()
+
+
+def _write_batch(batch, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]], counts: dict[str, int],
+                 rejects: list[RejectedRow]) -> None:
+    kind = sheet.kind
+    writer = _WRITERS[kind.name]
+    known = dict(ctx.staff_by_code)
+    try:
+        with batch() as s:
+            for line, cells in pending:
+                counts["rows"] += 1
+                try:
+                    values = read_row(kind, sheet.header_map, cells, ctx.calendar.tz)
+                    with s.begin_nested():
+                        outcome = writer(s, ctx, values)
+                    counts[outcome] += 1
+                except RowProblem as problem:
+                    rejects.append(_reject(sheet, line, cells, problem.field, problem.error))
+                    counts["rejected"] += 1
+                except DomainError as error:
+                    rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
+                    counts["rejected"] += 1
+    except BaseException:
+        # the batch was rolled back: forget staff it had added so the next batch does not refer to them
+        ctx.staff_by_code = known
+        ctx.staff_by_name = {}
+        for code, (name, _office) in known.items():
+            ctx.staff_by_name.setdefault(name, []).append(code)
+        raise
+
+
+def _reject(sheet: _Sheet, line: int, cells: tuple, fld: str | None, error: DomainError) -> RejectedRow:
+    column = None
+    if fld is not None:
+        index = sheet.header_map.get(fld)
+        header = sheet.headers[index] if index is not None and index < len(sheet.headers) else None
+        column = str(header) if header is not None else sheet.kind.column(fld).label
+    return RejectedRow(sheet.name, line, column, error.code, dict(error.params), cells)
+
+
+def rejects_path(path: Path) -> Path:
+    """Where the rejects of `path` go: next to it, <name>.rejects.xlsx or .csv."""
+    suffix = ".csv" if path.suffix.lower() == ".csv" else ".xlsx"
+    return path.with_name(f"{path.stem}.rejects{suffix}")
+
+
+def write_rejects(path: Path, rejects: list[RejectedRow], headers_of: dict[str, list[Any]],
+                  locale: str = "zh_CN") -> Path:
+    """The rejected rows as they were, with their headers and one more column saying why: fix and import again."""
+    target = rejects_path(path)
+
+    def reason(r: RejectedRow) -> str:
+        return f"{r.where(locale)}: {r.reason(locale)} / {r.reason('en')}"
+
+    if target.suffix == ".csv":
+        headers = next(iter(headers_of.values()))
+        with target.open("w", encoding="utf-8-sig", newline="") as fh:  # the BOM makes Excel read it as UTF-8
+            out = csv.writer(fh)
+            out.writerow([*headers, REJECTS_HEADER])
+            for r in rejects:
+                out.writerow([*_pad(r.cells, len(headers)), reason(r)])
+        return target
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    by_sheet: dict[str, list[RejectedRow]] = {}
+    for r in rejects:
+        by_sheet.setdefault(r.sheet, []).append(r)
+    for name, rows in by_sheet.items():
+        ws = book.create_sheet(name)
+        headers = headers_of[name]
+        ws.append([*headers, REJECTS_HEADER])
+        for r in rows:
+            ws.append([*_pad(r.cells, len(headers)), reason(r)])
+    book.save(target)
+    return target
+
+
+def _pad(cells: tuple, width: int) -> list[Any]:
+    return list(cells[:width]) + [None] * max(width - len(cells), 0)
+
+
+def write_template(path: Path | str) -> Path:
+    """The import template: one sheet per kind with bilingual headers (required ones marked *), and a README sheet."""
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font
+
+    path = Path(path)
+    book = Workbook()
+    readme = book.active
+    readme.title = "说明 README"
+    lines = [
+        "bianmin 台账导入模板 / ledger import template",
+        "每个工作表一类台账;表头可用中文或英文;带 * 的列必填。/ One sheet per kind; headers in Chinese or English; "
+        "columns marked * are required.",
+        "时间:2026-10-03 14:05 或 2026/10/3 14:05 或 Excel 日期。/ Times: 2026-10-03 14:05, 2026/10/3 14:05 or Excel dates.",
+        "金额:80、80.00、¥80、80元。/ Amounts: 80, 80.00, ¥80, 80元.",
+        "员工可填工号或姓名。/ Staff: code or name.",
+        "本页不会被导入。/ This sheet is not imported.",
+        "",
+    ]
+    for kind_name in ORDER:
+        kind = KINDS[kind_name]
+        lines.append(f"[{kind.zh} {kind.name}]")
+        for c in kind.columns:
+            choices = ""
+            if c.read in CHOICES:
+                choices = " = " + "、".join(k for k in CHOICES[c.read] if not k.isascii())
+                choices += " / " + ", ".join(dict.fromkeys(CHOICES[c.read].values()))
+            lines.append(f"  {'*' if c.required else ' '} {c.label}  ({c.read}){choices}")
+    for text in lines:
+        readme.append([text])
+    bold = Font(bold=True)
+    for kind_name in ORDER:
+        kind = KINDS[kind_name]
+        ws = book.create_sheet(f"{kind.zh} {kind.name}")
+        ws.append([f"{c.label}{' *' if c.required else ''}" for c in kind.columns])
+        for cell, c in zip(ws[1], kind.columns):
+            cell.font = bold
+            cell.comment = Comment(f"{'必填 required' if c.required else '选填 optional'}; {c.read}", "bianmin")
+            ws.column_dimensions[cell.column_letter].width = max(12, len(c.label) + 4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+    return path

@@ -1,0 +1,88 @@
+"""Reading clerks' cells: times, amounts, headers in Chinese or English, sheet names, CSV encodings."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from models.ledger_import import (
+    KINDS,
+    RowProblem,
+    detect_encoding,
+    kind_named,
+    map_headers,
+    read_money,
+    read_row,
+    read_time,
+)
+
+TZ = ZoneInfo("Asia/Shanghai")
+FIVE_PAST_TWO = datetime(2026, 10, 3, 14, 5, tzinfo=TZ)
+
+
+@pytest.mark.parametrize("cell", ["2026-10-03 14:05", "2026/10/3 14:05", "2026-10-03T14:05", "2026年10月3日 14:05",
+                                  "  2026/10/03  14:05 ", datetime(2026, 10, 3, 14, 5), 46298 + (14 * 60 + 5) / 1440,
+                                  str(46298 + (14 * 60 + 5) / 1440)])
+def test_the_common_local_forms_of_a_time_are_read_as_shanghai_time(cell):
+    assert abs(read_time(cell, TZ) - FIVE_PAST_TWO).total_seconds() < 1
+
+
+@pytest.mark.parametrize("cell", ["2026-13-45 10:00", "昨天", "2026-10-03", "46298", "12", "2026/9/31 9:00"])
+def test_a_time_that_is_not_a_moment_is_refused(cell):
+    with pytest.raises(ValueError):
+        read_time(cell, TZ)
+
+
+def test_a_preferred_day_without_a_time_is_taken_as_that_day():
+    assert read_time("2026/10/3", TZ, date_alone=True) == datetime(2026, 10, 3, tzinfo=TZ)
+
+
+@pytest.mark.parametrize("cell, amount", [("80", "80.00"), ("¥80.5", "80.50"), ("80元", "80.00"), ("￥1,200", "1200.00"),
+                                          (80.1, "80.10"), (200, "200.00"), ("-50", "-50.00")])
+def test_amounts_are_read_with_or_without_yuan_signs_and_exactly(cell, amount):
+    assert read_money(cell) == Decimal(amount)
+
+
+def test_a_negative_fee_is_refused_in_the_fee_column_with_the_clerks_words():
+    kind = KINDS["requests"]
+    headers = ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容", "费用"]
+    cells = ("R-1", "2026-10-03 14:05", "王客服", "来电", "刘女士", "3栋501", 13812345678.0, "水", "漏水", "¥-80")
+    with pytest.raises(RowProblem) as problem:
+        read_row(kind, map_headers(kind, headers), cells, TZ)
+    assert problem.value.field == "fee"
+    assert problem.value.error.message("zh_CN") == "金额不能为负数:¥-80"
+
+
+def test_a_phone_number_typed_into_a_numeric_cell_keeps_its_digits():
+    kind = KINDS["requests"]
+    headers = ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容"]
+    cells = ("R-1", "2026-10-03 14:05", "王客服", "来电", "刘女士", "3栋501", 13812345678.0, "电", "跳闸")
+    values = read_row(kind, map_headers(kind, headers), cells, TZ)
+    assert (values["phone"], values["category"], values["channel"]) == ("13812345678", "electrical", "phone")
+
+
+def test_headers_are_recognised_in_chinese_english_or_both():
+    kind = KINDS["receipts"]
+    found = map_headers(kind, ["收据号", "order", "金额 amount *", "Collected_At", None, "收款人", "备注栏"])
+    assert found == {"number": 0, "order": 1, "amount": 2, "collected_at": 3, "collected_by": 5}
+
+
+@pytest.mark.parametrize("name, kind", [("登记表", "requests"), ("有偿服务通知单", "orders"), ("2026年10月回访记录", "callbacks"),
+                                        ("receipts", "receipts"), ("交款 handovers", "handovers"),
+                                        ("department_reports", "department_reports"), ("员工名单", "staff")])
+def test_a_sheet_or_file_name_says_which_ledger_it_holds(name, kind):
+    assert kind_named(name).name == kind
+
+
+def test_a_readme_sheet_is_no_ledger():
+    assert kind_named("说明 README") is None
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8", "utf-8-sig"])
+def test_csv_encoding_is_detected_so_chinese_headers_read_back(tmp_path, encoding):
+    path = tmp_path / "requests.csv"
+    path.write_bytes("登记号,业主姓名\nR-1,刘女士\n".encode(encoding))
+    detected = detect_encoding(path)
+    assert path.read_text(encoding=detected).splitlines()[0] == "登记号,业主姓名"
