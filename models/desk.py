@@ -422,7 +422,7 @@ def _retire_receipt(s: Session, *, number: str, by: str | Staff, at: datetime, r
     receipt = _receipt(s, number)
     who = _staff(s, by)
     if receipt.state != "issued":
-        raise DomainError("receipt_not_unused", number=receipt.number, state=receipt.state)
+        raise DomainError("receipt_not_retirable", number=receipt.number, state=receipt.state)
     book = s.get(ReceiptBook, receipt.book_id)
     _not_before(at, book.issued_at, "issue_receipts")
     before = _receipt_facts(receipt)

@@ -45,6 +45,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "receipt_count": ("票据张数不对:{count}", "Receipt count must be 1..10000, not {count}"),
     "receipt_exists": ("票据号 {number} 已发放过", "Receipt {number} has already been issued"),
     "receipt_not_unused": ("票据 {number} 不可用(状态:{state})", "Receipt {number} cannot be used: it is {state}"),
+    "receipt_not_retirable": ("票据 {number} 状态为 {state},只有未用的票据可以作废或交回",
+                              "Receipt {number} is {state}: only an unused receipt can be voided or returned"),
     "collect_before_acceptance": ("{order} 尚未经业主验收签字,不能收费(办法三(二)2)",
                                   "{order} has not been accepted by the resident: no fee before acceptance (procedure 3.2.2)"),
     "receipt_holder": ("票据 {number} 发给了 {holder},不是 {staff},也不在客服部",

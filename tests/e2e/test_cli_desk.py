@@ -188,7 +188,8 @@ REFUSALS = {
         lambda n: ["desk", "handover", "--by", "A1-PL1", "--cashier", "A1-FC1", "--receipts", "000102",
                    "--counted", "80"] + AT, "has already been handed over"),
     "voiding a used receipt": (
-        lambda n: ["desk", "receipts", "void", "000101", "--by", "A1-CS1"] + AT, "it is used"),
+        lambda n: ["desk", "receipts", "void", "000101", "--by", "A1-CS1"] + AT,
+        "Receipt 000101 is used: only an unused receipt can be voided or returned"),
     "an unknown staff member": (
         lambda n: ["desk", "reply", n["registered"], "--by", "NOBODY"] + AT, "No staff member NOBODY"),
     "a malformed --at": (
