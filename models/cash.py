@@ -320,7 +320,9 @@ def cash_held(session: Session, *, as_of: datetime, office: str | None = None) -
     def base(extra: list[ColumnElement[bool]], join_handover: bool):
         stmt = (select(Receipt.number, WorkOrder.number.label("order"), Receipt.amount, Receipt.collected_at,
                        Staff.code, Staff.name, Staff.department, Office.code.label("office"))
-                .join(Staff, Staff.id == Receipt.collected_by_id)
+                .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+                # an imported receipt with no collector is held by its book's holder: never dropped
+                .join(Staff, Staff.id == func.coalesce(Receipt.collected_by_id, ReceiptBook.holder_id))
                 .join(Office, Office.id == Staff.office_id)
                 .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id))
         if join_handover:
@@ -336,7 +338,7 @@ def cash_held(session: Session, *, as_of: datetime, office: str | None = None) -
     rows = session.execute(select(union.c.number, union.c.order, type_coerce(union.c.amount, Money),
                                   union.c.collected_at, union.c.code, union.c.name, union.c.department,
                                   union.c.office)).all()
-    return [CashHeld(receipt=r[0], order=r[1], amount=Decimal(r[2]).quantize(CENT), collected_at=r[3],
+    return [CashHeld(receipt=r[0], order=r[1], amount=Decimal(r[2] or 0).quantize(CENT), collected_at=r[3],
                      collector=r[4], collector_name=r[5], department=r[6], office=r[7]) for r in rows]
 
 
@@ -381,57 +383,58 @@ def _book_label() -> ColumnElement[str]:
             .scalar_subquery())
 
 
-def receipt_gaps(session: Session, *, as_of: datetime, office: str | None = None) -> list[ReceiptGap]:
-    """Blank numbers with a higher number of the same book used by `as_of`."""
-    higher = aliased(Receipt)
-    skipped_past = (select(func.min(higher.number))
-                    .where(higher.book_id == Receipt.book_id, higher.serial > Receipt.serial,
-                           _collected_by(higher, as_of))
-                    .scalar_subquery())
-    stmt = (select(Receipt.number, _book_label(), Staff.code, Staff.name, Staff.department, Office.code,
-                   skipped_past)
-            .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-            .join(Staff, Staff.id == ReceiptBook.holder_id)
-            .join(Office, Office.id == ReceiptBook.office_id)
-            .where(ReceiptBook.issued_at <= as_of, ~_accounted(Receipt, as_of),
-                   exists().where(higher.book_id == Receipt.book_id, higher.serial > Receipt.serial,
-                                  _collected_by(higher, as_of)),
-                   *_office_filter(Office.code, office))
-            .order_by(Receipt.serial, Receipt.number))
-    return [ReceiptGap(number=r[0], book=r[1], holder=r[2], holder_name=r[3], department=r[4], office=r[5],
-                       used_after=r[6]) for r in session.execute(stmt)]
+@dataclass(frozen=True)
+class ReceiptCustody:
+    """The blank numbers that are findings as of one moment: skipped ones, and ones kept too long."""
+
+    gaps: tuple[ReceiptGap, ...]
+    unreturned: tuple[UnreturnedReceipt, ...]
 
 
-def unreturned_receipts(session: Session, *, as_of: datetime, calendar: BusinessCalendar, workdays: int = 5,
-                        cutoff: time = time(17, 30), office: str | None = None,
-                        exclude: Iterable[str] = ()) -> list[UnreturnedReceipt]:
-    """Blank numbers still held after the return window, per book; numbers in `exclude` (gaps) left out."""
-    # a book younger than `workdays` calendar days cannot be `workdays` working days old
-    oldest_possible = as_of - timedelta(days=workdays)
-    stmt = (select(ReceiptBook.id, _book_label(), ReceiptBook.issued_at, Receipt.number,
-                   Staff.code, Staff.name, Staff.department, Office.code)
-            .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-            .join(Staff, Staff.id == ReceiptBook.holder_id)
-            .join(Office, Office.id == ReceiptBook.office_id)
-            .where(ReceiptBook.issued_at <= oldest_possible, ~_accounted(Receipt, as_of),
-                   *_office_filter(Office.code, office))
-            .order_by(ReceiptBook.issued_at, ReceiptBook.id, Receipt.serial, Receipt.number))
-    skip = set(exclude)
+def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCalendar, workdays: int = 5,
+                    cutoff: time = time(17, 30), office: str | None = None) -> ReceiptCustody:
+    """Blank numbers (as of `as_of`) skipped by a higher used number of their book, and, per book, those
+    still held after the return window; a skipped number is a gap only, not also "unreturned"."""
+    blanks = session.execute(
+        select(Receipt.book_id, Receipt.serial, Receipt.number, ReceiptBook.issued_at, _book_label(),
+               Staff.code, Staff.name, Staff.department, Office.code)
+        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+        .join(Staff, Staff.id == ReceiptBook.holder_id)
+        .join(Office, Office.id == ReceiptBook.office_id)
+        .where(ReceiptBook.issued_at <= as_of, ~_accounted(Receipt, as_of), *_office_filter(Office.code, office))
+        .order_by(ReceiptBook.issued_at, Receipt.book_id, Receipt.serial, Receipt.number)).all()
+    if not blanks:
+        return ReceiptCustody((), ())
+    # the used numbers of just the books that still have blanks (a worker's current book or two)
+    used: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    book_ids = sorted({b[0] for b in blanks})
+    for start in range(0, len(book_ids), 500):
+        for book_id, serial, number in session.execute(
+                select(Receipt.book_id, Receipt.serial, Receipt.number)
+                .where(Receipt.book_id.in_(book_ids[start:start + 500]), _collected_by(Receipt, as_of))
+                .order_by(Receipt.serial, Receipt.number)):
+            used[book_id].append((serial, number))
+
+    gaps: list[ReceiptGap] = []
     books: dict[int, dict] = {}
     due_cache: dict[datetime, datetime] = {}
-    for book_id, label, issued_at, number, code, name, dept, office_code in session.execute(stmt):
-        if number in skip:
+    for book_id, serial, number, issued_at, label, code, name, dept, office_code in blanks:
+        higher = next((n for s, n in used.get(book_id, ()) if s > serial), None)
+        if higher is not None:
+            gaps.append(ReceiptGap(number=number, book=label, holder=code, holder_name=name, department=dept,
+                                   office=office_code, used_after=higher))
             continue
         if issued_at not in due_cache:
             due_cache[issued_at] = receipts_return_due(issued_at, calendar, workdays=workdays, cutoff=cutoff)
         due = due_cache[issued_at]
         if due >= as_of:
             continue
-        book = books.setdefault(book_id, dict(book=label, holder=code, holder_name=name, department=dept,
-                                              office=office_code, issued_at=issued_at,
-                                              return_due=calendar.local(due), numbers=[]))
-        book["numbers"].append(number)
-    return [UnreturnedReceipt(**{**b, "numbers": tuple(b["numbers"])}) for b in books.values()]
+        books.setdefault(book_id, dict(book=label, holder=code, holder_name=name, department=dept,
+                                       office=office_code, issued_at=issued_at, return_due=calendar.local(due),
+                                       numbers=[]))["numbers"].append(number)
+    gaps.sort(key=lambda g: (g.office, g.number))
+    return ReceiptCustody(tuple(gaps), tuple(UnreturnedReceipt(**{**b, "numbers": tuple(b["numbers"])})
+                                             for b in books.values()))
 
 
 def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None = None) -> list[ReceiptUsedTwice]:
@@ -504,10 +507,12 @@ def collector_figures(session: Session, *, day: date, as_of: datetime, calendar:
     cash_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method == _CASH, Receipt.amount), else_=0)), 0),
                            Money)
     e_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method != _CASH, Receipt.amount), else_=0)), 0), Money)
+    collector_id = func.coalesce(Receipt.collected_by_id, ReceiptBook.holder_id)
     collected = session.execute(
-        select(Receipt.collected_by_id, cash_sum, e_sum)
+        select(collector_id, cash_sum, e_sum)
+        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
         .where(Receipt.state == _USED, Receipt.collected_at >= start, Receipt.collected_at < end)
-        .group_by(Receipt.collected_by_id)).all()
+        .group_by(collector_id)).all()
     handed = session.execute(
         select(CashHandover.handed_by_id, type_coerce(func.sum(CashHandover.counted_amount), Money))
         .where(CashHandover.handed_at >= start, CashHandover.handed_at < end,
@@ -555,9 +560,9 @@ def check_cash(session: Session, *, day: date, as_of: datetime, calendar: Busine
     held = cash_held(session, as_of=as_of, office=office)
     unhanded = unhanded_by_collector(held, as_of=as_of, calendar=calendar, cutoff=cutoff)
     mismatches = handover_mismatches(session, as_of=as_of, office=office)
-    gaps = receipt_gaps(session, as_of=as_of, office=office)
-    unreturned = unreturned_receipts(session, as_of=as_of, calendar=calendar, workdays=return_workdays,
-                                     cutoff=cutoff, office=office, exclude={g.number for g in gaps})
+    custody = receipt_custody(session, as_of=as_of, calendar=calendar, workdays=return_workdays, cutoff=cutoff,
+                              office=office)
+    gaps, unreturned = custody.gaps, custody.unreturned
     twice = receipts_used_twice(session, as_of=as_of, office=office)
     fees = fees_not_collected(session, as_of=as_of, calendar=calendar, cutoff=cutoff, office=office)
     collectors = collector_figures(session, day=day, as_of=as_of, calendar=calendar, held=held, office=office)
