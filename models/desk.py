@@ -552,7 +552,9 @@ def callback(s: Session, *, order: str | WorkOrder, by: str | Staff, outcome: st
     rework = None
     if outcome == "unsatisfied":
         root = _chain_root(s, wo)
-        done = s.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.number.like(f"{root.number}-R%")))
+        # every rework of a job shares its request, so the chain's length is one indexed count
+        done = s.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.request_id == wo.request_id,
+                                                                          WorkOrder.rework_of_id.is_not(None)))
         rework = WorkOrder(number=f"{root.number}-R{done + 1}", request_id=wo.request_id, office_id=wo.office_id,
                            department=wo.department, worker_id=wo.worker_id, issued_at=at,
                            issued_by_id=clerk.id, scheduled_for=at + rework_within, fee=ZERO,
