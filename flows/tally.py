@@ -48,6 +48,8 @@ from notifications.delivery import send_message
 
 CATCH_UP_LIMIT = 12
 CONTENT_FILE = "tally.json"
+EMAIL_BODY = "email.html"  # the chart inline: for a tag whose every service is email
+CHAT_BODY = "summary.html"  # the chart attached, not inlined: chat channels, webhooks, the outbox file
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,10 @@ def _build(rt: Runtime, tally: MonthTally, folder: Path, *, version: int, previo
     report.write_workbook(tally, folder / name, locale=s.locale, version=version, tz=rt.calendar.tz,
                           changes=changes, previous_version=prev_version)
     chart = report.write_chart(tally, folder / "chart.png", locale=s.locale)
-    html = report.email_html(tally, locale=s.locale, version=version, workbook=final_workbook.resolve(),
-                             chart=chart, changes=changes, previous_version=prev_version)
-    (folder / "email.html").write_text(html, encoding="utf-8")
+    for body, inline in ((EMAIL_BODY, True), (CHAT_BODY, False)):
+        html = report.email_html(tally, locale=s.locale, version=version, workbook=final_workbook.resolve(),
+                                 chart=chart, inline_chart=inline, changes=changes, previous_version=prev_version)
+        (folder / body).write_text(html, encoding="utf-8")
     (folder / CONTENT_FILE).write_text(report.canonical_json(content), encoding="utf-8")
     return {"workbook": str(final_workbook), "changes": None if changes is None else len(changes)}
 
@@ -197,18 +200,37 @@ def _send(rt: Runtime, run: ReportRun) -> tuple[bool, str | None]:
     if not won:
         return False, None
     folder = workbook.parent
-    html = (folder / "email.html").read_text(encoding="utf-8")
     title = report.title_for(run.month, run.office, run.version, locale=s.locale)
     tags = [t.strip() for t in s.alert_routes.get("monthly-report", "administration").split(",") if t.strip()]
-    ok = all([send_message(tag=tag, title=title, body=html, apprise_config=s.apprise_config,
-                           outbox_dir=s.effective_outbox_dir, attachments=[workbook], body_format="html")
-              for tag in tags])
+    results = []
+    for tag in tags:
+        if _only_email(s.apprise_config, tag):
+            body, attachments = EMAIL_BODY, [workbook]
+        else:
+            body, attachments = CHAT_BODY, [workbook, folder / "chart.png"]
+        results.append(send_message(tag=tag, title=title, body=(folder / body).read_text(encoding="utf-8"),
+                                    apprise_config=s.apprise_config, outbox_dir=s.effective_outbox_dir,
+                                    attachments=attachments, body_format="html"))
+    ok = all(results)
     if ok:
         return True, None
     with transaction(rt.sessions) as session:
         session.execute(update(ReportRun).where(ReportRun.id == run.id, ReportRun.sent_at == claimed_at)
                         .values(sent_at=None))
     return False, "delivery failed; the next run retries it"
+
+
+def _only_email(apprise_config: Path | None, tag: str) -> bool:
+    """Whether every service of `tag` is email, which shows an inline chart (chat channels would get base64)."""
+    if apprise_config is None:
+        return False
+    from notifications.delivery import AppriseConfigError, config_tags
+
+    try:
+        info = config_tags(apprise_config).get(tag)
+    except AppriseConfigError:
+        return False
+    return bool(info and info.urls) and all(url.startswith(("mailto://", "mailtos://")) for url in info.urls)
 
 
 # -- the run ---------------------------------------------------------------------------------------

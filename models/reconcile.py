@@ -228,8 +228,8 @@ class MonthTally:
     def by_worker(self) -> list[Figures]:
         """Per person; a worker in two departments in the month gets one row per department."""
         return rollup([c for c in self.cells if c.worker],
-                      lambda c: (c.department, c.worker),
-                      lambda c: dict(office=self.office, department=c.department, worker=c.worker,
+                      lambda c: (c.office, c.department, c.worker),
+                      lambda c: dict(office=c.office, department=c.department, worker=c.worker,
                                      worker_name=c.worker_name))
 
     def by_office(self) -> list[Figures]:

@@ -102,6 +102,8 @@ WORDS = {
     "added": ("新增", "added"),
     "removed": ("已消除", "removed"),
     "no_changes": ("无变化", "no changes"),
+    "callback-missing:overdue": ("到期未回访", "due and not done"),
+    "callback-missing:none": ("验收后无回访记录", "no callback recorded after acceptance"),
     "satisfied": ("满意", "satisfied"),
     "unsatisfied": ("不满意", "unsatisfied"),
     "unreachable": ("未联系上", "unreachable"),
@@ -220,6 +222,8 @@ class _Sheet:
             self.ws.freeze_panes(1, 0)
 
     def table(self, headers: list[str], kinds: list[str], rows: list[list[Any]], *, freeze: bool = True) -> None:
+        if freeze and self.row == 0 and rows:
+            self.ws.autofilter(0, 0, len(rows), len(headers) - 1)
         self.header(headers, freeze=freeze)
         for values in rows:
             self.row += 1
@@ -253,6 +257,12 @@ def _metric_headers(locale: str) -> list[str]:
 
 def _metric_kinds() -> list[str]:
     return [fmt for *_rest, fmt in METRICS]
+
+
+def _detail(d, locale: str) -> str:
+    # callback-missing carries a code for its two cases; every other detail is ledger text (a reason, a description)
+    key = f"{d.kind}:{d.detail}"
+    return word(key, locale) if key in WORDS else d.detail
 
 
 def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, tz,
@@ -326,7 +336,7 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
                 ["text"] * 7 + ["datetime", "money", "money", "text"],
                 [[kind_label(d.kind, locale), d.office, d.order_number, d.reference,
                   department_label(d.department, locale), d.worker, d.worker_name, _local_naive(d.occurred_at, tz),
-                  d.amount, d.expected, d.detail] for d in tally.discrepancies])
+                  d.amount, d.expected, _detail(d, locale)] for d in tally.discrepancies])
     sheet.finish()
 
     sheet = _Sheet(book, formats, w("callbacks"))
@@ -423,9 +433,15 @@ def title(tally: MonthTally, *, locale: str, version: int) -> str:
 
 
 def email_html(tally: MonthTally, *, locale: str, version: int, workbook: Path, chart: Path | None = None,
-               changes: list[Change] | None = None, previous_version: int | None = None) -> str:
-    """The email body: headline figures against last month, findings by kind, offices, the chart, the file's place."""
-    chart_data = base64.b64encode(chart.read_bytes()).decode("ascii") if chart and chart.exists() else None
+               inline_chart: bool = True, changes: list[Change] | None = None,
+               previous_version: int | None = None) -> str:
+    """The message body: headline figures against last month, findings by kind, offices, the chart, the file's place.
+
+    With `inline_chart` the PNG is embedded in the HTML (for email); without, the body names the attached
+    chart instead, so a chat channel gets a short summary rather than 30 kB of base64.
+    """
+    chart_data = (base64.b64encode(chart.read_bytes()).decode("ascii")
+                  if inline_chart and chart and chart.exists() else None)
     total, previous = tally.total, tally.previous
     headline = []
     for key, zh, en, fmt in METRICS:
@@ -441,7 +457,8 @@ def email_html(tally: MonthTally, *, locale: str, version: int, workbook: Path, 
         findings_total=len(tally.discrepancies),
         departments=[dict(name=department_label(f.department, locale), **f.as_dict()) for f in tally.by_department()],
         offices=[f.as_dict() for f in tally.by_office()] if tally.office == GROUP else [],
-        chart=chart_data, workbook=str(workbook), workbook_name=workbook.name,
+        chart=chart_data, chart_name=chart.name if chart else None, workbook=str(workbook),
+        workbook_name=workbook.name,
         changes=len(changes) if changes is not None else None, previous_version=previous_version,
     )
 

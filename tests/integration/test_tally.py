@@ -19,7 +19,7 @@ from models.errors import DomainError
 from models.reconcile import reconcile_month
 from models.tables import Callback, Receipt, ReportRun, WorkOrder
 from tests.builders import accepted_job, at, collect_fee, give_receipts, hand_over, order_for, request_for, setup_office
-from tests.servers import smtp_server  # noqa: F401  (fixture)
+from tests.servers import http_server, smtp_server  # noqa: F401  (fixtures)
 
 AFTER_OCTOBER = at("2026-11-01", "08:00")
 
@@ -239,6 +239,19 @@ def test_the_report_arrives_by_email_with_the_workbook_attached(runtime, october
     body = smtp_server.text(group)
     assert "核对问题:10 项" in body and "收入合计" in body
     assert "13812345678" not in body
+    html = group.get_body(preferencelist=("html",)).get_content()
+    assert "data:image/png;base64," in html  # the chart, inline
+
+
+def test_a_chat_channel_gets_the_summary_and_where_the_workbook_is(runtime, october, http_server, tmp_path):
+    runtime.settings.apprise_config = _apprise_config(tmp_path, http_server.url("/hook"))
+    result = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER)
+    group = next(r for r in result.reports if r.office == "*")
+    posted = next(b for b in http_server.json_bodies() if "全集团" in b["title"])
+    assert "核对问题:10 项" in posted["message"]
+    assert str(Path(group.path).resolve()) in posted["message"]
+    assert "base64" not in posted["message"]
+    assert sorted(a["filename"] for a in posted["attachments"]) == ["bianmin-group-2026-10-v1.xlsx", "chart.png"]
 
 
 def test_a_failed_send_is_retried_by_the_next_run_and_then_not_again(runtime, october, smtp_server, tmp_path):
