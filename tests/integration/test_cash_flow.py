@@ -125,6 +125,26 @@ def test_the_scheduled_evening_run_judges_today_and_the_morning_run_the_previous
     assert early.as_of == local(2026, 10, 12, 11, 0)  # a day's check is never judged in the future
 
 
+def test_a_check_of_one_office_neither_sees_nor_resolves_another_offices_findings(runtime, office):
+    office.second_office()
+    office.book("000101", 10, local(2026, 10, 12, 8, 40), holder="W1")
+    office.book("000901", 10, local(2026, 10, 12, 8, 40), holder="W3")
+    office.paid_job("000101", local(2026, 10, 12, 9, 0))
+    office.paid_job("000901", local(2026, 10, 12, 9, 0), by="W3")
+
+    so1 = run_cash_check(runtime, date(2026, 10, 12), office="SO1")
+    so2 = run_cash_check(runtime, date(2026, 10, 12), office="SO2")
+    assert [f.key for f in so1.findings] == ["cash-unhanded:W1:2026-10-12"]
+    assert [f.key for f in so2.findings] == ["cash-unhanded:W3:2026-10-12"]
+    assert [o.office for o in so2.offices] == ["SO2"]
+
+    office.handover(["000101"], "120.00", local(2026, 10, 13, 8, 50))
+    assert run_cash_check(runtime, None, office="SO2", now=local(2026, 10, 13, 9, 0)).resolved == 0
+    assert run_cash_check(runtime, None, office="SO1", now=local(2026, 10, 13, 9, 0)).resolved == 2
+    assert open_keys(runtime) == {"cash-unhanded:W3:2026-10-12@finance-manager",
+                                  "cash-unhanded:W3:2026-10-12@engineering-supervisor"}
+
+
 def test_findings_carry_the_figures_and_route_to_finance_and_the_holders_supervisor(runtime, office):
     office.book("000101", 10, local(2026, 10, 12, 8, 40))
     office.paid_job("000101", local(2026, 10, 12, 9, 0), fee="80.00")

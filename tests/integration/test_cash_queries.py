@@ -35,18 +35,33 @@ class CashDesk:
             desk.add_staff(s, code="W2", name="张师傅", office="SO1", department="engineering", role="worker", at=at)
             desk.add_staff(s, code="F1", name="出纳刘", office="SO1", department="finance", role="cashier", at=at)
 
+    def second_office(self) -> None:
+        """SO2, with its own clerk (C2), worker (W3) and cashier (F2)."""
+        at = local(2026, 9, 1, 8, 0)
+        with transaction(self.sessions) as s:
+            desk.add_office(s, code="SO2", name="二号服务处", at=at)
+            desk.add_staff(s, code="C2", name="客服小周", office="SO2", department="cs", role="clerk", at=at)
+            desk.add_staff(s, code="W3", name="刘师傅", office="SO2", department="engineering", role="worker", at=at)
+            desk.add_staff(s, code="F2", name="出纳孙", office="SO2", department="finance", role="cashier", at=at)
+
+    OFFICE_OF = {"W1": "SO1", "W2": "SO1", "W3": "SO2"}
+    CLERK = {"SO1": "C1", "SO2": "C2"}
+    CASHIER = {"SO1": "F1", "SO2": "F2"}
+
     def book(self, first: str, count: int, at: datetime, holder: str = "W1") -> None:
         with transaction(self.sessions) as s:
-            desk.issue_receipts(s, by="C1", to=holder, first=first, count=count, at=at)
+            desk.issue_receipts(s, by=self.CLERK[self.OFFICE_OF[holder]], to=holder, first=first, count=count,
+                                at=at)
 
     def job(self, accepted_at: datetime, fee: str = "120.00", worker: str = "W1") -> str:
         """A plumbing job registered, done and signed for; returns the order number."""
         start = accepted_at - timedelta(hours=3)
+        office = self.OFFICE_OF[worker]
         with transaction(self.sessions) as s:
-            req = desk.register(s, office="SO1", by="C1", channel="walk_in", resident="陈女士",
+            req = desk.register(s, office=office, by=self.CLERK[office], channel="walk_in", resident="陈女士",
                                 address="1-2-301", phone="13812345678", category="plumbing",
                                 description="厨房水龙头漏水", fee=Decimal(fee), at=start)
-            order = desk.issue_order(s, request=req, by="C1", worker=worker, scheduled=start + timedelta(hours=1),
+            order = desk.issue_order(s, request=req, by=self.CLERK[office], worker=worker, scheduled=start + timedelta(hours=1),
                                      at=start)
             desk.complete(s, order=order, by=worker, at=accepted_at - timedelta(minutes=10))
             desk.accept(s, order=order, signed_by="陈女士", at=accepted_at, calendar=self.cal)
@@ -65,7 +80,7 @@ class CashDesk:
 
     def handover(self, receipts: list[str], counted: str, at: datetime, by: str = "W1") -> str:
         with transaction(self.sessions) as s:
-            return desk.handover(s, by=by, cashier="F1", receipts=receipts, counted=Decimal(counted), at=at).number
+            return desk.handover(s, by=by, cashier=self.CASHIER[self.OFFICE_OF[by]], receipts=receipts, counted=Decimal(counted), at=at).number
 
     def void(self, number: str, at: datetime) -> None:
         with transaction(self.sessions) as s:
@@ -76,7 +91,7 @@ class CashDesk:
             desk.return_receipt(s, number=number, by="C1", at=at)
 
     def legacy_receipt(self, *, number: str, order: str, amount: str, at: datetime,
-                       serial_of: str | None = None) -> None:
+                       serial_of: str | None = None, method: str = "wechat", collector: bool = True) -> None:
         """An imported row the desk would refuse: on the serial of `serial_of`, or on a one-leaf book of its own."""
         with transaction(self.sessions) as s:
             holder = s.scalar(select(Staff.id).where(Staff.code == "W1"))
@@ -92,7 +107,8 @@ class CashDesk:
                 book_id, serial = book.id, int(number[2:])
             s.add(Receipt(number=number, serial=serial, book_id=book_id, state="used",
                           order_id=s.scalar(select(WorkOrder.id).where(WorkOrder.number == order)),
-                          amount=Decimal(amount), method="wechat", collected_at=at, collected_by_id=holder,
+                          amount=Decimal(amount), method=method, collected_at=at,
+                          collected_by_id=holder if collector else None,
                           state_changed_at=at))
 
     def check(self, as_of: datetime, day: date | None = None, return_workdays: int = 5) -> CashCheck:
@@ -257,3 +273,15 @@ def test_legacy_double_use_is_reported_once_per_serial_and_per_order_without_cra
     assert [(t.key, t.numbers, t.orders, t.total) for t in found.used_twice] == [
         ("receipt-double-use:number:000101", ("000101", "L-000101"), (first, third), Decimal("240.00")),
         (f"receipt-double-use:order:{first}", ("000101", "L-900001"), (first,), Decimal("240.00"))]
+
+
+def test_imported_cash_without_a_collector_is_held_by_the_books_holder(office, calendar):
+    order = office.job(local(2026, 10, 12, 9, 0))
+    office.legacy_receipt(number="L-700001", order=order, amount="66.60", at=local(2026, 10, 12, 9, 10),
+                          method="cash", collector=False)
+
+    found = office.check(evening(calendar, date(2026, 10, 12)))
+
+    assert [(u.collector, u.receipts, u.total) for u in found.unhanded] == [("W1", ("L-700001",), Decimal("66.60"))]
+    assert [(c.collector, c.cash, c.outstanding) for c in found.collectors] == [
+        ("W1", Decimal("66.60"), Decimal("66.60"))]
