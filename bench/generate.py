@@ -14,6 +14,7 @@ detection times at 10k and 1M compare like with like.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -86,7 +87,15 @@ class BenchParams:
     @property
     def key(self) -> str:
         extra = "" if (self.open_items, self.seed) == (100, 8) else f"_o{self.open_items}_s{self.seed}"
-        return f"bianmin_bench_{self.orders}{extra}_v{GENERATOR_VERSION}"
+        return f"bianmin_bench_{self.orders}{extra}_v{GENERATOR_VERSION}_{schema_fingerprint()}"
+
+
+def schema_fingerprint() -> str:
+    """A short hash of the migrations, so a schema change (a new index) invalidates the cached databases."""
+    digest = hashlib.sha1()
+    for path in sorted((Path(__file__).parents[1] / "models" / "migrations" / "versions").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:6]
 
 
 @dataclass
