@@ -50,6 +50,10 @@ def _quiet_apprise() -> None:
     if logger.level == logging.NOTSET or logger.level < logging.INFO:
         logger.setLevel(logging.INFO)
     logger.propagate = False
+    # urllib3 logs every request line at DEBUG, query string and path included: webhook tokens live there
+    transport = logging.getLogger("urllib3")
+    if transport.getEffectiveLevel() < logging.INFO:
+        transport.setLevel(logging.INFO)
 
 
 class AppriseConfigError(ValueError):

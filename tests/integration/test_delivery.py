@@ -1,0 +1,225 @@
+"""Delivery through real servers on 127.0.0.1 (aiosmtpd and an HTTP endpoint), apprise unpatched."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from models.db import session_factory
+from models.tables import Alert
+from notifications.delivery import deliver, send_message
+from notifications.digest import dispatch
+from notifications.masking import has_unmasked_mobile
+from tests.integration.test_outbox import T0, finding, record
+from tests.servers import http_server, http_servers, smtp_server, write_apprise_config  # noqa: F401 (fixtures)
+
+ALL_KINDS = {"callback-overdue", "cash-unhanded", "order-overdue"}
+
+
+def send_digests(engine, config, as_of=T0, locale="zh_CN", **kwargs):
+    return dispatch(session_factory(engine), apprise_config=config, outbox_dir=config.parent / "outbox",
+                    locale=locale, as_of=as_of, **kwargs)
+
+
+def alert_rows(engine) -> list[Alert]:
+    with session_factory(engine)() as s:
+        return list(s.scalars(select(Alert).order_by(Alert.dedupe_key)))
+
+
+def fifty_findings_for_three_tags():
+    """20 callbacks (cs-supervisor), 15 late engineering orders (engineering-supervisor), 15 cash (finance)."""
+    callbacks = [finding(n) for n in range(1, 21)]
+    orders = [finding(n, kind="order-overdue", department="engineering") for n in range(21, 36)]
+    # cash routes to finance-manager and "{dept}-supervisor": no department here, so finance alone
+    cash = [finding(n, kind="cash-unhanded", severity=3, amount="80.00", receipts=[f"R{n:05d}"])
+            for n in range(36, 51)]
+    return callbacks + orders + cash
+
+
+def test_fifty_findings_for_three_tags_arrive_as_exactly_three_messages_each_listing_its_items(
+        engine, tmp_path, smtp_server, http_servers):
+    engineering, finance = http_servers(2)
+    config = write_apprise_config(tmp_path / "apprise.yml", {
+        "cs-supervisor": smtp_server.url(to="cs-supervisor@example.com"),
+        "engineering-supervisor": engineering.url("/wecom"),
+        "finance-manager": finance.url("/finance"),
+    })
+    record(engine, fifty_findings_for_three_tags(), kinds=ALL_KINDS)
+
+    result = send_digests(engine, config)
+
+    [mail] = smtp_server.messages
+    [eng_post] = engineering.json_bodies()
+    [fin_post] = finance.json_bodies()
+    assert (result.messages_sent, result.alerts_sent, result.pending_left) == (3, 50, 0)
+    mail_text = smtp_server.text(mail)
+    assert "20 条待处理" in mail["Subject"]
+    assert all(f"WO-{n:04d}" in mail_text for n in range(1, 21))
+    assert all(f"WO-{n:04d}" in eng_post["message"] for n in range(21, 36))
+    assert all(f"WO-{n:04d}" in fin_post["message"] and f"R{n:05d}" in fin_post["message"] for n in range(36, 51))
+    assert "\n2. " in mail_text.replace("\r\n", "\n")  # one item per line block: the email kept its newlines
+
+
+def test_dispatching_again_sends_no_new_message(engine, tmp_path, smtp_server, http_server):
+    config = write_apprise_config(tmp_path / "apprise.yml", {
+        "cs-supervisor": smtp_server.url(), "engineering-supervisor": http_server.url("/eng"),
+        "finance-manager": http_server.url("/fin")})
+    record(engine, fifty_findings_for_three_tags(), kinds=ALL_KINDS)
+    send_digests(engine, config)
+    record(engine, fifty_findings_for_three_tags(), kinds=ALL_KINDS, as_of=T0 + timedelta(minutes=1))
+
+    again = send_digests(engine, config, as_of=T0 + timedelta(minutes=1))
+
+    assert again.messages_sent == 0
+    assert (len(smtp_server.messages), len(http_server.requests)) == (1, 2)
+
+
+def test_smtp_down_then_up_delivers_every_alert_once_with_attempts_and_backoff_recorded(
+        engine, tmp_path, smtp_server):
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": smtp_server.url()})
+    record(engine, [finding(n) for n in range(1, 6)])
+    smtp_server.stop()
+
+    first = send_digests(engine, config)
+    second = send_digests(engine, config, as_of=T0 + timedelta(seconds=60))
+    failing = alert_rows(engine)
+    smtp_server.start()
+    too_early = send_digests(engine, config, as_of=T0 + timedelta(seconds=179))
+    on_time = send_digests(engine, config, as_of=T0 + timedelta(seconds=180))
+    delivered = alert_rows(engine)
+
+    assert (first.failed, second.failed, too_early.messages_sent, on_time.alerts_sent) == (5, 5, 0, 5)
+    assert {(a.attempts, a.next_attempt_at, a.sent_at) for a in failing} == {
+        (2, T0 + timedelta(seconds=60 + 120), None)}  # 60 s, then doubled
+    assert all(a.last_error for a in failing)
+    assert {(a.attempts, a.sent_at, a.last_error) for a in delivered} == {(3, T0 + timedelta(seconds=180), None)}
+    [mail] = smtp_server.messages
+    assert all(smtp_server.text(mail).count(f"WO-{n:04d}") == 1 for n in range(1, 6))
+
+
+def test_backoff_is_capped(engine, tmp_path, http_server):
+    http_server.respond(500)
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": http_server.url("/hook")})
+    record(engine, [finding(1)])
+    moment = T0
+    for _ in range(5):
+        send_digests(engine, config, as_of=moment, backoff_base_seconds=60, backoff_max_seconds=200)
+        [row] = alert_rows(engine)
+        moment = row.next_attempt_at
+    [row] = alert_rows(engine)
+    assert (row.attempts, len(http_server.requests), row.sent_at) == (5, 5, None)
+    # waits of 60, 120, then 240 capped to 200, three times
+    assert row.next_attempt_at == T0 + timedelta(seconds=60 + 120 + 200 + 200 + 200)
+
+
+def test_http_500_keeps_alerts_pending_then_200_delivers_them_once(engine, tmp_path, http_server):
+    http_server.respond(500)
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": http_server.url("/hook")})
+    record(engine, [finding(1), finding(2)])
+
+    failed = send_digests(engine, config)
+    pending = alert_rows(engine)
+    http_server.respond(200)
+    delivered = send_digests(engine, config, as_of=T0 + timedelta(minutes=1))
+    again = send_digests(engine, config, as_of=T0 + timedelta(minutes=2))
+
+    assert (failed.alerts_sent, failed.failed, failed.pending_left) == (0, 2, 2)
+    assert all(a.sent_at is None and a.attempts == 1 for a in pending)
+    assert (delivered.alerts_sent, again.messages_sent) == (2, 0)
+    assert [r.status for r in http_server.requests] == [500, 200]
+
+
+def test_an_office_with_its_own_tag_gets_its_own_digest(engine, tmp_path, http_servers):
+    group, office_a1 = http_servers(2)
+    config = write_apprise_config(tmp_path / "apprise.yml", {
+        "cs-supervisor": group.url("/group"), "cs-supervisor@A1": office_a1.url("/a1")})
+    record(engine, [finding(1, office="A1"), finding(2, office="B2"), finding(3, office="C3")])
+
+    result = send_digests(engine, config)
+
+    [a1_post] = office_a1.json_bodies()
+    [group_post] = group.json_bodies()
+    assert result.messages_sent == 2
+    assert "WO-0001" in a1_post["message"] and "WO-0002" not in a1_post["message"]
+    assert "WO-0002" in group_post["message"] and "WO-0003" in group_post["message"]
+    assert "WO-0001" not in group_post["message"]
+
+
+def test_a_tag_without_url_keeps_its_alerts_pending_with_a_clear_error(engine, tmp_path, http_server):
+    config = write_apprise_config(tmp_path / "apprise.yml", {"ops": http_server.url("/ops")})
+    record(engine, [finding(1)])
+
+    result = send_digests(engine, config)
+
+    [row] = alert_rows(engine)
+    assert (result.failed, row.sent_at) == (1, None)
+    assert "cs-supervisor" in row.last_error and "no URL" in row.last_error
+    assert http_server.requests == []
+
+
+def test_no_apprise_config_writes_the_digest_to_the_outbox_folder(tmp_path):
+    ok = send_message(tag="ops", title="bianmin 流程失败", body="电话 13812345678", apprise_config=None,
+                      outbox_dir=tmp_path / "outbox")
+    [file] = (tmp_path / "outbox").glob("*-ops-*.txt")
+    assert ok
+    assert "138****5678" in file.read_text(encoding="utf-8")
+
+
+def test_send_message_goes_only_to_its_tag(tmp_path, http_servers):
+    ops, other = http_servers(2)
+    config = write_apprise_config(tmp_path / "apprise.yml", {"ops": ops.url("/ops"), "administration": other.url("/adm")})
+    assert send_message(tag="ops", title="t", body="b", apprise_config=config, outbox_dir=tmp_path)
+    assert (len(ops.requests), len(other.requests)) == (1, 0)
+
+
+def test_an_email_attachment_arrives_intact(tmp_path, smtp_server):
+    config = write_apprise_config(tmp_path / "apprise.yml", {"administration": smtp_server.url()})
+    workbook = tmp_path / "tally.xlsx"
+    workbook.write_bytes(bytes(range(256)) * 40)
+    assert send_message(tag="administration", title="月度统计", body="见附件", apprise_config=config,
+                        outbox_dir=tmp_path, attachments=[workbook])
+    [mail] = smtp_server.messages
+    assert smtp_server.attachments(mail) == {"tally.xlsx": workbook.read_bytes()}
+
+
+def test_no_unmasked_mobile_number_in_any_delivered_body(engine, tmp_path, smtp_server, http_server):
+    config = write_apprise_config(tmp_path / "apprise.yml", {
+        "cs-supervisor": [smtp_server.url(), http_server.url("/hook")]})
+    notes = ["业主另留电话 139-1234-5678", "call +86 137 0000 1111 after 6pm", "邻居 15900001111 代收"]
+    record(engine, [finding(n, note=note, resident=f"王先生 18611112222") for n, note in enumerate(notes, 1)])
+
+    send_digests(engine, config, locale="en")
+
+    bodies = smtp_server.texts() + [p["message"] + p["title"] for p in http_server.json_bodies()]
+    assert len(bodies) == 2
+    assert not any(has_unmasked_mobile(b) for b in bodies)
+    assert all("139****5678" in b and "137****1111" in b and "138****5678" in b for b in bodies)
+
+
+def test_a_canary_token_never_leaks_into_logs_output_errors_or_the_outbox(
+        engine, tmp_path, http_server, smtp_server, caplog, capsys):
+    canary = "CANARY7f3a9e"
+    http_server.respond(500)
+    config = write_apprise_config(tmp_path / "apprise.yml", {
+        "cs-supervisor": f"json://127.0.0.1:{http_server.port}/{canary}/hook?-token={canary}&+X-Api-Key={canary}",
+        # the SMTP sink offers no AUTH: apprise fails to log in with this password
+        "finance-manager": smtp_server.url(**{"user": "bianmin", "pass": canary}),
+    })
+    logging.getLogger("apprise").setLevel(logging.DEBUG)  # someone turned apprise up: we must still not leak
+    caplog.set_level(logging.DEBUG)
+    record(engine, [finding(1), finding(2, kind="cash-unhanded", severity=3)],
+           kinds={"callback-overdue", "cash-unhanded"})
+
+    result = send_digests(engine, config)
+    direct = deliver(tag="cs-supervisor", title="t", body="b", apprise_config=config, outbox_dir=tmp_path)
+
+    captured = capsys.readouterr()
+    rows = alert_rows(engine)
+    assert result.failed == 2 and not direct.ok and direct.error
+    assert http_server.requests, "the endpoint was really called"
+    everything = [caplog.text, captured.out, captured.err, direct.error, *result.errors.values(),
+                  *(r.last_error or "" for r in rows), *(m.as_string() for m in smtp_server.messages),
+                  *(r.body.decode() + r.path for r in http_server.requests if not r.path.startswith(f"/{canary}"))]
+    assert all(canary not in text for text in everything)
