@@ -206,5 +206,8 @@ def cash_check_flow(day: date | None = None, as_of: datetime | None = None,
     """Cash not handed to finance by its due time, handover mismatches, receipt custody, fees not collected."""
     rt = current_runtime()
     result = _cash_check_task(day, as_of, office, datetime.now(rt.calendar.tz))
-    get_run_logger().info(summary(rt, result))
+    logger = get_run_logger()
+    logger.info(summary(rt, result))
+    for warning in rt.calendar_warnings():  # a year without make-up-day data: say so, never guess silently
+        logger.warning(warning)
     return result

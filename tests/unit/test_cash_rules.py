@@ -6,8 +6,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.calendar import BusinessCalendar
+from models.rules import cash_due
 from models.cash import (
     CashHeld,
     CollectorFigures,
@@ -144,3 +147,36 @@ def test_office_totals_add_up_their_collectors():
     assert [(t.office, t.collectors, t.cash, t.electronic, t.handed_over, t.outstanding) for t in totals] == [
         ("SO1", 2, Decimal("0.30"), Decimal("5"), Decimal("0.10"), Decimal("0.20")),
         ("SO2", 1, Decimal("1"), Decimal("0"), Decimal("0"), Decimal("1"))]
+
+
+moments = st.datetimes(min_value=datetime(2026, 9, 20), max_value=datetime(2026, 10, 20)).map(
+    lambda d: d.replace(tzinfo=SH))
+cents = st.integers(min_value=1, max_value=500_000).map(lambda c: Decimal(c) / 100)
+CAL = BusinessCalendar()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(moments, cents, st.sampled_from(["W1", "W2", "W3"])), min_size=1, max_size=12),
+       moments)
+def test_every_overdue_receipt_is_in_exactly_one_fact_and_the_totals_add_up(items, as_of):
+    cash = [held(f"{i:06d}", at, str(amount), collector=who) for i, (at, amount, who) in enumerate(items)]
+    found = unhanded_by_collector(cash, as_of=as_of, calendar=CAL)
+
+    overdue = [c for c in cash if cash_due(c.collected_at, CAL) < as_of]
+    listed = [r for f in found for r in f.receipts]
+    assert sorted(listed) == sorted(c.receipt for c in overdue)
+    assert sum((f.total for f in found), Decimal(0)) == sum((c.amount for c in overdue), Decimal(0))
+    assert len({f.key for f in found}) == len(found)
+    assert all(f.overdue_minutes >= 0 and CAL.is_working_day(f.due_at.date()) for f in found)
+
+
+@given(cents, cents)
+def test_a_handover_is_short_long_or_exact_never_two(covered, counted):
+    found = classify_handover(handover="H1", collector="W1", collector_name="n", department="engineering",
+                              office="SO1", handed_at=local(2026, 10, 12, 17), receipts=[], covered=covered,
+                              counted=counted)
+    if covered == counted:
+        assert found is None
+    else:
+        assert isinstance(found, HandoverShortfall if counted < covered else HandoverOvercount)
+        assert found.difference == abs(covered - counted) > 0
