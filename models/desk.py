@@ -28,6 +28,7 @@ from models.tables import (
     CALLBACK_OUTCOMES,
     CATEGORIES,
     CHANNELS,
+    DEPARTMENT_NAMES,
     DEPARTMENTS,
     OUT_OF_SCOPE_CATEGORIES,
     PAYMENT_METHODS,
@@ -47,6 +48,11 @@ from models.tables import (
 )
 
 ZERO = Decimal("0.00")
+# the clerk reads Chinese names in refusals; codes stay in the English text
+_DEPT_ZH = {code: names[0] for code, names in DEPARTMENT_NAMES.items()}
+_CATEGORY_ZH = {"plumbing": "水管维修安装", "electrical": "电路维修安装", "cleaning": "保洁", "greening": "绿化",
+                "appliance": "家电维修", "renovation": "房屋修缮"}
+_ACTION_ZH = {"register": "登记", "reply": "回复", "issue": "开通知单", "callback": "回访"}
 # a rework order is scheduled this long after the unsatisfied callback unless the caller says otherwise
 DEFAULT_REWORK_WITHIN = timedelta(hours=24)
 
@@ -106,7 +112,9 @@ def _receipt(s: Session, ref: Any) -> Receipt:
 
 def _require_cs(staff: Staff, action: str) -> None:
     if staff.department != "cs":
-        raise DomainError("cs_only", staff=staff.code, department=staff.department, action=action)
+        raise DomainError("cs_only", staff=staff.code, department=staff.department, action=action,
+                          department_zh=_DEPT_ZH.get(staff.department, staff.department),
+                          action_zh=_ACTION_ZH.get(action, action))
 
 
 def _require_office(staff: Staff, office: Office) -> None:
@@ -136,7 +144,7 @@ def _money(value: Decimal | str | int | None, field: str) -> Decimal | None:
 
 def _check_category(category: str) -> None:
     if category in OUT_OF_SCOPE_CATEGORIES:
-        raise DomainError("out_of_scope", category=category)
+        raise DomainError("out_of_scope", category=category, category_zh=_CATEGORY_ZH.get(category, category))
     if category not in CATEGORIES:
         raise DomainError("unknown_category", category=category)
 
@@ -325,7 +333,9 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
     department = rules.department_for(req.category)
     if hand.department != department:
         raise DomainError("worker_department", worker=hand.code, worker_department=hand.department,
-                          department=department, category=req.category)
+                          department=department, category=req.category,
+                          worker_department_zh=_DEPT_ZH.get(hand.department, hand.department),
+                          department_zh=_DEPT_ZH[department], category_zh=_CATEGORY_ZH[req.category])
     if hand.office_id != req.office_id:
         raise DomainError("wrong_office", staff=hand.code, office=s.get(Office, req.office_id).code)
     existing = s.scalar(select(WorkOrder.number).where(WorkOrder.request_id == req.id,
@@ -393,7 +403,8 @@ def issue_receipts(s: Session, *, by: str | Staff, to: str | Staff, first: str, 
     _require_aware(at)
     issuer = _staff(s, by)
     if issuer.department not in ("cs", "finance"):
-        raise DomainError("receipts_issuer", staff=issuer.code, department=issuer.department)
+        raise DomainError("receipts_issuer", staff=issuer.code, department=issuer.department,
+                          department_zh=_DEPT_ZH.get(issuer.department, issuer.department))
     holder = _staff(s, to)
     first = str(first).strip()
     if not first.isdigit():
@@ -585,11 +596,13 @@ def department_report(s: Session, *, by: str | Staff, department: str, worker: s
         raise DomainError("report_department", department=department)
     reporter = _staff(s, by)
     if reporter.department != department:
-        raise DomainError("report_by", staff=reporter.code, department=department)
+        raise DomainError("report_by", staff=reporter.code, department=department, department_zh=_DEPT_ZH[department])
     hand = _staff(s, worker)
     if hand.department != department:
         raise DomainError("worker_department", worker=hand.code, worker_department=hand.department,
-                          department=department, category=department)
+                          department=department, category=department,
+                          worker_department_zh=_DEPT_ZH.get(hand.department, hand.department),
+                          department_zh=_DEPT_ZH[department], category_zh=_DEPT_ZH[department])
     wo = _order(s, order) if order is not None else None
     amount = _money(fee, "fee")
     office = s.get(Office, hand.office_id)
