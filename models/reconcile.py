@@ -11,7 +11,6 @@ Money stays Decimal end to end (pandas would turn NUMERIC into float64).
 """
 from __future__ import annotations
 
-import calendar as _calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta

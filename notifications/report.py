@@ -19,7 +19,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from models.reconcile import GROUP, KINDS, Figures, MonthTally
+from models.reconcile import GROUP, Figures, MonthTally
 from models.tables import DEPARTMENT_NAMES
 
 TEMPLATES = Path(__file__).with_name("templates")

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from flows.tally import run_monthly_tally
@@ -17,7 +16,7 @@ from models import desk
 from models.db import transaction
 from models.errors import DomainError
 from models.reconcile import reconcile_month
-from models.tables import Callback, Receipt, ReportRun, WorkOrder
+from models.tables import Callback, Receipt, ReportRun
 from tests.builders import accepted_job, at, collect_fee, give_receipts, hand_over, order_for, request_for, setup_office
 from tests.servers import http_server, smtp_server  # noqa: F401  (fixtures)
 
