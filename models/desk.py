@@ -149,16 +149,27 @@ def _check_category(category: str) -> None:
         raise DomainError("unknown_category", category=category)
 
 
-def _next_number(s: Session, model: type, column: str, prefix: str) -> str:
-    """The next `<prefix>-<nnn>` for one office and day; the unique constraint settles any race."""
-    col = getattr(model, column)
-    taken = s.scalars(select(col).where(col.like(f"{prefix}-%"))).all()
+def _next_number(s: Session, model: type, column: str, prefix: str, *, office_id: int, when: str,
+                 at: datetime) -> str:
+    """The next `<prefix>-<nnn>` for one office and day; the unique constraint settles any race.
+
+    Only that office's rows of that day are read (a LIKE on the number would scan the whole table on
+    PostgreSQL's non-C collations); an imported number in the same format is skipped by probing.
+    """
+    col, moment = getattr(model, column), getattr(model, when)
+    start = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    taken = s.scalars(select(col).where(model.office_id == office_id, moment >= start,
+                                        moment < start + timedelta(days=1))).all()
     highest = 0
     for number in taken:
-        tail = number[len(prefix) + 1:]
+        tail = number[len(prefix) + 1:] if number.startswith(f"{prefix}-") else ""
         if tail.isdigit():
             highest = max(highest, int(tail))
-    return f"{prefix}-{highest + 1:03d}"
+    candidate = f"{prefix}-{highest + 1:03d}"
+    while s.scalar(select(model.id).where(col == candidate)) is not None:
+        highest += 1
+        candidate = f"{prefix}-{highest + 1:03d}"
+    return candidate
 
 
 def _day(at: datetime) -> str:
@@ -286,7 +297,8 @@ def register(s: Session, *, office: str | Office, by: str | Staff, channel: str,
         if comm.office_id != off.id:
             raise DomainError("community_office", community=comm.code, office=off.code)
     if number is None:
-        number = _next_number(s, ServiceRequest, "number", f"R-{off.code}-{_day(at)}")
+        number = _next_number(s, ServiceRequest, "number", f"R-{off.code}-{_day(at)}", office_id=off.id,
+                              when="received_at", at=at)
     elif s.scalar(select(ServiceRequest.id).where(ServiceRequest.number == number)) is not None:
         raise DomainError("exists", what="登记", what_en="request", ref=number)
     request = ServiceRequest(
@@ -345,7 +357,8 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
     _not_before(at, req.received_at, "register")
     office = s.get(Office, req.office_id)
     if number is None:
-        number = _next_number(s, WorkOrder, "number", f"WO-{office.code}-{_day(at)}")
+        number = _next_number(s, WorkOrder, "number", f"WO-{office.code}-{_day(at)}", office_id=office.id,
+                              when="issued_at", at=at)
     elif s.scalar(select(WorkOrder.id).where(WorkOrder.number == number)) is not None:
         raise DomainError("exists", what="通知单", what_en="work order", ref=number)
     order = WorkOrder(number=number, request_id=req.id, office_id=req.office_id, department=department,
@@ -519,7 +532,8 @@ def handover(s: Session, *, by: str | Staff, cashier: str | Staff, receipts: lis
         declared += r.amount
     office = s.get(Office, hander.office_id)
     if number is None:
-        number = _next_number(s, CashHandover, "number", f"H-{office.code}-{_day(at)}")
+        number = _next_number(s, CashHandover, "number", f"H-{office.code}-{_day(at)}", office_id=office.id,
+                              when="handed_at", at=at)
     elif s.scalar(select(CashHandover.id).where(CashHandover.number == number)) is not None:
         raise DomainError("exists", what="交款", what_en="handover", ref=number)
     ho = CashHandover(number=number, office_id=office.id, handed_by_id=hander.id, received_by_id=teller.id,
@@ -607,7 +621,8 @@ def department_report(s: Session, *, by: str | Staff, department: str, worker: s
     amount = _money(fee, "fee")
     office = s.get(Office, hand.office_id)
     if reference is None:
-        reference = _next_number(s, DepartmentReport, "reference", f"DR-{office.code}-{_day(at)}")
+        reference = _next_number(s, DepartmentReport, "reference", f"DR-{office.code}-{_day(at)}",
+                                 office_id=office.id, when="reported_at", at=at)
     elif s.scalar(select(DepartmentReport.id).where(DepartmentReport.reference == reference)) is not None:
         raise DomainError("exists", what="部门记录", what_en="department report", ref=reference)
     report = DepartmentReport(reference=reference, office_id=office.id, department=department,

@@ -42,6 +42,13 @@ def test_requests_and_orders_are_numbered_per_office_and_day(engine, office):
     assert order.number == "WO-A1-20260930-001" and order.department == "engineering"
 
 
+def test_an_imported_number_in_the_desks_own_format_is_skipped_not_reused(engine, office):
+    with transaction(engine) as s:
+        request_for(s, office, at=at("2026-10-08", "09:00"), number="R-A1-20260930-001")
+        typed = request_for(s, office, at=at("2026-09-30", "09:00"))
+    assert typed.number == "R-A1-20260930-002"
+
+
 def test_the_agreed_fee_comes_from_the_price_list_unless_given(engine, office):
     with transaction(engine) as s:
         listed = request_for(s, office, at=at("2026-09-30", "09:00"), category="greening")
