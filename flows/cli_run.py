@@ -86,7 +86,7 @@ def run_flow_once(name: str, as_of: str | None, as_json: bool) -> None:
     rt = runtime()
     moment = parse_at(as_of)
     where = prepare_for_run(rt.settings)
-    logging.getLogger("bianmin.run").debug("running %s against %s", name, where)
+    err_console.print(t(f"Prefect:{where}", f"Prefect: {where}"), style="dim", markup=False, highlight=False)
     flow = _load_flow(name)
     with using_runtime(rt):
         state = flow(as_of=moment, return_state=True)
@@ -130,7 +130,10 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         from flows.serve import ServeError, serve_all
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for noisy in ("httpx", "alembic"):  # every poll and migration step is not news
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         try:
-            serve_all(runtime().settings, say=lambda line: console.print(line, markup=False, highlight=False))
+            serve_all(runtime().settings,
+                      say=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
         except ServeError as exc:
             fail(str(exc))
