@@ -103,6 +103,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                            "No {what_en} {ref} in the file or in the ledger"),
     "import_receipt_used": ("收据号 {number} 已用于通知单 {order},同一张收据不能用两次",
                             "Receipt {number} was already used for work order {order}: a receipt is used once"),
+    # the demo (flows/demo.py)
+    "demo_exists": ("演示数据已经在数据库 {database} 里了:删除数据目录(默认 ./var)或设置 BIANMIN_DATA_DIR 换一个目录后重试",
+                    "The demo data is already in {database}: remove the data folder (./var by default) or set "
+                    "BIANMIN_DATA_DIR to another folder, and run it again"),
 }
 
 
