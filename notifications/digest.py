@@ -227,10 +227,14 @@ def _due(as_of: datetime):
 def claim(sessions: sessionmaker[Session], *, me: str, as_of: datetime, lease: timedelta,
           limit: int = 5000, send_resolved: bool = True) -> list[int]:
     """Claim due alerts for dispatcher `me` until as_of + lease; returns the claimed row ids."""
+    if not send_resolved:  # nobody wants the "resolved" lines: close them without a message
+        with transaction(sessions) as s:
+            unnoticed = and_(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None))
+            ids = _lock_in_key_order(s, list(s.scalars(select(Alert.id).where(unnoticed))))
+            for start in range(0, len(ids), 500):
+                s.execute(update(Alert).where(Alert.id.in_(ids[start:start + 500]), unnoticed)
+                          .values(resolved_notified_at=Alert.resolved_at).execution_options(synchronize_session=False))
     with transaction(sessions) as s:
-        if not send_resolved:  # nobody wants the "resolved" lines: close them without a message
-            s.execute(update(Alert).where(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None))
-                      .values(resolved_notified_at=Alert.resolved_at).execution_options(synchronize_session=False))
         candidates = select(Alert.id).where(_due(as_of)).order_by(Alert.id).limit(limit)
         if s.get_bind().dialect.name == "postgresql":
             ids = list(s.scalars(candidates.with_for_update(skip_locked=True, of=Alert)))
@@ -249,6 +253,7 @@ def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[i
                         as_of: datetime, backoff_base: int, backoff_max: int) -> tuple[int, int, int]:
     sent = resolved_sent = failed = 0
     with transaction(sessions) as s:
+        _lock_in_key_order(s, ids)
         mine = [Alert.claimed_by == me]
         for part, result in outcomes:
             if result.ok:
@@ -273,6 +278,21 @@ def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[i
             s.execute(update(Alert).where(Alert.id.in_(ids[start:start + 500]), *mine)
                       .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
     return sent, resolved_sent, failed
+
+
+def _lock_in_key_order(s: Session, ids: list[int]) -> list[int]:
+    """PostgreSQL: lock these rows up front in dedupe_key order, the order every outbox writer uses (no deadlocks)."""
+    if s.get_bind().dialect.name != "postgresql" or not ids:
+        return ids
+    keys: list[str] = []
+    for start in range(0, len(ids), 500):
+        keys.extend(s.scalars(select(Alert.dedupe_key).where(Alert.id.in_(ids[start:start + 500]))))
+    keys.sort()
+    locked: list[int] = []
+    for start in range(0, len(keys), 500):  # chunks follow the key order, so the whole is in key order
+        locked.extend(s.scalars(select(Alert.id).where(Alert.dedupe_key.in_(keys[start:start + 500]))
+                                .order_by(Alert.dedupe_key).with_for_update()))
+    return locked
 
 
 def _by_attempts(s: Session, ids: tuple[int, ...]) -> list[tuple[int, list[int]]]:

@@ -146,16 +146,25 @@ def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[s
                              first_seen=as_of, last_seen=as_of, next_attempt_at=as_of, attempts=0)
     cutoff = working_time_before(calendar, as_of, repeat_every) if calendar else as_of - repeat_every
 
-    new = seen_again = 0
-    keys = sorted(rows)  # one lock order for every writer: two detectors on PostgreSQL cannot deadlock
+    keys = sorted(rows)
+    gone = _gone(session, kinds=kinds, office=office, found=set(rows))
+    # PostgreSQL: every writer (detectors here, dispatchers when recording) takes its row locks in
+    # dedupe_key order, up front, so two of them can wait on each other but never deadlock
+    lock = session.get_bind().dialect.name == "postgresql"
+    existing: set[str] = set()
+    wanted = sorted(set(keys) | {key for _id, key in gone})
+    for start in range(0, len(wanted), 500):
+        q = select(Alert.dedupe_key).where(Alert.dedupe_key.in_(wanted[start:start + 500]))
+        if lock:
+            q = q.order_by(Alert.dedupe_key).with_for_update()
+        existing.update(session.scalars(q))
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        existing = set(session.scalars(select(Alert.dedupe_key).where(Alert.dedupe_key.in_(chunk))))
-        new += len(chunk) - len(existing)
-        seen_again += len(existing)
         session.execute(_upsert(session, [rows[k] for k in chunk], as_of=as_of, cutoff=cutoff))
+    seen_again = len(existing & set(keys))
+    new = len(keys) - seen_again
 
-    resolved = _resolve_missing(session, kinds=kinds, office=office, found=set(rows), as_of=as_of)
+    resolved = _resolve(session, [row_id for row_id, _key in gone], as_of=as_of)
     session.flush()
     return SyncResult(new=new, seen_again=seen_again, resolved=resolved, keys=keys)
 
@@ -188,24 +197,29 @@ def _upsert(session: Session, values: list[dict[str, Any]], *, as_of: datetime, 
     )
 
 
-def _resolve_missing(session: Session, *, kinds: set[str], office: str | None, found: set[str],
-                     as_of: datetime) -> int:
+def _gone(session: Session, *, kinds: set[str], office: str | None, found: set[str]) -> list[tuple[int, str]]:
+    """Open alerts of `kinds` (in `office`) whose finding was not found this time."""
     if not kinds:
-        return 0
+        return []
     conditions = [Alert.kind.in_(sorted(kinds)), Alert.resolved_at.is_(None)]
     if office is not None:
         conditions.append(Alert.office == office)
     open_rows = session.execute(select(Alert.id, Alert.dedupe_key).where(*conditions)).all()
-    gone = [row.id for row in open_rows if row.dedupe_key not in found]
-    for start in range(0, len(gone), 500):
-        session.execute(
-            update(Alert).where(Alert.id.in_(gone[start:start + 500]), Alert.resolved_at.is_(None))
+    return [(row.id, row.dedupe_key) for row in open_rows if row.dedupe_key not in found]
+
+
+def _resolve(session: Session, ids: list[int], *, as_of: datetime) -> int:
+    resolved = 0
+    for start in range(0, len(ids), 500):
+        result = session.execute(
+            update(Alert).where(Alert.id.in_(ids[start:start + 500]), Alert.resolved_at.is_(None))
             .values(resolved_at=as_of,
                     # nobody was ever told about it: there is nothing to take back
                     resolved_notified_at=case((Alert.last_notified_at.is_(None), as_of),
                                               else_=Alert.resolved_notified_at))
             .execution_options(synchronize_session=False))
-    return len(gone)
+        resolved += result.rowcount or 0
+    return resolved
 
 
 # -- operator actions -------------------------------------------------------------------------------------
