@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.cli_common import console, emit, fail, locale, refusals, runtime, t
+from flows.cli_common import console, emit, fail, locale, refusals, runtime, t, to_jsonable
 
 REJECTS_SHOWN = 40
 
@@ -92,7 +92,8 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         rt = runtime()
         with refusals():
             result = run_demo(rt, month=month, offices=offices, seed=seed, orders_per_office=orders)
-        emit(as_json, result, lambda: render_demo(result, console, locale()))
+        data = {**to_jsonable(result), "all_found": result.all_found, "figures_match": result.figures_match}
+        emit(as_json, data, lambda: render_demo(result, console, locale()))
         if not result.all_found:
             raise typer.Exit(code=1)
 

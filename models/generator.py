@@ -450,7 +450,7 @@ def _schedule_job(b: _Builder, j: _Job, receipt: str | None, end: datetime, last
     if j.open_order:
         scheduled = cal.at(cal.next_working_day(last), time(9, 0)) + timedelta(minutes=rng.randrange(0, 240))
     else:
-        scheduled = issued + timedelta(minutes=rng.randrange(40, 90))
+        scheduled = issued + timedelta(minutes=rng.randrange(60, 120))
 
     def issue(s: Session) -> None:
         desk.issue_order(s, request=j.number, by=j.clerk, worker=j.worker, scheduled=scheduled, at=issued,
@@ -460,7 +460,8 @@ def _schedule_job(b: _Builder, j: _Job, receipt: str | None, end: datetime, last
     b.at(issued, issue)
     if j.open_order:
         return
-    completed = scheduled + timedelta(minutes=rng.randrange(-20, 30))
+    # most jobs finish by the agreed time, some run over
+    completed = scheduled + timedelta(minutes=rng.randrange(-45, 15))
     accepted = completed + timedelta(minutes=rng.randrange(5, 15))
     collected = j.collected = accepted + timedelta(minutes=3)
     _finish(b, j.order, office, j.worker, j.resident, completed, accepted, rework=False)
