@@ -40,15 +40,14 @@ def list_cmd(open_only: bool = typer.Option(False, "--open", help="Only alerts n
     data: list[dict[str, Any]] = [to_jsonable(v) for v in views]
 
     def render() -> None:
+        # the columns an operator acts on; order, kind and errors are in --json
         table = Table(title=t(f"提醒({len(views)} 条)", f"Alerts ({len(views)})"))
-        for header in (t("编号", "Key"), t("类别", "Kind"), t("级别", "Level"), t("通知", "Tag"),
-                       t("服务处", "Office"), t("单号", "Order"), t("状态", "Status"), t("尝试", "Attempts"),
-                       t("最近发现", "Last seen"), t("下次发送", "Next attempt"), t("错误", "Last error")):
+        for header in (t("编号", "Key"), t("级", "Lv"), t("通知", "Tag"), t("服务处", "Office"),
+                       t("状态", "Status"), t("尝试", "Tries"), t("最近发现", "Last seen")):
             table.add_column(header, overflow="fold")
         for v in views:
-            table.add_row(v.key, v.kind, str(v.level), v.tag, v.office or "", v.order or "", _status(v.status),
-                          str(v.attempts), _local(v.last_seen),
-                          _local(v.next_attempt_at) if v.status == "pending" else "", (v.last_error or "")[:80])
+            table.add_row(v.key, str(v.level), v.tag, v.office or "", _status(v.status), str(v.attempts),
+                          _local(v.last_seen))
         console.print(table)
 
     emit(as_json, data, render)

@@ -71,7 +71,7 @@ def _elide(value: str) -> str:
 
 def harden_privacy_url(url: str) -> str:
     """Apprise's privacy URL with every non-standard query value elided too."""
-    from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+    from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
     try:
         parts = urlsplit(url)
@@ -79,10 +79,13 @@ def harden_privacy_url(url: str) -> str:
         return url.split("://", 1)[0] + "://****"
     if not parts.query:
         return url
-    pairs = [(k, v if k.lower() in _SAFE_QUERY_KEYS else _elide(v))
-             for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    query = "&".join(f"{quote(k, safe='+-:')}={quote(v, safe='@.,')}" for k, v in pairs)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    pairs = []
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")  # keys kept raw: "+Header" must not turn into " Header"
+        if unquote(key).lower() not in _SAFE_QUERY_KEYS:
+            value = quote(_elide(unquote(value)), safe="@.,")
+        pairs.append(f"{key}={value}")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(pairs), parts.fragment))
 
 
 def privacy_url(url: str) -> str:
