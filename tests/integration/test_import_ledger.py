@@ -267,3 +267,39 @@ def test_a_crash_mid_import_leaves_whole_batches_and_the_rerun_finishes(engine, 
 
     assert (rerun.present, rerun.kept, rerun.rejected) == (100, 863, 37)
     assert counts(engine)["service_requests"] == 282
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8-sig")
+    return path
+
+
+def test_staff_then_an_unsatisfied_callback_then_the_reworks_completion_come_in_as_separate_files(
+        engine, calendar, office, tmp_path):
+    staff = write_csv(tmp_path / "员工名单.csv", [["工号", "姓名", "部门", "岗位"],
+                                                ["A1-PL9", "蒋师傅", "工程部", "师傅"],
+                                                ["A1-XX1", "无名", "保安部", "保安"]])
+    first = write_csv(tmp_path / "ledger.csv", [
+        ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容", "费用"],
+        ["R-1", "2026/10/12 9:00", "A1-CS1", "来访", "刘女士", "3栋501", "13812345678", "水", "漏水", "80"]])
+    order = write_csv(tmp_path / "通知单.csv", [
+        ["通知单号", "登记号", "施工人员", "开单时间", "约定时间", "完工时间", "验收时间"],
+        ["WO-1", "R-1", "蒋师傅", "2026/10/12 9:10", "2026/10/12 10:00", "2026/10/12 10:40", "2026/10/12 10:50"]])
+    callback = write_csv(tmp_path / "回访记录.csv", [["通知单号", "回访人", "回访结果", "回访时间", "备注"],
+                                                 ["WO-1", "王客服", "不满意", "2026/10/13 10:00", "还在滴水"]])
+    rework = write_csv(tmp_path / "返修.csv", [["通知单号", "登记号", "施工人员", "开单时间", "约定时间", "完工时间", "验收时间"],
+                                             ["WO-1-R1", "R-1", "蒋师傅", "2026/10/13 10:00", "2026/10/14 10:00",
+                                              "2026/10/14 9:30", "2026/10/14 9:40"]])
+
+    staff_result = run_import(engine, calendar, staff)
+    for path, kind in ((first, "requests"), (order, None), (callback, None), (rework, "orders")):
+        result = run_import(engine, calendar, path, kind=kind)
+        assert (result.kept, result.rejected) == (1, 0), [r.reason("en") for r in result.rejects]
+
+    assert (staff_result.kept, [r.column for r in staff_result.rejects]) == (1, ["部门"])
+    with engine.connect() as conn:
+        orders = conn.execute(select(WorkOrder.number, WorkOrder.fee, WorkOrder.accepted_at.is_not(None))
+                              .order_by(WorkOrder.number)).all()
+        owed = conn.scalar(select(func.count()).select_from(Callback).where(Callback.done_at.is_(None)))
+    assert orders == [("WO-1", Decimal("80.00"), True), ("WO-1-R1", Decimal("0.00"), True)]
+    assert owed == 1  # the rework's own callback, opened by its acceptance
