@@ -168,6 +168,8 @@ def _log(result: ChaseResult) -> ChaseResult:
         "recorded in %s", result.flow, result.as_of.isoformat(), result.judged_at.isoformat(),
         len(result.findings), result.new, result.seen_again, result.resolved,
         rt.engine.url.render_as_string(hide_password=True))
+    for warning in rt.calendar_warnings():  # a year without make-up-day data: said loudly, never guessed
+        get_run_logger().warning(warning)
     return result
 
 

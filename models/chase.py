@@ -12,7 +12,7 @@ holiday for something that fell due while the office was closed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, exists, select
@@ -119,7 +119,7 @@ class CallbackChase:
     callbacks: tuple[OverdueCallback, ...] = ()
     rework_callbacks: tuple[ReworkWithoutCallback, ...] = ()
     missing_reworks: tuple[MissingRework, ...] = ()
-    overdue_orders: tuple[OverdueWorkOrder, ...] = field(default=())
+    overdue_orders: tuple[OverdueWorkOrder, ...] = ()
 
 
 # -- pure rules ---------------------------------------------------------------------------------
