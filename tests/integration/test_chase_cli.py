@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -27,7 +28,7 @@ def free_port() -> int:
 def cli(settings, monkeypatch, prefect_harness):
     """The CLI on the test's settings; no local Prefect server in reach, so the harness is used."""
     for name in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED"):  # restored after the test
-        monkeypatch.setenv(name, __import__("os").environ.get(name, "") or "unused")
+        monkeypatch.setenv(name, os.environ.get(name, "") or "unused")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
 
     def invoke(*args: str, settings_: Settings | None = None):

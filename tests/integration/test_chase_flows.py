@@ -5,10 +5,8 @@ Prefect's test harness.
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from flows.callbacks import (
     chase_callbacks_flow,
@@ -19,7 +17,7 @@ from flows.callbacks import (
 from flows.runtime import Runtime, using_runtime
 from models import desk
 from models.db import transaction
-from models.tables import Alert, FlowWatermark
+from models.tables import Alert, FlowWatermark, WorkOrder
 from tests.builders import accepted_job, at, order_for, request_for, setup_office
 
 
@@ -106,7 +104,7 @@ def test_a_rework_order_without_its_callback_is_its_own_alert(runtime):
         job = accepted_job(s, runtime.calendar, o, at=at("2026-11-23", "10:00")).number
     do_callback(runtime, job, at("2026-11-24", "10:00"), outcome="unsatisfied")
     with transaction(runtime.sessions) as s:
-        rework = s.scalar(select(desk.WorkOrder.number).where(desk.WorkOrder.rework_of_id.is_not(None)))
+        rework = s.scalar(select(WorkOrder.number).where(WorkOrder.rework_of_id.is_not(None)))
         desk.complete(s, order=rework, by=o.plumber, at=at("2026-11-24", "15:00"))
         desk.accept(s, order=rework, signed_by="刘女士", at=at("2026-11-24", "15:10"), calendar=runtime.calendar)
     run_chase_callbacks(runtime, at("2026-11-27", "09:00"))
@@ -153,7 +151,7 @@ def test_the_first_run_after_downtime_records_everything_that_fell_due_meanwhile
     assert result.new == 2 * len(jobs)
     with transaction(runtime.sessions) as s:
         first_seen = set(s.scalars(select(Alert.first_seen)))
-        pending = s.scalar(select(desk.func.count()).select_from(Alert).where(Alert.sent_at.is_(None)))
+        pending = s.scalar(select(func.count()).select_from(Alert).where(Alert.sent_at.is_(None)))
     assert first_seen == {at("2026-11-30", "09:00")}
     assert pending == 2 * len(jobs)
 
