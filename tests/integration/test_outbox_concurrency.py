@@ -4,7 +4,6 @@ Each thread has its own engine and sessions, as separate processes would; they s
 """
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -16,7 +15,7 @@ from models.db import make_engine, session_factory, transaction
 from models.tables import Alert
 from notifications.digest import dispatch
 from notifications.outbox import sync_findings
-from tests.integration.test_outbox import T0, finding
+from tests.integration.test_outbox import T0, finding, listed_orders
 from tests.servers import http_server, write_apprise_config  # noqa: F401 (fixture)
 
 KINDS = {"callback-overdue", "order-overdue", "cash-unhanded"}
@@ -88,7 +87,7 @@ def test_two_detectors_and_two_dispatchers_at_once_write_one_row_per_key_and_del
     deliveries = Counter()
     for request in http_server.accepted():
         tag = request.path.strip("/")
-        for number in re.findall(r"WO-\d{4}", request.json()["message"]):
+        for number in listed_orders(request.json()["message"]):
             deliveries[(tag, number)] += 1
     assert errors == []
     assert (total, distinct, unsent) == (50, 50, 0)  # 20 + 10 + 10 cash to two tags each
