@@ -225,6 +225,7 @@ _TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m
                  "%Y年%m月%d日%H:%M", "%Y年%m月%d日 %H时%M分")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")
 _EXCEL_EPOCH = datetime(1899, 12, 30)
+_DATE_ONLY = "a date without a time"
 
 
 def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
@@ -233,7 +234,7 @@ def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
         moment = value
     elif isinstance(value, date):
         if not date_alone:
-            raise ValueError("a date without a time")
+            raise ValueError(_DATE_ONLY)
         moment = datetime.combine(value, time())
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         moment = _serial(float(value), date_alone)
@@ -255,10 +256,12 @@ def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
         if moment is None:
             try:
                 moment = datetime.fromisoformat(text)
-                if len(text) <= 10 and not date_alone:
-                    raise ValueError("a date without a time")
             except ValueError:
                 moment = None
+            if moment is not None and len(text) <= 10 and not date_alone:
+                raise ValueError(_DATE_ONLY)
+        if moment is None and not date_alone and any(_parses(text, fmt) for fmt in _DATE_FORMATS):
+            raise ValueError(_DATE_ONLY)
         if moment is None and date_alone:
             for fmt in _DATE_FORMATS:
                 try:
@@ -273,12 +276,20 @@ def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
     return moment
 
 
+def _parses(text: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(text, fmt)
+        return True
+    except ValueError:
+        return False
+
+
 def _serial(number: float, date_alone: bool) -> datetime:
     # Excel serials of 1982..2118 only: a bare number outside is a typo, not a date
     if not 30000 <= number <= 80000:
         raise ValueError(str(number))
     if number == int(number) and not date_alone:
-        raise ValueError("a date without a time")
+        raise ValueError(_DATE_ONLY)
     return _EXCEL_EPOCH + timedelta(days=number)
 
 
@@ -322,8 +333,9 @@ def read_row(kind: Kind, header_map: dict[str, int], cells: tuple, tz) -> dict[s
         if col.read in ("time", "when"):
             try:
                 out[col.field] = read_time(raw, tz, date_alone=col.read == "when")
-            except (ValueError, OverflowError):
-                raise RowProblem(col.field, "import_bad_time", value=text) from None
+            except (ValueError, OverflowError) as exc:
+                code = "import_date_only" if str(exc) == _DATE_ONLY else "import_bad_time"
+                raise RowProblem(col.field, code, value=text) from None
         elif col.read == "money":
             try:
                 amount = read_money(raw)

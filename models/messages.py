@@ -90,6 +90,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                         "Cannot read the time {value!r}: write 2026-10-03 14:05 or 2026/10/3 14:05"),
     "import_bad_amount": ("金额看不懂:{value}(应为数字,如 80、80.00、¥80)",
                           "Cannot read the amount {value!r}: write a number such as 80, 80.00 or ¥80"),
+    "import_date_only": ("只有日期没有时间:{value}(请写到几点几分,如 2026-10-03 14:05)",
+                         "{value!r} is a date without a time: write e.g. 2026-10-03 14:05"),
     "import_negative": ("金额不能为负数:{value}", "An amount cannot be negative: {value}"),
     "import_bad_choice": ("{column}填的是 {value},看不懂(可填:{choices})",
                           "{column_en} {value!r} is not one of: {choices}"),

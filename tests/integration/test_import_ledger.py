@@ -167,7 +167,7 @@ def test_a_thousand_row_workbook_keeps_963_rows_and_rejects_the_37_planted_with_
     assert (used, handed, done) == (191, 100, 148)
 
     codes = Counter(r.code for r in result.rejects)
-    assert codes == Counter({"import_bad_time": 8, "out_of_scope": 5, "import_bad_amount": 5, "import_negative": 5,
+    assert codes == Counter({"import_bad_time": 7, "import_date_only": 1, "out_of_scope": 5, "import_bad_amount": 5, "import_negative": 5,
                              "import_required": 2, "import_unknown_staff": 6, "import_receipt_used": 5,
                              "import_bad_choice": 1})
     every = {(r.sheet, r.line): r for r in result.rejects}

@@ -86,3 +86,13 @@ def test_csv_encoding_is_detected_so_chinese_headers_read_back(tmp_path, encodin
     path.write_bytes("登记号,业主姓名\nR-1,刘女士\n".encode(encoding))
     detected = detect_encoding(path)
     assert path.read_text(encoding=detected).splitlines()[0] == "登记号,业主姓名"
+
+
+@pytest.mark.parametrize("cell", ["2026-10-03", "2026/10/3", "2026年10月3日"])
+def test_a_day_without_a_time_is_refused_saying_the_time_is_missing(cell):
+    kind = KINDS["callbacks"]
+    cells = ("WO-1", "王客服", "满意", cell)
+    with pytest.raises(RowProblem) as problem:
+        read_row(kind, map_headers(kind, ["通知单号", "回访人", "回访结果", "回访时间"]), cells, TZ)
+    assert (problem.value.field, problem.value.error.code) == ("at", "import_date_only")
+    assert problem.value.error.message("zh_CN").startswith(f"只有日期没有时间:{cell}")
