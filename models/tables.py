@@ -293,6 +293,13 @@ class Alert(Base):
         Index("ix_alerts_pending", "next_attempt_at",
               postgresql_where=text("sent_at IS NULL AND resolved_at IS NULL"),
               sqlite_where=text("sent_at IS NULL AND resolved_at IS NULL")),
+        # a detector resolves among the open alerts of its kinds, not the whole history
+        Index("ix_alerts_open", "kind", "office",
+              postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL")),
+        # resolved alerts whose "resolved" line is still owed to someone who was told
+        Index("ix_alerts_resolved_unnoticed", "resolved_at",
+              postgresql_where=text("resolved_at IS NOT NULL AND resolved_notified_at IS NULL"),
+              sqlite_where=text("resolved_at IS NOT NULL AND resolved_notified_at IS NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -215,13 +215,15 @@ def _counts(items: list[DigestItem]) -> dict[Any, int]:
 
 # -- claiming -----------------------------------------------------------------------------------------------
 
-def _due(as_of: datetime):
+def _due_queries(as_of: datetime, limit: int):
+    """Two candidate queries, each on its partial index: alerts to send, and "resolved" lines owed."""
     not_waiting = or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= as_of)
-    pending = and_(Alert.sent_at.is_(None), Alert.resolved_at.is_(None), ~acked_clause(),
-                   ~silenced_clause(as_of))
-    resolved_notice = and_(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None))
     free = or_(Alert.claimed_until.is_(None), Alert.claimed_until < as_of)
-    return and_(or_(pending, resolved_notice), not_waiting, free)
+    pending = select(Alert.id).where(Alert.sent_at.is_(None), Alert.resolved_at.is_(None), ~acked_clause(),
+                                     ~silenced_clause(as_of), not_waiting, free)
+    owed = select(Alert.id).where(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None),
+                                  not_waiting, free)
+    return [q.limit(limit) for q in (pending, owed)]  # no ORDER BY: it would make SQLite walk the table by rowid
 
 
 def claim(sessions: sessionmaker[Session], *, me: str, as_of: datetime, lease: timedelta,
@@ -234,19 +236,24 @@ def claim(sessions: sessionmaker[Session], *, me: str, as_of: datetime, lease: t
             for start in range(0, len(ids), 500):
                 s.execute(update(Alert).where(Alert.id.in_(ids[start:start + 500]), unnoticed)
                           .values(resolved_notified_at=Alert.resolved_at).execution_options(synchronize_session=False))
+    claimed: list[int] = []
     with transaction(sessions) as s:
-        candidates = select(Alert.id).where(_due(as_of)).order_by(Alert.id).limit(limit)
-        if s.get_bind().dialect.name == "postgresql":
-            ids = list(s.scalars(candidates.with_for_update(skip_locked=True, of=Alert)))
-            if not ids:
-                return []
-            target = Alert.id.in_(ids)
-        else:
-            # correlate(None): the subquery reads alerts itself, it must not melt into the UPDATE's alerts
-            target = Alert.id.in_(candidates.correlate(None).scalar_subquery())
-        s.execute(update(Alert).where(target, or_(Alert.claimed_until.is_(None), Alert.claimed_until < as_of))
-                  .values(claimed_by=me, claimed_until=as_of + lease).execution_options(synchronize_session=False))
-        return list(s.scalars(select(Alert.id).where(Alert.claimed_by == me, Alert.claimed_until == as_of + lease)))
+        postgres = s.get_bind().dialect.name == "postgresql"
+        for candidates in _due_queries(as_of, limit):
+            if postgres:  # rows another dispatcher holds are skipped, not waited for
+                ids = list(s.scalars(candidates.with_for_update(skip_locked=True, of=Alert)))
+                if not ids:
+                    continue
+                target = Alert.id.in_(ids)
+            else:
+                # correlate(None): the subquery reads alerts itself, it must not melt into the UPDATE's alerts
+                target = Alert.id.in_(candidates.correlate(None).scalar_subquery())
+            # the claim is conditional: a row someone else claimed meanwhile is not taken over
+            claimed.extend(s.scalars(
+                update(Alert).where(target, or_(Alert.claimed_until.is_(None), Alert.claimed_until < as_of))
+                .values(claimed_by=me, claimed_until=as_of + lease).returning(Alert.id)
+                .execution_options(synchronize_session=False)))
+    return sorted(claimed)
 
 
 def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[int], outcomes: list[tuple[DigestPart, Delivery]],

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 07:36:14.757554
+Create Date: 2026-11-27 07:55:08.232406
 """
 from collections.abc import Sequence
 
@@ -59,7 +59,9 @@ def upgrade() -> None:
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_alerts_kind'), ['kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_office'), ['office'], unique=False)
+        batch_op.create_index('ix_alerts_open', ['kind', 'office'], unique=False, postgresql_where=sa.text('resolved_at IS NULL'), sqlite_where=sa.text('resolved_at IS NULL'))
         batch_op.create_index('ix_alerts_pending', ['next_attempt_at'], unique=False, postgresql_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'), sqlite_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'))
+        batch_op.create_index('ix_alerts_resolved_unnoticed', ['resolved_at'], unique=False, postgresql_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'), sqlite_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'))
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -414,7 +416,9 @@ def downgrade() -> None:
 
     op.drop_table('audit_events')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index('ix_alerts_resolved_unnoticed', postgresql_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'), sqlite_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'))
         batch_op.drop_index('ix_alerts_pending', postgresql_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'), sqlite_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'))
+        batch_op.drop_index('ix_alerts_open', postgresql_where=sa.text('resolved_at IS NULL'), sqlite_where=sa.text('resolved_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_alerts_office'))
         batch_op.drop_index(batch_op.f('ix_alerts_kind'))
 
