@@ -600,6 +600,27 @@ def pg_admin_url(url: str) -> str:
     return make_url(url).set(database="postgres").render_as_string(hide_password=False)
 
 
+def _drop_stale(params: BenchParams, *, db: str, cache_dir: Path, admin_url: str | None) -> None:
+    """Databases of the same parameters built for an older schema or generator: they only fill the disk."""
+    stem = params.key.rsplit("_v", 1)[0] + "_v"
+    if admin_url is None:
+        for path in cache_dir.glob(f"{stem}*.db*"):
+            if not path.name.startswith(params.key):
+                path.unlink(missing_ok=True)
+    else:
+        admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                                 {"p": stem.replace("_", r"\_") + "%"}).scalars().all()
+            for name in names:
+                if name not in (params.key, f"{params.key}_tmp"):
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    for manifest in cache_dir.glob(f"{stem}*-{db}.json"):
+        if not manifest.name.startswith(params.key):
+            manifest.unlink(missing_ok=True)
+
+
 def ensure(params: BenchParams, *, db: str = "sqlite", pg_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
            cache_dir: Path = CACHE_DIR, log=print) -> tuple[str, Planted, dict]:
     """The URL of a generated database for `params` (built once, cached), its planted truth and how it was built."""
@@ -628,6 +649,7 @@ def ensure(params: BenchParams, *, db: str = "sqlite", pg_url: str = "postgresql
             conn.execute(text(f'DROP DATABASE IF EXISTS "{params.key}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{params.key}_tmp"'))
         tmp_url = make_url(pg_url).set(database=f"{params.key}_tmp").render_as_string(hide_password=False)
+    _drop_stale(params, db=db, cache_dir=cache_dir, admin_url=None if db == "sqlite" else pg_admin_url(pg_url))
     log(f"generating {params.orders} orders ({db}) ...")
     t0 = _time.perf_counter()
     upgrade(tmp_url)
