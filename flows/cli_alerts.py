@@ -44,10 +44,11 @@ def list_cmd(open_only: bool = typer.Option(False, "--open", help="Only alerts n
         table = Table(title=t(f"提醒({len(views)} 条)", f"Alerts ({len(views)})"))
         for header in (t("编号", "Key"), t("级", "Lv"), t("通知", "Tag"), t("服务处", "Office"),
                        t("状态", "Status"), t("尝试", "Tries"), t("最近发现", "Last seen")):
-            table.add_column(header, overflow="fold")
+            # the key is what `alerts ack` takes: keep it on one line so it can be copied
+            table.add_column(header, no_wrap=header == t("编号", "Key"), overflow="fold")
         for v in views:
-            table.add_row(v.key, str(v.level), v.tag, v.office or "", _status(v.status), str(v.attempts),
-                          _local(v.last_seen))
+            last_seen = runtime().calendar.local(v.last_seen).strftime("%m-%d %H:%M")
+            table.add_row(v.key, str(v.level), v.tag, v.office or "", _status(v.status), str(v.attempts), last_seen)
         console.print(table)
 
     emit(as_json, data, render)

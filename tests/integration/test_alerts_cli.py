@@ -71,7 +71,7 @@ def test_alerts_list_renders_a_table_in_chinese(cli, engine):
     record(engine, [finding(1)])
     result = cli("alerts", "list", locale="zh_CN")
     assert result.exit_code == 0
-    assert "待发送" in result.stdout and "cs-supervisor" in result.stdout
+    assert "待发送" in result.stdout and "callback-overdue:WO-0001:1" in result.stdout
 
 
 def test_ack_by_finding_key_stops_repeats_and_shows_as_acked(cli, engine, settings):
