@@ -393,8 +393,7 @@ class ReceiptCustody:
 
 def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCalendar, workdays: int = 5,
                     cutoff: time = time(17, 30), office: str | None = None) -> ReceiptCustody:
-    """Blank numbers (as of `as_of`) skipped by a higher used number of their book, and, per book, those
-    still held after the return window; a skipped number is a gap only, not also "unreturned"."""
+    """Blank numbers as of `as_of` that a higher used number skipped (gaps), else held past the return window."""
     blanks = session.execute(
         select(Receipt.book_id, Receipt.serial, Receipt.number, ReceiptBook.issued_at, _book_label(),
                Staff.code, Staff.name, Staff.department, Office.code)

@@ -1,4 +1,4 @@
-"""The cash-check flow end to end on a real ledger and outbox: which day it judges, what it records, what it resolves."""
+"""The cash-check flow on a real ledger and outbox: which day it judges, what it records, what it resolves."""
 from __future__ import annotations
 
 import json

@@ -61,7 +61,8 @@ class CashDesk:
             req = desk.register(s, office=office, by=self.CLERK[office], channel="walk_in", resident="陈女士",
                                 address="1-2-301", phone="13812345678", category="plumbing",
                                 description="厨房水龙头漏水", fee=Decimal(fee), at=start)
-            order = desk.issue_order(s, request=req, by=self.CLERK[office], worker=worker, scheduled=start + timedelta(hours=1),
+            order = desk.issue_order(s, request=req, by=self.CLERK[office], worker=worker,
+                                     scheduled=start + timedelta(hours=1),
                                      at=start)
             desk.complete(s, order=order, by=worker, at=accepted_at - timedelta(minutes=10))
             desk.accept(s, order=order, signed_by="陈女士", at=accepted_at, calendar=self.cal)
@@ -80,7 +81,8 @@ class CashDesk:
 
     def handover(self, receipts: list[str], counted: str, at: datetime, by: str = "W1") -> str:
         with transaction(self.sessions) as s:
-            return desk.handover(s, by=by, cashier=self.CASHIER[self.OFFICE_OF[by]], receipts=receipts, counted=Decimal(counted), at=at).number
+            return desk.handover(s, by=by, cashier=self.CASHIER[self.OFFICE_OF[by]], receipts=receipts,
+                                 counted=Decimal(counted), at=at).number
 
     def void(self, number: str, at: datetime) -> None:
         with transaction(self.sessions) as s:
