@@ -156,7 +156,7 @@ def render_demo(result: DemoResult, console, locale: str) -> None:
     table = Table(title="Planted problems, as found at the month's end" if en else "预设问题与月末检查结果")
     for head in (("problem", "问题"), ("office", "服务处"), ("reference", "编号"), ("alerts", "提醒"),
                  ("sent to", "发给"), ("report rows", "报表"), ("", "")):
-        table.add_column(head[0] if en else head[1])
+        table.add_column(head[0] if en else head[1], overflow="fold")
     for item in result.found:
         p = item.planted
         table.add_row(p.kind, p.office, p.reference, str(item.alerts) if p.alert_key else "-",

@@ -365,19 +365,34 @@ def _plant(jobs: list[_Job], plan: Plan, calendar: BusinessCalendar, rng: random
     planted: list[Planted] = []
     taken: set[str] = set()
 
-    def pick(office: str, test) -> _Job | None:
+    def pick(office: str, test, day: date | None = None) -> _Job | None:
         pool = [j for j in jobs if j.office == office and j.number not in taken and test(j)]
+        if not pool and day is not None:
+            # a small month may have no job that day: bring one over from earlier in the month
+            pool = [j for j in jobs if j.office == office and j.number not in taken and j.day < day
+                    and not j.open_order]
+            if pool:
+                _move(rng.choice(pool), day)
+                pool = [j for j in jobs if j.office == office and j.number not in taken and test(j)]
         if not pool:
             return None
         job = rng.choice(pool)
         taken.add(job.number)
         return job
 
+    def _move(j: _Job, day: date) -> None:
+        moved = sum(1 for other in jobs if other.day == day and other.office == j.office)
+        clock = calendar.local(j.received).time()
+        j.day, j.received = day, calendar.at(day, min(clock, time(12, 0)))
+        j.number = f"R-{j.office}-{day:%Y%m%d}-{moved + 1:03d}"
+        j.order = f"WO-{j.office}-{day:%Y%m%d}-{moved + 1:03d}"
+        j.open_order = False
+
     for k in range(plan.unreplied):
         office = codes[k % len(codes)]
         j = pick(office, lambda j: j.day == last and j.channel == "phone" and j.open_order)
         if j is None:  # too few afternoon calls on the last day: make one
-            j = pick(office, lambda j: j.day == last and j.open_order) or pick(office, lambda j: j.day == last)
+            j = pick(office, lambda j: j.day == last and j.open_order) or pick(office, lambda j: j.day == last, last)
             if j is None:
                 continue
             j.channel, j.open_order = "phone", True
@@ -393,7 +408,7 @@ def _plant(jobs: list[_Job], plan: Plan, calendar: BusinessCalendar, rng: random
     callback_day = _working_days_before(calendar, last, 3)
     for k in range(plan.overdue_callbacks):
         office = codes[k % len(codes)]
-        j = pick(office, lambda j: j.day == callback_day and not j.open_order)
+        j = pick(office, lambda j: j.day == callback_day and not j.open_order, callback_day)
         if j is None:
             continue
         j.skip_callback = True
@@ -402,7 +417,7 @@ def _plant(jobs: list[_Job], plan: Plan, calendar: BusinessCalendar, rng: random
     held_day = _working_days_before(calendar, last, 1)
     for k in range(plan.cash_held):
         office = codes[k % len(codes)]
-        j = pick(office, lambda j: j.day == held_day and not j.open_order)
+        j = pick(office, lambda j: j.day == held_day and not j.open_order, held_day)
         if j is None:
             continue
         j.method, j.hold_cash = "cash", True
