@@ -126,3 +126,15 @@ def test_the_same_seed_builds_the_same_month_and_another_seed_another(tmp_path, 
     assert (first.planted, first.figures, rows_a) == (second.planted, second.figures, rows_b)
     assert rows_c != rows_a
     assert first.last_working_day == date(2026, 11, 30)
+
+
+def test_a_small_month_over_the_spring_festival_still_plants_and_finds_everything(rt, backend):
+    if backend != "sqlite":
+        pytest.skip("one backend is enough for the generator's edge of small months")
+
+    result = run_demo(rt, month="2026-02", offices=1, seed=3, orders_per_office=30)
+
+    assert Counter(f.planted.kind for f in result.found) == {
+        "reply-overdue": 2, "callback-overdue": 2, "cash-unhanded": 1, "cash-shortfall": 1, "receipt-gap": 1,
+        "private-job": 1}
+    assert result.all_found, (result.found, result.unexpected_alerts, result.unexpected_report_rows)
