@@ -29,7 +29,7 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
                                                help="Also send a test message to this tag."),
           as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Load the apprise config, list its tags with masked URLs, and report routed tags that have no URL (exit 2)."""
-    from notifications.delivery import AppriseConfigError, config_tags, deliver
+    from notifications.delivery import AppriseConfigError, config_problems, config_tags, deliver
     from notifications.outbox import routed_tags
 
     settings = runtime().settings
@@ -47,6 +47,9 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
             data["errors"].append(str(exc))
             tags = {}
         data["tags"] = {tag: list(info.urls) for tag, info in tags.items()}
+        if tags:  # apprise skips an entry it cannot read: that is a configuration error too
+            data["errors"].extend(t(f"apprise 配置有无法加载的条目:{line}", f"apprise skipped an entry: {line}")
+                                  for line in config_problems(path))
         if not data["errors"]:
             data["missing"] = [tag for tag in needed if tag.lower() not in tags]
     if send_test:

@@ -70,10 +70,30 @@ def _load(path_str: str, mtime: float):
         raise AppriseConfigError(f"cannot read apprise config {path_str}")
     app = apprise.Apprise()
     app.add(config)
-    services = list(app)  # forces the config to be parsed now
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+        services = list(app)  # forces the config to be parsed now
+        lines = captured.getvalue()
     if not services and Path(path_str).stat().st_size > 0:
         raise AppriseConfigError(f"no usable notification URL in {path_str}")
-    return app
+    return app, tuple(_load_problems(lines, Path(path_str)))
+
+
+def _load_problems(lines: str, path: Path) -> list[str]:
+    """What apprise could not load from the config, with every URL of the file scrubbed out."""
+    if not lines.strip():
+        return []
+    from notifications.masking import _URL
+
+    secrets: list[str] = []
+    for url in _URL.findall(path.read_text(encoding="utf-8", errors="replace")):
+        secrets.extend(url_secrets(url.rstrip(":")))
+    return [scrub(line, secrets) for line in lines.splitlines() if line.strip()]
+
+
+def config_problems(config: Path | str) -> list[str]:
+    """Entries of the apprise config that apprise skipped (a bad URL is dropped, not fatal, in apprise)."""
+    path = Path(config)
+    return list(_load(str(path.resolve()), path.stat().st_mtime)[1])
 
 
 def load_apprise(config: Path | str):
@@ -81,7 +101,7 @@ def load_apprise(config: Path | str):
     path = Path(config)
     if not path.exists():
         raise AppriseConfigError(f"apprise config not found: {path}")
-    return _load(str(path.resolve()), path.stat().st_mtime)
+    return _load(str(path.resolve()), path.stat().st_mtime)[0]
 
 
 def services_for(app, tag: str) -> list:

@@ -115,9 +115,10 @@ def test_a_silence_that_ends_before_it_starts_is_refused(cli, engine):
 
 # -- config check ----------------------------------------------------------------------------------------
 
-def full_config(tmp_path, http_server, *, leave_out: str | None = None):
-    routes = {tag: http_server.url(f"/{tag}") + f"?-token={CANARY}"
+def full_config(tmp_path, http_server, *, leave_out: str | None = None, extra: tuple[str, ...] = ()):
+    routes = {tag: [http_server.url(f"/{tag}") + f"?-token={CANARY}"]
               for tag in routed_tags(DEFAULT_ROUTES) if tag != leave_out}
+    routes["ops"] = routes.get("ops", []) + list(extra)
     return write_apprise_config(tmp_path / "apprise.yml", routes)
 
 
@@ -182,3 +183,11 @@ def test_the_alerts_commands_do_not_import_prefect(settings):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
     assert out.stdout.strip() == "False"
+
+
+def test_config_check_reports_an_entry_apprise_could_not_load_without_quoting_it(cli, tmp_path, http_server):
+    config = full_config(tmp_path, http_server, extra=(f"nosuchscheme://{CANARY}/x",))
+    result = cli("config", "check", apprise_config=config)
+    assert result.exit_code == 2
+    assert "skipped" in result.stderr
+    assert CANARY not in result.stdout + result.stderr
