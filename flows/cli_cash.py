@@ -84,7 +84,10 @@ def _render(data: dict[str, Any]) -> None:
         zh, en = _KIND_NAMES.get(f["kind"], (f["kind"], f["kind"]))
         findings.add_row(t(zh, en), f["office"] or "", facts.get("holder", ""), _what(f), facts.get("amount", ""),
                          _local(facts.get("due_at")), str(facts.get("overdue_minutes", "")))
-    console.print(findings)
+    if data["findings"]:
+        console.print(findings)
+    else:
+        console.print(t(f"现金检查 {day}(截至 {when}):没有发现问题。", f"Cash check {day} (as of {when}): nothing found."))
 
     people = Table(title=t(f"{day} 收款与交款(按经手人)", f"{day} money by collector"))
     for header in (t("服务处", "Office"), t("经手人", "Collector"), t("部门", "Department"), t("现金", "Cash"),
@@ -98,7 +101,12 @@ def _render(data: dict[str, Any]) -> None:
     for o in data["offices"]:
         people.add_row(o["office"], t(f"合计({o['collectors']} 人)", f"total ({o['collectors']})"), "", o["cash"],
                        o["electronic"], o["handed_over"], o["outstanding"], style="bold")
-    console.print(people)
+    if data["collectors"]:
+        console.print(people)
+    if not data["recorded"]:
+        console.print(t("回放:提醒表已有更晚的现金检查结果,本次只显示、不写入提醒。",
+                        "Replay: the outbox already holds a later cash check; shown only, no alerts recorded."))
+        return
     console.print(t(f"新增提醒 {data['new']} 条,仍未解决 {data['seen_again']} 条,已解决 {data['resolved']} 条",
                     f"{data['new']} new alert(s) queued, {data['seen_again']} still open, "
                     f"{data['resolved']} resolved"))
