@@ -22,6 +22,8 @@ DEFAULT_ROUTES: dict[str, str] = {
     "callback-overdue:1": "cs-supervisor",
     "callback-overdue:2": "cs-manager",
     "rework-missing": "cs-supervisor",
+    "rework-callback-missing:1": "cs-supervisor",
+    "rework-callback-missing:2": "cs-manager",
     "rework-callback-missing": "cs-supervisor",
     "order-overdue": "{dept}-supervisor",
     "cash-unhanded": "finance-manager,{dept}-supervisor",
