@@ -789,7 +789,7 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
 def prefect_overhead(*, url: str, db: str, planted: Planted, log, runs: int = 3) -> dict:
     """`bianmin run chase-replies` on an empty ledger, end to end, as separate processes: ephemeral Prefect
     (no server) against the local server `bianmin serve` runs (found by its port); plus the floors."""
-    from flows.serve import LocalPrefectServer, port_free
+    from flows.serve import LocalPrefectServer, server_healthy
     from flows.settings import Settings
     from models.db import upgrade
     from tests.servers import free_port
@@ -836,7 +836,7 @@ def prefect_overhead(*, url: str, db: str, planted: Planted, log, runs: int = 3)
             out["server_ok"] = rc == 0 or err
         finally:
             server.stop()
-        out["server_stopped"] = port_free(port)
+        out["server_stopped"] = not server_healthy(port)
     out["summary"] = (f"ephemeral {out['ephemeral_median_s']:.1f} s (first {out['ephemeral_first_run_s']:.1f} s); "
                       f"with server {out['server_median_s']:.1f} s; import prefect {out['import_prefect_s']:.1f} s; "
                       f"CLI without prefect {out['cli_without_prefect_s']:.2f} s")
@@ -985,6 +985,44 @@ def render(results: dict, title: str) -> None:
     Console().print(table)
 
 
+def markdown(results: dict) -> str:
+    """The results as the Markdown table bench/README.md quotes."""
+    lines = [f"{results['db']}, {results['orders']:,} orders ({results['build'].get('rows', 0):,} rows, built in "
+             f"{results['build'].get('seconds')} s), busiest month {results['planted']['busiest_month']} "
+             f"({results['planted']['busiest_month_orders']:,} jobs); median of {results['reps']} (min in brackets)",
+             "",
+             "| item | baseline | bianmin | ratio | peak RSS MB base/bianmin | answers | N/10k bianmin (sql) |",
+             "|---|---|---|---|---|---|---|"]
+
+    def ms(row, side):
+        r = row.get(side, {})
+        if not r.get("times"):
+            return "error" if "error" in r else "-"
+        return f"{statistics.median(r['times']) * 1000:,.1f} ms ({min(r['times']) * 1000:,.1f})"
+    for name, row in results["items"].items():
+        ratio = f"{row['ratio']:.2f}x ({row['ratio_min']:.2f}x)" if "ratio_min" in row else (
+            f"{row['ratio']:.2f}x" if "ratio" in row else "-")
+        flat = results.get("flatness", {}).get(name)
+        flat_s = f"{flat['bianmin']:.2f} ({flat['baseline']:.2f})" if flat else ""
+        if flat and "bianmin_min" in flat:
+            flat_s += f"; min {flat['bianmin_min']:.2f} ({flat['baseline_min']:.2f})"
+        extra = ""
+        for side in ("baseline", "bianmin"):
+            r = row.get(side, {})
+            if "messages_per_s" in r:
+                extra += f" {side}: {r['messages_per_s']:.0f} msg/s, {r['alerts_per_s']:.0f} alerts/s;"
+            answer = r.get("answer")
+            if isinstance(answer, dict) and "rows_per_s" in answer:
+                extra += f" {side}: {answer['rows_per_s']:,} rows/s;"
+        agree = {True: "agree", False: "DIFFER", None: ""}[row.get("answers_agree")]
+        lines.append(f"| {name} | {ms(row, 'baseline')} | {ms(row, 'bianmin')} | {ratio} | "
+                     f"{row.get('baseline', {}).get('peak_rss_mb', '-')}/{row.get('bianmin', {}).get('peak_rss_mb', '-')}"
+                     f" | {agree}{extra} | {flat_s} |")
+    for name, row in results.get("extra", {}).items():
+        lines.append(f"| {name} | | {row.get('summary', '')} | | | | |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=10_000)
@@ -996,11 +1034,15 @@ def main(argv: list[str] | None = None) -> int:
                                                        "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--no-flatness", action="store_true", help="skip the 10k comparison run")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--markdown", metavar="RESULTS_JSON", help="print a results file as the README's table")
     ap.add_argument("--child"), ap.add_argument("--side"), ap.add_argument("--url")
     ap.add_argument("--manifest"), ap.add_argument("--workdir")
     args = ap.parse_args(argv)
     if args.child:
         child(args)
+        return 0
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
         return 0
     everything = list(ITEMS) + list(EXTRAS)
     if args.list:
