@@ -146,8 +146,9 @@ def test_every_further_unsatisfied_callback_opens_the_next_rework_of_the_same_jo
         chain = s.scalars(select(WorkOrder.number).where(WorkOrder.request_id == order.request_id)
                           .order_by(WorkOrder.id)).all()
         owed = s.scalar(select(func.count()).select_from(Callback).where(Callback.done_at.is_(None)))
+        second_of = s.get(WorkOrder, second.id).rework_of_id
     assert chain == [order.number, f"{order.number}-R1", f"{order.number}-R2"]
-    assert s.get(WorkOrder, second.id).rework_of_id == first.id
+    assert second_of == first.id
     assert owed == 0  # the second rework's callback opens when the resident accepts it
 
 
