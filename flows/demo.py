@@ -86,7 +86,8 @@ def run_demo(rt: Runtime, month: str = "2026-10", offices: int = 2, seed: int = 
     s = rt.settings
     upgrade(s.effective_database_url)
     with rt.sessions() as session:
-        if session.scalar(select(Office.id).where(Office.code == "D1")) is not None:
+        # never mix made-up offices into a real ledger: the demo builds into an empty database only
+        if session.scalar(select(Office.id).limit(1)) is not None:
             raise DomainError("demo_exists", database=mask_url_password(s.effective_database_url))
     gen = generate_month(rt.sessions, calendar=rt.calendar, month=month, offices=offices,
                          orders_per_office=orders_per_office or 150, seed=seed,

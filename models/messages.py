@@ -106,8 +106,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "import_receipt_used": ("收据号 {number} 已用于通知单 {order},同一张收据不能用两次",
                             "Receipt {number} was already used for work order {order}: a receipt is used once"),
     # the demo (flows/demo.py)
-    "demo_exists": ("演示数据已经在数据库 {database} 里了:删除数据目录(默认 ./var)或设置 BIANMIN_DATA_DIR 换一个目录后重试",
-                    "The demo data is already in {database}: remove the data folder (./var by default) or set "
+    "demo_exists": ("数据库 {database} 里已经有台账(也许是上次的演示):演示只在空数据库里生成。"
+                    "删除数据目录(默认 ./var)或设置 BIANMIN_DATA_DIR 换一个目录后重试",
+                    "The database {database} already holds a ledger (perhaps an earlier demo): the demo builds "
+                    "into an empty database only. Remove the data folder (./var by default) or set "
                     "BIANMIN_DATA_DIR to another folder, and run it again"),
 }
 

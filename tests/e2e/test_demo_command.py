@@ -40,5 +40,6 @@ def test_bianmin_demo_in_a_fresh_folder_finds_every_planted_problem_once_and_say
 
     assert again.returncode == 2
     assert again.stderr.strip().splitlines() == [
-        "The demo data is already in sqlite:///var/bianmin.db: remove the data folder (./var by default) or set "
-        "BIANMIN_DATA_DIR to another folder, and run it again"]
+        "The database sqlite:///var/bianmin.db already holds a ledger (perhaps an earlier demo): the demo builds "
+        "into an empty database only. Remove the data folder (./var by default) or set BIANMIN_DATA_DIR to another "
+        "folder, and run it again"]
