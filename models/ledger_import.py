@@ -13,7 +13,6 @@ Nothing here reads the clock: the caller passes `now` (used only where a sheet c
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
