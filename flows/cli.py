@@ -4,10 +4,14 @@ Nothing imported at module level pulls in Prefect: commands that run a flow impo
 """
 from __future__ import annotations
 
+import sys
+
 import typer
+# typer 0.29 vendors click; its exceptions are what the parser raises
+from typer._click import exceptions as click_errors
 
 from flows import cli_alerts, cli_cash, cli_config, cli_desk, cli_import, cli_run, cli_setup, cli_tally
-from flows.cli_common import warn_calendar_gaps
+from flows.cli_common import err_console, t, warn_calendar_gaps
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="bianmin 便民: the paid convenience services ledger and its scheduled checks.")
@@ -18,11 +22,29 @@ for module in (cli_setup, cli_config, cli_desk, cli_alerts, cli_run, cli_cash, c
     module.register(app, run_app)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; a bad argument is one line on stderr and exit code 2, like a refused operation."""
     try:
-        app()
+        code = app(args=argv, prog_name="bianmin", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError:
+        code = 0  # the help is already on screen
+    except click_errors.UsageError as exc:
+        # click would draw a multi-line box; scripts and clerks get one line naming the problem
+        where = f"bianmin {exc.ctx.command_path.partition(' ')[2]}".strip() if exc.ctx else "bianmin"
+        err_console.print(t(f"{where}:参数错误:{exc.format_message()}(--help 查看用法)",
+                            f"{where}: {exc.format_message()} (see --help)"),
+                          style="red", markup=False, highlight=False, soft_wrap=True)
+        code = 2
+    except click_errors.Abort:
+        err_console.print(t("已取消", "Aborted"), style="red")
+        code = 1
+    except click_errors.ClickException as exc:
+        err_console.print(exc.format_message(), style="red", markup=False, highlight=False, soft_wrap=True)
+        code = exc.exit_code
     finally:
         warn_calendar_gaps()
+    code = code if isinstance(code, int) else 0
+    sys.exit(code)
 
 
 if __name__ == "__main__":
