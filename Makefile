@@ -25,10 +25,13 @@ test: $(STAMP)
 test-sqlite: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# A realistic month with planted problems, every flow run once, alerts to var/outbox, the report written.
+# A realistic month with planted problems, every flow run once, alerts and the report written.
+# It has a data folder of its own, rebuilt on every run, so it never mixes with the real ledger in var/.
+DEMO_DIR ?= var/demo
 demo: $(STAMP)
-	$(BIN)/bianmin db upgrade
-	$(BIN)/bianmin demo
+	rm -rf $(DEMO_DIR)
+	BIANMIN_DATA_DIR=$(DEMO_DIR) $(BIN)/bianmin db upgrade
+	BIANMIN_DATA_DIR=$(DEMO_DIR) $(BIN)/bianmin demo $(DEMO_ARGS)
 
 # The main job: the ledger on the embedded default (SQLite under var/) and every flow on its schedule.
 run: $(STAMP)
