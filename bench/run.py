@@ -952,6 +952,9 @@ def measure(names: list[str], *, url: str, manifest: Path, reps: int, log) -> di
                 row["ratio_min"] = row["bianmin_min_s"] / row["baseline_min_s"]
             if "answer" in base and "answer" in mine and item.compare == "rows":
                 row["answers_agree"] = base["answer"]["rows"] == mine["answer"]["kept"]
+            elif "answer" in base and "answer" in mine and item.compare == "messages":
+                # the digests may be split differently (a claim takes at most 5,000 alerts): alerts must all arrive
+                row["answers_agree"] = base["answer"]["alerts"] == mine["answer"]["alerts"]
             elif "answer" in base and "answer" in mine and item.compare != "none":
                 a, b = base["answer"], mine["answer"]
                 if item.compare == "tally":
