@@ -19,9 +19,11 @@ A resolved finding that comes back is reopened (pending again).
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
@@ -93,9 +95,17 @@ def routed_tags(routes: dict[str, str]) -> list[str]:
     return sorted(tags)
 
 
+KEY_MAX = 200  # alerts.dedupe_key
+
+
 def alert_key(finding_key: str, tag: str) -> str:
-    """The outbox row key of one finding for one tag."""
-    return f"{finding_key}@{tag}"
+    """The outbox row key of one finding for one tag (a digest replaces the middle of an over-long key)."""
+    key = f"{finding_key}@{tag}"
+    if len(key) <= KEY_MAX:
+        return key
+    digest = hashlib.sha256(finding_key.encode("utf-8")).hexdigest()[:16]
+    head = finding_key[:KEY_MAX - len(tag) - len(digest) - 3]
+    return f"{head}~{digest}@{tag}"
 
 
 # -- repeat interval ------------------------------------------------------------------------------------
@@ -126,10 +136,25 @@ def _insert_for(session: Session):
     return insert
 
 
+def _jsonable(value: Any) -> Any:
+    # facts should already be JSON values; a stray datetime or Decimal must not fail the detector's transaction
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
 def _facts(finding: Finding) -> dict[str, Any]:
     return {"key": finding.key, "department": finding.department,
             "occurred_at": finding.occurred_at.isoformat() if finding.occurred_at else None,
-            "facts": finding.facts}
+            "facts": _jsonable(finding.facts)}
 
 
 def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[str], as_of: datetime,

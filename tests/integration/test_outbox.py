@@ -305,3 +305,18 @@ def test_the_markdown_digest_bolds_the_order_and_still_masks_the_phone():
     assert part.body_format == "markdown"
     assert "**WO-0001**" in part.body and "138****5678" in part.body and "13812345678" not in part.body
     assert "`callback-overdue:WO-0001:1`" in part.body
+
+
+def test_facts_with_times_and_money_are_stored_as_json_values(engine):
+    from decimal import Decimal
+
+    record(engine, [finding(1, due_at=T0, amount=Decimal("80.00"))])
+    [row] = rows(engine).values()
+    assert (row.payload["facts"]["due_at"], row.payload["facts"]["amount"]) == (T0.isoformat(), "80.00")
+
+
+def test_an_over_long_finding_key_still_fits_the_column_and_stays_stable():
+    long_key = "receipt-gap:" + "R" * 300
+    assert len(outbox.alert_key(long_key, "finance-manager")) <= 200
+    assert outbox.alert_key(long_key, "finance-manager") == outbox.alert_key(long_key, "finance-manager")
+    assert outbox.alert_key(long_key, "finance-manager").endswith("@finance-manager")
