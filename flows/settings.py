@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    @field_validator("alert_routes")
+    @classmethod
+    def _routes_over_defaults(cls, value: dict[str, str]) -> dict[str, str]:
+        # naming one route must not silently drop every other default route
+        return {**DEFAULT_ROUTES, **value}
+
     @field_validator("locale")
     @classmethod
     def _known_locale(cls, value: str) -> str:

@@ -25,3 +25,11 @@ def test_database_password_is_masked_in_shown_settings():
     assert "s3cr3t-pw" not in str(shown)
     assert shown["database_url"] == "postgresql://bm:****@db.example:5432/bm"
     assert mask_url_password("sqlite:///var/bianmin.db") == "sqlite:///var/bianmin.db"
+
+
+def test_a_route_set_in_the_environment_keeps_the_other_default_routes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BIANMIN_ALERT_ROUTES", '{"reply-overdue": "cs-supervisor,cs-manager"}')
+    routes = Settings().alert_routes
+    assert routes["reply-overdue"] == "cs-supervisor,cs-manager"
+    assert routes["monthly-report"] == "administration" and routes["callback-overdue:2"] == "cs-manager"
