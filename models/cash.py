@@ -16,7 +16,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal_column, or_, select, type_coerce, union_all
+from functools import cache
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
@@ -29,6 +43,7 @@ from models.tables import (
     ReceiptBook,
     ServiceRequest,
     Staff,
+    UTCDateTime,
     WorkOrder,
 )
 
@@ -40,6 +55,7 @@ CENT = Decimal("0.01")
 _CASH = literal_column("'cash'")
 _USED = literal_column("'used'")
 _ISSUED = literal_column("'issued'")
+_ZERO_FEE = literal_column("0")  # ix_work_orders_unpaid: "fee > 0"
 
 
 # -- business facts -----------------------------------------------------------------------
@@ -300,66 +316,97 @@ def office_totals(collectors: Iterable[CollectorFigures]) -> list[OfficeDayTotal
 
 
 # -- queries ------------------------------------------------------------------------------
+# Every check reads the few rows that can be findings through a partial index (open cash, blank numbers,
+# handovers to re-add, unpaid jobs, legacy receipts), plus, when replaying a past moment, the rows whose
+# closing event came after it through an index on that event's time (none for a run "now"). The statements
+# are built once, with the moment as a bound parameter, and each branch runs as its own query so that
+# neither planner can trade the partial index for a scan of the history.
 
-def _collected_by(r: type[Receipt] | Receipt, as_of: datetime) -> ColumnElement[bool]:
+_AS_OF = bindparam("as_of", type_=UTCDateTime())
+_OFFICE = bindparam("office", type_=String())
+
+
+def _collected_by(r: type[Receipt] | Receipt, as_of) -> ColumnElement[bool]:
     return and_(r.collected_at.is_not(None), r.collected_at <= as_of)
 
 
-def _accounted(r, as_of: datetime) -> ColumnElement[bool]:
-    """Used, voided or returned by `as_of`."""
-    moment = func.coalesce(r.collected_at, r.state_changed_at)
-    return and_(r.state != _ISSUED, or_(moment.is_(None), moment <= as_of))
-
-
 def _office_filter(column, office: str | None) -> list[ColumnElement[bool]]:
-    return [] if office is None else [column == office]
+    return [] if office is None else [column == _OFFICE]
 
 
-def cash_held(session: Session, *, as_of: datetime, office: str | None = None) -> list[CashHeld]:
-    """Cash receipts collected by `as_of` whose handover finance had not confirmed by then."""
-    def base(extra: list[ColumnElement[bool]], join_handover: bool):
-        stmt = (select(Receipt.number, WorkOrder.number.label("order"), Receipt.amount, Receipt.collected_at,
+def _params(as_of: datetime, office: str | None) -> dict:
+    return {"as_of": as_of} if office is None else {"as_of": as_of, "office": office}
+
+
+def _run_all(session: Session, statements: Sequence, params: dict) -> list:
+    rows: list = []
+    for stmt in statements:
+        rows.extend(session.execute(stmt, params).all())
+    return rows
+
+
+@cache
+def _cash_held_statements(by_office: bool) -> tuple:
+    def base(*extra: ColumnElement[bool], join_handover: bool = False):
+        stmt = (select(Receipt.number, Receipt.order_id, type_coerce(Receipt.amount, Money), Receipt.collected_at,
                        Staff.code, Staff.name, Staff.department, Office.code.label("office"))
                 .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
                 # an imported receipt with no collector is held by its book's holder: never dropped
                 .join(Staff, Staff.id == func.coalesce(Receipt.collected_by_id, ReceiptBook.holder_id))
-                .join(Office, Office.id == Staff.office_id)
-                .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id))
+                .join(Office, Office.id == Staff.office_id))
         if join_handover:
             stmt = stmt.join(CashHandover, CashHandover.id == Receipt.handover_id)
-        return stmt.where(Receipt.method == _CASH, Receipt.state == _USED, Receipt.collected_at <= as_of,
-                          *extra, *_office_filter(Office.code, office))
+        return stmt.where(Receipt.method == _CASH, Receipt.state == _USED, Receipt.collected_at <= _AS_OF, *extra,
+                          *_office_filter(Office.code, "x" if by_office else None))
 
-    # today's open cash sits in the partial index; when replaying, cash handed over after as_of counts too
-    still_open = base([Receipt.handover_id.is_(None)], join_handover=False)
-    handed_later = base([or_(CashHandover.confirmed_at.is_(None), CashHandover.confirmed_at > as_of)],
-                        join_handover=True)
-    union = union_all(still_open, handed_later).subquery()
-    rows = session.execute(select(union.c.number, union.c.order, type_coerce(union.c.amount, Money),
-                                  union.c.collected_at, union.c.code, union.c.name, union.c.department,
-                                  union.c.office)).all()
-    return [CashHeld(receipt=r[0], order=r[1], amount=Decimal(r[2] or 0).quantize(CENT), collected_at=r[3],
-                     collector=r[4], collector_name=r[5], department=r[6], office=r[7]) for r in rows]
+    return (
+        # today's open cash sits in the partial index ix_receipts_cash_open
+        base(Receipt.handover_id.is_(None)),
+        # handed over but never confirmed by finance (legacy rows), or confirmed after the moment replayed
+        base(CashHandover.confirmed_at.is_(None), join_handover=True),
+        base(CashHandover.confirmed_at > _AS_OF, join_handover=True),
+    )
 
 
-def handover_mismatches(session: Session, *, as_of: datetime,
-                        office: str | None = None) -> list[HandoverShortfall | HandoverOvercount]:
-    """Handovers confirmed by `as_of` whose counted amount differs from the receipts they cover."""
+def cash_held(session: Session, *, as_of: datetime, office: str | None = None) -> list[CashHeld]:
+    """Cash receipts collected by `as_of` whose handover finance had not confirmed by then."""
+    rows = _run_all(session, _cash_held_statements(office is not None), _params(as_of, office))
+    order_ids = sorted({r[1] for r in rows if r[1] is not None})
+    orders: dict[int, str] = {}
+    for start in range(0, len(order_ids), 500):
+        for order_id, number in session.execute(select(WorkOrder.id, WorkOrder.number)
+                                                .where(WorkOrder.id.in_(order_ids[start:start + 500]))):
+            orders[order_id] = number
+    return [CashHeld(receipt=r[0], order=orders.get(r[1]), amount=Decimal(r[2] or 0).quantize(CENT),
+                     collected_at=r[3], collector=r[4], collector_name=r[5], department=r[6], office=r[7])
+            for r in rows]
+
+
+@cache
+def _mismatch_statement(by_office: bool):
     covered = func.coalesce(func.sum(Receipt.amount), 0)
-    stmt = (select(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
+    return (select(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
                    type_coerce(covered, Money).label("covered"),
                    Staff.code, Staff.name, Staff.department, Office.code)
             .join(Staff, Staff.id == CashHandover.handed_by_id)
             .join(Office, Office.id == CashHandover.office_id)
             .outerjoin(Receipt, Receipt.handover_id == CashHandover.id)
-            .where(CashHandover.confirmed_at.is_not(None), CashHandover.confirmed_at <= as_of,
-                   *_office_filter(Office.code, office))
+            # only these can differ: the desk declares the sum of the receipts it covers, which never change
+            # afterwards (ix_cash_handovers_to_verify); rows written otherwise are always re-added
+            .where(or_(CashHandover.counted_amount != CashHandover.declared_amount, CashHandover.origin.is_(None)),
+                   CashHandover.confirmed_at.is_not(None), CashHandover.confirmed_at <= _AS_OF,
+                   *_office_filter(Office.code, "x" if by_office else None))
             .group_by(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
                       Staff.code, Staff.name, Staff.department, Office.code)
             # rounded so that SQLite's REAL storage of NUMERIC cannot invent a difference below a cent
             .having(func.round(covered - CashHandover.counted_amount, 2) != 0)
             .order_by(CashHandover.handed_at, CashHandover.number))
-    rows = session.execute(stmt).all()
+
+
+def handover_mismatches(session: Session, *, as_of: datetime,
+                        office: str | None = None) -> list[HandoverShortfall | HandoverOvercount]:
+    """Handovers confirmed by `as_of` whose counted amount differs from the receipts they cover."""
+    rows = session.execute(_mismatch_statement(office is not None), _params(as_of, office)).all()
     numbers: dict[int, list[str]] = defaultdict(list)
     if rows:
         for hid, number in session.execute(
@@ -391,17 +438,29 @@ class ReceiptCustody:
     unreturned: tuple[UnreturnedReceipt, ...]
 
 
+@cache
+def _blank_statements(by_office: bool) -> tuple:
+    def base(*blank: ColumnElement[bool]):
+        return (select(Receipt.book_id, Receipt.serial, Receipt.number, ReceiptBook.issued_at, _book_label(),
+                       Staff.code, Staff.name, Staff.department, Office.code)
+                .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+                .join(Staff, Staff.id == ReceiptBook.holder_id)
+                .join(Office, Office.id == ReceiptBook.office_id)
+                .where(ReceiptBook.issued_at <= _AS_OF, *blank, *_office_filter(Office.code, "x" if by_office else None)))
+
+    # blank as of T: still issued (ix_receipts_blank), or used, voided or returned after T (a legacy row with
+    # neither time counts as accounted for)
+    return (base(Receipt.state == _ISSUED),
+            base(Receipt.state != _ISSUED, Receipt.collected_at > _AS_OF),
+            base(Receipt.state != _ISSUED, Receipt.collected_at.is_(None), Receipt.state_changed_at.is_not(None),
+                 Receipt.state_changed_at > _AS_OF))
+
+
 def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCalendar, workdays: int = 5,
                     cutoff: time = time(17, 30), office: str | None = None) -> ReceiptCustody:
     """Blank numbers as of `as_of` that a higher used number skipped (gaps), else held past the return window."""
-    blanks = session.execute(
-        select(Receipt.book_id, Receipt.serial, Receipt.number, ReceiptBook.issued_at, _book_label(),
-               Staff.code, Staff.name, Staff.department, Office.code)
-        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-        .join(Staff, Staff.id == ReceiptBook.holder_id)
-        .join(Office, Office.id == ReceiptBook.office_id)
-        .where(ReceiptBook.issued_at <= as_of, ~_accounted(Receipt, as_of), *_office_filter(Office.code, office))
-        .order_by(ReceiptBook.issued_at, Receipt.book_id, Receipt.serial, Receipt.number)).all()
+    blanks = sorted(_run_all(session, _blank_statements(office is not None), _params(as_of, office)),
+                    key=lambda b: (b[3], b[0], b[1], b[2]))
     if not blanks:
         return ReceiptCustody((), ())
     # the used numbers of just the books that still have blanks (a worker's current book or two)
@@ -436,14 +495,23 @@ def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCale
                                              for b in books.values()))
 
 
-def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None = None) -> list[ReceiptUsedTwice]:
-    """Book serials used on more than one receipt row, and orders paid on more than one receipt, by `as_of`."""
+@cache
+def _twice_statements(by_office: bool) -> tuple:
     # a voided receipt rewritten for the same order is not a double use: only receipts in state 'used' count
-    used = and_(Receipt.state == _USED, _collected_by(Receipt, as_of))
-    per_serial = (select(Receipt.book_id, Receipt.serial).where(used)
-                  .group_by(Receipt.book_id, Receipt.serial).having(func.count() > 1).subquery())
-    per_order = (select(Receipt.order_id).where(used, Receipt.order_id.is_not(None))
-                 .group_by(Receipt.order_id).having(func.count() > 1).subquery())
+    used = and_(Receipt.state == _USED, _collected_by(Receipt, _AS_OF))
+    # the desk cannot write a double use (uq_receipts_desk_serial, uq_receipts_desk_paid_order), so every one
+    # involves a row written some other way: look only at the serials and orders of those (ix_receipts_legacy_used)
+    legacy = aliased(Receipt)
+    legacy_used = and_(legacy.state == _USED, legacy.origin.is_(None), _collected_by(legacy, _AS_OF))
+    per_serial = (select(Receipt.book_id, Receipt.serial)
+                  .join(legacy, and_(legacy.book_id == Receipt.book_id, legacy.serial == Receipt.serial))
+                  .where(used, legacy_used)
+                  .group_by(Receipt.book_id, Receipt.serial).having(func.count(Receipt.id.distinct()) > 1)
+                  .subquery())
+    per_order = (select(Receipt.order_id)
+                 .join(legacy, legacy.order_id == Receipt.order_id)
+                 .where(used, legacy_used, Receipt.order_id.is_not(None))
+                 .group_by(Receipt.order_id).having(func.count(Receipt.id.distinct()) > 1).subquery())
     cols = (Receipt.book_id, Receipt.serial, Receipt.order_id, Receipt.number, WorkOrder.number,
             Receipt.amount, Office.code)
 
@@ -451,18 +519,22 @@ def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None
         return (stmt.join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
                 .join(Office, Office.id == ReceiptBook.office_id)
                 .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
-                .where(used, *_office_filter(Office.code, office))
+                .where(used, *_office_filter(Office.code, "x" if by_office else None))
                 .order_by(Receipt.number))
 
+    return (detail(select(*cols).join(per_serial, and_(per_serial.c.book_id == Receipt.book_id,
+                                                       per_serial.c.serial == Receipt.serial))),
+            detail(select(*cols).join(per_order, per_order.c.order_id == Receipt.order_id)))
+
+
+def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None = None) -> list[ReceiptUsedTwice]:
+    """Book serials used on more than one receipt row, and orders paid on more than one receipt, by `as_of`."""
+    params = _params(as_of, office)
     out: list[ReceiptUsedTwice] = []
-    for how, stmt, group_of in (
-            ("number", select(*cols).join(per_serial, and_(per_serial.c.book_id == Receipt.book_id,
-                                                           per_serial.c.serial == Receipt.serial)),
-             lambda r: (r[0], r[1])),
-            ("order", select(*cols).join(per_order, per_order.c.order_id == Receipt.order_id),
-             lambda r: r[2])):
+    for how, stmt, group_of in zip(("number", "order"), _twice_statements(office is not None),
+                                   (lambda r: (r[0], r[1]), lambda r: r[2])):
         groups: dict[object, list] = defaultdict(list)
-        for row in session.execute(detail(stmt)):
+        for row in session.execute(stmt, params):
             groups[group_of(row)].append(row)
         for rows in groups.values():
             numbers = tuple(r[3] for r in rows)
@@ -473,22 +545,33 @@ def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None
     return sorted(out, key=lambda f: f.key)
 
 
+@cache
+def _unpaid_statements(by_office: bool) -> tuple:
+    paid = exists().where(Receipt.order_id == WorkOrder.id, Receipt.state == _USED, _collected_by(Receipt, _AS_OF))
+    worker = aliased(Staff)
+
+    def base(*which: ColumnElement[bool]):
+        return (select(WorkOrder.number, Office.code, WorkOrder.department, worker.name, WorkOrder.accepted_at,
+                       WorkOrder.fee, ServiceRequest.resident_name, ServiceRequest.phone, ServiceRequest.address)
+                .join(Office, Office.id == WorkOrder.office_id)
+                .join(worker, worker.id == WorkOrder.worker_id)
+                .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
+                .where(*which, WorkOrder.accepted_at <= _AS_OF, WorkOrder.rework_of_id.is_(None),
+                       WorkOrder.fee > _ZERO_FEE, ~paid, *_office_filter(Office.code, "x" if by_office else None)))
+
+    # jobs the desk has not seen paid (ix_work_orders_unpaid; rows loaded otherwise have no paid_at and are
+    # checked against their receipts), and, when replaying, those paid after the moment replayed
+    return (base(WorkOrder.accepted_at.is_not(None), WorkOrder.paid_at.is_(None)),
+            base(WorkOrder.paid_at.is_not(None), WorkOrder.paid_at > _AS_OF))
+
+
 def fees_not_collected(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
                        cutoff: time = time(17, 30), office: str | None = None) -> list[FeeNotCollected]:
     """Accepted, chargeable (fee > 0, not rework) jobs with no receipt used by `as_of`, past their cut-off."""
-    paid = exists().where(Receipt.order_id == WorkOrder.id, Receipt.state == _USED,
-                          _collected_by(Receipt, as_of))
-    worker = aliased(Staff)
-    stmt = (select(WorkOrder.number, Office.code, WorkOrder.department, worker.name, WorkOrder.accepted_at,
-                   WorkOrder.fee, ServiceRequest.resident_name, ServiceRequest.phone, ServiceRequest.address)
-            .join(Office, Office.id == WorkOrder.office_id)
-            .join(worker, worker.id == WorkOrder.worker_id)
-            .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
-            .where(WorkOrder.accepted_at.is_not(None), WorkOrder.accepted_at <= as_of, WorkOrder.fee > 0,
-                   WorkOrder.rework_of_id.is_(None), ~paid, *_office_filter(Office.code, office))
-            .order_by(WorkOrder.accepted_at, WorkOrder.number))
+    rows = sorted(_run_all(session, _unpaid_statements(office is not None), _params(as_of, office)),
+                  key=lambda r: (r[4], r[0]))
     out = []
-    for number, office_code, dept, worker_name, accepted_at, fee, resident, phone, address in session.execute(stmt):
+    for number, office_code, dept, worker_name, accepted_at, fee, resident, phone, address in rows:
         due = cash_due(accepted_at, calendar, cutoff=cutoff)
         if due < as_of:
             out.append(FeeNotCollected(order=number, office=office_code, department=dept, worker_name=worker_name,

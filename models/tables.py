@@ -155,6 +155,9 @@ class ServiceRequest(Base):
     received_by: Mapped[Staff] = relationship(lazy="raise", foreign_keys=[received_by_id])
 
 
+_UNPAID = "accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0"
+
+
 class WorkOrder(Base):
     """通知单: the notice in three copies (finance, department, archive) is one row seen three ways."""
 
@@ -167,6 +170,12 @@ class WorkOrder(Base):
         # replaying a past moment must see work completed after it as still open
         Index("ix_work_orders_completed_at", "completed_at",
               postgresql_where=text("completed_at IS NOT NULL"), sqlite_where=text("completed_at IS NOT NULL")),
+        # the cash check's fees not collected: accepted chargeable jobs the desk has not seen paid (few),
+        # plus, when replaying, those paid after the moment replayed
+        Index("ix_work_orders_unpaid", "accepted_at",
+              postgresql_where=text(_UNPAID), sqlite_where=text(_UNPAID)),
+        Index("ix_work_orders_paid_at", "paid_at",
+              postgresql_where=text("paid_at IS NOT NULL"), sqlite_where=text("paid_at IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
@@ -183,6 +192,9 @@ class WorkOrder(Base):
     accepted_by: Mapped[str | None] = mapped_column(String(100))
     fee: Mapped[Decimal]
     rework_of_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    # when the desk recorded the fee collected (its receipt's collected_at); empty for rows loaded otherwise,
+    # which the cash check then verifies against the receipts
+    paid_at: Mapped[datetime | None]
     request: Mapped[ServiceRequest] = relationship(lazy="raise")
     worker: Mapped[Staff] = relationship(lazy="raise", foreign_keys=[worker_id])
     rework_of: Mapped[WorkOrder | None] = relationship(lazy="raise", remote_side=[id])
@@ -199,8 +211,21 @@ class ReceiptBook(Base):
     count: Mapped[int]
 
 
+_HANDOVER_TO_VERIFY = "counted_amount <> declared_amount OR origin IS NULL"
+
+
 class CashHandover(Base):
     __tablename__ = "cash_handovers"
+    __table_args__ = (
+        # the handovers the cash check must re-add: a count that differs from the declared sum (the desk
+        # declares the sum of the receipts covered, which never change afterwards), or rows the desk did not write
+        Index("ix_cash_handovers_to_verify", "confirmed_at",
+              postgresql_where=text(_HANDOVER_TO_VERIFY), sqlite_where=text(_HANDOVER_TO_VERIFY)),
+        # replaying a past evening must see handovers confirmed after it, or never, as not made
+        Index("ix_cash_handovers_confirmed_at", "confirmed_at"),
+        Index("ix_cash_handovers_unconfirmed", "handed_at",
+              postgresql_where=text("confirmed_at IS NULL"), sqlite_where=text("confirmed_at IS NULL")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
@@ -211,6 +236,8 @@ class CashHandover(Base):
     confirmed_at: Mapped[datetime | None]
     declared_amount: Mapped[Decimal]
     counted_amount: Mapped[Decimal]
+    # 'desk' when written by models.desk (declared = the receipts' sum); empty for rows loaded any other way
+    origin: Mapped[str | None] = mapped_column(String(16))
 
 
 class Receipt(Base):
@@ -222,6 +249,23 @@ class Receipt(Base):
               postgresql_where=text("method = 'cash' AND handover_id IS NULL AND state = 'used'"),
               sqlite_where=text("method = 'cash' AND handover_id IS NULL AND state = 'used'")),
         Index("ix_receipts_collected_month", "collected_at", "method", "amount"),
+        # the desk never writes one leaf twice nor pays one order twice: the database makes sure of it, so a
+        # double use needs a row written some other way (legacy), and the check reads only those
+        Index("uq_receipts_desk_serial", "book_id", "serial", unique=True,
+              postgresql_where=text("origin = 'desk'"), sqlite_where=text("origin = 'desk'")),
+        Index("uq_receipts_desk_paid_order", "order_id", unique=True,
+              postgresql_where=text("state = 'used' AND origin = 'desk'"),
+              sqlite_where=text("state = 'used' AND origin = 'desk'")),
+        Index("ix_receipts_legacy_used", "book_id", "serial",
+              postgresql_where=text("state = 'used' AND origin IS NULL"),
+              sqlite_where=text("state = 'used' AND origin IS NULL")),
+        # blank numbers (few: the books in workers' hands) for gaps and unreturned numbers
+        Index("ix_receipts_blank", "book_id", "serial",
+              postgresql_where=text("state = 'issued'"), sqlite_where=text("state = 'issued'")),
+        # replaying a past evening: numbers voided or returned after it were still blank then
+        Index("ix_receipts_retired_at", "state_changed_at",
+              postgresql_where=text("collected_at IS NULL AND state_changed_at IS NOT NULL"),
+              sqlite_where=text("collected_at IS NULL AND state_changed_at IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
@@ -236,6 +280,8 @@ class Receipt(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     state_changed_at: Mapped[datetime | None]
     handover_id: Mapped[int | None] = mapped_column(ForeignKey("cash_handovers.id"), index=True)
+    # 'desk' when the row was written by models.desk; empty for rows loaded any other way (legacy data)
+    origin: Mapped[str | None] = mapped_column(String(16))
     book: Mapped[ReceiptBook] = relationship(lazy="raise")
 
 

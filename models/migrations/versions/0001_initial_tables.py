@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 07:55:08.232406
+Create Date: 2026-11-27 08:22:20.885208
 """
 from collections.abc import Sequence
 
@@ -160,6 +160,7 @@ def upgrade() -> None:
     sa.Column('confirmed_at', models.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('declared_amount', sa.Numeric(precision=12, scale=2), nullable=False),
     sa.Column('counted_amount', sa.Numeric(precision=12, scale=2), nullable=False),
+    sa.Column('origin', sa.String(length=16), nullable=True),
     sa.ForeignKeyConstraint(['handed_by_id'], ['staff.id'], name=op.f('fk_cash_handovers_handed_by_id_staff')),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_cash_handovers_office_id_offices')),
     sa.ForeignKeyConstraint(['received_by_id'], ['staff.id'], name=op.f('fk_cash_handovers_received_by_id_staff')),
@@ -167,9 +168,12 @@ def upgrade() -> None:
     sa.UniqueConstraint('number', name=op.f('uq_cash_handovers_number'))
     )
     with op.batch_alter_table('cash_handovers', schema=None) as batch_op:
+        batch_op.create_index('ix_cash_handovers_confirmed_at', ['confirmed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cash_handovers_handed_at'), ['handed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cash_handovers_handed_by_id'), ['handed_by_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cash_handovers_office_id'), ['office_id'], unique=False)
+        batch_op.create_index('ix_cash_handovers_to_verify', ['confirmed_at'], unique=False, postgresql_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'), sqlite_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'))
+        batch_op.create_index('ix_cash_handovers_unconfirmed', ['handed_at'], unique=False, postgresql_where=sa.text('confirmed_at IS NULL'), sqlite_where=sa.text('confirmed_at IS NULL'))
 
     op.create_table('receipt_books',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -239,6 +243,7 @@ def upgrade() -> None:
     sa.Column('accepted_by', sa.String(length=100), nullable=True),
     sa.Column('fee', sa.Numeric(precision=12, scale=2), nullable=False),
     sa.Column('rework_of_id', sa.Integer(), nullable=True),
+    sa.Column('paid_at', models.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['completed_by_id'], ['staff.id'], name=op.f('fk_work_orders_completed_by_id_staff')),
     sa.ForeignKeyConstraint(['department'], ['departments.code'], name=op.f('fk_work_orders_department_departments')),
     sa.ForeignKeyConstraint(['issued_by_id'], ['staff.id'], name=op.f('fk_work_orders_issued_by_id_staff')),
@@ -254,8 +259,10 @@ def upgrade() -> None:
         batch_op.create_index('ix_work_orders_completed_at', ['completed_at'], unique=False, postgresql_where=sa.text('completed_at IS NOT NULL'), sqlite_where=sa.text('completed_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_work_orders_office_id'), ['office_id'], unique=False)
         batch_op.create_index('ix_work_orders_open', ['scheduled_for'], unique=False, postgresql_where=sa.text('completed_at IS NULL'), sqlite_where=sa.text('completed_at IS NULL'))
+        batch_op.create_index('ix_work_orders_paid_at', ['paid_at'], unique=False, postgresql_where=sa.text('paid_at IS NOT NULL'), sqlite_where=sa.text('paid_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_work_orders_request_id'), ['request_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_work_orders_rework_of_id'), ['rework_of_id'], unique=False)
+        batch_op.create_index('ix_work_orders_unpaid', ['accepted_at'], unique=False, postgresql_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0'), sqlite_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0'))
         batch_op.create_index(batch_op.f('ix_work_orders_worker_id'), ['worker_id'], unique=False)
 
     op.create_table('callbacks',
@@ -321,6 +328,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('state_changed_at', models.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('handover_id', sa.Integer(), nullable=True),
+    sa.Column('origin', sa.String(length=16), nullable=True),
     sa.CheckConstraint("method IS NULL OR method IN ('cash', 'wechat', 'alipay', 'card')", name=op.f('ck_receipts_method')),
     sa.CheckConstraint("state IN ('issued', 'used', 'voided', 'returned')", name=op.f('ck_receipts_state')),
     sa.ForeignKeyConstraint(['book_id'], ['receipt_books.id'], name=op.f('fk_receipts_book_id_receipt_books')),
@@ -331,13 +339,18 @@ def upgrade() -> None:
     sa.UniqueConstraint('number', name=op.f('uq_receipts_number'))
     )
     with op.batch_alter_table('receipts', schema=None) as batch_op:
+        batch_op.create_index('ix_receipts_blank', ['book_id', 'serial'], unique=False, postgresql_where=sa.text("state = 'issued'"), sqlite_where=sa.text("state = 'issued'"))
         batch_op.create_index(batch_op.f('ix_receipts_book_id'), ['book_id'], unique=False)
         batch_op.create_index('ix_receipts_cash_open', ['collected_at'], unique=False, postgresql_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"), sqlite_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"))
         batch_op.create_index(batch_op.f('ix_receipts_collected_by_id'), ['collected_by_id'], unique=False)
         batch_op.create_index('ix_receipts_collected_month', ['collected_at', 'method', 'amount'], unique=False)
         batch_op.create_index(batch_op.f('ix_receipts_handover_id'), ['handover_id'], unique=False)
+        batch_op.create_index('ix_receipts_legacy_used', ['book_id', 'serial'], unique=False, postgresql_where=sa.text("state = 'used' AND origin IS NULL"), sqlite_where=sa.text("state = 'used' AND origin IS NULL"))
         batch_op.create_index(batch_op.f('ix_receipts_order_id'), ['order_id'], unique=False)
+        batch_op.create_index('ix_receipts_retired_at', ['state_changed_at'], unique=False, postgresql_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'), sqlite_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_receipts_serial'), ['serial'], unique=False)
+        batch_op.create_index('uq_receipts_desk_paid_order', ['order_id'], unique=True, postgresql_where=sa.text("state = 'used' AND origin = 'desk'"), sqlite_where=sa.text("state = 'used' AND origin = 'desk'"))
+        batch_op.create_index('uq_receipts_desk_serial', ['book_id', 'serial'], unique=True, postgresql_where=sa.text("origin = 'desk'"), sqlite_where=sa.text("origin = 'desk'"))
 
     # ### end Alembic commands ###
 
@@ -345,13 +358,18 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('receipts', schema=None) as batch_op:
+        batch_op.drop_index('uq_receipts_desk_serial', postgresql_where=sa.text("origin = 'desk'"), sqlite_where=sa.text("origin = 'desk'"))
+        batch_op.drop_index('uq_receipts_desk_paid_order', postgresql_where=sa.text("state = 'used' AND origin = 'desk'"), sqlite_where=sa.text("state = 'used' AND origin = 'desk'"))
         batch_op.drop_index(batch_op.f('ix_receipts_serial'))
+        batch_op.drop_index('ix_receipts_retired_at', postgresql_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'), sqlite_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_receipts_order_id'))
+        batch_op.drop_index('ix_receipts_legacy_used', postgresql_where=sa.text("state = 'used' AND origin IS NULL"), sqlite_where=sa.text("state = 'used' AND origin IS NULL"))
         batch_op.drop_index(batch_op.f('ix_receipts_handover_id'))
         batch_op.drop_index('ix_receipts_collected_month')
         batch_op.drop_index(batch_op.f('ix_receipts_collected_by_id'))
         batch_op.drop_index('ix_receipts_cash_open', postgresql_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"), sqlite_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"))
         batch_op.drop_index(batch_op.f('ix_receipts_book_id'))
+        batch_op.drop_index('ix_receipts_blank', postgresql_where=sa.text("state = 'issued'"), sqlite_where=sa.text("state = 'issued'"))
 
     op.drop_table('receipts')
     with op.batch_alter_table('department_reports', schema=None) as batch_op:
@@ -371,8 +389,10 @@ def downgrade() -> None:
     op.drop_table('callbacks')
     with op.batch_alter_table('work_orders', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_work_orders_worker_id'))
+        batch_op.drop_index('ix_work_orders_unpaid', postgresql_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0'), sqlite_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0'))
         batch_op.drop_index(batch_op.f('ix_work_orders_rework_of_id'))
         batch_op.drop_index(batch_op.f('ix_work_orders_request_id'))
+        batch_op.drop_index('ix_work_orders_paid_at', postgresql_where=sa.text('paid_at IS NOT NULL'), sqlite_where=sa.text('paid_at IS NOT NULL'))
         batch_op.drop_index('ix_work_orders_open', postgresql_where=sa.text('completed_at IS NULL'), sqlite_where=sa.text('completed_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_work_orders_office_id'))
         batch_op.drop_index('ix_work_orders_completed_at', postgresql_where=sa.text('completed_at IS NOT NULL'), sqlite_where=sa.text('completed_at IS NOT NULL'))
@@ -392,9 +412,12 @@ def downgrade() -> None:
 
     op.drop_table('receipt_books')
     with op.batch_alter_table('cash_handovers', schema=None) as batch_op:
+        batch_op.drop_index('ix_cash_handovers_unconfirmed', postgresql_where=sa.text('confirmed_at IS NULL'), sqlite_where=sa.text('confirmed_at IS NULL'))
+        batch_op.drop_index('ix_cash_handovers_to_verify', postgresql_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'), sqlite_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'))
         batch_op.drop_index(batch_op.f('ix_cash_handovers_office_id'))
         batch_op.drop_index(batch_op.f('ix_cash_handovers_handed_by_id'))
         batch_op.drop_index(batch_op.f('ix_cash_handovers_handed_at'))
+        batch_op.drop_index('ix_cash_handovers_confirmed_at')
 
     op.drop_table('cash_handovers')
     with op.batch_alter_table('staff', schema=None) as batch_op:
