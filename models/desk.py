@@ -13,12 +13,14 @@ Numbers (an explicit `number=` from an import is used as given):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from models import rules
@@ -182,6 +184,12 @@ def _iso(value: datetime | None) -> str | None:
 
 def _audit(s: Session, *, at: datetime, actor: str, action: str, entity: str, ref: str,
            before: dict | None = None, after: dict | None = None) -> None:
+    s.info[_AUDITS] = s.info.get(_AUDITS, 0) + 1
+    pending = s.info.get(_AUDIT_ROWS)
+    if pending is not None:
+        pending.append({"at": at, "actor": actor, "action": action, "entity": entity, "entity_ref": ref,
+                        "before": before, "after": after})
+        return
     s.add(AuditEvent(at=at, actor=actor, action=action, entity=entity, entity_ref=ref, before=before, after=after))
 
 
@@ -196,6 +204,83 @@ def _receipt_facts(r: Receipt) -> dict[str, Any]:
             "amount": None if r.amount is None else str(r.amount), "method": r.method,
             "collected_at": _iso(r.collected_at), "collected_by_id": r.collected_by_id, "reason": r.reason,
             "handover_id": r.handover_id}
+
+
+# -- many operations in one session (the ledger import) -------------------------------------------------------
+# An importer runs thousands of operations per transaction. Inside `deferred(s)` the operations below skip their
+# own flush (the session flushes before any query, and the caller flushes once per batch), and natural keys the
+# caller has looked up in bulk with `note_keys` are answered from memory instead of one SELECT per row. The rules
+# checked are the same; only where their answers come from changes.
+_DEFER = "desk.defer_flush"
+_KEYS = "desk.keys"
+_AUDITS = "desk.audits"
+_AUDIT_ROWS = "desk.audit_rows"
+
+
+@contextmanager
+def deferred(s: Session) -> Iterator[Session]:
+    """Operations in this block flush only when a query or the caller needs it, and their audit events are
+    inserted together when the block ends (one statement; nothing refers to an audit event's id).
+
+    If the block raises, the audit events it collected are dropped with it: the caller rolls back.
+    """
+    if s.info.get(_DEFER):
+        yield s
+        return
+    s.info[_DEFER] = True
+    s.info[_AUDIT_ROWS] = []
+    try:
+        yield s
+        rows = s.info[_AUDIT_ROWS]
+        s.info[_AUDIT_ROWS] = []
+        if rows:
+            s.execute(insert(AuditEvent), rows)
+    finally:
+        s.info[_DEFER] = False
+        s.info.pop(_AUDIT_ROWS, None)
+
+
+def note_keys(s: Session, model: type, column: str, *, checked: Iterable[str], present: Iterable[str]) -> None:
+    """Tell the desk which of `checked` natural keys exist already (one bulk query by the caller), for this session."""
+    known = s.info.setdefault(_KEYS, {}).setdefault((model, column), {})
+    present = set(present)
+    for value in checked:
+        known[value] = value in present
+
+
+def forget_keys(s: Session) -> None:
+    """Drop what `note_keys` said (after a rollback the ledger may no longer hold what was noted)."""
+    s.info.pop(_KEYS, None)
+
+
+def audits_written(s: Session) -> int:
+    """How many audit events this session's operations have written: a row that moved it has written something."""
+    return s.info.get(_AUDITS, 0)
+
+
+def _taken(s: Session, model: type, column: str, value: str) -> bool:
+    known = s.info.get(_KEYS, {}).get((model, column))
+    if known is not None and value in known:
+        return known[value]
+    return s.scalar(select(model.id).where(getattr(model, column) == value)) is not None
+
+
+def _taking(s: Session, model: type, column: str, value: str) -> None:
+    known = s.info.get(_KEYS, {}).get((model, column))
+    if known is not None:
+        known[value] = True
+
+
+def _flush(s: Session) -> None:
+    if not s.info.get(_DEFER):
+        s.flush()
+
+
+def _id(s: Session, row: Any) -> int:
+    """The row's id, flushing first if it was added in this (deferred) session and has none yet."""
+    if row.id is None:
+        s.flush()
+    return row.id
 
 
 # -- reference data ------------------------------------------------------------------------------------------
@@ -299,7 +384,7 @@ def register(s: Session, *, office: str | Office, by: str | Staff, channel: str,
     if number is None:
         number = _next_number(s, ServiceRequest, "number", f"R-{off.code}-{_day(at)}", office_id=off.id,
                               when="received_at", at=at)
-    elif s.scalar(select(ServiceRequest.id).where(ServiceRequest.number == number)) is not None:
+    elif _taken(s, ServiceRequest, "number", number):
         raise DomainError("exists", what="登记", what_en="request", ref=number)
     request = ServiceRequest(
         number=number, office_id=off.id, community_id=comm.id if comm else None, channel=channel,
@@ -307,7 +392,8 @@ def register(s: Session, *, office: str | Office, by: str | Staff, channel: str,
         phone=phone.strip(), category=category, description=description, preferred_at=preferred,
         price_item_id=item.id if item else None, agreed_fee=agreed, expected_result=expected_result)
     s.add(request)
-    s.flush()
+    _taking(s, ServiceRequest, "number", number)
+    _flush(s)
     _audit(s, at=at, actor=clerk.code, action="register", entity="service_request", ref=number,
            after={"channel": channel, "category": category, "agreed_fee": str(agreed), "office": off.code,
                   "price": item.code if item else None, "preferred_at": _iso(preferred)})
@@ -326,7 +412,7 @@ def reply(s: Session, *, request: str | ServiceRequest, by: str | Staff, at: dat
         raise DomainError("already_replied", request=req.number, replied_at=req.replied_at.isoformat())
     _not_before(at, req.received_at, "register")
     req.replied_at, req.replied_by_id = at, clerk.id
-    s.flush()
+    _flush(s)
     _audit(s, at=at, actor=clerk.code, action="reply", entity="service_request", ref=req.number,
            before={"replied_at": None}, after={"replied_at": at.isoformat()})
     return req
@@ -350,7 +436,7 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
                           department_zh=_DEPT_ZH[department], category_zh=_CATEGORY_ZH[req.category])
     if hand.office_id != req.office_id:
         raise DomainError("wrong_office", staff=hand.code, office=s.get(Office, req.office_id).code)
-    existing = s.scalar(select(WorkOrder.number).where(WorkOrder.request_id == req.id,
+    existing = s.scalar(select(WorkOrder.number).where(WorkOrder.request_id == _id(s, req),
                                                        WorkOrder.rework_of_id.is_(None)))
     if existing is not None:
         raise DomainError("already_issued", request=req.number, order=existing)
@@ -359,13 +445,14 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
     if number is None:
         number = _next_number(s, WorkOrder, "number", f"WO-{office.code}-{_day(at)}", office_id=office.id,
                               when="issued_at", at=at)
-    elif s.scalar(select(WorkOrder.id).where(WorkOrder.number == number)) is not None:
+    elif _taken(s, WorkOrder, "number", number):
         raise DomainError("exists", what="通知单", what_en="work order", ref=number)
     order = WorkOrder(number=number, request_id=req.id, office_id=req.office_id, department=department,
                       worker_id=hand.id, issued_at=at, issued_by_id=clerk.id, scheduled_for=scheduled,
                       fee=req.agreed_fee)
     s.add(order)
-    s.flush()
+    _taking(s, WorkOrder, "number", number)
+    _flush(s)
     _audit(s, at=at, actor=clerk.code, action="issue", entity="work_order", ref=number,
            after=_order_facts(order) | {"request": req.number, "worker": hand.code})
     return order
@@ -381,7 +468,7 @@ def complete(s: Session, *, order: str | WorkOrder, by: str | Staff, at: datetim
     _not_before(at, wo.issued_at, "issue")
     before = _order_facts(wo)
     wo.completed_at, wo.completed_by_id = at, who.id
-    s.flush()
+    _flush(s)
     _audit(s, at=at, actor=who.code, action="complete", entity="work_order", ref=wo.number,
            before=before, after=_order_facts(wo))
     return wo
@@ -402,8 +489,8 @@ def accept(s: Session, *, order: str | WorkOrder, signed_by: str, at: datetime, 
     before = _order_facts(wo)
     due = rules.callback_due(at, calendar, workdays=callback_workdays)
     wo.accepted_at, wo.accepted_by = at, signed_by.strip()
-    s.add(Callback(order_id=wo.id, created_at=at, due_at=due))
-    s.flush()
+    s.add(Callback(order_id=_id(s, wo), created_at=at, due_at=due))
+    _flush(s)
     _audit(s, at=at, actor=f"resident:{signed_by.strip()}", action="accept", entity="work_order", ref=wo.number,
            before=before, after=_order_facts(wo) | {"callback_due": due.isoformat()})
     return wo
@@ -433,7 +520,9 @@ def issue_receipts(s: Session, *, by: str | Staff, to: str | Staff, first: str, 
                        first_serial=start, count=count)
     s.add(book)
     s.flush()
-    s.add_all(Receipt(number=n, serial=start + i, book_id=book.id, state="issued") for i, n in enumerate(numbers))
+    # origin 'desk': the database then refuses a second use of a leaf or a second payment of an order
+    s.add_all(Receipt(number=n, serial=start + i, book_id=book.id, state="issued", origin="desk")
+              for i, n in enumerate(numbers))
     s.flush()
     _audit(s, at=at, actor=issuer.code, action="issue_receipts", entity="receipt_book", ref=f"{numbers[0]}+{count}",
            after={"holder": holder.code, "first": numbers[0], "last": numbers[-1], "count": count})
@@ -490,13 +579,15 @@ def collect(s: Session, *, order: str | WorkOrder, by: str | Staff, receipt: str
             raise DomainError("rework_free", order=wo.number, amount=str(paid))
     elif paid != wo.fee and not (reason or "").strip():
         raise DomainError("amount_differs", order=wo.number, amount=str(paid), fee=str(wo.fee))
-    already = s.scalar(select(Receipt.number).where(Receipt.order_id == wo.id, Receipt.state == "used").limit(1))
+    already = s.scalar(select(Receipt.number).where(Receipt.order_id == _id(s, wo), Receipt.state == "used")
+                       .limit(1))
     if already is not None:
         raise DomainError("already_collected", order=wo.number, receipt=already)
     before = _receipt_facts(rec)
     rec.state, rec.order_id, rec.amount, rec.method = "used", wo.id, paid, method
     rec.collected_at, rec.collected_by_id, rec.reason, rec.state_changed_at = at, collector.id, reason, at
-    s.flush()
+    wo.paid_at = at  # the cash check's unpaid jobs are those without it (a used receipt is never undone)
+    _flush(s)
     _audit(s, at=at, actor=collector.code, action="collect", entity="receipt", ref=rec.number, before=before,
            after=_receipt_facts(rec) | {"order": wo.number})
     return rec
@@ -537,7 +628,8 @@ def handover(s: Session, *, by: str | Staff, cashier: str | Staff, receipts: lis
     elif s.scalar(select(CashHandover.id).where(CashHandover.number == number)) is not None:
         raise DomainError("exists", what="交款", what_en="handover", ref=number)
     ho = CashHandover(number=number, office_id=office.id, handed_by_id=hander.id, received_by_id=teller.id,
-                      handed_at=at, confirmed_at=at, declared_amount=declared, counted_amount=counted_amount)
+                      handed_at=at, confirmed_at=at, declared_amount=declared, counted_amount=counted_amount,
+                      origin="desk")
     s.add(ho)
     s.flush()
     for n in numbers:
@@ -569,7 +661,7 @@ def callback(s: Session, *, order: str | WorkOrder, by: str | Staff, outcome: st
         raise DomainError("unknown_outcome", outcome=outcome)
     if wo.accepted_at is None or at < wo.accepted_at:
         raise DomainError("callback_before_acceptance", order=wo.number)
-    row = s.scalar(select(Callback).where(Callback.order_id == wo.id, Callback.done_at.is_(None))
+    row = s.scalar(select(Callback).where(Callback.order_id == _id(s, wo), Callback.done_at.is_(None))
                    .order_by(Callback.due_at, Callback.id).limit(1))
     if row is None:
         raise DomainError("no_callback_owed", order=wo.number)
@@ -591,7 +683,7 @@ def callback(s: Session, *, order: str | WorkOrder, by: str | Staff, outcome: st
     if outcome == "unreachable":
         next_day = calendar.next_working_day(calendar.local(at).date())
         s.add(Callback(order_id=wo.id, created_at=at, due_at=calendar.at(next_day, calendar.work_end)))
-    s.flush()
+    _flush(s)
     _audit(s, at=at, actor=clerk.code, action="callback", entity="work_order", ref=wo.number,
            after={"outcome": outcome, "note": note, "rework_order": rework.number if rework else None})
     if rework is not None:
@@ -623,13 +715,14 @@ def department_report(s: Session, *, by: str | Staff, department: str, worker: s
     if reference is None:
         reference = _next_number(s, DepartmentReport, "reference", f"DR-{office.code}-{_day(at)}",
                                  office_id=office.id, when="reported_at", at=at)
-    elif s.scalar(select(DepartmentReport.id).where(DepartmentReport.reference == reference)) is not None:
+    elif _taken(s, DepartmentReport, "reference", reference):
         raise DomainError("exists", what="部门记录", what_en="department report", ref=reference)
     report = DepartmentReport(reference=reference, office_id=office.id, department=department,
                               reported_by_id=reporter.id, worker_id=hand.id, reported_at=at, address=address,
-                              description=description, order_id=wo.id if wo else None, fee=amount)
+                              description=description, order_id=_id(s, wo) if wo else None, fee=amount)
     s.add(report)
-    s.flush()
+    _taking(s, DepartmentReport, "reference", reference)
+    _flush(s)
     _audit(s, at=at, actor=reporter.code, action="report", entity="department_report", ref=reference,
            after={"department": department, "worker": hand.code, "order": wo.number if wo else None,
                   "fee": None if amount is None else str(amount)})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import desk
@@ -31,8 +32,10 @@ from models.errors import DomainError
 from models.tables import (
     Callback,
     CashHandover,
+    Community,
     DepartmentReport,
     Office,
+    PriceItem,
     Receipt,
     ServiceRequest,
     Staff,
@@ -540,20 +543,43 @@ class _Context:
     staff_by_code: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (name, office code)
     staff_by_name: dict[str, list[str]] = field(default_factory=dict)
     offices: dict[str, str] = field(default_factory=dict)  # code or name -> code
+    # the reference rows themselves, loaded once: desk operations take them instead of a code to look up per row
+    # (sessionmaker(expire_on_commit=False) keeps them readable after each batch commits)
+    office_rows: dict[str, Office] = field(default_factory=dict)
+    office_code_by_id: dict[int, str] = field(default_factory=dict)
+    staff_rows: dict[str, Staff] = field(default_factory=dict)
+    staff_code_by_id: dict[int, str] = field(default_factory=dict)
+    refs: dict[tuple[type, str], Any] = field(default_factory=dict)  # communities and price items by code
+    # this batch's rows by natural key (None: not in the ledger), looked up in bulk before the batch is written
+    found: dict[tuple[type, str], Any] = field(default_factory=dict)
 
     def load(self, s: Session) -> None:
-        self.offices = {}
-        for code, name in s.execute(select(Office.code, Office.name)):
-            self.offices[code] = code
-            self.offices[name] = code
-        self.staff_by_code, self.staff_by_name = {}, {}
-        rows = s.execute(select(Staff.code, Staff.name, Office.code).join(Office, Office.id == Staff.office_id))
-        for code, name, office in rows:
-            self.remember(code, name, office)
+        self.offices, self.office_rows, self.office_code_by_id = {}, {}, {}
+        for office in s.scalars(select(Office)):
+            self.offices[office.code] = office.code
+            self.offices[office.name] = office.code
+            self.office_rows[office.code] = office
+            self.office_code_by_id[office.id] = office.code
+        self.staff_by_code, self.staff_by_name, self.staff_rows, self.staff_code_by_id = {}, {}, {}, {}
+        for staff in s.scalars(select(Staff)):
+            self.remember(staff, self.office_code_by_id[staff.office_id])
+        self.refs = {}
 
-    def remember(self, code: str, name: str, office: str) -> None:
-        self.staff_by_code[code] = (name, office)
-        self.staff_by_name.setdefault(name, []).append(code)
+    def remember(self, staff: Staff, office: str) -> None:
+        self.staff_by_code[staff.code] = (staff.name, office)
+        self.staff_by_name.setdefault(staff.name, []).append(staff.code)
+        self.staff_rows[staff.code] = staff
+        self.staff_code_by_id[staff.id] = staff.code
+
+    def restore(self, known: dict[str, tuple[str, str]]) -> None:
+        """Forget staff a rolled-back batch had added, so later rows do not refer to them."""
+        for code in set(self.staff_by_code) - set(known):
+            row = self.staff_rows.pop(code)
+            self.staff_code_by_id.pop(row.id, None)
+        self.staff_by_code = dict(known)
+        self.staff_by_name = {}
+        for code, (name, _office) in known.items():
+            self.staff_by_name.setdefault(name, []).append(code)
 
     def office_for(self, value: str | None) -> str:
         ref = value or self.office
@@ -580,6 +606,41 @@ class _Context:
             raise RowProblem(fld, "import_ambiguous_staff", value=value, codes=", ".join(codes))
         raise RowProblem(fld, "import_unknown_staff", value=value)
 
+    def member(self, fld: str, value: str, office: str | None = None) -> Staff:
+        """The staff row a code or name refers to (see `staff`)."""
+        return self.staff_rows[self.staff(fld, value, office)]
+
+    def ref(self, s: Session, model: type, code: str | None) -> Any:
+        """A community or price item by code, loaded once; an unknown code is left for the desk to refuse."""
+        if code is None:
+            return None
+        key = (model, code)
+        if key not in self.refs:
+            self.refs[key] = s.scalar(select(model).where(model.code == code))
+        return self.refs[key] if self.refs[key] is not None else code
+
+    def row(self, s: Session, model: type, column: str, value: str) -> Any:
+        """The ledger row with this natural key (None if there is none), from the batch's bulk lookup if it has it."""
+        key = (model, value)
+        if key in self.found:
+            return self.found[key]
+        return s.scalar(select(model).where(getattr(model, column) == value))
+
+    def lookup(self, s: Session, model: type, column: str, values: set[str]) -> None:
+        """One query for the batch's natural keys of `model`: later `row` calls answer from memory."""
+        values = {v for v in values if v and (model, v) not in self.found}
+        if not values:
+            return
+        col = getattr(model, column)
+        rows = {getattr(r, column): r for r in s.scalars(select(model).where(col.in_(values)))}
+        for value in values:
+            self.found[(model, value)] = rows.get(value)
+        desk.note_keys(s, model, column, checked=values, present=rows)
+
+    def added(self, model: type, value: str, row: Any) -> None:
+        if (model, value) in self.found:
+            self.found[(model, value)] = row
+
 
 # the column a desk refusal concerns, per kind (the rest are reported against the row)
 _ERROR_FIELDS: dict[str, dict[str, str]] = {
@@ -605,22 +666,24 @@ _ERROR_FIELDS: dict[str, dict[str, str]] = {
 
 
 def _request_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
-    req = s.scalar(select(ServiceRequest).where(ServiceRequest.number == v["number"]))
+    req = ctx.row(s, ServiceRequest, "number", v["number"])
     if req is not None:
         if v["replied_at"] is not None and req.channel == "phone" and req.replied_at is None:
-            by = ctx.staff("replied_by", v["replied_by"]) if v["replied_by"] else s.get(Staff, req.received_by_id).code
+            by = (ctx.member("replied_by", v["replied_by"]) if v["replied_by"]
+                  else ctx.staff_rows[ctx.staff_code_by_id[req.received_by_id]])
             desk.reply(s, request=req, by=by, at=v["replied_at"])
             return "added"
         return "present"
     office = ctx.office_for(v["office"])
-    clerk = ctx.staff("by", v["by"], office)
-    req = desk.register(s, office=office, by=clerk, channel=v["channel"], resident=v["resident"],
+    clerk = ctx.member("by", v["by"], office)
+    req = desk.register(s, office=ctx.office_rows[office], by=clerk, channel=v["channel"], resident=v["resident"],
                         address=v["address"], phone=v["phone"], category=v["category"],
-                        description=v["description"], at=v["received_at"], price=v["price"], fee=v["fee"],
-                        preferred=v["preferred"], expected_result=v["expected_result"],
-                        community=v["community"], number=v["number"])
+                        description=v["description"], at=v["received_at"], price=ctx.ref(s, PriceItem, v["price"]),
+                        fee=v["fee"], preferred=v["preferred"], expected_result=v["expected_result"],
+                        community=ctx.ref(s, Community, v["community"]), number=v["number"])
+    ctx.added(ServiceRequest, v["number"], req)
     if v["replied_at"] is not None and v["channel"] == "phone":
-        by = ctx.staff("replied_by", v["replied_by"], office) if v["replied_by"] else clerk
+        by = ctx.member("replied_by", v["replied_by"], office) if v["replied_by"] else clerk
         desk.reply(s, request=req, by=by, at=v["replied_at"])
     return "added"
 
@@ -628,7 +691,7 @@ def _request_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
 def _order_progress(s: Session, ctx: _Context, wo: WorkOrder, v: dict[str, Any], resident: str) -> bool:
     changed = False
     if v["completed_at"] is not None and wo.completed_at is None:
-        desk.complete(s, order=wo, by=s.get(Staff, wo.worker_id).code, at=v["completed_at"])
+        desk.complete(s, order=wo, by=ctx.staff_rows[ctx.staff_code_by_id[wo.worker_id]], at=v["completed_at"])
         changed = True
     if v["accepted_at"] is not None and wo.accepted_at is None:
         desk.accept(s, order=wo, signed_by=v["signed_by"] or resident, at=v["accepted_at"],
@@ -638,31 +701,33 @@ def _order_progress(s: Session, ctx: _Context, wo: WorkOrder, v: dict[str, Any],
 
 
 def _order_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
-    wo = s.scalar(select(WorkOrder).where(WorkOrder.number == v["number"]))
+    wo = ctx.row(s, WorkOrder, "number", v["number"])
     if wo is not None:
         resident = s.get(ServiceRequest, wo.request_id).resident_name
         return "added" if _order_progress(s, ctx, wo, v, resident) else "present"
-    req = s.scalar(select(ServiceRequest).where(ServiceRequest.number == v["request"]))
+    req = ctx.row(s, ServiceRequest, "number", v["request"])
     if req is None:
         raise RowProblem("request", "import_unknown_ref", what="登记", what_en="request", ref=v["request"])
-    office = s.get(Office, req.office_id).code
-    clerk = ctx.staff("by", v["by"], office) if v["by"] else s.get(Staff, req.received_by_id).code
-    worker = ctx.staff("worker", v["worker"], office)
+    office = ctx.office_code_by_id[req.office_id]
+    clerk = (ctx.member("by", v["by"], office) if v["by"]
+             else ctx.staff_rows[ctx.staff_code_by_id[req.received_by_id]])
+    worker = ctx.member("worker", v["worker"], office)
     if v["accepted_at"] is not None and v["completed_at"] is None:
         raise RowProblem("completed_at", "import_required", column="完工时间", column_en="completed_at")
     wo = desk.issue_order(s, request=req, by=clerk, worker=worker, scheduled=v["scheduled"], at=v["issued_at"],
                           number=v["number"])
+    ctx.added(WorkOrder, v["number"], wo)
     _order_progress(s, ctx, wo, v, req.resident_name)
     return "added"
 
 
 def _receipt_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
-    wo = s.scalar(select(WorkOrder).where(WorkOrder.number == v["order"]))
+    wo = ctx.row(s, WorkOrder, "number", v["order"])
     if wo is None:
         raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
-    office = s.get(Office, wo.office_id).code
-    collector = ctx.staff("collected_by", v["collected_by"], office)
-    rec = s.scalar(select(Receipt).where(Receipt.number == v["number"]))
+    office = ctx.office_code_by_id[wo.office_id]
+    collector = ctx.member("collected_by", v["collected_by"], office)
+    rec = ctx.row(s, Receipt, "number", v["number"])
     if rec is not None and rec.state == "used":
         if rec.order_id == wo.id:
             return "present"
@@ -670,47 +735,51 @@ def _receipt_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
         raise RowProblem("number", "import_receipt_used", number=v["number"], order=other)
     if rec is None:
         # a receipt the ledger has never seen: record it as issued by the order's clerk to the collector
-        desk.issue_receipts(s, by=s.get(Staff, wo.issued_by_id).code, to=collector, first=v["number"], count=1,
-                            at=v["collected_at"])
-    desk.collect(s, order=wo, by=collector, receipt=v["number"], amount=v["amount"], method=v["method"] or "cash",
-                 at=v["collected_at"], reason=v["reason"])
+        desk.issue_receipts(s, by=ctx.staff_rows[ctx.staff_code_by_id[wo.issued_by_id]], to=collector,
+                            first=v["number"], count=1, at=v["collected_at"])
+        ctx.found.pop((Receipt, v["number"]), None)  # the desk's own lookup finds the new blank
+    desk.collect(s, order=wo, by=collector, receipt=v["number"] if rec is None else rec, amount=v["amount"],
+                 method=v["method"] or "cash", at=v["collected_at"], reason=v["reason"])
     return "added"
 
 
 def _handover_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
-    if s.scalar(select(CashHandover.id).where(CashHandover.number == v["number"])) is not None:
+    if ctx.row(s, CashHandover, "number", v["number"]) is not None:
         return "present"
     by = ctx.staff("by", v["by"])
-    cashier = ctx.staff("cashier", v["cashier"], ctx.staff_by_code[by][1])
+    cashier = ctx.member("cashier", v["cashier"], ctx.staff_by_code[by][1])
     numbers = [n for n in re.split(r"[\s,，、;；]+", v["receipts"]) if n]
-    desk.handover(s, by=by, cashier=cashier, receipts=numbers, counted=v["counted"], at=v["handed_at"],
-                  number=v["number"])
+    ho = desk.handover(s, by=ctx.staff_rows[by], cashier=cashier, receipts=numbers, counted=v["counted"],
+                       at=v["handed_at"], number=v["number"])
+    ctx.added(CashHandover, v["number"], ho)
     return "added"
 
 
 def _callback_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
-    wo = s.scalar(select(WorkOrder).where(WorkOrder.number == v["order"]))
+    wo = ctx.row(s, WorkOrder, "number", v["order"])
     if wo is None:
         raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
     done = s.scalar(select(Callback.id).where(Callback.order_id == wo.id, Callback.done_at == v["at"]))
     if done is not None:
         return "present"
-    clerk = ctx.staff("by", v["by"], s.get(Office, wo.office_id).code)
+    clerk = ctx.member("by", v["by"], ctx.office_code_by_id[wo.office_id])
     desk.callback(s, order=wo, by=clerk, outcome=v["outcome"], at=v["at"], calendar=ctx.calendar, note=v["note"],
                   callback_workdays=ctx.callback_workdays)
     return "added"
 
 
 def _department_report_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
-    if s.scalar(select(DepartmentReport.id).where(DepartmentReport.reference == v["reference"])) is not None:
+    if ctx.row(s, DepartmentReport, "reference", v["reference"]) is not None:
         return "present"
     by = ctx.staff("by", v["by"])
-    worker = ctx.staff("worker", v["worker"], ctx.staff_by_code[by][1])
-    if v["order"] is not None and s.scalar(select(WorkOrder.id).where(WorkOrder.number == v["order"])) is None:
+    worker = ctx.member("worker", v["worker"], ctx.staff_by_code[by][1])
+    order = ctx.row(s, WorkOrder, "number", v["order"]) if v["order"] is not None else None
+    if v["order"] is not None and order is None:
         raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
-    desk.department_report(s, by=by, department=v["department"], worker=worker, address=v["address"],
-                           description=v["description"], at=v["reported_at"], order=v["order"], fee=v["fee"],
-                           reference=v["reference"])
+    report = desk.department_report(s, by=ctx.staff_rows[by], department=v["department"], worker=worker,
+                                    address=v["address"], description=v["description"], at=v["reported_at"],
+                                    order=order, fee=v["fee"], reference=v["reference"])
+    ctx.added(DepartmentReport, v["reference"], report)
     return "added"
 
 
@@ -718,10 +787,22 @@ def _staff_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     if v["code"] in ctx.staff_by_code:
         return "present"
     office = ctx.office_for(v["office"])
-    desk.add_staff(s, code=v["code"], name=v["name"], office=office, department=v["department"], role=v["role"],
-                   at=ctx.now, actor="import")
-    ctx.remember(v["code"], v["name"], office)
+    staff = desk.add_staff(s, code=v["code"], name=v["name"], office=ctx.office_rows[office],
+                           department=v["department"], role=v["role"], at=ctx.now, actor="import")
+    ctx.remember(staff, office)
     return "added"
+
+
+# the natural keys a batch of each kind looks up in one query each: (model, column, the fields holding them)
+_KEYS: dict[str, tuple[tuple[type, str, tuple[str, ...]], ...]] = {
+    "staff": (),
+    "requests": ((ServiceRequest, "number", ("number",)),),
+    "orders": ((WorkOrder, "number", ("number",)), (ServiceRequest, "number", ("request",))),
+    "receipts": ((WorkOrder, "number", ("order",)), (Receipt, "number", ("number",))),
+    "handovers": ((CashHandover, "number", ("number",)),),
+    "callbacks": ((WorkOrder, "number", ("order",)),),
+    "department_reports": ((DepartmentReport, "reference", ("reference",)), (WorkOrder, "number", ("order",))),
+}
 
 
 _WRITERS = {"staff": _staff_row, "requests": _request_row, "orders": _order_row, "receipts": _receipt_row,
@@ -795,33 +876,100 @@ def _unit_of_work(sessions: sessionmaker[Session], dry_run: bool):
             s.rollback()
 
 
+class _Redo(Exception):
+    """The batch cannot be written in one go (a row failed half-way, or the database refused the batch)."""
+
+
 def _write_batch(batch, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]], counts: dict[str, int],
                  rejects: list[RejectedRow]) -> None:
-    kind = sheet.kind
-    writer = _WRITERS[kind.name]
+    """One batch, one transaction: every row through its desk operations, flushed once at the end.
+
+    A desk operation refuses before it writes anything, so a refused row needs no savepoint of its own. Only
+    when a row fails after an operation of it has written (or the database refuses the batch's flush) is the
+    batch rolled back to its savepoint and written again row by row, each row in its own savepoint.
+    """
     known = dict(ctx.staff_by_code)
     try:
         with batch() as s:
-            for line, cells in pending:
-                counts["rows"] += 1
-                try:
-                    values = read_row(kind, sheet.header_map, cells, ctx.calendar.tz)
-                    with s.begin_nested():
-                        outcome = writer(s, ctx, values)
-                    counts[outcome] += 1
-                except RowProblem as problem:
-                    rejects.append(_reject(sheet, line, cells, problem.field, problem.error))
-                    counts["rejected"] += 1
-                except DomainError as error:
-                    rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
-                    counts["rejected"] += 1
+            mine: dict[str, int] = {"rows": 0, "added": 0, "present": 0, "rejected": 0}
+            refused: list[RejectedRow] = []
+            try:
+                with s.begin_nested():
+                    _fast(s, ctx, sheet, pending, mine, refused)
+            except _Redo:
+                ctx.restore(known)
+                ctx.found.clear()
+                desk.forget_keys(s)
+                mine = {"rows": 0, "added": 0, "present": 0, "rejected": 0}
+                refused = []
+                _row_by_row(s, ctx, sheet, pending, mine, refused)
+            for key, value in mine.items():
+                counts[key] += value
+            rejects.extend(refused)
     except BaseException:
-        # the batch was rolled back: forget staff it had added so the next batch does not refer to them
-        ctx.staff_by_code = known
-        ctx.staff_by_name = {}
-        for code, (name, _office) in known.items():
-            ctx.staff_by_name.setdefault(name, []).append(code)
+        ctx.restore(known)
         raise
+    finally:
+        ctx.found.clear()
+
+
+def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]], counts: dict[str, int],
+          rejects: list[RejectedRow]) -> None:
+    kind = sheet.kind
+    writer = _WRITERS[kind.name]
+    rows: list[tuple[int, tuple, dict[str, Any] | RowProblem]] = []
+    for line, cells in pending:
+        try:
+            rows.append((line, cells, read_row(kind, sheet.header_map, cells, ctx.calendar.tz)))
+        except RowProblem as problem:
+            rows.append((line, cells, problem))
+    ctx.found.clear()
+    desk.forget_keys(s)
+    try:
+        for model, column, fields in _KEYS[kind.name]:
+            ctx.lookup(s, model, column, {v[f] for _, _, v in rows if isinstance(v, dict) for f in fields})
+        with desk.deferred(s):
+            for line, cells, values in rows:
+                counts["rows"] += 1
+                if isinstance(values, RowProblem):
+                    rejects.append(_reject(sheet, line, cells, values.field, values.error))
+                    counts["rejected"] += 1
+                    continue
+                written = desk.audits_written(s)
+                try:
+                    outcome = writer(s, ctx, values)
+                except (RowProblem, DomainError) as error:
+                    if desk.audits_written(s) != written:
+                        raise _Redo() from error  # half a row is in the session: only a savepoint can undo it
+                    if isinstance(error, RowProblem):
+                        rejects.append(_reject(sheet, line, cells, error.field, error.error))
+                    else:
+                        rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
+                    counts["rejected"] += 1
+                    continue
+                counts[outcome] += 1
+        s.flush()
+    except SQLAlchemyError as error:
+        raise _Redo() from error
+
+
+def _row_by_row(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]], counts: dict[str, int],
+                rejects: list[RejectedRow]) -> None:
+    kind = sheet.kind
+    writer = _WRITERS[kind.name]
+    for line, cells in pending:
+        counts["rows"] += 1
+        try:
+            values = read_row(kind, sheet.header_map, cells, ctx.calendar.tz)
+            with s.begin_nested():
+                outcome = writer(s, ctx, values)
+            counts[outcome] += 1
+        except RowProblem as problem:
+            rejects.append(_reject(sheet, line, cells, problem.field, problem.error))
+            counts["rejected"] += 1
+        except DomainError as error:
+            rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
+            counts["rejected"] += 1
 
 
 def _reject(sheet: _Sheet, line: int, cells: tuple, fld: str | None, error: DomainError) -> RejectedRow:

@@ -1,0 +1,94 @@
+"""How a batch is written: one flush per batch, and a row that fails half-way undone by re-running its batch."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from models.db import session_factory, transaction
+from models.ledger_import import import_ledger
+from models.tables import AuditEvent, ServiceRequest
+from tests.builders import TZ, setup_office
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)
+HEADER = ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容", "费用",
+          "回复时间"]
+
+
+@pytest.fixture
+def office(engine):
+    with transaction(engine) as s:
+        return setup_office(s, "A1")
+
+
+def request_row(n: int, *, phone: bool = True, replied: str | None = "2026/10/12 9:05") -> list[str]:
+    return [f"R-{n:03d}", "2026/10/12 9:00", "王客服", "来电" if phone else "来访", f"业主{n}", f"{n}栋101",
+            f"138{n:08d}", "水", "漏水", "80", (replied or "") if phone else ""]
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    path.write_text("\n".join(",".join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8-sig")
+    return path
+
+
+def run_import(engine, calendar, path, **kwargs):
+    return import_ledger(session_factory(engine), path, calendar=calendar, now=NOW, **kwargs)
+
+
+def ledger(engine) -> tuple[list[str], dict[str, int]]:
+    with engine.connect() as conn:
+        numbers = list(conn.scalars(select(ServiceRequest.number).order_by(ServiceRequest.number)))
+        audits = dict(conn.execute(select(AuditEvent.action, func.count()).where(AuditEvent.actor != "setup")
+                                   .group_by(AuditEvent.action)).all())
+    return numbers, audits
+
+
+def test_a_reply_refused_after_its_registration_leaves_neither_and_the_rest_of_the_batch_is_kept(
+        engine, calendar, office, tmp_path):
+    # row 3 registers fine, then its reply (before the registration) is refused: the whole row must go
+    rows = [request_row(n) for n in range(1, 7)]
+    rows[2] = request_row(3, replied="2026/10/12 8:00")
+    path = write_csv(tmp_path / "登记表.csv", rows)
+
+    result = run_import(engine, calendar, path, batch_size=4)
+
+    assert (result.kept, result.rejected) == (5, 1)
+    assert [(r.line, r.column, r.code) for r in result.rejects] == [(4, "回复时间", "before_event")]
+    numbers, audits = ledger(engine)
+    assert numbers == ["R-001", "R-002", "R-004", "R-005", "R-006"]
+    assert audits == {"register": 5, "reply": 5}
+
+
+def test_every_imported_registration_and_reply_writes_its_audit_event(engine, calendar, office, tmp_path):
+    rows = [request_row(n, phone=n % 2 == 0) for n in range(1, 12)]
+    path = write_csv(tmp_path / "登记表.csv", rows)
+
+    result = run_import(engine, calendar, path, batch_size=4)
+
+    assert (result.kept, result.rejected) == (11, 0)
+    numbers, audits = ledger(engine)
+    assert len(numbers) == 11
+    assert audits == {"register": 11, "reply": 5}
+
+
+def test_a_number_twice_in_one_batch_is_registered_once_and_then_present(engine, calendar, office, tmp_path):
+    path = write_csv(tmp_path / "登记表.csv", [request_row(1), request_row(2), request_row(1, replied=None)])
+
+    result = run_import(engine, calendar, path, batch_size=10)
+
+    assert (result.kept, result.present, result.rejected) == (2, 1, 0)
+    assert ledger(engine) == (["R-001", "R-002"], {"register": 2, "reply": 2})
+
+
+def test_a_refused_row_beside_good_ones_in_a_dry_run_writes_nothing(engine, calendar, office, tmp_path):
+    rows = [request_row(n) for n in range(1, 6)]
+    rows[1] = request_row(2, replied="2026/10/12 8:00")
+    path = write_csv(tmp_path / "登记表.csv", rows)
+    before = ledger(engine)
+
+    result = run_import(engine, calendar, path, batch_size=2, dry_run=True)
+
+    assert (result.kept, result.rejected) == (4, 1)
+    assert ledger(engine) == before
