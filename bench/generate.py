@@ -304,7 +304,7 @@ class _Generator:
             "department": dept, "worker_id": self.rng.choice(office["staff"][(dept, "worker")]),
             "issued_at": issued_at, "issued_by_id": req["received_by_id"], "scheduled_for": scheduled,
             "completed_at": None, "completed_by_id": None, "accepted_at": None, "accepted_by": None,
-            "fee": fee, "rework_of_id": rework_of["id"] if rework_of else None,
+            "fee": fee, "rework_of_id": rework_of["id"] if rework_of else None, "paid_at": None,
         }
         if rework_of is not None:
             self.root_of[oid] = root
@@ -350,7 +350,8 @@ class _Generator:
     def receipt_row(self, book_id: int, serial: int, **values) -> dict:
         row = {"id": self.next_id("receipts"), "number": f"{serial:08d}", "serial": serial, "book_id": book_id,
                "state": "issued", "order_id": None, "amount": None, "method": None, "collected_at": None,
-               "collected_by_id": None, "reason": None, "state_changed_at": None, "handover_id": None}
+               "collected_by_id": None, "reason": None, "state_changed_at": None, "handover_id": None,
+               "origin": "desk"}  # as models.desk writes them
         row.update(values)
         return row
 
@@ -366,6 +367,7 @@ class _Generator:
             method = r.choices([m for m, _ in METHODS], [w for _, w in METHODS])[0]
         row = self.receipt_row(book_id, serial, state="used", order_id=order["id"], amount=order["fee"],
                                method=method, collected_at=at, collected_by_id=worker, state_changed_at=at)
+        order["paid_at"] = at  # as desk.collect records it
         if method == "cash":
             self.pending_cash[(worker, self.cal.local(self.cash_due(at)).date())].append(row)
         else:
@@ -443,7 +445,7 @@ class _Generator:
         self.sink.add("cash_handovers", {
             "id": hid, "number": self.number("H", office, at), "office_id": office["id"], "handed_by_id": worker,
             "received_by_id": office["staff"][("finance", "cashier")][0], "handed_at": at, "confirmed_at": at,
-            "declared_amount": total, "counted_amount": total - short})
+            "declared_amount": total, "counted_amount": total - short, "origin": "desk"})
         for x in receipts:
             x["handover_id"] = hid
             self.sink.add("receipts", x)
@@ -549,6 +551,7 @@ class _Generator:
             rec = self.receipt_row(book_id, serial, state="used", order_id=order["id"], amount=order["fee"],
                                    method="cash", collected_at=order["accepted_at"] + timedelta(minutes=1),
                                    collected_by_id=worker, state_changed_at=order["accepted_at"])
+            order["paid_at"] = rec["collected_at"]
             return office, rec
 
         for i in range(k):

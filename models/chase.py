@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, bindparam, exists, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
 from models.rules import Overdue, callback_level, escalation_due, reply_due
-from models.tables import Callback, Community, Office, ServiceRequest, Staff, WorkOrder
+from models.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
 
 
 # -- the business facts ------------------------------------------------------------------------
@@ -143,20 +144,33 @@ def overdue_minutes(due_at: datetime, as_of: datetime) -> int:
 
 
 # -- queries --------------------------------------------------------------------------------------
+# Each statement is built once, with the moments as bound parameters: building select()s and aliases on
+# every run cost more than running them.
 
-def _owed_as_of(session: Session, base: Select, *, closed_at, as_of: datetime, due_filter) -> list:
-    """Rows of `base` still open as of `as_of`: the open ones past due (read through their partial index),
-    plus those closed after `as_of` (none for a run "now"), read through the closing time's index alone so
-    the planner cannot wander into a scan of the whole history by due time; the caller re-checks the due."""
-    open_rows = session.execute(base.where(closed_at.is_(None), due_filter)).all()
-    closed_later = session.execute(base.where(closed_at > as_of)).all()
-    return open_rows + closed_later
+_AS_OF = bindparam("as_of", type_=UTCDateTime())
+_JUDGE = bindparam("judge", type_=UTCDateTime())
+_DUE_BEFORE = bindparam("due_before", type_=UTCDateTime())
+# literals, not bound values, so that both planners can match the partial indexes written with them
+_PHONE = literal_column("'phone'")
+_UNSATISFIED = literal_column("'unsatisfied'")
 
 
-def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
-                    reply_minutes: int = 10) -> list[OverdueReply]:
-    """Phone requests received by `as_of` with no reply by then, past their reply time when judged."""
-    judge = judged_at(as_of, calendar)
+def _owed(base: Select, *, closed_at, due_filter) -> tuple[Select, Select]:
+    """`base` still open as of `as_of`: the open rows past due (read through their partial index), and those
+    closed after `as_of` (none for a run "now"), read through the closing time's index alone so the planner
+    cannot wander into a scan of the whole history by due time; the caller re-checks the due."""
+    return base.where(closed_at.is_(None), due_filter), base.where(closed_at > _AS_OF)
+
+
+def _run(session: Session, statements: tuple[Select, ...], **params) -> list:
+    rows: list = []
+    for stmt in statements:
+        rows.extend(session.execute(stmt, params).all())
+    return rows
+
+
+@cache
+def _replies_statements() -> tuple[Select, Select]:
     clerk = aliased(Staff)
     base = (
         select(ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
@@ -164,10 +178,16 @@ def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCale
         .join(Office, Office.id == ServiceRequest.office_id)
         .outerjoin(Community, Community.id == ServiceRequest.community_id)
         .join(clerk, clerk.id == ServiceRequest.received_by_id)
-        .where(ServiceRequest.channel == "phone", ServiceRequest.received_at <= as_of)
+        .where(ServiceRequest.channel == _PHONE, ServiceRequest.received_at <= _AS_OF)
     )
-    rows = _owed_as_of(session, base, closed_at=ServiceRequest.replied_at, as_of=as_of,
-                       due_filter=ServiceRequest.received_at < judge - timedelta(minutes=reply_minutes))
+    return _owed(base, closed_at=ServiceRequest.replied_at, due_filter=ServiceRequest.received_at < _DUE_BEFORE)
+
+
+def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
+                    reply_minutes: int = 10) -> list[OverdueReply]:
+    """Phone requests received by `as_of` with no reply by then, past their reply time when judged."""
+    judge = judged_at(as_of, calendar)
+    rows = _run(session, _replies_statements(), as_of=as_of, due_before=judge - timedelta(minutes=reply_minutes))
     found = []
     for number, office, community, address, resident, phone, holder, received_at in rows:
         due = reply_due(received_at, reply_minutes=reply_minutes)
@@ -178,10 +198,8 @@ def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCale
     return sorted(found, key=lambda f: (f.due_at, f.request_number))
 
 
-def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
-                      escalate_workdays: int = 1) -> list[OverdueCallback]:
-    """Callbacks owed as of `as_of` and past due when judged; rework orders come as ReworkWithoutCallback."""
-    judge = judged_at(as_of, calendar)
+@cache
+def _callbacks_statements() -> tuple[Select, Select]:
     clerk, worker, original = aliased(Staff), aliased(Staff), aliased(WorkOrder)
     base = (
         select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
@@ -195,9 +213,16 @@ def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCa
         .join(clerk, clerk.id == ServiceRequest.received_by_id)
         .join(worker, worker.id == WorkOrder.worker_id)
         .outerjoin(original, original.id == WorkOrder.rework_of_id)
-        .where(Callback.created_at <= as_of)
+        .where(Callback.created_at <= _AS_OF)
     )
-    rows = _owed_as_of(session, base, closed_at=Callback.done_at, as_of=as_of, due_filter=Callback.due_at < judge)
+    return _owed(base, closed_at=Callback.done_at, due_filter=Callback.due_at < _JUDGE)
+
+
+def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
+                      escalate_workdays: int = 1) -> list[OverdueCallback]:
+    """Callbacks owed as of `as_of` and past due when judged; rework orders come as ReworkWithoutCallback."""
+    judge = judged_at(as_of, calendar)
+    rows = _run(session, _callbacks_statements(), as_of=as_of, judge=judge)
     found: list[OverdueCallback] = []
     for (order, request, office, community, address, resident, phone, holder, department, worker_name,
          callback_id, due, rework_of) in rows:
@@ -213,13 +238,10 @@ def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCa
     return sorted(found, key=lambda f: (f.due_at, f.order_number))
 
 
-def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
-                    rework_due_hours: int = 24) -> list[MissingRework]:
-    """Unsatisfied callbacks recorded by `as_of` whose order has no rework order issued by then, past the allowed hours."""
-    judge = judged_at(as_of, calendar)
+@cache
+def _missing_rework_statement() -> Select:
     clerk, rework = aliased(Staff), aliased(WorkOrder)
-    allowed = timedelta(hours=rework_due_hours)
-    query = (
+    return (
         select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
                ServiceRequest.resident_name, ServiceRequest.phone, clerk.name, WorkOrder.department,
                Callback.done_at)
@@ -229,20 +251,31 @@ def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCale
         .join(Office, Office.id == WorkOrder.office_id)
         .outerjoin(Community, Community.id == ServiceRequest.community_id)
         .outerjoin(clerk, clerk.id == Callback.done_by_id)
-        .where(Callback.outcome == "unsatisfied", Callback.done_at <= as_of, Callback.done_at < judge - allowed)
-        .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at <= as_of))
+        # desk.callback links the rework it opens in the same operation (issued at the callback's own time),
+        # so only unsatisfied callbacks without that link can lack one (ix_callbacks_unsatisfied_open); the
+        # NOT EXISTS still judges those (rows loaded otherwise, a rework issued by hand later) as of `as_of`
+        .where(Callback.outcome == _UNSATISFIED, Callback.rework_order_id.is_(None), Callback.done_at <= _AS_OF,
+               Callback.done_at < _DUE_BEFORE)
+        .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at <= _AS_OF))
     )
+
+
+def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
+                    rework_due_hours: int = 24) -> list[MissingRework]:
+    """Unsatisfied callbacks recorded by `as_of` whose order has no rework order issued by then, past the allowed hours."""
+    allowed = timedelta(hours=rework_due_hours)
+    rows = session.execute(_missing_rework_statement(),
+                           {"as_of": as_of, "due_before": judged_at(as_of, calendar) - allowed})
     found = []
-    for order, request, office, community, address, resident, phone, holder, department, done_at in session.execute(query):
+    for order, request, office, community, address, resident, phone, holder, department, done_at in rows:
         due = done_at + allowed
         found.append(MissingRework(order, request, office, community, address, resident, phone, holder or "",
                                    department, done_at, due, overdue_minutes(due, as_of)))
     return sorted(found, key=lambda f: (f.due_at, f.order_number))
 
 
-def overdue_work_orders(session: Session, *, as_of: datetime, calendar: BusinessCalendar) -> list[OverdueWorkOrder]:
-    """Work orders issued by `as_of`, not completed by then, past their scheduled time when judged."""
-    judge = judged_at(as_of, calendar)
+@cache
+def _orders_statements() -> tuple[Select, Select]:
     worker, original = aliased(Staff), aliased(WorkOrder)
     base = (
         select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
@@ -254,10 +287,15 @@ def overdue_work_orders(session: Session, *, as_of: datetime, calendar: Business
         .outerjoin(Community, Community.id == ServiceRequest.community_id)
         .join(worker, worker.id == WorkOrder.worker_id)
         .outerjoin(original, original.id == WorkOrder.rework_of_id)
-        .where(WorkOrder.issued_at <= as_of)
+        .where(WorkOrder.issued_at <= _AS_OF)
     )
-    rows = _owed_as_of(session, base, closed_at=WorkOrder.completed_at, as_of=as_of,
-                       due_filter=WorkOrder.scheduled_for < judge)
+    return _owed(base, closed_at=WorkOrder.completed_at, due_filter=WorkOrder.scheduled_for < _JUDGE)
+
+
+def overdue_work_orders(session: Session, *, as_of: datetime, calendar: BusinessCalendar) -> list[OverdueWorkOrder]:
+    """Work orders issued by `as_of`, not completed by then, past their scheduled time when judged."""
+    judge = judged_at(as_of, calendar)
+    rows = _run(session, _orders_statements(), as_of=as_of, judge=judge)
     found = []
     for (order, request, office, community, address, resident, phone, holder, department, rework_of,
          scheduled) in rows:

@@ -301,6 +301,10 @@ class Callback(Base):
         Index("ix_callbacks_unsatisfied", "done_at",
               postgresql_where=text("outcome = 'unsatisfied'"),
               sqlite_where=text("outcome = 'unsatisfied'")),
+        # ... of which only those without the rework desk.callback links at once can lack one
+        Index("ix_callbacks_unsatisfied_open", "done_at",
+              postgresql_where=text("outcome = 'unsatisfied' AND rework_order_id IS NULL"),
+              sqlite_where=text("outcome = 'unsatisfied' AND rework_order_id IS NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
