@@ -215,6 +215,7 @@ _DEFER = "desk.defer_flush"
 _KEYS = "desk.keys"
 _AUDITS = "desk.audits"
 _AUDIT_ROWS = "desk.audit_rows"
+_IDS = "desk.ids"
 
 
 @contextmanager
@@ -229,6 +230,10 @@ def deferred(s: Session) -> Iterator[Session]:
         return
     s.info[_DEFER] = True
     s.info[_AUDIT_ROWS] = []
+    # SQLite cannot return the ids of a multi-row INSERT in order, so the ORM would insert row by row; the
+    # session holds SQLite's write lock for its whole transaction (BEGIN IMMEDIATE), so ids handed out from the
+    # table's highest are ours alone, and rows carrying their id go in with one executemany
+    s.info[_IDS] = {} if s.get_bind().dialect.name == "sqlite" else None
     try:
         yield s
         rows = s.info[_AUDIT_ROWS]
@@ -238,6 +243,18 @@ def deferred(s: Session) -> Iterator[Session]:
     finally:
         s.info[_DEFER] = False
         s.info.pop(_AUDIT_ROWS, None)
+        s.info.pop(_IDS, None)
+
+
+def _new_id(s: Session, model: type) -> int | None:
+    """An id for a new row inside `deferred` on SQLite (see there); None lets the database choose."""
+    ids = s.info.get(_IDS)
+    if ids is None:
+        return None
+    if model not in ids:
+        ids[model] = s.scalar(select(func.coalesce(func.max(model.id), 0)))
+    ids[model] += 1
+    return ids[model]
 
 
 def note_keys(s: Session, model: type, column: str, *, checked: Iterable[str], present: Iterable[str]) -> None:
@@ -387,10 +404,11 @@ def register(s: Session, *, office: str | Office, by: str | Staff, channel: str,
     elif _taken(s, ServiceRequest, "number", number):
         raise DomainError("exists", what="登记", what_en="request", ref=number)
     request = ServiceRequest(
-        number=number, office_id=off.id, community_id=comm.id if comm else None, channel=channel,
-        received_at=at, received_by_id=clerk.id, resident_name=resident.strip(), address=address.strip(),
-        phone=phone.strip(), category=category, description=description, preferred_at=preferred,
-        price_item_id=item.id if item else None, agreed_fee=agreed, expected_result=expected_result)
+        id=_new_id(s, ServiceRequest), number=number, office_id=off.id, community_id=comm.id if comm else None,
+        channel=channel, received_at=at, received_by_id=clerk.id, resident_name=resident.strip(),
+        address=address.strip(), phone=phone.strip(), category=category, description=description,
+        preferred_at=preferred, price_item_id=item.id if item else None, agreed_fee=agreed,
+        expected_result=expected_result)
     s.add(request)
     _taking(s, ServiceRequest, "number", number)
     _flush(s)
@@ -447,9 +465,9 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
                               when="issued_at", at=at)
     elif _taken(s, WorkOrder, "number", number):
         raise DomainError("exists", what="通知单", what_en="work order", ref=number)
-    order = WorkOrder(number=number, request_id=req.id, office_id=req.office_id, department=department,
-                      worker_id=hand.id, issued_at=at, issued_by_id=clerk.id, scheduled_for=scheduled,
-                      fee=req.agreed_fee)
+    order = WorkOrder(id=_new_id(s, WorkOrder), number=number, request_id=req.id, office_id=req.office_id,
+                      department=department, worker_id=hand.id, issued_at=at, issued_by_id=clerk.id,
+                      scheduled_for=scheduled, fee=req.agreed_fee)
     s.add(order)
     _taking(s, WorkOrder, "number", number)
     _flush(s)
@@ -489,7 +507,7 @@ def accept(s: Session, *, order: str | WorkOrder, signed_by: str, at: datetime, 
     before = _order_facts(wo)
     due = rules.callback_due(at, calendar, workdays=callback_workdays)
     wo.accepted_at, wo.accepted_by = at, signed_by.strip()
-    s.add(Callback(order_id=_id(s, wo), created_at=at, due_at=due))
+    s.add(Callback(id=_new_id(s, Callback), order_id=_id(s, wo), created_at=at, due_at=due))
     _flush(s)
     _audit(s, at=at, actor=f"resident:{signed_by.strip()}", action="accept", entity="work_order", ref=wo.number,
            before=before, after=_order_facts(wo) | {"callback_due": due.isoformat()})
@@ -672,8 +690,8 @@ def callback(s: Session, *, order: str | WorkOrder, by: str | Staff, outcome: st
         # every rework of a job shares its request, so the chain's length is one indexed count
         done = s.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.request_id == wo.request_id,
                                                                           WorkOrder.rework_of_id.is_not(None)))
-        rework = WorkOrder(number=f"{root.number}-R{done + 1}", request_id=wo.request_id, office_id=wo.office_id,
-                           department=wo.department, worker_id=wo.worker_id, issued_at=at,
+        rework = WorkOrder(id=_new_id(s, WorkOrder), number=f"{root.number}-R{done + 1}", request_id=wo.request_id,
+                           office_id=wo.office_id, department=wo.department, worker_id=wo.worker_id, issued_at=at,
                            issued_by_id=clerk.id, scheduled_for=at + rework_within, fee=ZERO,
                            rework_of_id=wo.id)
         s.add(rework)
@@ -682,7 +700,8 @@ def callback(s: Session, *, order: str | WorkOrder, by: str | Staff, outcome: st
     row.rework_order_id = rework.id if rework else None
     if outcome == "unreachable":
         next_day = calendar.next_working_day(calendar.local(at).date())
-        s.add(Callback(order_id=wo.id, created_at=at, due_at=calendar.at(next_day, calendar.work_end)))
+        s.add(Callback(id=_new_id(s, Callback), order_id=wo.id, created_at=at,
+                       due_at=calendar.at(next_day, calendar.work_end)))
     _flush(s)
     _audit(s, at=at, actor=clerk.code, action="callback", entity="work_order", ref=wo.number,
            after={"outcome": outcome, "note": note, "rework_order": rework.number if rework else None})
@@ -717,9 +736,10 @@ def department_report(s: Session, *, by: str | Staff, department: str, worker: s
                                  office_id=office.id, when="reported_at", at=at)
     elif _taken(s, DepartmentReport, "reference", reference):
         raise DomainError("exists", what="部门记录", what_en="department report", ref=reference)
-    report = DepartmentReport(reference=reference, office_id=office.id, department=department,
-                              reported_by_id=reporter.id, worker_id=hand.id, reported_at=at, address=address,
-                              description=description, order_id=_id(s, wo) if wo else None, fee=amount)
+    report = DepartmentReport(id=_new_id(s, DepartmentReport), reference=reference, office_id=office.id,
+                              department=department, reported_by_id=reporter.id, worker_id=hand.id,
+                              reported_at=at, address=address, description=description,
+                              order_id=_id(s, wo) if wo else None, fee=amount)
     s.add(report)
     _taking(s, DepartmentReport, "reference", reference)
     _flush(s)

@@ -243,11 +243,12 @@ def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
     else:
         text = str(value).strip().replace("：", ":")
         text = re.sub(r"\s+", " ", text)
-        moment = None
-        try:
-            moment = _serial(float(text), date_alone)
-        except ValueError:
-            pass
+        moment = _common_moment(text)
+        if moment is None:
+            try:
+                moment = _serial(float(text), date_alone)
+            except ValueError:
+                pass
         if moment is None:
             for fmt in _TIME_FORMATS:
                 try:
@@ -276,6 +277,22 @@ def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment
+
+
+# the forms nearly every cell takes (2026-10-03 14:05, 2026/10/3 14:05[:30]), read without strptime's cost;
+# anything else, or an impossible date, goes the long way and fails or succeeds exactly as it did
+_COMMON = re.compile(r"(\d{4})([-/])(\d{1,2})\2(\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?")
+
+
+def _common_moment(text: str) -> datetime | None:
+    match = _COMMON.fullmatch(text)
+    if match is None or (match[2] == "/" and "T" in text):
+        return None
+    year, _, month, day, hour, minute, second = match.groups()
+    try:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+    except ValueError:
+        return None
 
 
 def _parses(text: str, fmt: str) -> bool:

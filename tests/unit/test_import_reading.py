@@ -96,3 +96,23 @@ def test_a_day_without_a_time_is_refused_saying_the_time_is_missing(cell):
         read_row(kind, map_headers(kind, ["通知单号", "回访人", "回访结果", "回访时间"]), cells, TZ)
     assert (problem.value.field, problem.value.error.code) == ("at", "import_date_only")
     assert problem.value.error.message("zh_CN").startswith(f"只有日期没有时间:{cell}")
+
+
+@pytest.mark.parametrize("text", ["2026-10-03 14:05", "2026-1-3 4:05", "2026/10/3 14:05:30", "2026-10-03T14:05:07",
+                                  "2026/2/29 10:00", "2024/2/29 10:00", "2026-10-03 24:00", "2026-00-03 10:00",
+                                  "2026-10-03 10:61", "2026/10/03T14:05", "2026-10/03 14:05", "20261-10-03 14:05"])
+def test_the_quick_reading_of_the_usual_forms_agrees_with_the_formats_it_stands_for(text):
+    formats = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+               "%Y-%m-%dT%H:%M:%S")
+    expected = None
+    for fmt in formats:
+        try:
+            expected = datetime.strptime(text, fmt).replace(tzinfo=TZ)
+            break
+        except ValueError:
+            continue
+    if expected is None:
+        with pytest.raises(ValueError):
+            read_time(text, TZ)
+    else:
+        assert read_time(text, TZ) == expected
