@@ -28,12 +28,17 @@ def _render(data: dict[str, Any]) -> None:
         return
     table = Table(title=t("月度汇总", "Monthly tally"))
     for header in (t("月份", "Month"), t("服务处", "Office"), t("版本", "Version"), t("状态", "Status"),
-                   t("已发送", "Sent"), t("问题数", "Findings"), t("文件", "File")):
+                   t("已发送", "Sent"), t("问题数", "Findings")):
         table.add_column(header)
+    table.add_column(t("文件", "File"), overflow="fold")
     for r in data["reports"]:
         zh, en = _STATUS.get(r["status"], (r["status"], r["status"]))
-        sent = t("是", "yes") if r["sent"] else (t("发送失败,下次重试", "failed, retried next run")
-                                                 if r["send_error"] else t("否", "no"))
+        if r["sent"]:
+            sent = t("是", "yes")
+        elif r["send_error"]:
+            sent = t("发送失败,下次重试", "failed, retried next run")
+        else:
+            sent = t("此前已发送", "sent before") if r["sent_before"] else t("否", "no")
         table.add_row(r["month"], t("全集团", "group") if r["office"] == "*" else r["office"], f"v{r['version']}",
                       t(zh, en), sent, str(r["findings"]), r["path"])
     console.print(table)

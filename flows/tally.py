@@ -69,6 +69,7 @@ class ReportOutcome:
     path: str
     findings: int
     send_error: str | None = None
+    sent_before: bool = False  # this version went out in an earlier run
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime) -
         if latest.sent_at is None and (latest.summary.get("send") or resend):
             sent, error = _send(rt, latest)
         return ReportOutcome(tally.month, tally.office, latest.version, content_hash, "unchanged", sent,
-                             latest.file_path, findings, error)
+                             latest.file_path, findings, error, sent_before=latest.sent_at is not None)
 
     version = latest.version + 1 if latest else 1
     wanted = latest is None or resend or s.tally_resend_on_change

@@ -142,7 +142,7 @@ def test_same_data_twice_gives_identical_figures_the_same_hash_and_one_send(runt
     second = run_monthly_tally(runtime, "2026-10", as_of=at("2026-11-02", "08:00"))
 
     assert [r.content_hash for r in first.reports] == [r.content_hash for r in second.reports]
-    assert [r.status for r in second.reports] == ["unchanged", "unchanged"]
+    assert [(r.status, r.sent_before) for r in second.reports] == [("unchanged", True)] * 2
     assert (first.sent, second.sent) == (2, 0)  # office A1 and the group, once each
     assert len(list(runtime.settings.effective_outbox_dir.glob("*.txt"))) == 2
     for report in first.reports:
