@@ -398,6 +398,9 @@ class ReportRun(Base):
     file_path: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # a send in progress: who claimed it and until when (a run that died leaves a claim that expires)
+    send_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    send_claimed_until: Mapped[datetime | None]
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 08:26:32.619667
+Create Date: 2026-11-27 08:29:55.822496
 """
 from collections.abc import Sequence
 
@@ -117,6 +117,8 @@ def upgrade() -> None:
     sa.Column('file_path', sa.String(length=500), nullable=False),
     sa.Column('created_at', models.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', models.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('send_claimed_by', sa.String(length=64), nullable=True),
+    sa.Column('send_claimed_until', models.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('summary', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_report_runs')),
     sa.UniqueConstraint('month', 'office', 'version', name='uq_report_runs_month_office_version')
