@@ -19,11 +19,12 @@ _STATUS = {
     "new-version": ("新版本", "new version"),
     "unchanged": ("无变化", "unchanged"),
     "concurrent": ("另一运行已生成", "made by a concurrent run"),
+    "pending": ("补发未发出的报表", "unsent report retried"),
 }
 
 
 def _render(data: dict[str, Any]) -> None:
-    if not data["months"]:
+    if not data["months"] and not data["reports"]:
         console.print(t("没有需要汇总的月份(各月均已生成报表)。", "No month to report: every month has its report."))
         return
     table = Table(title=t("月度汇总", "Monthly tally"))
@@ -35,6 +36,8 @@ def _render(data: dict[str, Any]) -> None:
         zh, en = _STATUS.get(r["status"], (r["status"], r["status"]))
         if r["sent"]:
             sent = t("是", "yes")
+        elif r["send_busy"]:
+            sent = t("另一运行正在发送", "being sent by another run")
         elif r["send_error"]:
             sent = t("发送失败,下次重试", "failed, retried next run")
         else:
@@ -51,8 +54,9 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
     def monthly_tally(
         month: Optional[str] = typer.Option(None, "--month", help="The month to (re)build, YYYY-MM; default: every "
                                             "month up to the previous one that has no report yet."),
-        resend: bool = typer.Option(False, "--resend", help="Send a new version if the figures changed (a month "
-                                    "already sent is otherwise only rebuilt)."),
+        resend: bool = typer.Option(False, "--resend", help="Send the month: a new version if the figures "
+                                    "changed, or the same version again if it was sent before (e.g. the mail was "
+                                    "lost). Without it a month already sent is only rebuilt."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Reconcile a month across CS, finance, engineering and cleaning; workbook and email to administration."""

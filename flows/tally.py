@@ -9,12 +9,18 @@ Exactly once, per (month, office) with office "*" for the group:
   once compute the same version, one insert wins, the loser stops (on PostgreSQL it waits for the winner's
   commit and then fails the insert; on SQLite writers are serialised by BEGIN IMMEDIATE). The files are
   moved into `v<N>/` inside the winner's transaction, so a committed row always has its files;
-- the send is claimed by `UPDATE report_runs SET sent_at = now WHERE id = :id AND sent_at IS NULL`; a failed
-  send puts `sent_at` back to NULL, and the next run (scheduled or by hand) retries it.
+- the send is claimed for a while, not marked done: `UPDATE report_runs SET send_claimed_by = :me,
+  send_claimed_until = now + SEND_LEASE WHERE id = :id AND sent_at IS NULL AND (send_claimed_until IS NULL OR
+  send_claimed_until < now)`. `sent_at` is set only after apprise reports success; a failed send clears the
+  claim at once, and a run that died mid-send leaves a claim that expires, after which the next run sends it
+  (once: the claim is a single conditional UPDATE). Claims use the wall clock, never `as_of` (a replay's time).
 Version 1 of a month is always sent; a later version only with `resend=True` or `tally_resend_on_change`.
+`resend=True` on an unchanged month that went out already sends it again (administration lost the mail):
+its claim also accepts `sent_at` older than this run's start, so two resends at once still send once.
 
 With no month (the schedule on the 1st), every month up to the previous one that has ledger data and no
-report yet is done, oldest first (at most `CATCH_UP_LIMIT`): downtime over the 1st loses no month.
+report yet is done, oldest first (at most `CATCH_UP_LIMIT`), and every send left pending by a failed or
+dead run is retried: downtime over the 1st or a crash mid-send loses no month.
 """
 from __future__ import annotations
 
@@ -22,12 +28,12 @@ import json
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from flows.hooks import on_flow_failure
@@ -47,6 +53,9 @@ from notifications import report
 from notifications.delivery import send_message
 
 CATCH_UP_LIMIT = 12
+# longer than any send takes (apprise gives up on a server well before), short enough that a send claimed by
+# a run that died is retried by the next hourly/daily run
+SEND_LEASE = timedelta(minutes=10)
 CONTENT_FILE = "tally.json"
 EMAIL_BODY = "email.html"  # the chart inline: for a tag whose every service is email
 CHAT_BODY = "summary.html"  # the chart attached, not inlined: chat channels, webhooks, the outbox file
@@ -57,7 +66,9 @@ class ReportOutcome:
     """What one run did for one (month, office) report.
 
     status: "new" (version 1), "new-version" (N+1 after a change), "unchanged" (same hash as the latest
-    version), "concurrent" (another run produced this version at the same moment; this one did nothing).
+    version), "concurrent" (another run produced this version at the same moment; this one did nothing),
+    "pending" (a scheduled run retrying a send that an earlier run failed or died in).
+    send_busy: another live run holds the claim on this send, so this run left it alone.
     """
 
     month: str
@@ -70,6 +81,7 @@ class ReportOutcome:
     findings: int
     send_error: str | None = None
     sent_before: bool = False  # this version went out in an earlier run
+    send_busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,7 +155,7 @@ def _build(rt: Runtime, tally: MonthTally, folder: Path, *, version: int, previo
     return {"workbook": str(final_workbook), "changes": None if changes is None else len(changes)}
 
 
-def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime) -> ReportOutcome:
+def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime, started: datetime) -> ReportOutcome:
     s = rt.settings
     content_hash = report.content_hash(tally.content())
     findings = len(tally.discrepancies)
@@ -152,11 +164,12 @@ def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime) -
                                                          ReportRun.office == tally.office)
                                  .order_by(ReportRun.version.desc()).limit(1)).first()
     if latest is not None and latest.content_hash == content_hash:
-        sent, error = False, None
-        if latest.sent_at is None and (latest.summary.get("send") or resend):
-            sent, error = _send(rt, latest)
-        return ReportOutcome(tally.month, tally.office, latest.version, content_hash, "unchanged", sent,
-                             latest.file_path, findings, error, sent_before=latest.sent_at is not None)
+        attempt = _Attempt(False, None, False)
+        if resend or (latest.sent_at is None and latest.summary.get("send")):
+            attempt = _send(rt, latest, again_since=started if resend else None)
+        return ReportOutcome(tally.month, tally.office, latest.version, content_hash, "unchanged", attempt.sent,
+                             latest.file_path, findings, attempt.error, sent_before=latest.sent_at is not None,
+                             send_busy=attempt.busy)
 
     version = latest.version + 1 if latest else 1
     wanted = latest is None or resend or s.tally_resend_on_change
@@ -183,23 +196,55 @@ def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime) -
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    sent, error = _send(rt, row) if wanted else (False, None)
+    attempt = _send(rt, row) if wanted else _Attempt(False, None, False)
     return ReportOutcome(tally.month, tally.office, version, content_hash, "new" if version == 1 else "new-version",
-                         sent, row.file_path, findings, error)
+                         attempt.sent, row.file_path, findings, attempt.error, send_busy=attempt.busy)
 
 
-def _send(rt: Runtime, run: ReportRun) -> tuple[bool, str | None]:
-    """Claim the send of `run` (sent_at from NULL to now), send, and give the claim back if delivery failed."""
-    s = rt.settings
+@dataclass(frozen=True)
+class _Attempt:
+    sent: bool
+    error: str | None
+    busy: bool  # a live claim of another run
+
+
+def _send(rt: Runtime, run: ReportRun, *, again_since: datetime | None = None,
+          lease: timedelta = SEND_LEASE) -> _Attempt:
+    """Claim the send of `run` for `lease`, send, then mark it sent, or give the claim back if delivery failed.
+
+    With `again_since`, a report already sent before that moment is sent again (an explicit resend).
+    """
     workbook = Path(run.file_path)
     if not workbook.exists():
-        return False, f"workbook missing: {workbook}"
-    claimed_at = datetime.now(timezone.utc)
+        return _Attempt(False, f"workbook missing: {workbook}", False)
+    me = uuid.uuid4().hex
+    now = datetime.now(timezone.utc)
+    unsent = ReportRun.sent_at.is_(None)
+    if again_since is not None:
+        unsent = or_(unsent, ReportRun.sent_at < again_since)
     with transaction(rt.sessions) as session:
-        won = session.execute(update(ReportRun).where(ReportRun.id == run.id, ReportRun.sent_at.is_(None))
-                              .values(sent_at=claimed_at)).rowcount == 1
+        won = session.execute(
+            update(ReportRun)
+            .where(ReportRun.id == run.id, unsent,
+                   or_(ReportRun.send_claimed_until.is_(None), ReportRun.send_claimed_until < now))
+            .values(send_claimed_by=me, send_claimed_until=now + lease)).rowcount == 1
+        if not won:
+            busy = session.scalar(select(ReportRun.id).where(ReportRun.id == run.id, unsent,
+                                                             ReportRun.send_claimed_until >= now)) is not None
     if not won:
-        return False, None
+        return _Attempt(False, None, busy)
+    ok = _deliver(rt, run, workbook)
+    mine = (ReportRun.id == run.id, ReportRun.send_claimed_by == me)
+    with transaction(rt.sessions) as session:
+        done = {"sent_at": datetime.now(timezone.utc)} if ok else {}
+        # if this claim expired and another run took over, that run owns the row now: leave it alone
+        session.execute(update(ReportRun).where(*mine).values(send_claimed_by=None, send_claimed_until=None, **done))
+    return _Attempt(True, None, False) if ok else _Attempt(False, "delivery failed; the next run retries it", False)
+
+
+def _deliver(rt: Runtime, run: ReportRun, workbook: Path) -> bool:
+    """Send the report to every tag of the "monthly-report" route; True when apprise reported success for all."""
+    s = rt.settings
     folder = workbook.parent
     title = report.title_for(run.month, run.office, run.version, locale=s.locale)
     tags = [t.strip() for t in s.alert_routes.get("monthly-report", "administration").split(",") if t.strip()]
@@ -212,13 +257,18 @@ def _send(rt: Runtime, run: ReportRun) -> tuple[bool, str | None]:
         results.append(send_message(tag=tag, title=title, body=(folder / body).read_text(encoding="utf-8"),
                                     apprise_config=s.apprise_config, outbox_dir=s.effective_outbox_dir,
                                     attachments=attachments, body_format="html"))
-    ok = all(results)
-    if ok:
-        return True, None
+    return all(results)
+
+
+def pending_sends(rt: Runtime, *, as_of: datetime) -> list[ReportRun]:
+    """Latest report versions of the catch-up months that should have gone out and did not (a failed or dead run)."""
+    current = month_of(as_of, rt.calendar)
+    months = [shift_month(current, -i) for i in range(CATCH_UP_LIMIT, 0, -1)]
     with transaction(rt.sessions) as session:
-        session.execute(update(ReportRun).where(ReportRun.id == run.id, ReportRun.sent_at == claimed_at)
-                        .values(sent_at=None))
-    return False, "delivery failed; the next run retries it"
+        runs = session.scalars(select(ReportRun).where(ReportRun.month.in_(months))
+                               .order_by(ReportRun.month, ReportRun.office, ReportRun.version)).all()
+    latest = {(r.month, r.office): r for r in runs}  # report_runs holds a few rows a month: no need for SQL here
+    return [r for r in latest.values() if r.sent_at is None and r.summary.get("send")]
 
 
 def _only_email(apprise_config: Path | None, tag: str) -> bool:
@@ -240,19 +290,25 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
                       as_of: datetime | None = None) -> TallyResult:
     """Reconcile `month` (default: every missed month up to the previous one), report and send; idempotent."""
     s = rt.settings
-    as_of = as_of or datetime.now(rt.calendar.tz)
+    started = datetime.now(timezone.utc)
+    as_of = as_of or started.astimezone(rt.calendar.tz)
+    outcomes: list[ReportOutcome] = []
     if month is None:
+        for run in pending_sends(rt, as_of=as_of):
+            attempt = _send(rt, run)
+            outcomes.append(ReportOutcome(run.month, run.office, run.version, run.content_hash, "pending",
+                                          attempt.sent, run.file_path, int(run.summary.get("findings") or 0),
+                                          attempt.error, send_busy=attempt.busy))
         months = months_to_catch_up(rt, as_of=as_of)
     else:
         months = [reportable_month(month, calendar=rt.calendar, as_of=as_of)]
-    outcomes: list[ReportOutcome] = []
     for m in months:
         with transaction(rt.sessions) as session:
             group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
                                     reply_minutes=s.reply_minutes)
         for office in group.offices:
-            outcomes.append(_publish(rt, group.for_office(office), resend=resend, as_of=as_of))
-        outcomes.append(_publish(rt, group, resend=resend, as_of=as_of))
+            outcomes.append(_publish(rt, group.for_office(office), resend=resend, as_of=as_of, started=started))
+        outcomes.append(_publish(rt, group, resend=resend, as_of=as_of, started=started))
     return TallyResult(tuple(months), tuple(outcomes))
 
 

@@ -190,7 +190,7 @@ def test_changed_data_makes_version_two_with_its_changes_sent_only_when_asked(ru
 
     resent = run_monthly_tally(runtime, "2026-10", resend=True, as_of=at("2026-11-05", "09:00"))
     assert [(r.version, r.status, r.sent) for r in resent.reports] == [(2, "unchanged", True)] * 2
-    assert run_monthly_tally(runtime, "2026-10", resend=True, as_of=at("2026-11-05", "10:00")).sent == 0
+    assert run_monthly_tally(runtime, "2026-10", as_of=at("2026-11-05", "10:00")).sent == 0
 
 
 def test_two_runs_at_once_send_the_month_once(runtime, october):
