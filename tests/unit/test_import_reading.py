@@ -6,10 +6,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import Workbook
 
 from models.ledger_import import (
     KINDS,
     RowProblem,
+    _calamine_sheets,
+    _openpyxl_sheets,
     detect_encoding,
     kind_named,
     map_headers,
@@ -116,3 +119,60 @@ def test_the_quick_reading_of_the_usual_forms_agrees_with_the_formats_it_stands_
             read_time(text, TZ)
     else:
         assert read_time(text, TZ) == expected
+
+
+def varied_workbook(path):
+    """What clerks' workbooks hold: a title above the header, blank leading columns, every kind of cell."""
+    book = Workbook()
+    ws = book.active
+    ws.title = "有偿服务登记表"
+    ws["B1"] = "2026年10月 有偿服务登记表"
+    headers = ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容", "费用",
+               "方便维修的时间"]
+    for col, header in enumerate(headers, start=2):
+        ws.cell(row=2, column=col, value=header)
+    rows = [["R-1", datetime(2026, 10, 3, 14, 5), "王客服", "来电", "刘女士", "3栋501", 13812345678, "水", "漏水", 80,
+             datetime(2026, 10, 4)],
+            ["R-2", "2026/10/3 9:00", "A1-CS1", "来访", " 张先生 ", "5栋", "13900001111", "电", "换开关", 80.5, None],
+            ["R-3", 46298.5, None, True, "", "6栋", 1.0, "保洁", "保洁", "¥120", "2026-10-05"],
+            [None] * len(headers),
+            ["R-4", datetime(2026, 10, 3, 14, 5, 30), "王客服", "来电", "李", "7栋", 0, "绿化", "修剪", -5, 3]]
+    for r, row in enumerate(rows, start=3):
+        for col, value in enumerate(row, start=2):
+            if value is not None:
+                ws.cell(row=r, column=col, value=value)
+    book.create_sheet("说明 README").append(["本页不会被导入"])
+    staff = book.create_sheet("员工")
+    staff.sheet_state = "hidden"
+    staff.append(["工号", "姓名", "部门", "岗位"])
+    staff.append(["A1-CS9", "新客服", "客服部", "客服"])
+    book.save(path)
+    return path
+
+
+def sheets_read_by(reader, path):
+    ignored: list[str] = []
+    sheets = reader(path, None, ignored)
+    return ignored, [(s.name, s.kind.name, s.headers, s.header_line, s.header_map, s.total, list(s.rows()))
+                     for s in sheets]
+
+
+def test_calamine_and_openpyxl_read_a_workbook_cell_for_cell_alike(tmp_path):
+    pytest.importorskip("python_calamine")
+    path = varied_workbook(tmp_path / "ledger.xlsx")
+
+    by_calamine = sheets_read_by(_calamine_sheets, path)
+
+    assert by_calamine == sheets_read_by(_openpyxl_sheets, path)
+    assert by_calamine[0] == ["说明 README"]
+    assert by_calamine[1][0][6][0] == (3, (None, "R-1", datetime(2026, 10, 3, 14, 5), "王客服", "来电", "刘女士",
+                                           "3栋501", 13812345678, "水", "漏水", 80, datetime(2026, 10, 4)))
+
+
+def test_calamine_and_openpyxl_read_the_thousand_row_ledger_alike(tmp_path):
+    pytest.importorskip("python_calamine")
+    from tests.integration.test_import_ledger import ledger_workbook
+
+    path, _ = ledger_workbook(tmp_path)
+
+    assert sheets_read_by(_calamine_sheets, path) == sheets_read_by(_openpyxl_sheets, path)
