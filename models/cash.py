@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
+from models.planning import broad
 from models.rules import cash_due
 from models.tables import (
     CashHandover,
@@ -361,7 +362,7 @@ def _cash_held_statements(by_office: bool) -> tuple:
 
     return (
         # today's open cash sits in the partial index ix_receipts_cash_open
-        base(Receipt.handover_id.is_(None)),
+        base(broad(Receipt.handover_id.is_(None))),
         # handed over but never confirmed by finance (legacy rows), or confirmed after the moment replayed
         base(CashHandover.confirmed_at.is_(None), join_handover=True),
         base(CashHandover.confirmed_at > _AS_OF, join_handover=True),
@@ -452,7 +453,7 @@ def _blank_statements(by_office: bool) -> tuple:
     # neither time counts as accounted for)
     return (base(Receipt.state == _ISSUED),
             base(Receipt.state != _ISSUED, Receipt.collected_at > _AS_OF),
-            base(Receipt.state != _ISSUED, Receipt.collected_at.is_(None), Receipt.state_changed_at.is_not(None),
+            base(Receipt.state != _ISSUED, broad(Receipt.collected_at.is_(None)), Receipt.state_changed_at.is_not(None),
                  Receipt.state_changed_at > _AS_OF))
 
 
@@ -496,22 +497,23 @@ def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCale
 
 
 @cache
+def _legacy_used_statement():
+    # the desk cannot write a double use (uq_receipts_desk_serial, uq_receipts_desk_paid_order), so every one
+    # involves a used receipt written some other way: those few (ix_receipts_legacy_used) say where to look
+    return (select(Receipt.book_id, Receipt.order_id)
+            .where(Receipt.state == _USED, Receipt.origin.is_(None), *_collected_by(Receipt, _AS_OF).clauses))
+
+
+@cache
 def _twice_statements(by_office: bool) -> tuple:
     # a voided receipt rewritten for the same order is not a double use: only receipts in state 'used' count
     used = and_(Receipt.state == _USED, _collected_by(Receipt, _AS_OF))
-    # the desk cannot write a double use (uq_receipts_desk_serial, uq_receipts_desk_paid_order), so every one
-    # involves a row written some other way: look only at the serials and orders of those (ix_receipts_legacy_used)
-    legacy = aliased(Receipt)
-    legacy_used = and_(legacy.state == _USED, legacy.origin.is_(None), _collected_by(legacy, _AS_OF))
     per_serial = (select(Receipt.book_id, Receipt.serial)
-                  .join(legacy, and_(legacy.book_id == Receipt.book_id, legacy.serial == Receipt.serial))
-                  .where(used, legacy_used)
-                  .group_by(Receipt.book_id, Receipt.serial).having(func.count(Receipt.id.distinct()) > 1)
-                  .subquery())
+                  .where(used, Receipt.book_id.in_(bindparam("books", expanding=True)))
+                  .group_by(Receipt.book_id, Receipt.serial).having(func.count() > 1).subquery())
     per_order = (select(Receipt.order_id)
-                 .join(legacy, legacy.order_id == Receipt.order_id)
-                 .where(used, legacy_used, Receipt.order_id.is_not(None))
-                 .group_by(Receipt.order_id).having(func.count(Receipt.id.distinct()) > 1).subquery())
+                 .where(used, Receipt.order_id.in_(bindparam("orders", expanding=True)))
+                 .group_by(Receipt.order_id).having(func.count() > 1).subquery())
     cols = (Receipt.book_id, Receipt.serial, Receipt.order_id, Receipt.number, WorkOrder.number,
             Receipt.amount, Office.code)
 
@@ -529,13 +531,20 @@ def _twice_statements(by_office: bool) -> tuple:
 
 def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None = None) -> list[ReceiptUsedTwice]:
     """Book serials used on more than one receipt row, and orders paid on more than one receipt, by `as_of`."""
+    legacy = session.execute(_legacy_used_statement(), {"as_of": as_of}).all()
+    if not legacy:
+        return []
     params = _params(as_of, office)
+    by_serial, by_order = _twice_statements(office is not None)
     out: list[ReceiptUsedTwice] = []
-    for how, stmt, group_of in zip(("number", "order"), _twice_statements(office is not None),
-                                   (lambda r: (r[0], r[1]), lambda r: r[2])):
+    for how, stmt, name, refs, group_of in (
+            ("number", by_serial, "books", sorted({r[0] for r in legacy}), lambda r: (r[0], r[1])),
+            ("order", by_order, "orders", sorted({r[1] for r in legacy if r[1] is not None}), lambda r: r[2])):
         groups: dict[object, list] = defaultdict(list)
-        for row in session.execute(stmt, params):
-            groups[group_of(row)].append(row)
+        # a group lies within one book or one order, so batches of them never split one
+        for start in range(0, len(refs), 500):
+            for row in session.execute(stmt, {**params, name: refs[start:start + 500]}):
+                groups[group_of(row)].append(row)
         for rows in groups.values():
             numbers = tuple(r[3] for r in rows)
             orders = tuple(dict.fromkeys(r[4] for r in rows if r[4]))
@@ -556,7 +565,7 @@ def _unpaid_statements(by_office: bool) -> tuple:
                 .join(Office, Office.id == WorkOrder.office_id)
                 .join(worker, worker.id == WorkOrder.worker_id)
                 .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
-                .where(*which, WorkOrder.accepted_at <= _AS_OF, WorkOrder.rework_of_id.is_(None),
+                .where(*which, WorkOrder.accepted_at <= _AS_OF, broad(WorkOrder.rework_of_id.is_(None)),
                        WorkOrder.fee > _ZERO_FEE, ~paid, *_office_filter(Office.code, "x" if by_office else None)))
 
     # jobs the desk has not seen paid (ix_work_orders_unpaid; rows loaded otherwise have no paid_at and are

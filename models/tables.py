@@ -256,7 +256,7 @@ class Receipt(Base):
         Index("uq_receipts_desk_paid_order", "order_id", unique=True,
               postgresql_where=text("state = 'used' AND origin = 'desk'"),
               sqlite_where=text("state = 'used' AND origin = 'desk'")),
-        Index("ix_receipts_legacy_used", "book_id", "serial",
+        Index("ix_receipts_legacy_used", "collected_at",
               postgresql_where=text("state = 'used' AND origin IS NULL"),
               sqlite_where=text("state = 'used' AND origin IS NULL")),
         # blank numbers (few: the books in workers' hands) for gaps and unreturned numbers

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 08:29:55.822496
+Create Date: 2026-11-27 08:32:18.934281
 """
 from collections.abc import Sequence
 
@@ -348,7 +348,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_receipts_collected_by_id'), ['collected_by_id'], unique=False)
         batch_op.create_index('ix_receipts_collected_month', ['collected_at', 'method', 'amount'], unique=False)
         batch_op.create_index(batch_op.f('ix_receipts_handover_id'), ['handover_id'], unique=False)
-        batch_op.create_index('ix_receipts_legacy_used', ['book_id', 'serial'], unique=False, postgresql_where=sa.text("state = 'used' AND origin IS NULL"), sqlite_where=sa.text("state = 'used' AND origin IS NULL"))
+        batch_op.create_index('ix_receipts_legacy_used', ['collected_at'], unique=False, postgresql_where=sa.text("state = 'used' AND origin IS NULL"), sqlite_where=sa.text("state = 'used' AND origin IS NULL"))
         batch_op.create_index(batch_op.f('ix_receipts_order_id'), ['order_id'], unique=False)
         batch_op.create_index('ix_receipts_retired_at', ['state_changed_at'], unique=False, postgresql_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'), sqlite_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_receipts_serial'), ['serial'], unique=False)

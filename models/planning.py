@@ -1,0 +1,41 @@
+"""Hints that keep both planners on the partial indexes of open items, whatever the statistics say.
+
+SQLite without ANALYZE statistics (the usual case for a small office ledger) takes any `column IS NULL`
+on an indexed column for a selective equality: `receipts.handover_id IS NULL` would walk every electronic
+payment ever made instead of the few cash receipts in `ix_receipts_cash_open`. `broad(term)` tells it the
+term is true for most rows (SQLite's `likelihood(term, 0.99)`), which it still matches against a partial
+index's WHERE clause; PostgreSQL, which has real statistics, gets the term unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
+
+
+class broad(ColumnElement[bool]):  # noqa: N801 - reads as a function in a where clause
+    """A condition most rows meet: never a reason to choose an index."""
+
+    type = Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True  # a condition as it stands, not a value to compare with true
+    _traverse_internals = [("term", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, term: ColumnElement[bool]) -> None:
+        self.term = term
+
+
+def _term(element: broad, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.term, **kw)
+
+
+@compiles(broad)
+def _plain(element: broad, compiler: Any, **kw: Any) -> str:
+    return _term(element, compiler, **kw)
+
+
+@compiles(broad, "sqlite")
+def _sqlite(element: broad, compiler: Any, **kw: Any) -> str:
+    return f"likelihood({_term(element, compiler, **kw)}, 0.99)"
