@@ -224,15 +224,19 @@ def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCa
     judge = judged_at(as_of, calendar)
     rows = _run(session, _callbacks_statements(), as_of=as_of, judge=judge)
     found: list[OverdueCallback] = []
+    # callbacks fall due at a handful of moments (the end of a working day): walk the calendar once for each
+    levels: dict[datetime, tuple[int, datetime]] = {}
     for (order, request, office, community, address, resident, phone, holder, department, worker_name,
          callback_id, due, rework_of) in rows:
         if due >= judge:
             continue
-        level = callback_level(due, judge, calendar, escalate_workdays=escalate_workdays)
+        if due not in levels:
+            levels[due] = (callback_level(due, judge, calendar, escalate_workdays=escalate_workdays),
+                           escalation_due(due, calendar, workdays=escalate_workdays))
+        level, escalates_at = levels[due]
         facts = dict(order_number=order, request_number=request, office=office, community=community,
                      address=address, resident=resident, phone=phone, holder=holder, department=department,
-                     worker=worker_name, callback_id=callback_id, due_at=due,
-                     escalates_at=escalation_due(due, calendar, workdays=escalate_workdays),
+                     worker=worker_name, callback_id=callback_id, due_at=due, escalates_at=escalates_at,
                      overdue_minutes=overdue_minutes(due, as_of), level=level)
         found.append(ReworkWithoutCallback(**facts, rework_of=rework_of) if rework_of else OverdueCallback(**facts))
     return sorted(found, key=lambda f: (f.due_at, f.order_number))

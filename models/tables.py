@@ -301,8 +301,9 @@ class Callback(Base):
         Index("ix_callbacks_unsatisfied", "done_at",
               postgresql_where=text("outcome = 'unsatisfied'"),
               sqlite_where=text("outcome = 'unsatisfied'")),
-        # ... of which only those without the rework desk.callback links at once can lack one
-        Index("ix_callbacks_unsatisfied_open", "done_at",
+        # ... of which only those without the rework desk.callback links at once can lack one (outcome leads
+        # so that SQLite, without statistics, prefers this index's equality + range to the one above's range)
+        Index("ix_callbacks_unsatisfied_open", "outcome", "done_at",
               postgresql_where=text("outcome = 'unsatisfied' AND rework_order_id IS NULL"),
               sqlite_where=text("outcome = 'unsatisfied' AND rework_order_id IS NULL")),
     )
