@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import time as _time
@@ -92,6 +93,8 @@ class BenchParams:
 
 def schema_fingerprint() -> str:
     """A short hash of the migrations, so a schema change (a new index) invalidates the cached databases."""
+    if os.environ.get("BIANMIN_BENCH_SCHEMA"):  # pin a database built before someone's schema edit
+        return os.environ["BIANMIN_BENCH_SCHEMA"]
     digest = hashlib.sha1()
     for path in sorted((Path(__file__).parents[1] / "models" / "migrations" / "versions").glob("*.py")):
         digest.update(path.read_bytes())
@@ -603,6 +606,18 @@ def pg_admin_url(url: str) -> str:
     return make_url(url).set(database="postgres").render_as_string(hide_password=False)
 
 
+@dataclass(frozen=True)
+class _Frozen(BenchParams):
+    """BenchParams whose key is computed once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_key", BenchParams.key.fget(self))
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+
 def _drop_stale(params: BenchParams, *, db: str, cache_dir: Path, admin_url: str | None) -> None:
     """Databases of the same parameters built for an older schema or generator: they only fill the disk."""
     stem = params.key.rsplit("_v", 1)[0] + "_v"
@@ -627,6 +642,8 @@ def _drop_stale(params: BenchParams, *, db: str, cache_dir: Path, admin_url: str
 def ensure(params: BenchParams, *, db: str = "sqlite", pg_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
            cache_dir: Path = CACHE_DIR, log=print) -> tuple[str, Planted, dict]:
     """The URL of a generated database for `params` (built once, cached), its planted truth and how it was built."""
+    # the key hashes the migrations in the working tree, which others may edit while this runs: read it once
+    params = _Frozen(params.orders, params.open_items, params.seed)
     cache_dir.mkdir(parents=True, exist_ok=True)
     manifest = cache_dir / f"{params.key}-{db}.json"
     if db == "sqlite":
