@@ -216,6 +216,7 @@ _KEYS = "desk.keys"
 _AUDITS = "desk.audits"
 _AUDIT_ROWS = "desk.audit_rows"
 _IDS = "desk.ids"
+_FACTS = "desk.facts"
 
 
 @contextmanager
@@ -265,9 +266,33 @@ def note_keys(s: Session, model: type, column: str, *, checked: Iterable[str], p
         known[value] = value in present
 
 
+# facts `note_facts` can carry: what the desk would otherwise SELECT once per operation
+ORDER_OF_REQUEST = "order_of_request"  # request id -> number of its (non-rework) order, None if not issued
+RECEIPT_OF_ORDER = "receipt_of_order"  # order id -> number of the used receipt that paid it, None if unpaid
+
+
+def note_facts(s: Session, fact: str, known: dict[Any, Any]) -> None:
+    """Tell the desk what the caller's bulk query found for `fact` (ORDER_OF_REQUEST, RECEIPT_OF_ORDER)."""
+    s.info.setdefault(_FACTS, {}).setdefault(fact, {}).update(known)
+
+
 def forget_keys(s: Session) -> None:
-    """Drop what `note_keys` said (after a rollback the ledger may no longer hold what was noted)."""
+    """Drop what `note_keys` and `note_facts` said (after a rollback the ledger may no longer hold it)."""
     s.info.pop(_KEYS, None)
+    s.info.pop(_FACTS, None)
+
+
+def _fact(s: Session, fact: str, key: Any, query) -> Any:
+    known = s.info.get(_FACTS, {}).get(fact)
+    if known is not None and key in known:
+        return known[key]
+    return s.scalar(query)
+
+
+def _fact_now(s: Session, fact: str, key: Any, value: Any) -> None:
+    known = s.info.get(_FACTS, {}).get(fact)
+    if known is not None:
+        known[key] = value
 
 
 def audits_written(s: Session) -> int:
@@ -454,8 +479,9 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
                           department_zh=_DEPT_ZH[department], category_zh=_CATEGORY_ZH[req.category])
     if hand.office_id != req.office_id:
         raise DomainError("wrong_office", staff=hand.code, office=s.get(Office, req.office_id).code)
-    existing = s.scalar(select(WorkOrder.number).where(WorkOrder.request_id == _id(s, req),
-                                                       WorkOrder.rework_of_id.is_(None)))
+    existing = _fact(s, ORDER_OF_REQUEST, req.id,
+                     select(WorkOrder.number).where(WorkOrder.request_id == _id(s, req),
+                                                    WorkOrder.rework_of_id.is_(None)))
     if existing is not None:
         raise DomainError("already_issued", request=req.number, order=existing)
     _not_before(at, req.received_at, "register")
@@ -470,6 +496,7 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
                       scheduled_for=scheduled, fee=req.agreed_fee)
     s.add(order)
     _taking(s, WorkOrder, "number", number)
+    _fact_now(s, ORDER_OF_REQUEST, req.id, number)
     _flush(s)
     _audit(s, at=at, actor=clerk.code, action="issue", entity="work_order", ref=number,
            after=_order_facts(order) | {"request": req.number, "worker": hand.code})
@@ -597,14 +624,15 @@ def collect(s: Session, *, order: str | WorkOrder, by: str | Staff, receipt: str
             raise DomainError("rework_free", order=wo.number, amount=str(paid))
     elif paid != wo.fee and not (reason or "").strip():
         raise DomainError("amount_differs", order=wo.number, amount=str(paid), fee=str(wo.fee))
-    already = s.scalar(select(Receipt.number).where(Receipt.order_id == _id(s, wo), Receipt.state == "used")
-                       .limit(1))
+    already = _fact(s, RECEIPT_OF_ORDER, wo.id,
+                    select(Receipt.number).where(Receipt.order_id == _id(s, wo), Receipt.state == "used").limit(1))
     if already is not None:
         raise DomainError("already_collected", order=wo.number, receipt=already)
     before = _receipt_facts(rec)
     rec.state, rec.order_id, rec.amount, rec.method = "used", wo.id, paid, method
     rec.collected_at, rec.collected_by_id, rec.reason, rec.state_changed_at = at, collector.id, reason, at
     wo.paid_at = at  # the cash check's unpaid jobs are those without it (a used receipt is never undone)
+    _fact_now(s, RECEIPT_OF_ORDER, wo.id, rec.number)
     _flush(s)
     _audit(s, at=at, actor=collector.code, action="collect", entity="receipt", ref=rec.number, before=before,
            after=_receipt_facts(rec) | {"order": wo.number})

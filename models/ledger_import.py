@@ -973,6 +973,9 @@ def _write_batch(batch, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
                 ctx.restore(known)
                 ctx.found.clear()
                 desk.forget_keys(s)
+                # rows flushed and rolled back may linger in the identity map (the refusal's traceback holds
+                # them) and their ids be handed out again: the row-by-row pass starts from what the database says
+                s.expunge_all()
                 mine = {"rows": 0, "added": 0, "present": 0, "rejected": 0}
                 refused = []
                 _row_by_row(s, ctx, sheet, pending, mine, refused)
@@ -999,8 +1002,12 @@ def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tup
     ctx.found.clear()
     desk.forget_keys(s)
     try:
+        # the session's identity map holds rows weakly: keep the offices and staff the desk reads by id
+        # (s.get) alive for the batch, or each row would SELECT them again
+        pinned = [*s.scalars(select(Office)), *s.scalars(select(Staff))]  # noqa: F841
         for model, column, fields in _KEYS[kind.name]:
             ctx.lookup(s, model, column, {v[f] for _, _, v in rows if isinstance(v, dict) for f in fields})
+        _note_facts(s, ctx, kind.name)
         with desk.deferred(s):
             for line, cells, values in rows:
                 counts["rows"] += 1
@@ -1024,6 +1031,23 @@ def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tup
         s.flush()
     except SQLAlchemyError as error:
         raise _Redo() from error
+
+
+def _note_facts(s: Session, ctx: _Context, kind: str) -> None:
+    """What the desk would ask once per row, asked once for the batch: is this request's order issued yet,
+    is this order paid yet."""
+    if kind == "orders":
+        ids = {r.id for (model, _), r in ctx.found.items() if model is ServiceRequest and r is not None}
+        if ids:
+            issued = dict(s.execute(select(WorkOrder.request_id, WorkOrder.number)
+                                    .where(WorkOrder.request_id.in_(ids), WorkOrder.rework_of_id.is_(None))).all())
+            desk.note_facts(s, desk.ORDER_OF_REQUEST, {i: issued.get(i) for i in ids})
+    elif kind == "receipts":
+        ids = {r.id for (model, _), r in ctx.found.items() if model is WorkOrder and r is not None}
+        if ids:
+            paid = dict(s.execute(select(Receipt.order_id, Receipt.number)
+                                  .where(Receipt.order_id.in_(ids), Receipt.state == "used")).all())
+            desk.note_facts(s, desk.RECEIPT_OF_ORDER, {i: paid.get(i) for i in ids})
 
 
 def _row_by_row(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]], counts: dict[str, int],

@@ -92,3 +92,44 @@ def test_a_refused_row_beside_good_ones_in_a_dry_run_writes_nothing(engine, cale
 
     assert (result.kept, result.rejected) == (4, 1)
     assert ledger(engine) == before
+
+
+def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8-sig")
+    return path
+
+
+ORDER_HEADER = ["通知单号", "登记号", "施工人员", "开单时间", "约定时间", "完工时间", "验收时间"]
+
+
+def order_row(number: str, request: str) -> list[str]:
+    return [number, request, "钱师傅", "2026/10/12 9:10", "2026/10/12 10:00", "2026/10/12 10:40", "2026/10/12 10:50"]
+
+
+def test_a_second_order_for_one_request_in_the_same_batch_is_refused_as_already_issued(
+        engine, calendar, office, tmp_path):
+    run_import(engine, calendar, write_csv(tmp_path / "登记表.csv", [request_row(1), request_row(2)]))
+    orders = write_rows(tmp_path / "通知单.csv", ORDER_HEADER,
+                        [order_row("WO-1", "R-001"), order_row("WO-2", "R-002"), order_row("WO-3", "R-001")])
+
+    result = run_import(engine, calendar, orders, batch_size=10)
+
+    assert (result.kept, result.rejected) == (2, 1)
+    assert [(r.line, r.column, r.code, r.params["order"]) for r in result.rejects] == [
+        (4, "登记号", "already_issued", "WO-1")]
+
+
+def test_a_second_receipt_for_one_order_in_the_same_batch_is_refused_as_already_collected(
+        engine, calendar, office, tmp_path):
+    run_import(engine, calendar, write_csv(tmp_path / "登记表.csv", [request_row(1), request_row(2)]))
+    run_import(engine, calendar, write_rows(tmp_path / "通知单.csv", ORDER_HEADER,
+                                            [order_row("WO-1", "R-001"), order_row("WO-2", "R-002")]))
+    receipts = write_rows(tmp_path / "收费.csv", ["收据号", "通知单号", "金额", "收款方式", "收款时间", "收款人"],
+                          [["000101", "WO-1", "80", "现金", "2026/10/12 11:00", "钱师傅"],
+                           ["000102", "WO-2", "80", "现金", "2026/10/12 11:05", "钱师傅"],
+                           ["000103", "WO-1", "80", "现金", "2026/10/12 11:10", "钱师傅"]])
+
+    result = run_import(engine, calendar, receipts, batch_size=10)
+
+    assert (result.kept, result.rejected) == (2, 1)
+    assert [(r.line, r.code, r.params["receipt"]) for r in result.rejects] == [(4, "already_collected", "000101")]
