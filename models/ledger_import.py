@@ -679,6 +679,16 @@ class _Context:
             raise RowProblem(fld, "import_ambiguous_staff", value=value, codes=", ".join(codes))
         raise RowProblem(fld, "import_unknown_staff", value=value)
 
+    def office_code(self, s: Session, office_id: int) -> str:
+        """The code of the office with this id (one added since the import began is read from the ledger)."""
+        code = self.office_code_by_id.get(office_id)
+        return code if code is not None else s.get(Office, office_id).code
+
+    def staff_by_id(self, s: Session, staff_id: int) -> Staff:
+        """The staff row with this id (one added since the import began is read from the ledger)."""
+        code = self.staff_code_by_id.get(staff_id)
+        return self.staff_rows[code] if code is not None else s.get(Staff, staff_id)
+
     def member(self, fld: str, value: str, office: str | None = None) -> Staff:
         """The staff row a code or name refers to (see `staff`)."""
         return self.staff_rows[self.staff(fld, value, office)]
@@ -743,7 +753,7 @@ def _request_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     if req is not None:
         if v["replied_at"] is not None and req.channel == "phone" and req.replied_at is None:
             by = (ctx.member("replied_by", v["replied_by"]) if v["replied_by"]
-                  else ctx.staff_rows[ctx.staff_code_by_id[req.received_by_id]])
+                  else ctx.staff_by_id(s, req.received_by_id))
             desk.reply(s, request=req, by=by, at=v["replied_at"])
             return "added"
         return "present"
@@ -764,7 +774,7 @@ def _request_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
 def _order_progress(s: Session, ctx: _Context, wo: WorkOrder, v: dict[str, Any], resident: str) -> bool:
     changed = False
     if v["completed_at"] is not None and wo.completed_at is None:
-        desk.complete(s, order=wo, by=ctx.staff_rows[ctx.staff_code_by_id[wo.worker_id]], at=v["completed_at"])
+        desk.complete(s, order=wo, by=ctx.staff_by_id(s, wo.worker_id), at=v["completed_at"])
         changed = True
     if v["accepted_at"] is not None and wo.accepted_at is None:
         desk.accept(s, order=wo, signed_by=v["signed_by"] or resident, at=v["accepted_at"],
@@ -781,9 +791,9 @@ def _order_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     req = ctx.row(s, ServiceRequest, "number", v["request"])
     if req is None:
         raise RowProblem("request", "import_unknown_ref", what="登记", what_en="request", ref=v["request"])
-    office = ctx.office_code_by_id[req.office_id]
+    office = ctx.office_code(s, req.office_id)
     clerk = (ctx.member("by", v["by"], office) if v["by"]
-             else ctx.staff_rows[ctx.staff_code_by_id[req.received_by_id]])
+             else ctx.staff_by_id(s, req.received_by_id))
     worker = ctx.member("worker", v["worker"], office)
     if v["accepted_at"] is not None and v["completed_at"] is None:
         raise RowProblem("completed_at", "import_required", column="完工时间", column_en="completed_at")
@@ -798,7 +808,7 @@ def _receipt_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     wo = ctx.row(s, WorkOrder, "number", v["order"])
     if wo is None:
         raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
-    office = ctx.office_code_by_id[wo.office_id]
+    office = ctx.office_code(s, wo.office_id)
     collector = ctx.member("collected_by", v["collected_by"], office)
     rec = ctx.row(s, Receipt, "number", v["number"])
     if rec is not None and rec.state == "used":
@@ -808,7 +818,7 @@ def _receipt_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
         raise RowProblem("number", "import_receipt_used", number=v["number"], order=other)
     if rec is None:
         # a receipt the ledger has never seen: record it as issued by the order's clerk to the collector
-        desk.issue_receipts(s, by=ctx.staff_rows[ctx.staff_code_by_id[wo.issued_by_id]], to=collector,
+        desk.issue_receipts(s, by=ctx.staff_by_id(s, wo.issued_by_id), to=collector,
                             first=v["number"], count=1, at=v["collected_at"])
         ctx.found.pop((Receipt, v["number"]), None)  # the desk's own lookup finds the new blank
     desk.collect(s, order=wo, by=collector, receipt=v["number"] if rec is None else rec, amount=v["amount"],
@@ -835,7 +845,7 @@ def _callback_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     done = s.scalar(select(Callback.id).where(Callback.order_id == wo.id, Callback.done_at == v["at"]))
     if done is not None:
         return "present"
-    clerk = ctx.member("by", v["by"], ctx.office_code_by_id[wo.office_id])
+    clerk = ctx.member("by", v["by"], ctx.office_code(s, wo.office_id))
     desk.callback(s, order=wo, by=clerk, outcome=v["outcome"], at=v["at"], calendar=ctx.calendar, note=v["note"],
                   callback_workdays=ctx.callback_workdays)
     return "added"
