@@ -317,14 +317,18 @@ def office_totals(collectors: Iterable[CollectorFigures]) -> list[OfficeDayTotal
 
 
 # -- queries ------------------------------------------------------------------------------
-# Every check reads the few rows that can be findings through a partial index (open cash, blank numbers,
-# handovers to re-add, unpaid jobs, legacy receipts), plus, when replaying a past moment, the rows whose
-# closing event came after it through an index on that event's time (none for a run "now"). The statements
-# are built once, with the moment as a bound parameter, and each branch runs as its own query so that
-# neither planner can trade the partial index for a scan of the history.
+# Each check runs in two steps. First the ids of the few rows that can be findings, each from one table
+# through its partial index (open cash, blank numbers, handovers to re-add, unpaid jobs, legacy receipts),
+# plus, when replaying a past moment, the rows whose closing event came after it (through an index on that
+# event's time; none for a run "now"). Then their details, by id. A one-table question leaves neither
+# planner a choice to get wrong (SQLite without statistics, PostgreSQL misjudging how few rows a partial
+# index holds would otherwise hash-join them against a scan of the history). Statements are built once,
+# with the moment as a bound parameter.
 
 _AS_OF = bindparam("as_of", type_=UTCDateTime())
 _OFFICE = bindparam("office", type_=String())
+_IDS = bindparam("ids", expanding=True)
+_CHUNK = 500
 
 
 def _collected_by(r: type[Receipt] | Receipt, as_of) -> ColumnElement[bool]:
@@ -339,81 +343,87 @@ def _params(as_of: datetime, office: str | None) -> dict:
     return {"as_of": as_of} if office is None else {"as_of": as_of, "office": office}
 
 
-def _run_all(session: Session, statements: Sequence, params: dict) -> list:
-    rows: list = []
+def _ids(session: Session, statements: Sequence, params: dict) -> list[int]:
+    found: set[int] = set()
     for stmt in statements:
-        rows.extend(session.execute(stmt, params).all())
+        found.update(session.scalars(stmt, params))
+    return sorted(found)
+
+
+def _by_ids(session: Session, stmt, ids: Sequence[int], params: dict) -> list:
+    rows: list = []
+    for start in range(0, len(ids), _CHUNK):
+        rows.extend(session.execute(stmt, {**params, "ids": list(ids[start:start + _CHUNK])}).all())
     return rows
 
 
 @cache
 def _cash_held_statements(by_office: bool) -> tuple:
-    def base(*extra: ColumnElement[bool], join_handover: bool = False):
-        stmt = (select(Receipt.number, Receipt.order_id, type_coerce(Receipt.amount, Money), Receipt.collected_at,
-                       Staff.code, Staff.name, Staff.department, Office.code.label("office"))
-                .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-                # an imported receipt with no collector is held by its book's holder: never dropped
-                .join(Staff, Staff.id == func.coalesce(Receipt.collected_by_id, ReceiptBook.holder_id))
-                .join(Office, Office.id == Staff.office_id))
-        if join_handover:
-            stmt = stmt.join(CashHandover, CashHandover.id == Receipt.handover_id)
-        return stmt.where(Receipt.method == _CASH, Receipt.state == _USED, Receipt.collected_at <= _AS_OF, *extra,
-                          *_office_filter(Office.code, "x" if by_office else None))
-
-    return (
-        # today's open cash sits in the partial index ix_receipts_cash_open
-        base(broad(Receipt.handover_id.is_(None))),
-        # handed over but never confirmed by finance (legacy rows), or confirmed after the moment replayed
-        base(CashHandover.confirmed_at.is_(None), join_handover=True),
-        base(CashHandover.confirmed_at > _AS_OF, join_handover=True),
-    )
+    # today's open cash sits in the partial index ix_receipts_cash_open
+    open_cash = select(Receipt.id).where(Receipt.method == _CASH, Receipt.state == _USED,
+                                         broad(Receipt.handover_id.is_(None)), Receipt.collected_at <= _AS_OF)
+    # handed over but never confirmed by finance (legacy rows), or confirmed after the moment replayed ...
+    not_confirmed = (select(CashHandover.id).where(CashHandover.confirmed_at.is_(None)),
+                     select(CashHandover.id).where(CashHandover.confirmed_at > _AS_OF))
+    # ... and the cash they cover
+    in_handovers = select(Receipt.id).where(Receipt.handover_id.in_(_IDS), Receipt.method == _CASH,
+                                            Receipt.state == _USED, Receipt.collected_at <= _AS_OF)
+    detail = (select(Receipt.number, WorkOrder.number, type_coerce(Receipt.amount, Money), Receipt.collected_at,
+                     Staff.code, Staff.name, Staff.department, Office.code.label("office"))
+              .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+              # an imported receipt with no collector is held by its book's holder: never dropped
+              .join(Staff, Staff.id == func.coalesce(Receipt.collected_by_id, ReceiptBook.holder_id))
+              .join(Office, Office.id == Staff.office_id)
+              .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
+              .where(Receipt.id.in_(_IDS), *_office_filter(Office.code, "x" if by_office else None)))
+    return open_cash, not_confirmed, in_handovers, detail
 
 
 def cash_held(session: Session, *, as_of: datetime, office: str | None = None) -> list[CashHeld]:
     """Cash receipts collected by `as_of` whose handover finance had not confirmed by then."""
-    rows = _run_all(session, _cash_held_statements(office is not None), _params(as_of, office))
-    order_ids = sorted({r[1] for r in rows if r[1] is not None})
-    orders: dict[int, str] = {}
-    for start in range(0, len(order_ids), 500):
-        for order_id, number in session.execute(select(WorkOrder.id, WorkOrder.number)
-                                                .where(WorkOrder.id.in_(order_ids[start:start + 500]))):
-            orders[order_id] = number
-    return [CashHeld(receipt=r[0], order=orders.get(r[1]), amount=Decimal(r[2] or 0).quantize(CENT),
-                     collected_at=r[3], collector=r[4], collector_name=r[5], department=r[6], office=r[7])
-            for r in rows]
+    open_cash, not_confirmed, in_handovers, detail = _cash_held_statements(office is not None)
+    moment = {"as_of": as_of}
+    ids = set(session.scalars(open_cash, moment))
+    ids.update(r[0] for r in _by_ids(session, in_handovers, _ids(session, not_confirmed, moment), moment))
+    rows = sorted(_by_ids(session, detail, sorted(ids), _params(as_of, office)), key=lambda r: (r[3], r[0]))
+    return [CashHeld(receipt=r[0], order=r[1], amount=Decimal(r[2] or 0).quantize(CENT), collected_at=r[3],
+                     collector=r[4], collector_name=r[5], department=r[6], office=r[7]) for r in rows]
 
 
 @cache
-def _mismatch_statement(by_office: bool):
+def _mismatch_statements(by_office: bool) -> tuple:
+    # only these can differ: the desk declares the sum of the receipts it covers, which never change
+    # afterwards (ix_cash_handovers_to_verify); rows written otherwise are always re-added
+    to_verify = (select(CashHandover.id)
+                 .where(or_(CashHandover.counted_amount != CashHandover.declared_amount,
+                            CashHandover.origin.is_(None)),
+                        CashHandover.confirmed_at.is_not(None), CashHandover.confirmed_at <= _AS_OF))
     covered = func.coalesce(func.sum(Receipt.amount), 0)
-    return (select(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
-                   type_coerce(covered, Money).label("covered"),
-                   Staff.code, Staff.name, Staff.department, Office.code)
-            .join(Staff, Staff.id == CashHandover.handed_by_id)
-            .join(Office, Office.id == CashHandover.office_id)
-            .outerjoin(Receipt, Receipt.handover_id == CashHandover.id)
-            # only these can differ: the desk declares the sum of the receipts it covers, which never change
-            # afterwards (ix_cash_handovers_to_verify); rows written otherwise are always re-added
-            .where(or_(CashHandover.counted_amount != CashHandover.declared_amount, CashHandover.origin.is_(None)),
-                   CashHandover.confirmed_at.is_not(None), CashHandover.confirmed_at <= _AS_OF,
-                   *_office_filter(Office.code, "x" if by_office else None))
-            .group_by(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
-                      Staff.code, Staff.name, Staff.department, Office.code)
-            # rounded so that SQLite's REAL storage of NUMERIC cannot invent a difference below a cent
-            .having(func.round(covered - CashHandover.counted_amount, 2) != 0)
-            .order_by(CashHandover.handed_at, CashHandover.number))
+    detail = (select(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
+                     type_coerce(covered, Money).label("covered"),
+                     Staff.code, Staff.name, Staff.department, Office.code)
+              .join(Staff, Staff.id == CashHandover.handed_by_id)
+              .join(Office, Office.id == CashHandover.office_id)
+              .outerjoin(Receipt, Receipt.handover_id == CashHandover.id)
+              .where(CashHandover.id.in_(_IDS), *_office_filter(Office.code, "x" if by_office else None))
+              .group_by(CashHandover.id, CashHandover.number, CashHandover.handed_at, CashHandover.counted_amount,
+                        Staff.code, Staff.name, Staff.department, Office.code)
+              # rounded so that SQLite's REAL storage of NUMERIC cannot invent a difference below a cent
+              .having(func.round(covered - CashHandover.counted_amount, 2) != 0))
+    return (to_verify,), detail
 
 
 def handover_mismatches(session: Session, *, as_of: datetime,
                         office: str | None = None) -> list[HandoverShortfall | HandoverOvercount]:
     """Handovers confirmed by `as_of` whose counted amount differs from the receipts they cover."""
-    rows = session.execute(_mismatch_statement(office is not None), _params(as_of, office)).all()
+    to_verify, detail = _mismatch_statements(office is not None)
+    rows = sorted(_by_ids(session, detail, _ids(session, to_verify, {"as_of": as_of}), _params(as_of, office)),
+                  key=lambda r: (r[2], r[1]))
     numbers: dict[int, list[str]] = defaultdict(list)
-    if rows:
-        for hid, number in session.execute(
-                select(Receipt.handover_id, Receipt.number)
-                .where(Receipt.handover_id.in_([r[0] for r in rows])).order_by(Receipt.serial, Receipt.number)):
-            numbers[hid].append(number)
+    for hid, number in _by_ids(session, select(Receipt.handover_id, Receipt.number)
+                               .where(Receipt.handover_id.in_(_IDS)).order_by(Receipt.serial, Receipt.number),
+                               [r[0] for r in rows], {}):
+        numbers[hid].append(number)
     out = []
     for hid, number, handed_at, counted, cov, code, name, dept, office_code in rows:
         found = classify_handover(handover=number, collector=code, collector_name=name, department=dept,
@@ -441,38 +451,39 @@ class ReceiptCustody:
 
 @cache
 def _blank_statements(by_office: bool) -> tuple:
-    def base(*blank: ColumnElement[bool]):
-        return (select(Receipt.book_id, Receipt.serial, Receipt.number, ReceiptBook.issued_at, _book_label(),
-                       Staff.code, Staff.name, Staff.department, Office.code)
-                .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-                .join(Staff, Staff.id == ReceiptBook.holder_id)
-                .join(Office, Office.id == ReceiptBook.office_id)
-                .where(ReceiptBook.issued_at <= _AS_OF, *blank, *_office_filter(Office.code, "x" if by_office else None)))
-
     # blank as of T: still issued (ix_receipts_blank), or used, voided or returned after T (a legacy row with
     # neither time counts as accounted for)
-    return (base(Receipt.state == _ISSUED),
-            base(Receipt.state != _ISSUED, Receipt.collected_at > _AS_OF),
-            base(Receipt.state != _ISSUED, broad(Receipt.collected_at.is_(None)), Receipt.state_changed_at.is_not(None),
-                 Receipt.state_changed_at > _AS_OF))
+    blank_ids = (
+        select(Receipt.id).where(Receipt.state == _ISSUED),
+        select(Receipt.id).where(Receipt.state != _ISSUED, Receipt.collected_at > _AS_OF),
+        select(Receipt.id).where(Receipt.state != _ISSUED, broad(Receipt.collected_at.is_(None)),
+                                 Receipt.state_changed_at.is_not(None), Receipt.state_changed_at > _AS_OF),
+    )
+    detail = (select(Receipt.book_id, Receipt.serial, Receipt.number, ReceiptBook.issued_at, _book_label(),
+                     Staff.code, Staff.name, Staff.department, Office.code)
+              .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+              .join(Staff, Staff.id == ReceiptBook.holder_id)
+              .join(Office, Office.id == ReceiptBook.office_id)
+              .where(Receipt.id.in_(_IDS), ReceiptBook.issued_at <= _AS_OF,
+                     *_office_filter(Office.code, "x" if by_office else None)))
+    used = (select(Receipt.book_id, Receipt.serial, Receipt.number)
+            .where(Receipt.book_id.in_(_IDS), _collected_by(Receipt, _AS_OF))
+            .order_by(Receipt.serial, Receipt.number))
+    return blank_ids, detail, used
 
 
 def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCalendar, workdays: int = 5,
                     cutoff: time = time(17, 30), office: str | None = None) -> ReceiptCustody:
     """Blank numbers as of `as_of` that a higher used number skipped (gaps), else held past the return window."""
-    blanks = sorted(_run_all(session, _blank_statements(office is not None), _params(as_of, office)),
+    blank_ids, detail, used_in = _blank_statements(office is not None)
+    blanks = sorted(_by_ids(session, detail, _ids(session, blank_ids, {"as_of": as_of}), _params(as_of, office)),
                     key=lambda b: (b[3], b[0], b[1], b[2]))
     if not blanks:
         return ReceiptCustody((), ())
     # the used numbers of just the books that still have blanks (a worker's current book or two)
     used: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    book_ids = sorted({b[0] for b in blanks})
-    for start in range(0, len(book_ids), 500):
-        for book_id, serial, number in session.execute(
-                select(Receipt.book_id, Receipt.serial, Receipt.number)
-                .where(Receipt.book_id.in_(book_ids[start:start + 500]), _collected_by(Receipt, as_of))
-                .order_by(Receipt.serial, Receipt.number)):
-            used[book_id].append((serial, number))
+    for book_id, serial, number in _by_ids(session, used_in, sorted({b[0] for b in blanks}), {"as_of": as_of}):
+        used[book_id].append((serial, number))
 
     gaps: list[ReceiptGap] = []
     books: dict[int, dict] = {}
@@ -557,27 +568,28 @@ def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None
 @cache
 def _unpaid_statements(by_office: bool) -> tuple:
     paid = exists().where(Receipt.order_id == WorkOrder.id, Receipt.state == _USED, _collected_by(Receipt, _AS_OF))
-    worker = aliased(Staff)
-
-    def base(*which: ColumnElement[bool]):
-        return (select(WorkOrder.number, Office.code, WorkOrder.department, worker.name, WorkOrder.accepted_at,
-                       WorkOrder.fee, ServiceRequest.resident_name, ServiceRequest.phone, ServiceRequest.address)
-                .join(Office, Office.id == WorkOrder.office_id)
-                .join(worker, worker.id == WorkOrder.worker_id)
-                .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
-                .where(*which, WorkOrder.accepted_at <= _AS_OF, broad(WorkOrder.rework_of_id.is_(None)),
-                       WorkOrder.fee > _ZERO_FEE, ~paid, *_office_filter(Office.code, "x" if by_office else None)))
-
+    chargeable = and_(WorkOrder.accepted_at <= _AS_OF, broad(WorkOrder.rework_of_id.is_(None)),
+                      WorkOrder.fee > _ZERO_FEE, ~paid)
     # jobs the desk has not seen paid (ix_work_orders_unpaid; rows loaded otherwise have no paid_at and are
     # checked against their receipts), and, when replaying, those paid after the moment replayed
-    return (base(WorkOrder.accepted_at.is_not(None), WorkOrder.paid_at.is_(None)),
-            base(WorkOrder.paid_at.is_not(None), WorkOrder.paid_at > _AS_OF))
+    unpaid_ids = (select(WorkOrder.id).where(WorkOrder.accepted_at.is_not(None), WorkOrder.paid_at.is_(None),
+                                             chargeable),
+                  select(WorkOrder.id).where(WorkOrder.paid_at.is_not(None), WorkOrder.paid_at > _AS_OF, chargeable))
+    worker = aliased(Staff)
+    detail = (select(WorkOrder.number, Office.code, WorkOrder.department, worker.name, WorkOrder.accepted_at,
+                     WorkOrder.fee, ServiceRequest.resident_name, ServiceRequest.phone, ServiceRequest.address)
+              .join(Office, Office.id == WorkOrder.office_id)
+              .join(worker, worker.id == WorkOrder.worker_id)
+              .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
+              .where(WorkOrder.id.in_(_IDS), *_office_filter(Office.code, "x" if by_office else None)))
+    return unpaid_ids, detail
 
 
 def fees_not_collected(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
                        cutoff: time = time(17, 30), office: str | None = None) -> list[FeeNotCollected]:
     """Accepted, chargeable (fee > 0, not rework) jobs with no receipt used by `as_of`, past their cut-off."""
-    rows = sorted(_run_all(session, _unpaid_statements(office is not None), _params(as_of, office)),
+    unpaid_ids, detail = _unpaid_statements(office is not None)
+    rows = sorted(_by_ids(session, detail, _ids(session, unpaid_ids, {"as_of": as_of}), _params(as_of, office)),
                   key=lambda r: (r[4], r[0]))
     out = []
     for number, office_code, dept, worker_name, accepted_at, fee, resident, phone, address in rows:
