@@ -7,12 +7,18 @@ loggers) and scrubbed of every URL and URL part before they are kept as `last_er
 from __future__ import annotations
 
 import logging
+import os
 import re
+import ssl
+import sys
+import threading
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 
 from notifications.masking import harden_privacy_url, mask_text, privacy_url, scrub, url_secrets
@@ -43,6 +49,28 @@ class TagInfo:
     markdown: bool  # every service's native format is Markdown
 
 
+# apprise's WARNING lines of the send (or config load) in progress, routed by context rather than by a
+# handler added per call: sends run in parallel threads, and apprise hands its own worker threads a copy of
+# the caller's context, so each send sees exactly its own lines and nobody else's
+_captured: ContextVar[list[str] | None] = ContextVar("bianmin_apprise_lines", default=None)
+
+
+class _RoutedCapture(logging.Handler):
+    """The one handler on the apprise logger: a record goes to the capture of the send that made it, or nowhere."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = _captured.get()
+        if lines is None or not getattr(record, "apprise_capture", True):  # apprise marks local secrets so
+            return
+        try:
+            lines.append(record.getMessage())
+        except Exception:  # noqa: BLE001 - a malformed record must not fail a send
+            lines.append(str(record.msg))
+
+
+_ROUTED = _RoutedCapture(level=logging.WARNING)
+
+
 def _quiet_apprise() -> None:
     # apprise plugins log tokens and payloads at DEBUG (STACK.md): never let those records be made; and
     # its warnings (which may quote a server's answer) reach people only through our scrubbed last_error
@@ -50,32 +78,188 @@ def _quiet_apprise() -> None:
     if logger.level == logging.NOTSET or logger.level < logging.INFO:
         logger.setLevel(logging.INFO)
     logger.propagate = False
+    if _ROUTED not in logger.handlers:  # also keeps logging's last-resort stderr handler away from them
+        logger.addHandler(_ROUTED)
+        _lighten_smtp_tls()
     # urllib3 logs every request line at DEBUG, query string and path included: webhook tokens live there
     transport = logging.getLogger("urllib3")
     if transport.getEffectiveLevel() < logging.INFO:
         transport.setLevel(logging.INFO)
 
 
+class _LazyCaContext(ssl.SSLContext):
+    """A TLS client context that reads the system CA bundle at its first handshake, not when it is made."""
+
+    def _load_ca(self) -> None:
+        if not self.__dict__.get("_ca_loaded"):
+            self.__dict__["_ca_loaded"] = True
+            if self.verify_mode != ssl.CERT_NONE:
+                self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+
+    def wrap_socket(self, *args, **kwargs):
+        self._load_ca()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args, **kwargs):
+        self._load_ca()
+        return super().wrap_bio(*args, **kwargs)
+
+
+class _SmtpSsl:
+    """The `ssl` module as apprise's SMTP controller sees it.
+
+    The controller calls ssl.create_default_context() for every connection, plain SMTP included, and with
+    OpenSSL 3 loading the CA bundle costs ~40 ms of CPU with the GIL held: that alone capped dispatch at
+    ~25 mails a second however many threads send. The context it gets here loads the same CA bundle on
+    its first TLS handshake instead, so certificate checks are what they were and plain SMTP skips the cost.
+    """
+
+    def __getattr__(self, name: str):
+        return getattr(ssl, name)
+
+    @staticmethod
+    def create_default_context(purpose=ssl.Purpose.SERVER_AUTH, *, cafile=None, capath=None, cadata=None):
+        if purpose != ssl.Purpose.SERVER_AUTH or cafile or capath or cadata:
+            return ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
+        context = _LazyCaContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED, as the default
+        keylog = os.environ.get("SSLKEYLOGFILE")
+        if keylog and not sys.flags.ignore_environment:
+            context.keylog_filename = keylog
+        return context
+
+
+def _lighten_smtp_tls() -> None:
+    try:
+        from apprise.plugins.email import smtp
+    except ImportError:  # another apprise layout: nothing to lighten, it still works
+        return
+    if getattr(smtp, "ssl", None) is ssl:
+        smtp.ssl = _SmtpSsl()
+
+
+@contextmanager
+def _capture() -> Iterator[list[str]]:
+    _quiet_apprise()
+    lines: list[str] = []
+    token = _captured.set(lines)
+    try:
+        yield lines
+    finally:
+        _captured.reset(token)
+
+
 class AppriseConfigError(ValueError):
     """The apprise config cannot be read; the message never quotes a URL."""
 
 
-@lru_cache(maxsize=8)
-def _load(path_str: str, mtime: float):
+class _Version:
+    """One version of the apprise config, parsed once: its services indexed by tag, for sends in parallel.
+
+    apprise's notify(tag=...) walks every service of the config and re-parses its tags (22 ms a message with
+    500 office tags), so each tag gets a small Apprise of its own candidates (its services and those tagged
+    "always") and apprise still does the matching among them. A service shared by two tags has one lock, taken
+    in config order, so two parallel sends never drive the same plugin object at once.
+    """
+
+    def __init__(self, app, problems: tuple[str, ...]) -> None:
+        import apprise
+
+        self.app = app
+        self.problems = problems
+        self.services = list(app)
+        position = {id(s): n for n, s in enumerate(self.services)}
+        self.by_tag: dict[str, list] = {}
+        always: list = []
+        for service in self.services:
+            tags = {str(t).lower() for t in getattr(service, "tags", ())}
+            for tag in tags:
+                self.by_tag.setdefault(tag, []).append(service)
+            if apprise.common.MATCH_ALWAYS_TAG in tags:
+                always.append(service)
+        self._always = always
+        self._position = position
+        self._locks = {id(s): threading.Lock() for s in self.services}
+        self._apps: dict[str, object] = {}
+        self._guard = threading.Lock()
+        self._secrets: tuple[str, ...] | None = None
+        self._tags: dict[str, TagInfo] | None = None
+
+    def app_for(self, tag: str):
+        """An Apprise holding the services a notify(tag=tag) of the whole config could reach; None if no URL has it."""
+        wanted = tag.lower()
+        if wanted not in self.by_tag:
+            return None
+        with self._guard:
+            app = self._apps.get(wanted)
+            if app is None:
+                import apprise
+
+                app = apprise.Apprise(asset=self.app.asset)
+                members = {id(s) for s in self.by_tag[wanted]} | {id(s) for s in self._always}
+                app.add([s for s in self.services if id(s) in members])  # config order, as apprise would
+                self._apps[wanted] = app
+        return app
+
+    @contextmanager
+    def locked(self, app) -> Iterator[None]:
+        with ExitStack() as stack:
+            for service in sorted(app, key=lambda s: self._position.get(id(s), -1)):
+                lock = self._locks.get(id(service))
+                if lock is not None:
+                    stack.enter_context(lock)
+            yield
+
+    def secrets(self) -> tuple[str, ...]:
+        # every URL's secrets, not only the failing tag's: a scrub that knows too much costs nothing
+        with self._guard:
+            if self._secrets is None:
+                self._secrets = tuple(_secrets_of(self.services))
+            return self._secrets
+
+    def tags(self) -> dict[str, TagInfo]:
+        with self._guard:
+            if self._tags is None:
+                self._tags = _tag_infos(self.services)
+            return dict(self._tags)
+
+
+_VERSIONS: OrderedDict[tuple[str, int, int], _Version] = OrderedDict()
+_VERSIONS_LOCK = threading.Lock()
+
+
+def _version(config: Path | str) -> _Version:
+    """The parsed config, cached while the file's mtime and size stay the same (an edit is picked up at once)."""
+    path = Path(config)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise AppriseConfigError(f"apprise config not found: {path}") from None
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    with _VERSIONS_LOCK:  # held while parsing: parallel senders must share one version and its locks
+        version = _VERSIONS.get(key)
+        if version is None:
+            version = _Version(*_parse(key[0]))
+            _VERSIONS[key] = version
+            while len(_VERSIONS) > 8:
+                _VERSIONS.popitem(last=False)
+        else:
+            _VERSIONS.move_to_end(key)
+        return version
+
+
+def _parse(path_str: str):
     import apprise
 
-    _quiet_apprise()
-    config = apprise.AppriseConfig()
-    if not config.add(path_str):
-        raise AppriseConfigError(f"cannot read apprise config {path_str}")
-    app = apprise.Apprise()
-    app.add(config)
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+    with _capture() as lines:
+        config = apprise.AppriseConfig()
+        if not config.add(path_str):
+            raise AppriseConfigError(f"cannot read apprise config {path_str}")
+        app = apprise.Apprise()
+        app.add(config)
         services = list(app)  # forces the config to be parsed now
-        lines = captured.getvalue()
     if not services and Path(path_str).stat().st_size > 0:
         raise AppriseConfigError(f"no usable notification URL in {path_str}")
-    return app, tuple(_load_problems(lines, Path(path_str)))
+    return app, tuple(_load_problems("\n".join(lines), Path(path_str)))
 
 
 def _load_problems(lines: str, path: Path) -> list[str]:
@@ -92,16 +276,12 @@ def _load_problems(lines: str, path: Path) -> list[str]:
 
 def config_problems(config: Path | str) -> list[str]:
     """Entries of the apprise config that apprise skipped (a bad URL is dropped, not fatal, in apprise)."""
-    path = Path(config)
-    return list(_load(str(path.resolve()), path.stat().st_mtime)[1])
+    return list(_version(config).problems)
 
 
 def load_apprise(config: Path | str):
     """An Apprise object holding every URL of the config (cached per file version)."""
-    path = Path(config)
-    if not path.exists():
-        raise AppriseConfigError(f"apprise config not found: {path}")
-    return _load(str(path.resolve()), path.stat().st_mtime)[0]
+    return _version(config).app
 
 
 def services_for(app, tag: str) -> list:
@@ -112,21 +292,24 @@ def services_for(app, tag: str) -> list:
 
 def config_tags(config: Path | str) -> dict[str, TagInfo]:
     """Every tag of the apprise config with its services' privacy URLs and the tightest size limits."""
+    return _version(config).tags()
+
+
+def _tag_infos(services: list) -> dict[str, TagInfo]:
     import apprise
 
-    app = load_apprise(config)
     tags: dict[str, list] = {}
-    for service in app:
+    for service in services:
         for tag in sorted({str(t) for t in getattr(service, "tags", ())} or {"(untagged)"}):
             tags.setdefault(tag, []).append(service)
     out = {}
-    for tag, services in sorted(tags.items()):
+    for tag, members in sorted(tags.items()):
         out[tag] = TagInfo(
             tag=tag,
-            urls=tuple(_service_privacy_url(s) for s in services),
-            body_limit=min((s.body_maxlen or DEFAULT_BODY_LIMIT) for s in services),
-            title_limit=min((s.title_maxlen or 0) for s in services),
-            markdown=all(_native_format(s) == apprise.NotifyFormat.MARKDOWN for s in services),
+            urls=tuple(_service_privacy_url(s) for s in members),
+            body_limit=min((s.body_maxlen or DEFAULT_BODY_LIMIT) for s in members),
+            title_limit=min((s.title_maxlen or 0) for s in members),
+            markdown=all(_native_format(s) == apprise.NotifyFormat.MARKDOWN for s in members),
         )
     return out
 
@@ -143,9 +326,9 @@ def _service_privacy_url(service) -> str:
         return f"{getattr(service, 'secure_protocol', None) or 'url'}://****"
 
 
-def _secrets_of(app) -> list[str]:
+def _secrets_of(services) -> list[str]:
     found: list[str] = []
-    for service in app:
+    for service in services:
         try:
             found.extend(url_secrets(service.url(privacy=False)))
         except Exception:  # noqa: BLE001
@@ -166,10 +349,11 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
     import apprise
 
     try:
-        app = load_apprise(apprise_config)
+        version = _version(apprise_config)
     except AppriseConfigError as exc:
         return Delivery(ok=False, error=str(exc))
-    if not services_for(app, tag):
+    app = version.app_for(tag)
+    if app is None:
         return Delivery(ok=False, error=f"no URL for tag {tag!r} in the apprise config")
     attach = None
     if attachments:
@@ -178,17 +362,15 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
             attach.add(str(item))
     fmt = {"text": apprise.NotifyFormat.TEXT, "html": apprise.NotifyFormat.HTML,
            "markdown": apprise.NotifyFormat.MARKDOWN}[body_format]
-    _quiet_apprise()
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+    with _capture() as lines, version.locked(app):
         try:
             ok = bool(app.notify(body=body, title=title, tag=tag, body_format=fmt, attach=attach))
         except Exception as exc:  # noqa: BLE001 - apprise says it never raises; if it does, it is a failure
             ok = False
-            captured.write(f"{type(exc).__name__}: {exc}\n")
-        lines = captured.getvalue()
+            lines.append(f"{type(exc).__name__}: {exc}")
     if ok:
         return Delivery(ok=True)
-    error = scrub(_last_lines(lines) or "delivery failed", _secrets_of(app))[:1000]
+    error = scrub(_last_lines("\n".join(lines)) or "delivery failed", list(version.secrets()))[:1000]
     log.warning("delivery to tag %s failed: %s", tag, error)
     return Delivery(ok=False, error=error)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -120,6 +121,10 @@ def _local(value: str | None, tz: ZoneInfo) -> str | None:
         return datetime.fromisoformat(value).astimezone(tz).strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return mask_text(str(value))
+
+
+_ITEM_COLUMNS = (Alert.id, Alert.dedupe_key, Alert.kind, Alert.level, Alert.severity, Alert.office, Alert.tag,
+                 Alert.order_number, Alert.payload, Alert.first_seen, Alert.last_notified_at, Alert.resolved_at)
 
 
 def item_from(alert: Alert, *, as_of: datetime, tz: ZoneInfo, resolved: bool = False) -> DigestItem:
@@ -229,19 +234,47 @@ def _due_queries(as_of: datetime, limit: int):
 def claim(sessions: sessionmaker[Session], *, me: str, as_of: datetime, lease: timedelta,
           limit: int = 5000, send_resolved: bool = True) -> list[int]:
     """Claim due alerts for dispatcher `me` until as_of + lease; returns the claimed row ids."""
-    if not send_resolved:  # nobody wants the "resolved" lines: close them without a message
-        with transaction(sessions) as s:
-            unnoticed = and_(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None))
-            ids = _lock_in_key_order(s, list(s.scalars(select(Alert.id).where(unnoticed))))
-            for start in range(0, len(ids), 500):
-                s.execute(update(Alert).where(Alert.id.in_(ids[start:start + 500]), unnoticed)
-                          .values(resolved_notified_at=Alert.resolved_at).execution_options(synchronize_session=False))
+    if not send_resolved:
+        _close_unwanted_resolved(sessions)
+    return _claim_batch(sessions, me=me, as_of=as_of, lease=lease, limit=limit)[0]
+
+
+def claim_all(sessions: sessionmaker[Session], *, me: str, as_of: datetime, lease: timedelta,
+              batch: int = 5000, max_alerts: int = 50_000, send_resolved: bool = True) -> list[int]:
+    """Claim every due alert (up to `max_alerts`) in batches, so one run sends each tag ONE digest."""
+    if not send_resolved:
+        _close_unwanted_resolved(sessions)
     claimed: list[int] = []
+    while len(claimed) < max_alerts:
+        ids, more = _claim_batch(sessions, me=me, as_of=as_of, lease=lease,
+                                 limit=min(batch, max_alerts - len(claimed)))
+        claimed.extend(ids)
+        if not more:
+            break
+    return sorted(claimed)
+
+
+def _close_unwanted_resolved(sessions: sessionmaker[Session]) -> None:
+    # nobody wants the "resolved" lines: close them without a message
+    with transaction(sessions) as s:
+        unnoticed = and_(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None))
+        ids = _lock_in_key_order(s, list(s.scalars(select(Alert.id).where(unnoticed))))
+        for start in range(0, len(ids), 500):
+            s.execute(update(Alert).where(Alert.id.in_(ids[start:start + 500]), unnoticed)
+                      .values(resolved_notified_at=Alert.resolved_at).execution_options(synchronize_session=False))
+
+
+def _claim_batch(sessions: sessionmaker[Session], *, me: str, as_of: datetime, lease: timedelta,
+                 limit: int) -> tuple[list[int], bool]:
+    """One claim transaction; also says whether a candidate query was cut at `limit` (more may be due)."""
+    claimed: list[int] = []
+    more = False
     with transaction(sessions) as s:
         postgres = s.get_bind().dialect.name == "postgresql"
         for candidates in _due_queries(as_of, limit):
             if postgres:  # rows another dispatcher holds are skipped, not waited for
                 ids = list(s.scalars(candidates.with_for_update(skip_locked=True, of=Alert)))
+                more = more or len(ids) >= limit
                 if not ids:
                     continue
                 target = Alert.id.in_(ids)
@@ -249,42 +282,49 @@ def claim(sessions: sessionmaker[Session], *, me: str, as_of: datetime, lease: t
                 # correlate(None): the subquery reads alerts itself, it must not melt into the UPDATE's alerts
                 target = Alert.id.in_(candidates.correlate(None).scalar_subquery())
             # the claim is conditional: a row someone else claimed meanwhile is not taken over
-            claimed.extend(s.scalars(
+            got = list(s.scalars(
                 update(Alert).where(target, or_(Alert.claimed_until.is_(None), Alert.claimed_until < as_of))
                 .values(claimed_by=me, claimed_until=as_of + lease).returning(Alert.id)
                 .execution_options(synchronize_session=False)))
-    return sorted(claimed)
+            more = more or len(got) >= limit
+            claimed.extend(got)
+    return sorted(claimed), more
 
 
 def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[int], outcomes: list[tuple[DigestPart, Delivery]],
                         as_of: datetime, backoff_base: int, backoff_max: int) -> tuple[int, int, int]:
-    sent = resolved_sent = failed = 0
+    sent_ids = [i for part, result in outcomes if result.ok for i in part.alert_ids]
+    told_ids = [i for part, result in outcomes if result.ok for i in part.resolved_ids]
+    failures: dict[str, list[int]] = defaultdict(list)  # one UPDATE per error text and attempt count, not per part
+    for part, result in outcomes:
+        if not result.ok:
+            failures[(result.error or "delivery failed")[:1000]].extend(part.alert_ids + part.resolved_ids)
     with transaction(sessions) as s:
         _lock_in_key_order(s, ids)
         mine = [Alert.claimed_by == me]
-        for part, result in outcomes:
-            if result.ok:
-                if part.alert_ids:
-                    s.execute(update(Alert).where(Alert.id.in_(part.alert_ids), *mine).values(
-                        sent_at=as_of, last_notified_at=as_of, attempts=Alert.attempts + 1, last_error=None,
-                        next_attempt_at=None).execution_options(synchronize_session=False))
-                if part.resolved_ids:
-                    s.execute(update(Alert).where(Alert.id.in_(part.resolved_ids), *mine).values(
-                        resolved_notified_at=as_of).execution_options(synchronize_session=False))
-                sent += len(part.alert_ids)
-                resolved_sent += len(part.resolved_ids)
-            else:
-                row_ids = part.alert_ids + part.resolved_ids
-                failed += len(row_ids)
-                for attempts, group in _by_attempts(s, row_ids):
-                    delay = min(backoff_base * (2 ** attempts), backoff_max)  # attempts before this one
-                    s.execute(update(Alert).where(Alert.id.in_(group), *mine).values(
-                        attempts=Alert.attempts + 1, last_error=(result.error or "delivery failed")[:1000],
+        for chunk in _chunks(sent_ids):
+            s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
+                sent_at=as_of, last_notified_at=as_of, attempts=Alert.attempts + 1, last_error=None,
+                next_attempt_at=None).execution_options(synchronize_session=False))
+        for chunk in _chunks(told_ids):
+            s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
+                resolved_notified_at=as_of).execution_options(synchronize_session=False))
+        for error, row_ids in failures.items():
+            for attempts, group in _by_attempts(s, row_ids):
+                delay = min(backoff_base * (2 ** attempts), backoff_max)  # attempts before this one
+                for chunk in _chunks(group):
+                    s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
+                        attempts=Alert.attempts + 1, last_error=error,
                         next_attempt_at=as_of + timedelta(seconds=delay)).execution_options(synchronize_session=False))
-        for start in range(0, len(ids), 500):
-            s.execute(update(Alert).where(Alert.id.in_(ids[start:start + 500]), *mine)
+        for chunk in _chunks(ids):
+            s.execute(update(Alert).where(Alert.id.in_(chunk), *mine)
                       .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
-    return sent, resolved_sent, failed
+    return len(sent_ids), len(told_ids), sum(len(v) for v in failures.values())
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 def _lock_in_key_order(s: Session, ids: list[int]) -> list[int]:
@@ -302,10 +342,11 @@ def _lock_in_key_order(s: Session, ids: list[int]) -> list[int]:
     return locked
 
 
-def _by_attempts(s: Session, ids: tuple[int, ...]) -> list[tuple[int, list[int]]]:
+def _by_attempts(s: Session, ids: list[int]) -> list[tuple[int, list[int]]]:
     groups: dict[int, list[int]] = defaultdict(list)
-    for row_id, attempts in s.execute(select(Alert.id, Alert.attempts).where(Alert.id.in_(ids))):
-        groups[attempts].append(row_id)
+    for chunk in _chunks(ids):
+        for row_id, attempts in s.execute(select(Alert.id, Alert.attempts).where(Alert.id.in_(chunk))):
+            groups[attempts].append(row_id)
     return sorted(groups.items())
 
 
@@ -321,11 +362,17 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
              as_of: datetime, timezone: str = "Asia/Shanghai", send_resolved: bool = True,
              backoff_base_seconds: int = 60, backoff_max_seconds: int = 3600,
              lease: timedelta = timedelta(minutes=10), dispatcher_id: str | None = None,
-             body_limit: int | None = None) -> DispatchResult:
-    """Deliver every due alert as one digest per recipient tag; failures stay pending with backoff."""
+             body_limit: int | None = None, concurrency: int = 8, claim_batch: int = 5000,
+             max_alerts: int = 50_000) -> DispatchResult:
+    """Deliver every due alert as one digest per recipient tag; failures stay pending with backoff.
+
+    Tags are sent in parallel (`concurrency` threads: the time of a send is spent waiting on a socket); the
+    parts of one tag go in order, by one thread. Every outcome is recorded after the sends, per part.
+    """
     me = dispatcher_id or f"dispatch-{uuid.uuid4().hex[:12]}"
     tz = ZoneInfo(timezone)
-    ids = claim(sessions, me=me, as_of=as_of, lease=lease, send_resolved=send_resolved)
+    ids = claim_all(sessions, me=me, as_of=as_of, lease=lease, send_resolved=send_resolved, batch=claim_batch,
+                    max_alerts=max_alerts)
     if not ids:
         with sessions() as s:
             return DispatchResult(0, 0, 0, 0, pending_count(s, as_of=as_of))
@@ -340,8 +387,9 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
 
     groups: dict[str, tuple[list[DigestItem], list[DigestItem]]] = defaultdict(lambda: ([], []))
     with sessions() as s:
-        for start in range(0, len(ids), 500):
-            for alert in s.scalars(select(Alert).where(Alert.id.in_(ids[start:start + 500]))):
+        for chunk in _chunks(ids):
+            # plain rows with the columns a digest line reads: item_from takes them as it takes an Alert
+            for alert in s.execute(select(*_ITEM_COLUMNS).where(Alert.id.in_(chunk))):
                 resolved = alert.resolved_at is not None
                 # an office with its own managers has its own tag in the apprise config: `cs-supervisor@A1`
                 # (apprise lower-cases the tags it reads)
@@ -350,30 +398,50 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
                     dest = f"{alert.tag}@{alert.office}".lower()
                 groups[dest][1 if resolved else 0].append(item_from(alert, as_of=as_of, tz=tz, resolved=resolved))
 
-    outcomes: list[tuple[DigestPart, Delivery]] = []
-    files: list[str] = []
-    errors: dict[str, str] = {}
-    per_tag: dict[str, int] = {}
-    for dest in sorted(groups):
+    def render(dest: str) -> tuple[str, list[DigestPart]]:
         items, resolved_items = groups[dest]
         info = tags_info.get(dest.lower())
         limit = body_limit or (info.body_limit if info else (None if apprise_config is None else DEFAULT_BODY_LIMIT))
-        parts = render_digest(dest, items, resolved_items, locale=locale, as_of=as_of, tz=tz, body_limit=limit,
-                              title_in_body=bool(info and info.title_limit == 0),
-                              markdown=bool(info and info.markdown))
+        return dest, render_digest(dest, items, resolved_items, locale=locale, as_of=as_of, tz=tz, body_limit=limit,
+                                   title_in_body=bool(info and info.title_limit == 0),
+                                   markdown=bool(info and info.markdown))
+
+    def send_tag(job: tuple[str, list[DigestPart]]) -> list[tuple[DigestPart, Delivery]]:
+        dest, parts = job
+        out = []
         for part in parts:
             if config_error:
-                result = Delivery(ok=False, error=config_error)
-            else:
+                out.append((part, Delivery(ok=False, error=config_error)))
+                continue
+            try:
                 result = deliver(tag=dest, title=part.title, body=part.body, apprise_config=apprise_config,
                                  outbox_dir=outbox_dir, body_format=part.body_format, at=as_of)
-            outcomes.append((part, result))
-            if result.ok:
-                per_tag[dest] = per_tag.get(dest, 0) + len(part.alert_ids)
-                if result.path:
-                    files.append(str(result.path))
-            else:
-                errors[dest] = result.error or "delivery failed"
+            except Exception as exc:  # noqa: BLE001 - recorded as a failure so the other tags' sends still count
+                result = Delivery(ok=False, error=f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or ''}")
+            out.append((part, result))
+        return out
+
+    dests = sorted(groups)
+    workers = max(1, min(concurrency, len(dests)))
+    if workers == 1:
+        sent_per_tag = [send_tag(render(dest)) for dest in dests]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bianmin-dispatch") as pool:
+            # each digest starts on its way as soon as it is rendered, while the next one is rendered
+            futures = [pool.submit(send_tag, render(dest)) for dest in dests]
+            sent_per_tag = [f.result() for f in futures]  # in tag order, whatever order they finish in
+
+    outcomes: list[tuple[DigestPart, Delivery]] = [pair for tag_outcomes in sent_per_tag for pair in tag_outcomes]
+    files: list[str] = []
+    errors: dict[str, str] = {}
+    per_tag: dict[str, int] = {}
+    for part, result in outcomes:
+        if result.ok:
+            per_tag[part.tag] = per_tag.get(part.tag, 0) + len(part.alert_ids)
+            if result.path:
+                files.append(str(result.path))
+        else:
+            errors[part.tag] = result.error or "delivery failed"
 
     sent, resolved_sent, failed = _release_and_record(
         sessions, me=me, ids=ids, outcomes=outcomes, as_of=as_of,

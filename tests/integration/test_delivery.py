@@ -223,3 +223,96 @@ def test_a_canary_token_never_leaks_into_logs_output_errors_or_the_outbox(
                   *(r.last_error or "" for r in rows), *(m.as_string() for m in smtp_server.messages),
                   *(r.body.decode() + r.path for r in http_server.requests if not r.path.startswith(f"/{canary}"))]
     assert all(canary not in text for text in everything)
+
+
+# -- many tags: parallel sends, one digest per tag, each tag's outcome its own -------------------------------
+
+def office_tags_config(path, urls_by_office: dict[str, str]):
+    """An apprise config with one `cs-supervisor@<office>` tag per office, as a property group writes it."""
+    return write_apprise_config(path, {f"cs-supervisor@{office}": url for office, url in urls_by_office.items()})
+
+
+def findings_for_offices(offices, per_office: int):
+    n = 0
+    out = []
+    for office in offices:
+        for _ in range(per_office):
+            n += 1
+            out.append(finding(n, office=office))
+    return out
+
+
+def test_more_alerts_than_one_claim_still_reach_each_tag_as_one_digest(engine, tmp_path, http_server):
+    offices = [f"O{i:02d}" for i in range(1, 4)]
+    config = office_tags_config(tmp_path / "apprise.yml", {o: http_server.url(f"/{o}") for o in offices})
+    record(engine, findings_for_offices(offices, 10))
+
+    result = send_digests(engine, config, claim_batch=7)  # 30 alerts: five claims of at most 7
+
+    posts = {r.path.strip("/"): listed_orders(r.json()["message"]) for r in http_server.accepted()}
+    assert (result.messages_sent, result.alerts_sent, result.pending_left) == (3, 30, 0)
+    assert {o: len(numbers) for o, numbers in posts.items()} == {o: 10 for o in offices}
+    assert sorted(n for numbers in posts.values() for n in numbers) == [f"WO-{n:04d}" for n in range(1, 31)]
+
+
+def test_a_failing_tag_among_parallel_sends_keeps_only_its_own_alerts_pending(engine, tmp_path, http_servers):
+    good, bad = http_servers(2)
+    bad.respond(500)
+    offices = [f"O{i:02d}" for i in range(1, 13)]
+    config = office_tags_config(tmp_path / "apprise.yml", {
+        o: (bad if o == "O07" else good).url(f"/{o}") for o in offices})
+    record(engine, findings_for_offices(offices, 2))
+
+    result = send_digests(engine, config, concurrency=4)
+
+    rows = alert_rows(engine)
+    unsent = sorted((a.office, a.attempts) for a in rows if a.sent_at is None)
+    assert (result.messages_sent, result.alerts_sent, result.failed) == (11, 22, 2)
+    assert unsent == [("O07", 1), ("O07", 1)]
+    assert all(a.last_error for a in rows if a.sent_at is None)
+    assert all(a.last_error is None and a.claimed_by is None for a in rows if a.sent_at is not None)
+    assert sorted(r.path.strip("/") for r in good.accepted()) == [o for o in offices if o != "O07"]
+    assert result.errors.keys() == {"cs-supervisor@o07"}
+
+
+def test_parallel_failures_each_keep_their_own_error(engine, tmp_path, smtp_server, http_server):
+    http_server.respond(500)
+    smtp_server.stop()  # connection refused: an SMTP error, not an HTTP one
+    config = office_tags_config(tmp_path / "apprise.yml", {
+        **{f"H{i}": http_server.url(f"/h{i}") for i in range(1, 5)},
+        **{f"M{i}": smtp_server.url(to=f"m{i}@example.com") for i in range(1, 5)}})
+    record(engine, findings_for_offices([f"H{i}" for i in range(1, 5)] + [f"M{i}" for i in range(1, 5)], 1))
+
+    result = send_digests(engine, config, concurrency=8)
+
+    errors = {a.office: a.last_error for a in alert_rows(engine)}
+    http_errors = {errors[f"H{i}"] for i in range(1, 5)}
+    mail_errors = {errors[f"M{i}"] for i in range(1, 5)}
+    assert result.failed == 8
+    assert http_errors.isdisjoint(mail_errors)
+    assert all("500" in e for e in http_errors) and not any("500" in e for e in mail_errors)
+
+
+def test_an_edited_apprise_config_is_used_by_the_next_dispatch(engine, tmp_path, http_servers):
+    before, after = http_servers(2)
+    path = tmp_path / "apprise.yml"
+    write_apprise_config(path, {"cs-supervisor": before.url("/cs")})
+    record(engine, [finding(1)])
+    send_digests(engine, path)
+    write_apprise_config(path, {"cs-supervisor": after.url("/cs-moved")})
+    record(engine, [finding(2)], as_of=T0 + timedelta(minutes=1))
+
+    send_digests(engine, path, as_of=T0 + timedelta(minutes=1))
+
+    assert [listed_orders(p["message"]) for p in before.json_bodies()] == [["WO-0001"]]
+    assert [listed_orders(p["message"]) for p in after.json_bodies()] == [["WO-0002"]]
+
+
+def test_a_url_tagged_always_still_receives_every_tags_message(tmp_path, http_servers):
+    ops, watcher, other = http_servers(3)
+    config = write_apprise_config(tmp_path / "apprise.yml", {
+        "ops": ops.url("/ops"), "always": watcher.url("/all"), "administration": other.url("/adm")})
+
+    assert send_message(tag="ops", title="t", body="b", apprise_config=config, outbox_dir=tmp_path)
+
+    assert (len(ops.requests), len(watcher.requests), len(other.requests)) == (1, 1, 0)
