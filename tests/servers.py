@@ -50,9 +50,10 @@ def free_port() -> int:
 class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 that keeps every message it accepts."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, tls: bool = False) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
+        self.tls = tls  # implicit TLS (SMTPS) with a self-signed certificate for 127.0.0.1: no CA trusts it
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()
@@ -75,7 +76,8 @@ class SmtpSink:
         from aiosmtpd.controller import Controller
 
         if self._controller is None:
-            controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=10)
+            extra = {"ssl_context": _self_signed_server_context(self.host)} if self.tls else {}
+            controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=10, **extra)
             controller.start()
             self._controller = controller
         return self
@@ -86,10 +88,10 @@ class SmtpSink:
             self._controller = None
 
     def url(self, *, to: str = "office@example.com", from_: str = "bianmin@example.com", **extra: str) -> str:
-        """An apprise mailto:// URL delivering to this server in plain SMTP."""
-        query = {"from": from_, "to": to, "mode": "insecure", **extra}
+        """An apprise URL delivering to this server: mailto:// in plain SMTP, mailtos://..mode=ssl with TLS."""
+        query = {"from": from_, "to": to, "mode": "ssl" if self.tls else "insecure", **extra}
         qs = "&".join(f"{k}={quote(str(v), safe='@')}" for k, v in query.items())
-        return f"mailto://{self.host}:{self.port}?{qs}"
+        return f"{'mailtos' if self.tls else 'mailto'}://{self.host}:{self.port}?{qs}"
 
     @staticmethod
     def text(message: EmailMessage) -> str:
@@ -111,6 +113,38 @@ class SmtpSink:
         with self._lock:
             self.messages.clear()
             self.envelopes.clear()
+
+
+def _self_signed_server_context(host: str):
+    """A server TLS context with a fresh self-signed certificate for `host` (cryptography comes with prefect)."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    folder = tempfile.mkdtemp(prefix="smtp-sink-tls-")
+    cert_path, key_path = f"{folder}/cert.pem", f"{folder}/key.pem"
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 # ---------------------------------------------------------------------------------------------- HTTP
@@ -215,6 +249,16 @@ class HttpSink:
 def smtp_server() -> Iterator[SmtpSink]:
     """A running SMTP sink; `.stop()` / `.start()` to take it down and bring it back."""
     sink = SmtpSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def smtps_server() -> Iterator[SmtpSink]:
+    """A running SMTP sink speaking implicit TLS with a certificate no CA vouches for."""
+    sink = SmtpSink(tls=True).start()
     try:
         yield sink
     finally:

@@ -13,7 +13,13 @@ from notifications.delivery import deliver, send_message
 from notifications.digest import dispatch
 from notifications.masking import has_unmasked_mobile
 from tests.integration.test_outbox import T0, finding, listed_orders, record
-from tests.servers import http_server, http_servers, smtp_server, write_apprise_config  # noqa: F401 (fixtures)
+from tests.servers import (  # noqa: F401 (fixtures)
+    http_server,
+    http_servers,
+    smtp_server,
+    smtps_server,
+    write_apprise_config,
+)
 
 ALL_KINDS = {"callback-overdue", "cash-unhanded", "order-overdue"}
 
@@ -316,3 +322,43 @@ def test_a_url_tagged_always_still_receives_every_tags_message(tmp_path, http_se
     assert send_message(tag="ops", title="t", body="b", apprise_config=config, outbox_dir=tmp_path)
 
     assert (len(ops.requests), len(watcher.requests), len(other.requests)) == (1, 1, 0)
+
+
+# -- TLS: apprise's SMTP context reads the CA bundle at the handshake (delivery._SmtpSsl), checks unchanged --
+
+def test_mail_over_tls_to_a_server_no_authority_vouches_for_is_refused_and_stays_pending(engine, tmp_path,
+                                                                                        smtps_server):
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": smtps_server.url()})
+    record(engine, [finding(1)])
+
+    result = send_digests(engine, config)
+
+    [row] = alert_rows(engine)
+    assert (result.failed, row.sent_at, smtps_server.messages) == (1, None, [])
+
+
+def test_mail_over_tls_is_delivered_when_the_url_itself_turns_verification_off(engine, tmp_path, smtps_server):
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": smtps_server.url(verify="no")})
+    record(engine, [finding(1)])
+
+    result = send_digests(engine, config)
+
+    [mail] = smtps_server.messages
+    assert result.alerts_sent == 1
+    assert listed_orders(smtps_server.text(mail)) == ["WO-0001"]
+
+
+def test_the_smtp_tls_context_trusts_the_same_authorities_as_pythons_default_once_it_handshakes():
+    import ssl
+
+    from notifications.delivery import _SmtpSsl
+
+    lazy = _SmtpSsl().create_default_context()
+    before = lazy.cert_store_stats()["x509_ca"]
+    lazy.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="mail.example.com")
+
+    default = ssl.create_default_context()
+    assert (lazy.verify_mode, lazy.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert before == 0
+    assert lazy.cert_store_stats() == default.cert_store_stats()
+    assert lazy.get_ca_certs() == default.get_ca_certs()
