@@ -2,7 +2,8 @@
 
 One table (KINDS) says, per kind of sheet, which columns exist, how clerks head them (Chinese or English),
 which are required and how each value is read. Every row is read, checked and then written by the same
-`models.desk` operation a clerk at the desk would use, inside a savepoint, so a refused row changes nothing and
+`models.desk` operation a clerk at the desk would use; a refused row changes nothing (the desk refuses before it
+writes, and a row refused half-way sends its batch back to be written row by row, each row in a savepoint) and
 is reported with sheet, line, column and a reason; valid rows are committed in batches (one transaction each),
 so a crash leaves whole batches and a rerun finishes the job: natural keys (request, order, handover and
 department-report numbers, receipt numbers, staff codes, and an order's callback time) make a row that is
