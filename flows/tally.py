@@ -131,10 +131,10 @@ def _report_dir(rt: Runtime, office: str, month: str) -> Path:
     return rt.settings.effective_reports_dir / report.office_dir(office) / month
 
 
-def _build(rt: Runtime, tally: MonthTally, folder: Path, *, version: int, previous: ReportRun | None) -> dict:
-    """Write workbook, chart, email body and content into `folder`; returns what the send needs."""
+def _build(rt: Runtime, tally: MonthTally, content: dict, folder: Path, *, version: int,
+           previous: ReportRun | None) -> dict:
+    """Write workbook, chart, email body and `content` (the tally's) into `folder`; returns what the send needs."""
     s = rt.settings
-    content = tally.content()
     changes = prev_version = None
     if previous is not None:
         prev_version = previous.version
@@ -157,7 +157,8 @@ def _build(rt: Runtime, tally: MonthTally, folder: Path, *, version: int, previo
 
 def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime, started: datetime) -> ReportOutcome:
     s = rt.settings
-    content_hash = report.content_hash(tally.content())
+    content = tally.content()
+    content_hash = report.content_hash(content)
     findings = len(tally.discrepancies)
     with transaction(rt.sessions) as session:
         latest = session.scalars(select(ReportRun).where(ReportRun.month == tally.month,
@@ -177,7 +178,7 @@ def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime, s
     staging = base / f".v{version}-{uuid.uuid4().hex[:8]}"
     final = base / f"v{version}"
     try:
-        built = _build(rt, tally, staging, version=version, previous=latest)
+        built = _build(rt, tally, content, staging, version=version, previous=latest)
         total = tally.total
         summary = {"send": wanted, "findings": findings, "accepted": total.accepted, "revenue": str(total.revenue),
                    "changes": built["changes"], "previous_version": latest.version if latest else None}

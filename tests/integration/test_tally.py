@@ -307,3 +307,20 @@ def test_the_flow_runs_under_prefect_and_the_cli_prints_json(runtime, october, p
     data = json.loads(out.stdout)
     assert [(r["office"], r["status"], r["sent"]) for r in data["reports"]] == [("A1", "unchanged", False),
                                                                               ("*", "unchanged", False)]
+
+
+def test_the_workbook_keeps_frozen_headers_number_formats_and_column_widths(runtime, october):
+    result = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER)
+    group = next(r for r in result.reports if r.office == "*")
+    book = openpyxl.load_workbook(group.path)  # not read-only: panes, formats and widths are read too
+    departments, findings = book["部门"], book["问题清单"]
+    assert [book[name].freeze_panes for name in ("部门", "人员", "问题清单", "回访与返修")] == ["A2"] * 4
+    header = [cell.value for cell in departments[1]]
+    cash = departments.cell(row=2, column=header.index("现金收入") + 1)
+    assert cash.number_format == "#,##0.00" and isinstance(cash.value, (int, float))
+    rate = departments.cell(row=2, column=header.index("满意率") + 1)
+    assert rate.number_format == "0.0%"
+    when = findings.cell(row=2, column=8)
+    assert when.number_format == "yyyy-mm-dd hh:mm" and when.is_date
+    detail_width = findings.column_dimensions["K"].width
+    assert detail_width > findings.column_dimensions["B"].width  # widths follow the content, not one default
