@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.calendar import BusinessCalendar
@@ -183,9 +183,11 @@ def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[s
         if lock:
             q = q.order_by(Alert.dedupe_key).with_for_update()
         existing.update(session.scalars(q))
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        session.execute(_upsert(session, [rows[k] for k in chunk], as_of=as_of, cutoff=cutoff))
+    if keys:
+        # one statement, compiled once per dialect and cached, executed for every row (executemany): a
+        # multi-row VALUES built per call cost ~2/3 of a sync of 100 findings in building and compiling it
+        params = [{**rows[k], "sync_as_of": as_of, "sync_cutoff": cutoff} for k in keys]
+        session.execute(_upsert(session), params)
     seen_again = len(existing & set(keys))
     new = len(keys) - seen_again
 
@@ -194,19 +196,27 @@ def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[s
     return SyncResult(new=new, seen_again=seen_again, resolved=resolved, keys=keys)
 
 
-def _upsert(session: Session, values: list[dict[str, Any]], *, as_of: datetime, cutoff: datetime):
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(session: Session):
+    """INSERT .. ON CONFLICT (dedupe_key) DO UPDATE for one row; `sync_as_of`/`sync_cutoff` are bound per row."""
+    dialect = session.get_bind().dialect.name
+    stmt = _UPSERTS.get(dialect)
+    if stmt is not None:
+        return stmt
     a = Alert.__table__.c
-    stmt = _insert_for(session)(Alert).values(values)
-    ex = stmt.excluded
-    at = literal(as_of, UTCDateTime())
+    insert = _insert_for(session)(Alert.__table__)
+    ex = insert.excluded
+    at = bindparam("sync_as_of", type_=UTCDateTime())
     acked_at_level = and_(a.acked_at.is_not(None), a.acked_level == ex.level)
     renotify = or_(
         a.resolved_at.is_not(None),                       # it came back
         and_(a.sent_at.is_not(None), a.level != ex.level),  # it changed level
         and_(a.sent_at.is_not(None), ~acked_at_level,       # still true after the repeat interval
-             a.last_notified_at <= literal(cutoff, UTCDateTime())),
+             a.last_notified_at <= bindparam("sync_cutoff", type_=UTCDateTime())),
     )
-    return stmt.on_conflict_do_update(
+    stmt = insert.on_conflict_do_update(
         index_elements=[a.dedupe_key],
         set_={
             "last_seen": case((ex.last_seen > a.last_seen, ex.last_seen), else_=a.last_seen),
@@ -220,6 +230,8 @@ def _upsert(session: Session, values: list[dict[str, Any]], *, as_of: datetime, 
             "resolved_notified_at": case((a.resolved_at.is_not(None), None), else_=a.resolved_notified_at),
         },
     )
+    _UPSERTS[dialect] = stmt
+    return stmt
 
 
 def _gone(session: Session, *, kinds: set[str], office: str | None, found: set[str]) -> list[tuple[int, str]]:
