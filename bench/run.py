@@ -151,9 +151,10 @@ SELECT w.number, sr.number, o.code, cm.name, sr.address, sr.resident_name, sr.ph
   LEFT JOIN work_orders orig ON orig.id = w.rework_of_id
  WHERE {closed} AND c.created_at <= :t
 """
+# desk.callback links the rework in the operation that records the outcome: only unlinked ones can lack one
 MISSING_REWORK_SQL = """
 SELECT w.number FROM callbacks c JOIN work_orders w ON w.id = c.order_id
- WHERE c.outcome = 'unsatisfied' AND c.done_at <= :t AND c.done_at < :allowed
+ WHERE c.outcome = 'unsatisfied' AND c.rework_order_id IS NULL AND c.done_at <= :t AND c.done_at < :allowed
    AND NOT EXISTS (SELECT 1 FROM work_orders r WHERE r.rework_of_id = w.id AND r.issued_at <= :t)
 """
 ORDERS_SQL = """
