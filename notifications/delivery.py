@@ -6,6 +6,7 @@ loggers) and scrubbed of every URL and URL part before they are kept as `last_er
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from notifications.masking import harden_privacy_url, mask_text, privacy_url, scrub, url_secrets
 
@@ -157,8 +159,8 @@ class _Version:
 
     apprise's notify(tag=...) walks every service of the config and re-parses its tags (22 ms a message with
     500 office tags), so each tag gets a small Apprise of its own candidates (its services and those tagged
-    "always") and apprise still does the matching among them. A service shared by two tags has one lock, taken
-    in config order, so two parallel sends never drive the same plugin object at once.
+    "always", see Courier) and apprise still does the matching among them. A service shared by two tags has
+    one lock, taken in config order, so two parallel sends never drive the same endpoint at once.
     """
 
     def __init__(self, app, problems: tuple[str, ...]) -> None:
@@ -179,31 +181,27 @@ class _Version:
         self._always = always
         self._position = position
         self._locks = {id(s): threading.Lock() for s in self.services}
-        self._apps: dict[str, object] = {}
+        self._members: dict[str, tuple] = {}
         self._guard = threading.Lock()
         self._secrets: tuple[str, ...] | None = None
         self._tags: dict[str, TagInfo] | None = None
 
-    def app_for(self, tag: str):
-        """An Apprise holding the services a notify(tag=tag) of the whole config could reach; None if no URL has it."""
+    def members(self, tag: str) -> tuple | None:
+        """The services a notify(tag=tag) of the whole config could reach, in config order; None if no URL has it."""
         wanted = tag.lower()
         if wanted not in self.by_tag:
             return None
         with self._guard:
-            app = self._apps.get(wanted)
-            if app is None:
-                import apprise
-
-                app = apprise.Apprise(asset=self.app.asset)
-                members = {id(s) for s in self.by_tag[wanted]} | {id(s) for s in self._always}
-                app.add([s for s in self.services if id(s) in members])  # config order, as apprise would
-                self._apps[wanted] = app
-        return app
+            members = self._members.get(wanted)
+            if members is None:
+                ids = {id(s) for s in self.by_tag[wanted]} | {id(s) for s in self._always}
+                members = self._members[wanted] = tuple(s for s in self.services if id(s) in ids)
+        return members
 
     @contextmanager
-    def locked(self, app) -> Iterator[None]:
+    def locked(self, members) -> Iterator[None]:
         with ExitStack() as stack:
-            for service in sorted(app, key=lambda s: self._position.get(id(s), -1)):
+            for service in sorted(members, key=lambda s: self._position.get(id(s), -1)):
                 lock = self._locks.get(id(service))
                 if lock is not None:
                     stack.enter_context(lock)
@@ -221,6 +219,34 @@ class _Version:
             if self._tags is None:
                 self._tags = _tag_infos(self.services)
             return dict(self._tags)
+
+
+class Courier:
+    """The sends of one run (a dispatch): each tag's services copied once from the parsed config.
+
+    The parsed services themselves never send: apprise keeps its per-service throttle (5.5 s between two
+    mails to one address) on the object, so copies per run space the parts of one digest as apprise would,
+    while a run does not wait on what an earlier run in the same process sent a minute ago.
+    """
+
+    def __init__(self) -> None:
+        self._apps: dict[tuple[int, str], tuple[Any, tuple]] = {}
+        self._guard = threading.Lock()
+
+    def app_for(self, version: _Version, tag: str) -> tuple[Any, tuple] | None:
+        members = version.members(tag)
+        if members is None:
+            return None
+        key = (id(version), tag.lower())
+        with self._guard:
+            found = self._apps.get(key)
+            if found is None:
+                import apprise
+
+                app = apprise.Apprise(asset=version.app.asset)
+                app.add([copy.copy(s) for s in members])
+                found = self._apps[key] = (app, members)
+        return found
 
 
 _VERSIONS: OrderedDict[tuple[str, int, int], _Version] = OrderedDict()
@@ -337,8 +363,12 @@ def _secrets_of(services) -> list[str]:
 
 
 def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, outbox_dir: Path,
-            attachments: Sequence[Path] = (), body_format: str = "text", at: datetime | None = None) -> Delivery:
-    """Send one message to `tag` only; with no apprise config, write it to outbox_dir so nothing is lost."""
+            attachments: Sequence[Path] = (), body_format: str = "text", at: datetime | None = None,
+            courier: Courier | None = None) -> Delivery:
+    """Send one message to `tag` only; with no apprise config, write it to outbox_dir so nothing is lost.
+
+    Sends of one run share a `courier` (a fresh one otherwise); deliver is safe to call from several threads.
+    """
     if body_format not in BODY_FORMATS:
         raise ValueError(f"body_format must be one of {BODY_FORMATS}")
     if not tag:
@@ -352,9 +382,10 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
         version = _version(apprise_config)
     except AppriseConfigError as exc:
         return Delivery(ok=False, error=str(exc))
-    app = version.app_for(tag)
-    if app is None:
+    found = (courier or Courier()).app_for(version, tag)
+    if found is None:
         return Delivery(ok=False, error=f"no URL for tag {tag!r} in the apprise config")
+    app, members = found
     attach = None
     if attachments:
         attach = apprise.AppriseAttachment()
@@ -362,7 +393,7 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
             attach.add(str(item))
     fmt = {"text": apprise.NotifyFormat.TEXT, "html": apprise.NotifyFormat.HTML,
            "markdown": apprise.NotifyFormat.MARKDOWN}[body_format]
-    with _capture() as lines, version.locked(app):
+    with _capture() as lines, version.locked(members):
         try:
             ok = bool(app.notify(body=body, title=title, tag=tag, body_format=fmt, attach=attach))
         except Exception as exc:  # noqa: BLE001 - apprise says it never raises; if it does, it is a failure
@@ -408,5 +439,5 @@ def privacy_urls(config: Path | str) -> list[str]:
     return [_service_privacy_url(s) for s in load_apprise(config)]
 
 
-__all__ = ["Delivery", "TagInfo", "AppriseConfigError", "deliver", "send_message", "config_tags", "load_apprise",
-           "services_for", "privacy_urls", "privacy_url"]
+__all__ = ["Delivery", "TagInfo", "AppriseConfigError", "Courier", "deliver", "send_message", "config_tags",
+           "load_apprise", "services_for", "privacy_urls", "privacy_url"]

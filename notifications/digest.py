@@ -6,6 +6,11 @@ first claims rows (PostgreSQL: SELECT .. FOR UPDATE SKIP LOCKED, then a conditio
 the conditional UPDATE alone, writers being serialised by BEGIN IMMEDIATE). A claim is a lease
 (`claimed_until`): a dispatcher that dies mid-send releases its rows when the lease runs out.
 
+One run claims in batches until nothing due is left (up to `max_alerts`), so each tag gets ONE digest
+per run however many alerts it has; the tags' digests are sent in parallel by a few threads (a send is
+mostly waiting on a socket), the parts of one tag in order by one thread, and every part's outcome is
+recorded afterwards in one transaction: only a part apprise reported fully sent marks its alerts sent.
+
 Long digests are split into numbered parts below the tightest size limit of the tag's services; each
 part marks only its own items, so a failure in part 2 never re-sends part 1.
 """
@@ -27,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import transaction
 from models.tables import Alert
-from notifications.delivery import DEFAULT_BODY_LIMIT, AppriseConfigError, Delivery, config_tags, deliver
+from notifications.delivery import DEFAULT_BODY_LIMIT, AppriseConfigError, Courier, Delivery, config_tags, deliver
 from notifications.masking import mask_phone, mask_text
 from notifications.outbox import acked_clause, silenced_clause
 
@@ -299,26 +304,28 @@ def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[i
     for part, result in outcomes:
         if not result.ok:
             failures[(result.error or "delivery failed")[:1000]].extend(part.alert_ids + part.resolved_ids)
+    released = dict(claimed_by=None, claimed_until=None)  # each outcome's UPDATE also gives the rows back
     with transaction(sessions) as s:
         _lock_in_key_order(s, ids)
         mine = [Alert.claimed_by == me]
         for chunk in _chunks(sent_ids):
             s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
                 sent_at=as_of, last_notified_at=as_of, attempts=Alert.attempts + 1, last_error=None,
-                next_attempt_at=None).execution_options(synchronize_session=False))
+                next_attempt_at=None, **released).execution_options(synchronize_session=False))
         for chunk in _chunks(told_ids):
             s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
-                resolved_notified_at=as_of).execution_options(synchronize_session=False))
+                resolved_notified_at=as_of, **released).execution_options(synchronize_session=False))
         for error, row_ids in failures.items():
             for attempts, group in _by_attempts(s, row_ids):
                 delay = min(backoff_base * (2 ** attempts), backoff_max)  # attempts before this one
                 for chunk in _chunks(group):
                     s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
-                        attempts=Alert.attempts + 1, last_error=error,
-                        next_attempt_at=as_of + timedelta(seconds=delay)).execution_options(synchronize_session=False))
-        for chunk in _chunks(ids):
+                        attempts=Alert.attempts + 1, last_error=error, next_attempt_at=as_of + timedelta(seconds=delay),
+                        **released).execution_options(synchronize_session=False))
+        recorded = set(sent_ids) | set(told_ids) | {i for row_ids in failures.values() for i in row_ids}
+        for chunk in _chunks([i for i in ids if i not in recorded]):
             s.execute(update(Alert).where(Alert.id.in_(chunk), *mine)
-                      .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+                      .values(**released).execution_options(synchronize_session=False))
     return len(sent_ids), len(told_ids), sum(len(v) for v in failures.values())
 
 
@@ -406,6 +413,8 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
                                    title_in_body=bool(info and info.title_limit == 0),
                                    markdown=bool(info and info.markdown))
 
+    courier = Courier()
+
     def send_tag(job: tuple[str, list[DigestPart]]) -> list[tuple[DigestPart, Delivery]]:
         dest, parts = job
         out = []
@@ -415,7 +424,7 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
                 continue
             try:
                 result = deliver(tag=dest, title=part.title, body=part.body, apprise_config=apprise_config,
-                                 outbox_dir=outbox_dir, body_format=part.body_format, at=as_of)
+                                 outbox_dir=outbox_dir, body_format=part.body_format, at=as_of, courier=courier)
             except Exception as exc:  # noqa: BLE001 - recorded as a failure so the other tags' sends still count
                 result = Delivery(ok=False, error=f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or ''}")
             out.append((part, result))
