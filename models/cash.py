@@ -452,12 +452,21 @@ class ReceiptCustody:
 @cache
 def _blank_statements(by_office: bool) -> tuple:
     # blank as of T: still issued (ix_receipts_blank), or used, voided or returned after T (a legacy row with
-    # neither time counts as accounted for)
+    # neither time counts as accounted for) ...
+    later, book = aliased(Receipt), aliased(ReceiptBook)
+    # ... and possibly a finding: a higher number of its book already used (a gap), or its book issued early
+    # enough for the return window to have closed (the workers' current books, most blanks, are neither)
+    candidate = or_(
+        exists().where(later.book_id == Receipt.book_id, later.serial > Receipt.serial,
+                       _collected_by(later, _AS_OF)),
+        # a scalar look-up per blank, not an EXISTS PostgreSQL would answer by hashing every book ever issued
+        select(book.issued_at).where(book.id == Receipt.book_id).scalar_subquery()
+        < bindparam("issued_before", type_=UTCDateTime()))
     blank_ids = (
-        select(Receipt.id).where(Receipt.state == _ISSUED),
-        select(Receipt.id).where(Receipt.state != _ISSUED, Receipt.collected_at > _AS_OF),
+        select(Receipt.id).where(Receipt.state == _ISSUED, candidate),
+        select(Receipt.id).where(Receipt.state != _ISSUED, Receipt.collected_at > _AS_OF, candidate),
         select(Receipt.id).where(Receipt.state != _ISSUED, broad(Receipt.collected_at.is_(None)),
-                                 Receipt.state_changed_at.is_not(None), Receipt.state_changed_at > _AS_OF),
+                                 Receipt.state_changed_at.is_not(None), Receipt.state_changed_at > _AS_OF, candidate),
     )
     detail = (select(Receipt.book_id, Receipt.serial, Receipt.number, ReceiptBook.issued_at, _book_label(),
                      Staff.code, Staff.name, Staff.department, Office.code)
@@ -476,8 +485,11 @@ def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCale
                     cutoff: time = time(17, 30), office: str | None = None) -> ReceiptCustody:
     """Blank numbers as of `as_of` that a higher used number skipped (gaps), else held past the return window."""
     blank_ids, detail, used_in = _blank_statements(office is not None)
-    blanks = sorted(_by_ids(session, detail, _ids(session, blank_ids, {"as_of": as_of}), _params(as_of, office)),
-                    key=lambda b: (b[3], b[0], b[1], b[2]))
+    # the `workdays`-th working day after the issue is at least `workdays` calendar days later, so a book issued
+    # on or after this midnight cannot be due back yet
+    issued_before = calendar.at(calendar.local(as_of).date() - timedelta(days=workdays - 1), time(0))
+    ids = _ids(session, blank_ids, {"as_of": as_of, "issued_before": issued_before})
+    blanks = sorted(_by_ids(session, detail, ids, _params(as_of, office)), key=lambda b: (b[3], b[0], b[1], b[2]))
     if not blanks:
         return ReceiptCustody((), ())
     # the used numbers of just the books that still have blanks (a worker's current book or two)
