@@ -769,8 +769,11 @@ def merge_cells(frames: Iterable[pd.DataFrame], discrepancies: Iterable[Discrepa
 
 
 def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar, cash_cutoff: time = time(17, 30),
-                    reply_minutes: int = 10, with_previous: bool = True) -> MonthTally:
-    """The group-wide reconciled month (narrow it with `.for_office(code)`), with the previous month's totals."""
+                    reply_minutes: int = 10, with_previous: bool = True, with_lines: bool = True) -> MonthTally:
+    """The group-wide reconciled month (narrow it with `.for_office(code)`), with the previous month's totals.
+
+    `with_lines=False` leaves out the callback lines (the previous month needs only its figures).
+    """
     window = month_window(month, calendar)
     discrepancies = find_discrepancies(session, window=window, calendar=calendar, cash_cutoff=cash_cutoff)
     frames = [
@@ -781,9 +784,9 @@ def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar,
         rework_counts(session, window=window),
     ]
     tally = MonthTally(window.month, GROUP, window.start, window.end, tuple(merge_cells(frames, discrepancies)),
-                       tuple(discrepancies), tuple(callback_lines(session, window=window)))
+                       tuple(discrepancies), tuple(callback_lines(session, window=window)) if with_lines else ())
     if with_previous:
         before = reconcile_month(session, month=window.previous, calendar=calendar, cash_cutoff=cash_cutoff,
-                                 reply_minutes=reply_minutes, with_previous=False)
+                                 reply_minutes=reply_minutes, with_previous=False, with_lines=False)
         tally = replace(tally, previous_cells=before.cells, has_previous=True)
     return tally

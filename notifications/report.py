@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -399,11 +400,29 @@ def cjk_font() -> str | None:
     return next((name for name in CJK_FONT_NAMES if name in installed), None)
 
 
+# One Figure on one Agg canvas for every chart of a run: its renderer keeps the measured texts (department
+# names, tick labels) from one office's chart to the next. The lock keeps two runs in threads off each other
+# (and off matplotlib's global rcParams, which rc_context changes).
+_CHART_LOCK = threading.Lock()
+_CHART_FIGURE: list = []
+
+
+def _chart_figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not _CHART_FIGURE:
+        figure = Figure(figsize=(7, 3.6), dpi=100)
+        FigureCanvasAgg(figure)
+        _CHART_FIGURE.append(figure)
+    figure = _CHART_FIGURE[0]
+    figure.clear()
+    return figure
+
+
 def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
     """A PNG of revenue (bars) and satisfaction rate (points) per department."""
     from matplotlib import rc_context
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     font = cjk_font() if locale != "en" else None
     chart_locale = "zh_CN" if font else "en"
@@ -413,10 +432,8 @@ def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
     satisfaction = [float(f.satisfaction_rate) * 100 if f.satisfaction_rate is not None else float("nan")
                     for f in departments]
     rc = {"font.family": [font, "DejaVu Sans"]} if font else {}
-    with rc_context(rc):
-        # a bare Figure on an Agg canvas: no pyplot figure manager to register and close for each of 20 offices
-        fig = Figure(figsize=(7, 3.6), dpi=100)
-        FigureCanvasAgg(fig)
+    with _CHART_LOCK, rc_context(rc):
+        fig = _chart_figure()
         ax = fig.add_subplot()
         positions = range(len(names))
         ax.bar(positions, revenue, color="#4472C4", label="收入 (元)" if font else "Revenue (CNY)")
@@ -434,6 +451,7 @@ def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
         fig.subplots_adjust(left=0.15, right=0.9, bottom=0.12, top=0.9)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="png", metadata={"Software": None})
+        fig.clear()  # let go of this office's artists now
     return path
 
 
