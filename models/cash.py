@@ -7,6 +7,12 @@ What "as of T" means for a receipt:
 - accounted for (no longer blank in the holder's hands): used by T, or voided/returned by T
   (`state_changed_at <= T`; legacy rows without any time count as accounted);
 - handed over: its handover was confirmed by finance by T (`confirmed_at <= T`).
+
+What keeps the check's cost that of the open items, not of the history (see "queries" below): rows the desk
+writes carry `origin = 'desk'`, and the database refuses a second use of a desk receipt's leaf or a second desk
+payment of one order, so a double use needs a row loaded some other way; the desk declares a handover's sum
+from its receipts, so only a count that differs (or a row loaded otherwise) needs re-adding; `desk.collect`
+stamps the order's `paid_at`, so unpaid jobs are the few without it.
 """
 from __future__ import annotations
 
