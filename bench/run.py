@@ -870,7 +870,7 @@ def child(args) -> None:
         _import_files()  # written once, cached; reading them is what the baseline measures
     reps = item.reps or args.reps
     for i in range(reps + 1):
-        if i == 0 and not item.warmup:
+        if i == 0 and (not item.warmup or os.environ.get("BENCH_NO_WARMUP")):
             continue
         if item.reset:
             ctx.reset_outputs()
