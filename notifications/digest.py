@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, and_, any_, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import transaction
@@ -282,7 +282,7 @@ def _claim_batch(sessions: sessionmaker[Session], *, me: str, as_of: datetime, l
                 more = more or len(ids) >= limit
                 if not ids:
                     continue
-                target = Alert.id.in_(ids)
+                target = Alert.id == any_(_pg_ids(ids))
             else:
                 # correlate(None): the subquery reads alerts itself, it must not melt into the UPDATE's alerts
                 target = Alert.id.in_(candidates.correlate(None).scalar_subquery())
@@ -338,15 +338,16 @@ def _lock_in_key_order(s: Session, ids: list[int]) -> list[int]:
     """PostgreSQL: lock these rows up front in dedupe_key order, the order every outbox writer uses (no deadlocks)."""
     if s.get_bind().dialect.name != "postgresql" or not ids:
         return ids
-    keys: list[str] = []
-    for start in range(0, len(ids), 500):
-        keys.extend(s.scalars(select(Alert.dedupe_key).where(Alert.id.in_(ids[start:start + 500]))))
-    keys.sort()
-    locked: list[int] = []
-    for start in range(0, len(keys), 500):  # chunks follow the key order, so the whole is in key order
-        locked.extend(s.scalars(select(Alert.id).where(Alert.dedupe_key.in_(keys[start:start + 500]))
-                                .order_by(Alert.dedupe_key).with_for_update()))
-    return locked
+    # one statement with the ids as one array: PostgreSQL sorts first and locks the rows as the sort hands
+    # them over, so they are locked in dedupe_key order (40 IN-list statements for 10,000 ids cost ~0.5 s)
+    return list(s.scalars(select(Alert.id).where(Alert.id == any_(_pg_ids(ids)))
+                          .order_by(Alert.dedupe_key).with_for_update()))
+
+
+def _pg_ids(ids: list[int]):
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return literal(list(ids), ARRAY(Integer))
 
 
 def _by_attempts(s: Session, ids: list[int]) -> list[tuple[int, list[int]]]:
