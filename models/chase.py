@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Select, bindparam, exists, literal_column, select
+from sqlalchemy import Select, bindparam, exists, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
@@ -243,9 +243,16 @@ def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCa
 
 
 @cache
-def _missing_rework_statement() -> Select:
+def _missing_rework_statements() -> tuple[Select, Select]:
+    # desk.callback links the rework it opens in the same operation (issued at the callback's own time), so only
+    # unsatisfied callbacks without that link can lack one: first their ids (ix_callbacks_unsatisfied_open, whose
+    # predicate this repeats word for word), then, by id, those whose order still had no rework issued by
+    # `as_of` (rows loaded otherwise, a rework issued by hand later)
+    candidates = select(Callback.id).where(
+        func.coalesce(Callback.outcome, literal_column("''")) == _UNSATISFIED, Callback.rework_order_id.is_(None),
+        Callback.done_at <= _AS_OF, Callback.done_at < _DUE_BEFORE)
     clerk, rework = aliased(Staff), aliased(WorkOrder)
-    return (
+    detail = (
         select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
                ServiceRequest.resident_name, ServiceRequest.phone, clerk.name, WorkOrder.department,
                Callback.done_at)
@@ -255,21 +262,21 @@ def _missing_rework_statement() -> Select:
         .join(Office, Office.id == WorkOrder.office_id)
         .outerjoin(Community, Community.id == ServiceRequest.community_id)
         .outerjoin(clerk, clerk.id == Callback.done_by_id)
-        # desk.callback links the rework it opens in the same operation (issued at the callback's own time),
-        # so only unsatisfied callbacks without that link can lack one (ix_callbacks_unsatisfied_open); the
-        # NOT EXISTS still judges those (rows loaded otherwise, a rework issued by hand later) as of `as_of`
-        .where(Callback.outcome == _UNSATISFIED, Callback.rework_order_id.is_(None), Callback.done_at <= _AS_OF,
-               Callback.done_at < _DUE_BEFORE)
+        .where(Callback.id.in_(bindparam("ids", expanding=True)))
         .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at <= _AS_OF))
     )
+    return candidates, detail
 
 
 def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
                     rework_due_hours: int = 24) -> list[MissingRework]:
     """Unsatisfied callbacks recorded by `as_of` whose order has no rework order issued by then, past the allowed hours."""
     allowed = timedelta(hours=rework_due_hours)
-    rows = session.execute(_missing_rework_statement(),
-                           {"as_of": as_of, "due_before": judged_at(as_of, calendar) - allowed})
+    candidates, detail = _missing_rework_statements()
+    ids = session.scalars(candidates, {"as_of": as_of, "due_before": judged_at(as_of, calendar) - allowed}).all()
+    rows = []
+    for start in range(0, len(ids), 500):
+        rows.extend(session.execute(detail, {"as_of": as_of, "ids": list(ids[start:start + 500])}).all())
     found = []
     for order, request, office, community, address, resident, phone, holder, department, done_at in rows:
         due = done_at + allowed

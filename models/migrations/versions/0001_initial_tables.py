@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 08:34:11.138783
+Create Date: 2026-11-27 09:01:53.724386
 """
 from collections.abc import Sequence
 
@@ -289,7 +289,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_callbacks_open', ['due_at'], unique=False, postgresql_where=sa.text('done_at IS NULL'), sqlite_where=sa.text('done_at IS NULL'))
         batch_op.create_index(batch_op.f('ix_callbacks_order_id'), ['order_id'], unique=False)
         batch_op.create_index('ix_callbacks_unsatisfied', ['done_at'], unique=False, postgresql_where=sa.text("outcome = 'unsatisfied'"), sqlite_where=sa.text("outcome = 'unsatisfied'"))
-        batch_op.create_index('ix_callbacks_unsatisfied_open', ['outcome', 'done_at'], unique=False, postgresql_where=sa.text("outcome = 'unsatisfied' AND rework_order_id IS NULL"), sqlite_where=sa.text("outcome = 'unsatisfied' AND rework_order_id IS NULL"))
+        batch_op.create_index('ix_callbacks_unsatisfied_open', ['done_at'], unique=False, postgresql_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"), sqlite_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"))
 
     op.create_table('department_reports',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -383,7 +383,7 @@ def downgrade() -> None:
 
     op.drop_table('department_reports')
     with op.batch_alter_table('callbacks', schema=None) as batch_op:
-        batch_op.drop_index('ix_callbacks_unsatisfied_open', postgresql_where=sa.text("outcome = 'unsatisfied' AND rework_order_id IS NULL"), sqlite_where=sa.text("outcome = 'unsatisfied' AND rework_order_id IS NULL"))
+        batch_op.drop_index('ix_callbacks_unsatisfied_open', postgresql_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"), sqlite_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"))
         batch_op.drop_index('ix_callbacks_unsatisfied', postgresql_where=sa.text("outcome = 'unsatisfied'"), sqlite_where=sa.text("outcome = 'unsatisfied'"))
         batch_op.drop_index(batch_op.f('ix_callbacks_order_id'))
         batch_op.drop_index('ix_callbacks_open', postgresql_where=sa.text('done_at IS NULL'), sqlite_where=sa.text('done_at IS NULL'))
