@@ -109,7 +109,17 @@ def _order(s: Session, ref: Any) -> WorkOrder:
 
 
 def _receipt(s: Session, ref: Any) -> Receipt:
+    new = s.info.get(_NEW)
+    if new and isinstance(ref, str) and (Receipt, ref) in new:
+        return new[(Receipt, ref)]
     return _get(s, Receipt, ref, "number")
+
+
+def _book(s: Session, book_id: int) -> ReceiptBook:
+    new = s.info.get(_NEW)
+    if new and (ReceiptBook, book_id) in new:
+        return new[(ReceiptBook, book_id)]
+    return s.get(ReceiptBook, book_id)
 
 
 def _require_cs(staff: Staff, action: str) -> None:
@@ -217,6 +227,7 @@ _AUDITS = "desk.audits"
 _AUDIT_ROWS = "desk.audit_rows"
 _IDS = "desk.ids"
 _FACTS = "desk.facts"
+_NEW = "desk.new"  # rows added inside `deferred` and not flushed yet, that a later operation looks up
 
 
 @contextmanager
@@ -235,6 +246,7 @@ def deferred(s: Session) -> Iterator[Session]:
     # session holds SQLite's write lock for its whole transaction (BEGIN IMMEDIATE), so ids handed out from the
     # table's highest are ours alone, and rows carrying their id go in with one executemany
     s.info[_IDS] = {} if s.get_bind().dialect.name == "sqlite" else None
+    s.info[_NEW] = {}
     try:
         yield s
         rows = s.info[_AUDIT_ROWS]
@@ -245,6 +257,7 @@ def deferred(s: Session) -> Iterator[Session]:
         s.info[_DEFER] = False
         s.info.pop(_AUDIT_ROWS, None)
         s.info.pop(_IDS, None)
+        s.info.pop(_NEW, None)
 
 
 def _new_id(s: Session, model: type) -> int | None:
@@ -558,17 +571,28 @@ def issue_receipts(s: Session, *, by: str | Staff, to: str | Staff, first: str, 
         raise DomainError("receipt_count", count=count)
     width, start = len(first), int(first)
     numbers = [f"{start + i:0{width}d}" for i in range(count)]
-    clash = s.scalar(select(Receipt.number).where(Receipt.number.in_(numbers)).limit(1))
+    known = s.info.get(_KEYS, {}).get((Receipt, "number"), {})
+    if all(n in known for n in numbers):
+        clash = next((n for n in numbers if known[n]), None)
+    else:
+        clash = s.scalar(select(Receipt.number).where(Receipt.number.in_(numbers)).limit(1))
     if clash is not None:
         raise DomainError("receipt_exists", number=clash)
-    book = ReceiptBook(office_id=holder.office_id, holder_id=holder.id, issued_by_id=issuer.id, issued_at=at,
-                       first_serial=start, count=count)
+    book = ReceiptBook(id=_new_id(s, ReceiptBook), office_id=holder.office_id, holder_id=holder.id,
+                       issued_by_id=issuer.id, issued_at=at, first_serial=start, count=count)
     s.add(book)
-    s.flush()
+    book_id = _id(s, book)
     # origin 'desk': the database then refuses a second use of a leaf or a second payment of an order
-    s.add_all(Receipt(number=n, serial=start + i, book_id=book.id, state="issued", origin="desk")
-              for i, n in enumerate(numbers))
-    s.flush()
+    receipts = [Receipt(id=_new_id(s, Receipt), number=n, serial=start + i, book_id=book_id, state="issued",
+                        origin="desk") for i, n in enumerate(numbers)]
+    s.add_all(receipts)
+    _flush(s)
+    new = s.info.get(_NEW)
+    if new is not None:
+        new[(ReceiptBook, book_id)] = book
+        for r in receipts:
+            new[(Receipt, r.number)] = r
+            _taking(s, Receipt, "number", r.number)
     _audit(s, at=at, actor=issuer.code, action="issue_receipts", entity="receipt_book", ref=f"{numbers[0]}+{count}",
            after={"holder": holder.code, "first": numbers[0], "last": numbers[-1], "count": count})
     return book
@@ -616,7 +640,7 @@ def collect(s: Session, *, order: str | WorkOrder, by: str | Staff, receipt: str
     rec = _receipt(s, receipt)
     if rec.state != "issued":
         raise DomainError("receipt_not_unused", number=rec.number, state=rec.state)
-    holder = s.get(Staff, s.get(ReceiptBook, rec.book_id).holder_id)
+    holder = s.get(Staff, _book(s, rec.book_id).holder_id)
     if holder.id != collector.id and holder.department != "cs":
         raise DomainError("receipt_holder", number=rec.number, holder=holder.code, staff=collector.code)
     if wo.rework_of_id is not None:
