@@ -237,7 +237,7 @@ class _Sheet:
             self.ws.autofilter(0, 0, len(rows), len(headers) - 1)
         self.header(headers, freeze=freeze)
         ws, formats = self.ws, self.formats
-        blank_formats = [formats[kind] for kind in kinds]
+        number_formats = [formats[kind] for kind in kinds]
         text, when = formats["text"], formats["datetime"]
         widths = self.widths
         for index, values in enumerate(rows):
@@ -245,13 +245,12 @@ class _Sheet:
             row = self.row
             for col, value in enumerate(values):
                 if value is None or value == "":
-                    ws.write_blank(row, col, None, blank_formats[col])
-                    continue
+                    continue  # an empty cell: nothing to write (most rows have no rework, half no detail)
                 cls = type(value)
                 if cls is str:
                     ws.write_string(row, col, value, text)
                 elif cls is Decimal or cls is int or cls is float:
-                    ws.write_number(row, col, float(value) if cls is Decimal else value, blank_formats[col])
+                    ws.write_number(row, col, float(value) if cls is Decimal else value, number_formats[col])
                 elif cls is datetime:
                     ws.write_datetime(row, col, value, when)
                 else:
@@ -404,20 +403,34 @@ def cjk_font() -> str | None:
 # names, tick labels) from one office's chart to the next. The lock keeps two runs in threads off each other
 # (and off matplotlib's global rcParams, which rc_context changes).
 _CHART_LOCK = threading.Lock()
-_CHART_FIGURE: list = []
+_CHART_AXES: dict[str | None, tuple] = {}  # font -> (figure, revenue axes, satisfaction axes)
 
 
-def _chart_figure():
+def _chart_axes(font: str | None) -> tuple:
+    """The figure and its two axes for `font`, emptied of the previous chart's bars and points.
+
+    The axes are kept, not rebuilt: their ticks, spines and labels are made once per process (under the
+    rc_context of their font), which was most of a chart's cost.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    if not _CHART_FIGURE:
+    if font not in _CHART_AXES:
         figure = Figure(figsize=(7, 3.6), dpi=100)
         FigureCanvasAgg(figure)
-        _CHART_FIGURE.append(figure)
-    figure = _CHART_FIGURE[0]
-    figure.clear()
-    return figure
+        ax = figure.add_subplot()
+        ax2 = ax.twinx()
+        # fixed margins for the two y-axis labels: tight_layout measured every text first, a third of the chart
+        figure.subplots_adjust(left=0.15, right=0.9, bottom=0.12, top=0.9)
+        _CHART_AXES[font] = (figure, ax, ax2)
+    figure, ax, ax2 = _CHART_AXES[font]
+    for container in list(ax.containers):
+        container.remove()
+    for line in list(ax2.lines):
+        line.remove()
+    ax.relim()
+    ax2.relim()
+    return figure, ax, ax2
 
 
 def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
@@ -433,13 +446,12 @@ def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
                     for f in departments]
     rc = {"font.family": [font, "DejaVu Sans"]} if font else {}
     with _CHART_LOCK, rc_context(rc):
-        fig = _chart_figure()
-        ax = fig.add_subplot()
+        fig, ax, ax2 = _chart_axes(font)
         positions = range(len(names))
         ax.bar(positions, revenue, color="#4472C4", label="收入 (元)" if font else "Revenue (CNY)")
         ax.set_xticks(list(positions), names)
         ax.set_ylabel("收入 (元)" if font else "Revenue (CNY)")
-        ax2 = ax.twinx()
+        ax.autoscale_view()
         ax2.plot(list(positions), satisfaction, "o", color="#C00000", markersize=9,
                  label="满意率 %" if font else "Satisfaction %")
         ax2.set_ylim(0, 105)
@@ -447,11 +459,8 @@ def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
         label = office_label(tally.office, chart_locale) if font else ("Group" if tally.office == GROUP
                                                                         else tally.office)
         ax.set_title(f"{label} {tally.month}")
-        # fixed margins for the two y-axis labels: tight_layout measured every text first, a third of the chart
-        fig.subplots_adjust(left=0.15, right=0.9, bottom=0.12, top=0.9)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="png", metadata={"Software": None})
-        fig.clear()  # let go of this office's artists now
     return path
 
 
