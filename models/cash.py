@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
-from models.planning import broad
+from models.planning import broad, short_queries
 from models.rules import cash_due
 from models.tables import (
     CashHandover,
@@ -460,19 +460,29 @@ def _blank_statements(by_office: bool) -> tuple:
     # blank as of T: still issued (ix_receipts_blank), or used, voided or returned after T (a legacy row with
     # neither time counts as accounted for) ...
     later, book = aliased(Receipt), aliased(ReceiptBook)
-    # ... and possibly a finding: a higher number of its book already used (a gap), or its book issued early
-    # enough for the return window to have closed (the workers' current books, most blanks, are neither)
-    candidate = or_(
-        exists().where(later.book_id == Receipt.book_id, later.serial > Receipt.serial,
-                       _collected_by(later, _AS_OF)),
-        # a scalar look-up per blank, not an EXISTS PostgreSQL would answer by hashing every book ever issued
-        select(book.issued_at).where(book.id == Receipt.book_id).scalar_subquery()
-        < bindparam("issued_before", type_=UTCDateTime()))
-    blank_ids = (
-        select(Receipt.id).where(Receipt.state == _ISSUED, candidate),
-        select(Receipt.id).where(Receipt.state != _ISSUED, Receipt.collected_at > _AS_OF, candidate),
+    issued_before = bindparam("issued_before", type_=UTCDateTime())
+
+    def candidate(book_id, serial) -> ColumnElement[bool]:
+        """Possibly a finding: a higher number of its book already used (a gap), or its book issued early enough
+        for the return window to have closed (the workers' current books, most blanks, are neither)."""
+        return or_(
+            exists().where(later.book_id == book_id, later.serial > serial, _collected_by(later, _AS_OF)),
+            # a scalar look-up, not an EXISTS PostgreSQL would answer by hashing every book ever issued
+            select(book.issued_at).where(book.id == book_id).scalar_subquery() < issued_before)
+
+    # the books in hand, each asked once about its lowest blank (ix_receipts_blank) ...
+    lowest = (select(Receipt.book_id, func.min(Receipt.serial).label("serial")).where(Receipt.state == _ISSUED)
+              .group_by(Receipt.book_id).subquery())
+    books_in_question = select(lowest.c.book_id).where(candidate(lowest.c.book_id, lowest.c.serial))
+    # ... then the blanks of those that may hold a finding
+    blanks_of_books = select(Receipt.id).where(Receipt.state == _ISSUED, Receipt.book_id.in_(_IDS))
+    # numbers used, voided or returned after the moment replayed (none for a run "now")
+    replayed = (
+        select(Receipt.id).where(Receipt.state != _ISSUED, Receipt.collected_at > _AS_OF,
+                                 candidate(Receipt.book_id, Receipt.serial)),
         select(Receipt.id).where(Receipt.state != _ISSUED, broad(Receipt.collected_at.is_(None)),
-                                 Receipt.state_changed_at.is_not(None), Receipt.state_changed_at > _AS_OF, candidate),
+                                 Receipt.state_changed_at.is_not(None), Receipt.state_changed_at > _AS_OF,
+                                 candidate(Receipt.book_id, Receipt.serial)),
     )
     detail = (select(Receipt.book_id, Receipt.serial, Receipt.number, ReceiptBook.issued_at, _book_label(),
                      Staff.code, Staff.name, Staff.department, Office.code)
@@ -484,7 +494,7 @@ def _blank_statements(by_office: bool) -> tuple:
     used = (select(Receipt.book_id, Receipt.serial, Receipt.number)
             .where(Receipt.book_id.in_(_IDS), _collected_by(Receipt, _AS_OF))
             .order_by(Receipt.serial, Receipt.number))
-    return blank_ids, detail, used
+    return (books_in_question, blanks_of_books, replayed), detail, used
 
 
 def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCalendar, workdays: int = 5,
@@ -494,7 +504,10 @@ def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCale
     # the `workdays`-th working day after the issue is at least `workdays` calendar days later, so a book issued
     # on or after this midnight cannot be due back yet
     issued_before = calendar.at(calendar.local(as_of).date() - timedelta(days=workdays - 1), time(0))
-    ids = _ids(session, blank_ids, {"as_of": as_of, "issued_before": issued_before})
+    moment = {"as_of": as_of, "issued_before": issued_before}
+    books_in_question, blanks_of_books, replayed = blank_ids
+    ids = sorted({r[0] for r in _by_ids(session, blanks_of_books, _ids(session, (books_in_question,), moment), {})}
+                 | set(_ids(session, replayed, moment)))
     blanks = sorted(_by_ids(session, detail, ids, _params(as_of, office)), key=lambda b: (b[3], b[0], b[1], b[2]))
     if not blanks:
         return ReceiptCustody((), ())
@@ -628,12 +641,21 @@ def collector_figures(session: Session, *, day: date, as_of: datetime, calendar:
     cash_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method == _CASH, Receipt.amount), else_=0)), 0),
                            Money)
     e_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method != _CASH, Receipt.amount), else_=0)), 0), Money)
-    collector_id = func.coalesce(Receipt.collected_by_id, ReceiptBook.holder_id)
-    collected = session.execute(
-        select(collector_id, cash_sum, e_sum)
-        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-        .where(Receipt.state == _USED, Receipt.collected_at >= start, Receipt.collected_at < end)
-        .group_by(collector_id)).all()
+    on_day = (Receipt.state == _USED, Receipt.collected_at >= start, Receipt.collected_at < end)
+    sums: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for sid, cash, electronic in [
+            *session.execute(select(Receipt.collected_by_id, cash_sum, e_sum)
+                             .where(*on_day, Receipt.collected_by_id.is_not(None))
+                             .group_by(Receipt.collected_by_id)),
+            # an imported receipt with no collector counts for its book's holder (the join only for those:
+            # joined for every receipt of the day, PostgreSQL hashes every book ever issued)
+            *session.execute(select(ReceiptBook.holder_id, cash_sum, e_sum)
+                             .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+                             .where(*on_day, Receipt.collected_by_id.is_(None))
+                             .group_by(ReceiptBook.holder_id))]:
+        sums[sid][0] += Decimal(cash)
+        sums[sid][1] += Decimal(electronic)
+    collected = [(sid, cash, electronic) for sid, (cash, electronic) in sums.items()]
     handed = session.execute(
         select(CashHandover.handed_by_id, type_coerce(func.sum(CashHandover.counted_amount), Money))
         .where(CashHandover.handed_at >= start, CashHandover.handed_at < end,
@@ -678,6 +700,7 @@ def collector_figures(session: Session, *, day: date, as_of: datetime, calendar:
 def check_cash(session: Session, *, day: date, as_of: datetime, calendar: BusinessCalendar,
                cutoff: time = time(17, 30), return_workdays: int = 5, office: str | None = None) -> CashCheck:
     """Everything the end-of-day cash check finds as of `as_of`, with `day`'s figures."""
+    short_queries(session)
     held = cash_held(session, as_of=as_of, office=office)
     unhanded = unhanded_by_collector(held, as_of=as_of, calendar=calendar, cutoff=cutoff)
     mismatches = handover_mismatches(session, as_of=as_of, office=office)

@@ -20,6 +20,7 @@ from sqlalchemy import Select, bindparam, exists, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
+from models.planning import short_queries
 from models.rules import Overdue, callback_level, escalation_due, reply_due
 from models.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
 
@@ -186,6 +187,7 @@ def _replies_statements() -> tuple[Select, Select]:
 def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
                     reply_minutes: int = 10) -> list[OverdueReply]:
     """Phone requests received by `as_of` with no reply by then, past their reply time when judged."""
+    short_queries(session)
     judge = judged_at(as_of, calendar)
     rows = _run(session, _replies_statements(), as_of=as_of, due_before=judge - timedelta(minutes=reply_minutes))
     found = []
@@ -320,6 +322,7 @@ def overdue_work_orders(session: Session, *, as_of: datetime, calendar: Business
 def chase_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCalendar, escalate_workdays: int = 1,
                     rework_due_hours: int = 24) -> CallbackChase:
     """All of chase-callbacks' checks as of one moment."""
+    short_queries(session)
     callbacks = overdue_callbacks(session, as_of=as_of, calendar=calendar, escalate_workdays=escalate_workdays)
     return CallbackChase(
         as_of=as_of,

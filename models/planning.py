@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement
+from sqlalchemy import Boolean, ColumnElement, text
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import InternalTraversal
 
 
@@ -39,3 +40,15 @@ def _plain(element: broad, compiler: Any, **kw: Any) -> str:
 @compiles(broad, "sqlite")
 def _sqlite(element: broad, compiler: Any, **kw: Any) -> str:
     return f"likelihood({_term(element, compiler, **kw)}, 0.99)"
+
+
+def short_queries(session: Session) -> None:
+    """PostgreSQL, for the rest of this transaction: no parallel workers, no JIT compilation.
+
+    A check is a handful of index look-ups. PostgreSQL guesses a partial index's rows from its predicate's
+    columns one by one (thousands, where there are tens), and that guess alone starts parallel workers and JIT
+    compilation that cost 10-50 ms, many times the look-ups themselves.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        session.execute(text("SET LOCAL jit = off"))
