@@ -641,17 +641,18 @@ def collector_figures(session: Session, *, day: date, as_of: datetime, calendar:
     cash_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method == _CASH, Receipt.amount), else_=0)), 0),
                            Money)
     e_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method != _CASH, Receipt.amount), else_=0)), 0), Money)
+    # (by collection time: whether a receipt has a collector is no reason for SQLite to pick an index)
     on_day = (Receipt.state == _USED, Receipt.collected_at >= start, Receipt.collected_at < end)
     sums: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for sid, cash, electronic in [
             *session.execute(select(Receipt.collected_by_id, cash_sum, e_sum)
-                             .where(*on_day, Receipt.collected_by_id.is_not(None))
+                             .where(*on_day, broad(Receipt.collected_by_id.is_not(None)))
                              .group_by(Receipt.collected_by_id)),
             # an imported receipt with no collector counts for its book's holder (the join only for those:
             # joined for every receipt of the day, PostgreSQL hashes every book ever issued)
             *session.execute(select(ReceiptBook.holder_id, cash_sum, e_sum)
                              .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-                             .where(*on_day, Receipt.collected_by_id.is_(None))
+                             .where(*on_day, broad(Receipt.collected_by_id.is_(None)))
                              .group_by(ReceiptBook.holder_id))]:
         sums[sid][0] += Decimal(cash)
         sums[sid][1] += Decimal(electronic)
