@@ -210,13 +210,14 @@ def _width(value: Any) -> int:
 # a column's width is judged from its header and its first rows: measuring all 265k cells of a big month cost
 # a tenth of the report, and a column's later rows are the same kind of value as its first
 WIDTH_SAMPLE = 200
+CONSTANT_MEMORY_ROWS = 50_000
 
 
 class _Sheet:
     """A table on a worksheet: frozen header row, per-column number formats, widths from the header and first rows.
 
-    Rows are written in order only: the workbook is written with `constant_memory`, which flushes each row
-    as the next begins.
+    Rows are written in order only: a large workbook is written with `constant_memory`, which flushes each
+    row as the next begins.
     """
 
     def __init__(self, book, formats, name: str) -> None:
@@ -293,9 +294,12 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     import xlsxwriter
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    # constant_memory: rows go to a temporary file as they are written and strings inline, which keeps a
-    # 1M-order month's workbook in bounded memory and skips the shared-strings table (a fifth of the packaging)
-    book = xlsxwriter.Workbook(str(path), {"remove_timezone": True, "constant_memory": True})
+    # A month's workbook is built in memory (no temporary files: on this disk their writes and removals
+    # cost more than the cells); a very large one streams its rows to temporary files instead
+    # (constant_memory), which keeps a 1M-order month in bounded memory. The choice depends on the data
+    # only, so the same figures still give the same bytes.
+    big = len(tally.callbacks) + len(tally.discrepancies) > CONSTANT_MEMORY_ROWS
+    book = xlsxwriter.Workbook(str(path), {"remove_timezone": True, "constant_memory": big, "in_memory": not big})
     # a fixed creation date makes the same figures give the same bytes
     book.set_properties({"title": title(tally, locale=locale, version=version), "author": "bianmin",
                          "created": _local_naive(tally.end, tz)})

@@ -309,7 +309,10 @@ def test_the_flow_runs_under_prefect_and_the_cli_prints_json(runtime, october, p
                                                                               ("*", "unchanged", False)]
 
 
-def test_the_workbook_keeps_frozen_headers_number_formats_and_column_widths(runtime, october):
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
+def test_the_workbook_keeps_frozen_headers_number_formats_and_column_widths(runtime, october, monkeypatch, streamed):
+    if streamed:  # a month too big to hold in memory: rows stream to temporary files (constant_memory)
+        monkeypatch.setattr("notifications.report.CONSTANT_MEMORY_ROWS", 0)
     result = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER)
     group = next(r for r in result.reports if r.office == "*")
     book = openpyxl.load_workbook(group.path)  # not read-only: panes, formats and widths are read too
