@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.settings import Settings
 from models.calendar import BusinessCalendar, load_override
-from models.db import make_engine, session_factory
+from models.db import make_engine, read_only, session_factory
 
 
 @dataclass
@@ -25,6 +25,11 @@ class Runtime:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         return session_factory(self.engine)
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for long read-only work (the monthly reconciliation): they never block the desk's writes."""
+        return session_factory(read_only(self.engine))
 
     @cached_property
     def calendar(self) -> BusinessCalendar:

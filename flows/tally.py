@@ -304,7 +304,7 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
     else:
         months = [reportable_month(month, calendar=rt.calendar, as_of=as_of)]
     for m in months:
-        with transaction(rt.sessions) as session:
+        with transaction(rt.read_sessions) as session:
             group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
                                     reply_minutes=s.reply_minutes)
         for office in group.offices:

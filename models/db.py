@@ -23,9 +23,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; take control so that
-        # writers serialise at BEGIN IMMEDIATE instead of failing at commit
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -39,6 +37,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # pysqlite's own transaction handling defers BEGIN; take control so that writers serialise at
+    # BEGIN IMMEDIATE instead of failing when a read lock cannot be upgraded. Read-only work (reports)
+    # asks for DEFERRED: in WAL mode its snapshot then never holds up the desk's writes.
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    if mode not in ("IMMEDIATE", "DEFERRED"):
+        raise ValueError(f"sqlite_begin must be IMMEDIATE or DEFERRED, not {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine for work that only reads: on SQLite its transactions do not take the write lock."""
+    return engine.execution_options(sqlite_begin="DEFERRED")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
