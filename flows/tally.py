@@ -131,9 +131,10 @@ def _report_dir(rt: Runtime, office: str, month: str) -> Path:
     return rt.settings.effective_reports_dir / report.office_dir(office) / month
 
 
-def _build(rt: Runtime, tally: MonthTally, content: dict, folder: Path, *, version: int,
+def _build(rt: Runtime, tally: MonthTally, content: dict, content_text: str, folder: Path, *, version: int,
            previous: ReportRun | None) -> dict:
-    """Write workbook, chart, email body and `content` (the tally's) into `folder`; returns what the send needs."""
+    """Write workbook, chart, email body and the tally's content (as `content_text`, its canonical JSON) into
+    `folder`; returns what the send needs."""
     s = rt.settings
     changes = prev_version = None
     if previous is not None:
@@ -151,14 +152,15 @@ def _build(rt: Runtime, tally: MonthTally, content: dict, folder: Path, *, versi
         html = report.email_html(tally, locale=s.locale, version=version, workbook=final_workbook.resolve(),
                                  chart=chart, inline_chart=inline, changes=changes, previous_version=prev_version)
         (folder / body).write_text(html, encoding="utf-8")
-    (folder / CONTENT_FILE).write_text(report.canonical_json(content), encoding="utf-8")
+    (folder / CONTENT_FILE).write_text(content_text, encoding="utf-8")
     return {"workbook": str(final_workbook), "changes": None if changes is None else len(changes)}
 
 
 def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime, started: datetime) -> ReportOutcome:
     s = rt.settings
     content = tally.content()
-    content_hash = report.content_hash(content)
+    content_text = report.canonical_json(content)  # made once: it is hashed and kept as tally.json
+    content_hash = report.text_hash(content_text)
     findings = len(tally.discrepancies)
     with transaction(rt.sessions) as session:
         latest = session.scalars(select(ReportRun).where(ReportRun.month == tally.month,
@@ -178,7 +180,7 @@ def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime, s
     staging = base / f".v{version}-{uuid.uuid4().hex[:8]}"
     final = base / f"v{version}"
     try:
-        built = _build(rt, tally, content, staging, version=version, previous=latest)
+        built = _build(rt, tally, content, content_text, staging, version=version, previous=latest)
         total = tally.total
         summary = {"send": wanted, "findings": findings, "accepted": total.accepted, "revenue": str(total.revenue),
                    "changes": built["changes"], "previous_version": latest.version if latest else None}

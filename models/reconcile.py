@@ -338,15 +338,9 @@ def mentions_out_of_scope(text: str | None) -> bool:
 
 
 def _jsonable_row(row) -> dict:
-    out = {}
-    for f in fields(row):
-        value = getattr(row, f.name)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, Decimal):
-            value = str(value)
-        out[f.name] = value
-    return out
+    # vars() of a (slot-less) dataclass row is its fields: a month's 20k rows are turned into JSON twice a run
+    return {name: value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, Decimal)
+            else value for name, value in vars(row).items()}
 
 
 def _money(value) -> Decimal:

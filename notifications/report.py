@@ -146,7 +146,12 @@ def canonical_json(content: dict) -> str:
 
 def content_hash(content: dict) -> str:
     """sha256 of the report's content (figures and rows), the same for the same data on any machine."""
-    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+    return text_hash(canonical_json(content))
+
+
+def text_hash(content_text: str) -> str:
+    """`content_hash` of a content already turned into its canonical JSON."""
+    return hashlib.sha256(content_text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
