@@ -156,9 +156,10 @@ def _build(rt: Runtime, tally: MonthTally, content: dict, content_text: str, fol
     return {"workbook": str(final_workbook), "changes": None if changes is None else len(changes)}
 
 
-def _publish(rt: Runtime, tally: MonthTally, *, resend: bool, as_of: datetime, started: datetime) -> ReportOutcome:
+def _publish(rt: Runtime, tally: MonthTally, content: dict, *, resend: bool, as_of: datetime,
+             started: datetime) -> ReportOutcome:
+    """Write and record the report of `tally` (whose `content()` is `content`) if its content is new; send it."""
     s = rt.settings
-    content = tally.content()
     content_text = report.canonical_json(content)  # made once: it is hashed and kept as tally.json
     content_hash = report.text_hash(content_text)
     findings = len(tally.discrepancies)
@@ -309,9 +310,11 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
         with transaction(rt.read_sessions) as session:
             group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
                                     reply_minutes=s.reply_minutes)
+        contents = group.contents()
         for office in group.offices:
-            outcomes.append(_publish(rt, group.for_office(office), resend=resend, as_of=as_of, started=started))
-        outcomes.append(_publish(rt, group, resend=resend, as_of=as_of, started=started))
+            outcomes.append(_publish(rt, group.for_office(office), contents[office], resend=resend, as_of=as_of,
+                                     started=started))
+        outcomes.append(_publish(rt, group, contents[group.office], resend=resend, as_of=as_of, started=started))
     return TallyResult(tuple(months), tuple(outcomes))
 
 

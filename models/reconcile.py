@@ -251,6 +251,21 @@ class MonthTally:
 
     def content(self) -> dict:
         """Everything the report shows, as plain sorted JSON-able values: the thing that is hashed."""
+        return self._content([_jsonable_row(d) for d in self.discrepancies],
+                             [dict(_jsonable_row(c), on_time=c.on_time) for c in self.callbacks])
+
+    def contents(self) -> dict[str, dict]:
+        """`content()` of this tally and of each of its offices (`for_office`), keyed by office; every row is
+        turned into JSON once for all of them."""
+        findings = [_jsonable_row(d) for d in self.discrepancies]
+        callbacks = [dict(_jsonable_row(c), on_time=c.on_time) for c in self.callbacks]
+        out = {self.office: self._content(findings, callbacks)}
+        for office in self.offices:
+            out[office] = self.for_office(office)._content([f for f in findings if f["office"] == office],
+                                                           [c for c in callbacks if c["office"] == office])
+        return out
+
+    def _content(self, findings: list[dict], callbacks: list[dict]) -> dict:
         return {
             "month": self.month,
             "office": self.office,
@@ -260,8 +275,8 @@ class MonthTally:
             "departments": [f.as_dict() for f in self.by_department()],
             "workers": [f.as_dict() for f in self.by_worker()],
             "findings_by_kind": self.findings_by_kind(),
-            "findings": [_jsonable_row(d) for d in self.discrepancies],
-            "callbacks": [dict(_jsonable_row(c), on_time=c.on_time) for c in self.callbacks],
+            "findings": findings,
+            "callbacks": callbacks,
         }
 
 

@@ -112,6 +112,15 @@ def test_an_office_view_keeps_only_that_office_and_the_group_lists_every_office(
     assert [w.office for w in group.by_worker()] == ["A1", "B2"]
 
 
+def test_the_contents_of_group_and_offices_at_once_equal_each_content_alone():
+    group = tally_of([cell(office="A1", accepted=2), cell(office="B2", accepted=5)],
+                     [finding(office="A1"), finding(office="B2", reference="WO-9"), finding("receipt-gap", "000103")])
+    contents = group.contents()
+    assert contents == {"*": group.content(), "A1": group.for_office("A1").content(),
+                        "B2": group.for_office("B2").content()}
+    assert [f["reference"] for f in contents["A1"]["findings"]] == ["WO-1", "000103"]
+
+
 def test_every_kind_is_counted_even_when_none_was_found():
     counts = tally_of([], [finding("receipt-gap", "000103")]).findings_by_kind()
     assert list(counts) == list(KINDS) and counts["receipt-gap"] == 1 and sum(counts.values()) == 1
