@@ -310,10 +310,10 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
         with transaction(rt.read_sessions) as session:
             group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
                                     reply_minutes=s.reply_minutes)
-        contents = group.contents()
-        for office in group.offices:
-            outcomes.append(_publish(rt, group.for_office(office), contents[office], resend=resend, as_of=as_of,
-                                     started=started))
+        offices = group.split()
+        contents = group.contents(offices)
+        for office, tally in offices.items():
+            outcomes.append(_publish(rt, tally, contents[office], resend=resend, as_of=as_of, started=started))
         outcomes.append(_publish(rt, group, contents[group.office], resend=resend, as_of=as_of, started=started))
     return TallyResult(tuple(months), tuple(outcomes))
 

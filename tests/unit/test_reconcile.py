@@ -115,6 +115,7 @@ def test_an_office_view_keeps_only_that_office_and_the_group_lists_every_office(
 def test_the_contents_of_group_and_offices_at_once_equal_each_content_alone():
     group = tally_of([cell(office="A1", accepted=2), cell(office="B2", accepted=5)],
                      [finding(office="A1"), finding(office="B2", reference="WO-9"), finding("receipt-gap", "000103")])
+    assert group.split() == {"A1": group.for_office("A1"), "B2": group.for_office("B2")}
     contents = group.contents()
     assert contents == {"*": group.content(), "A1": group.for_office("A1").content(),
                         "B2": group.for_office("B2").content()}
