@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-
 from functools import cache
+from typing import ClassVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -101,8 +101,10 @@ class UnhandedCash:
 
 
 @dataclass(frozen=True)
-class HandoverShortfall:
-    """Finance counted less than the receipts a handover covers."""
+class _HandoverCount:
+    """What finance counted for one handover against the receipts it covers."""
+
+    kind: ClassVar[str]
 
     handover: str
     collector: str
@@ -113,37 +115,32 @@ class HandoverShortfall:
     receipts: tuple[str, ...]
     covered: Decimal
     counted: Decimal
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.handover}"
+
+
+@dataclass(frozen=True)
+class HandoverShortfall(_HandoverCount):
+    """Finance counted less than the receipts a handover covers."""
+
+    kind: ClassVar[str] = "cash-shortfall"
 
     @property
     def difference(self) -> Decimal:
         return self.covered - self.counted
 
-    @property
-    def key(self) -> str:
-        return f"cash-shortfall:{self.handover}"
-
 
 @dataclass(frozen=True)
-class HandoverOvercount:
+class HandoverOvercount(_HandoverCount):
     """Finance counted more than the receipts a handover covers: money without a receipt."""
 
-    handover: str
-    collector: str
-    collector_name: str
-    department: str
-    office: str
-    handed_at: datetime
-    receipts: tuple[str, ...]
-    covered: Decimal
-    counted: Decimal
+    kind: ClassVar[str] = "cash-overcount"
 
     @property
     def difference(self) -> Decimal:
         return self.counted - self.covered
-
-    @property
-    def key(self) -> str:
-        return f"cash-overcount:{self.handover}"
 
 
 @dataclass(frozen=True)
