@@ -47,7 +47,7 @@ def test_the_demo_month_finds_each_planted_problem_exactly_once(demo):
 
 def test_the_group_workbook_states_the_generators_own_figures_and_findings(demo, rt):
     workbook = Path(next(p for p in demo.reports if "/group/" in p))
-    summary = pd.read_excel(workbook, sheet_name="Summary", nrows=len(METRICS))
+    summary = pd.read_excel(workbook, sheet_name="Summary", nrows=len(METRICS), engine="openpyxl")
     this_month = dict(zip(summary["Metric"], summary["This month"]))
     figures = demo.figures
     for key in ("orders", "completed", "accepted", "receipts", "phone_requests", "rework"):
@@ -57,7 +57,7 @@ def test_the_group_workbook_states_the_generators_own_figures_and_findings(demo,
     replied = int(figures["phone_replied_in_time"]) / int(figures["phone_requests"])
     assert this_month[LABEL["reply_rate"]] == pytest.approx(replied, abs=1e-4)
 
-    findings = pd.read_excel(workbook, sheet_name="Findings")
+    findings = pd.read_excel(workbook, sheet_name="Findings", engine="openpyxl")
     by_label = Counter(findings.iloc[:, 0])
     assert by_label == {KIND_LABELS["cash-unhanded"][1]: 1, KIND_LABELS["handover-shortfall"][1]: 1,
                         KIND_LABELS["receipt-gap"][1]: 1, KIND_LABELS["private-job"][1]: 1,
