@@ -1,22 +1,17 @@
 """`bianmin alerts list|ack|silence`: what the outbox holds and the operator's say over it. No Prefect here."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from flows.cli_common import console, emit, fail, parse_at, runtime, t, to_jsonable
+from flows.cli_common import console, emit, fail, local_text, parse_at, runtime, t, to_jsonable
 from models.db import transaction
 from notifications import outbox
 
 alerts_app = typer.Typer(no_args_is_help=True, help="The alert outbox: list, acknowledge, silence.")
-
-
-def _local(value: datetime | None) -> str:
-    return runtime().calendar.local(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def _db_error(exc: SQLAlchemyError) -> None:
@@ -105,8 +100,8 @@ def silence_cmd(kind: str = typer.Option(..., "--kind", help="Alert kind, e.g. c
     where = office or t("全部服务处", "all offices")
     emit(as_json, {"id": row_id, "kind": kind, "office": office, "from": starts_at, "until": ends, "by": by,
                    "reason": reason},
-         lambda: console.print(t(f"已静默 {kind}({where})至 {_local(ends)},{by}:{reason}",
-                                 f"Silenced {kind} ({where}) until {_local(ends)} by {by}: {reason}"),
+         lambda: console.print(t(f"已静默 {kind}({where})至 {local_text(ends)},{by}:{reason}",
+                                 f"Silenced {kind} ({where}) until {local_text(ends)} by {by}: {reason}"),
                                markup=False, highlight=False))
 
 
@@ -126,7 +121,7 @@ def silences_cmd(as_json: bool = typer.Option(False, "--json"),
                        t("原因", "Reason")):
             table.add_column(header)
         for r in rows:
-            table.add_row(str(r["id"]), r["kind"], r["office"] or "*", _local(r["until"]), r["by"], r["reason"])
+            table.add_row(str(r["id"]), r["kind"], r["office"] or "*", local_text(r["until"]), r["by"], r["reason"])
         console.print(table)
 
     emit(as_json, rows, render)

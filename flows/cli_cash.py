@@ -10,8 +10,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli_common import console, emit, err_console, fail, parse_at, runtime, t, to_jsonable
-from flows.runtime import using_runtime
+from flows.cli_common import console, emit, fail, local_text, parse_at, run_flow_once, t, to_jsonable
 from models.tables import DEPARTMENT_NAMES
 from notifications.masking import mask_phone
 
@@ -34,14 +33,6 @@ def cash_data(result: Any) -> dict[str, Any]:
         if facts.get("phone"):
             facts["phone"] = mask_phone(facts["phone"])
     return data
-
-
-def _local(value: str | None) -> str:
-    if not value:
-        return ""
-    from datetime import datetime
-
-    return runtime().calendar.local(datetime.fromisoformat(value)).strftime("%Y-%m-%d %H:%M")
 
 
 _KIND_NAMES = {
@@ -70,7 +61,7 @@ def _what(finding: dict[str, Any]) -> str:
 
 
 def _render(data: dict[str, Any]) -> None:
-    day, when = data["day"], _local(data["as_of"])
+    day, when = data["day"], local_text(data["as_of"])
     if data["skipped"]:
         console.print(t(f"现金检查 {day}:休息日,不做检查;未解决的提醒保持不变。",
                         f"Cash check {day}: a day off, nothing evaluated; open findings stay open."))
@@ -83,7 +74,7 @@ def _render(data: dict[str, Any]) -> None:
         facts = f["facts"]
         zh, en = _KIND_NAMES.get(f["kind"], (f["kind"], f["kind"]))
         findings.add_row(t(zh, en), f["office"] or "", facts.get("holder", ""), _what(f), facts.get("amount", ""),
-                         _local(facts.get("due_at")), str(facts.get("overdue_minutes", "")))
+                         local_text(facts.get("due_at")), str(facts.get("overdue_minutes", "")))
     if data["findings"]:
         console.print(findings)
     else:
@@ -126,19 +117,12 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """End-of-day cash check: cash not handed over, shortfalls, receipt custody, fees not collected."""
-        rt = runtime()
         the_day = _parse_day(day)
         moment = parse_at(as_of, default_now=False)
-        from flows.serve import prepare_for_run
+        def load():
+            from flows.cash import cash_check_flow
+            return cash_check_flow
 
-        prepare_for_run(rt.settings)
-        from flows.cash import cash_check_flow
-
-        with using_runtime(rt):
-            state = cash_check_flow(day=the_day, as_of=moment, office=office, return_state=True)
-        if not state.is_completed():
-            err_console.print(t(f"cash-check 运行失败:{state.message}", f"cash-check failed: {state.message}"),
-                              style="red", markup=False, highlight=False)
-            raise typer.Exit(code=1)
-        data = cash_data(state.result())
+        result = run_flow_once("cash-check", load, day=the_day, as_of=moment, office=office)
+        data = cash_data(result)
         emit(as_json, data, lambda: _render(data))

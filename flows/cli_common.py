@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from flows.runtime import Runtime
+from flows.runtime import Runtime, using_runtime
 from flows.settings import Settings
 from models.errors import DomainError
 
@@ -89,6 +89,36 @@ def parse_amount(value: str | None) -> Decimal | None:
     if not amount.is_finite():
         fail(t(f"金额格式不对:{value!r}", f"Malformed amount {value!r}"))
     return amount.quantize(Decimal("0.01"))
+
+
+def local_text(value: str | datetime | None) -> str:
+    """A stored moment (aware datetime or ISO text) as local `YYYY-MM-DD HH:MM`; empty for none."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return runtime().calendar.local(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = False, **parameters: Any) -> Any:
+    """Run one Prefect flow in this process and return its result; a failed run is one line and exit 1.
+
+    Prefect is imported only here, after `prepare_for_run` has settled its environment (serve's local
+    server when it answers, else the ephemeral one).
+    """
+    from flows.serve import prepare_for_run
+
+    rt = runtime()
+    where = prepare_for_run(rt.settings)
+    if announce:
+        err_console.print(t(f"Prefect:{where}", f"Prefect: {where}"), style="dim", markup=False, highlight=False)
+    flow = load_flow()
+    with using_runtime(rt):
+        state = flow(**parameters, return_state=True)
+    if not state.is_completed():
+        err_console.print(t(f"{name} 运行失败:{state.message}", f"{name} failed: {state.message}"),
+                          style="red", markup=False, highlight=False)
+        raise typer.Exit(code=1)
+    return state.result()
 
 
 def to_jsonable(value: Any) -> Any:

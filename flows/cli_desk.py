@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import typer
 from rich.table import Table
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from flows.cli_common import console, emit, fail, locale, parse_amount, parse_at, runtime, t, to_jsonable
+from flows.cli_common import (console, emit, fail, local_text, locale, parse_amount, parse_at, runtime, t)
 from models import desk, rules
 from models.calendar import CalendarError
 from models.db import transaction
@@ -47,10 +47,6 @@ def desk_call(op: Callable[[Any], T]) -> T:
                f"Database error ({type(exc).__name__}); has `bianmin db upgrade` been run?"))
 
 
-def _local(value: datetime | None) -> str:
-    return runtime().calendar.local(value).strftime("%Y-%m-%d %H:%M") if value else ""
-
-
 def _say(as_json: bool, data: dict[str, Any], zh: str, en: str) -> None:
     emit(as_json, data, lambda: console.print(t(zh, en), markup=False, highlight=False, soft_wrap=True))
 
@@ -82,8 +78,8 @@ def register_cmd(office: str = typer.Option(..., "--office"), by: str = BY,
                 "reply_due": due}
 
     d = desk_call(op)
-    due = f";{_local(d['reply_due'])} 前回复" if d["reply_due"] else ""
-    due_en = f"; reply due {_local(d['reply_due'])}" if d["reply_due"] else ""
+    due = f";{local_text(d['reply_due'])} 前回复" if d["reply_due"] else ""
+    due_en = f"; reply due {local_text(d['reply_due'])}" if d["reply_due"] else ""
     _say(as_json, d, f"已登记 {d['request']},约定费用 {d['agreed_fee']} 元{due}",
          f"Registered {d['request']}, agreed fee {d['agreed_fee']}{due_en}")
 
@@ -118,8 +114,8 @@ def issue_cmd(request: str = typer.Argument(...), by: str = BY, worker: str = ty
                 "worker": worker, "scheduled_for": sched, "fee": o.fee}
 
     d = desk_call(op)
-    _say(as_json, d, f"已开通知单 {d['order']}({d['department']},{worker},{_local(sched)})",
-         f"Work order {d['order']} issued ({d['department']}, {worker}, {_local(sched)})")
+    _say(as_json, d, f"已开通知单 {d['order']}({d['department']},{worker},{local_text(sched)})",
+         f"Work order {d['order']} issued ({d['department']}, {worker}, {local_text(sched)})")
 
 
 @desk_app.command("complete")
@@ -146,8 +142,8 @@ def accept_cmd(order: str = typer.Argument(...),
         return {"order": o.number, "state": "accepted", "accepted_by": signed_by, "callback_due": due}
 
     d = desk_call(op)
-    _say(as_json, d, f"{d['order']} 已验收({signed_by} 签字),{_local(d['callback_due'])} 前回访",
-         f"{d['order']} accepted (signed {signed_by}); callback due {_local(d['callback_due'])}")
+    _say(as_json, d, f"{d['order']} 已验收({signed_by} 签字),{local_text(d['callback_due'])} 前回访",
+         f"{d['order']} accepted (signed {signed_by}); callback due {local_text(d['callback_due'])}")
 
 
 @receipts_app.command("issue")
@@ -210,8 +206,8 @@ def collect_cmd(order: str = typer.Argument(...), by: str = BY, receipt: str = t
                 "cash_due": due}
 
     d = desk_call(op)
-    due = f";现金须于 {_local(d['cash_due'])} 前交财务" if d["cash_due"] else ""
-    due_en = f"; cash due at finance by {_local(d['cash_due'])}" if d["cash_due"] else ""
+    due = f";现金须于 {local_text(d['cash_due'])} 前交财务" if d["cash_due"] else ""
+    due_en = f"; cash due at finance by {local_text(d['cash_due'])}" if d["cash_due"] else ""
     _say(as_json, d, f"{order} 收费 {d['amount']} 元({method}),票据 {d['receipt']}{due}",
          f"{order}: {d['amount']} collected ({method}) on receipt {d['receipt']}{due_en}")
 
@@ -295,49 +291,49 @@ def _render_story(story) -> None:
     r = story.request
     line(t(f"登记 {r.number}({r.office},{'来电' if r.channel == 'phone' else '来访'})",
            f"Request {r.number} ({r.office}, {r.channel})"), "bold")
-    line(t(f"  {_local(r.received_at)} {r.received_by} 登记:{r.resident},{r.address},{r.phone};"
+    line(t(f"  {local_text(r.received_at)} {r.received_by} 登记:{r.resident},{r.address},{r.phone};"
            f"{r.category}:{r.description};约定 {r.agreed_fee} 元",
-           f"  {_local(r.received_at)} registered by {r.received_by}: {r.resident}, {r.address}, {r.phone}; "
+           f"  {local_text(r.received_at)} registered by {r.received_by}: {r.resident}, {r.address}, {r.phone}; "
            f"{r.category}: {r.description}; agreed fee {r.agreed_fee}"))
     if r.channel == "phone":
-        line(t(f"  回复:{_local(r.replied_at) or '未回复'} {r.replied_by or ''}",
-               f"  replied: {_local(r.replied_at) or 'not yet'} {r.replied_by or ''}"))
+        line(t(f"  回复:{local_text(r.replied_at) or '未回复'} {r.replied_by or ''}",
+               f"  replied: {local_text(r.replied_at) or 'not yet'} {r.replied_by or ''}"))
     for o in story.orders:
         kind = t(f"返修单(返修自 {o.rework_of})", f"rework order (of {o.rework_of})") if o.rework_of else \
             t("通知单", "work order")
         line(t(f"{kind} {o.number}:{o.department},{o.worker},费用 {o.fee} 元",
                f"{kind[:1].upper()}{kind[1:]} {o.number}: {o.department}, {o.worker}, fee {o.fee}"), "bold")
-        line(t(f"  开单 {_local(o.issued_at)},约定 {_local(o.scheduled_for)},"
-               f"完工 {_local(o.completed_at) or '—'},验收 {_local(o.accepted_at) or '—'} {o.accepted_by or ''}",
-               f"  issued {_local(o.issued_at)}, scheduled {_local(o.scheduled_for)}, "
-               f"completed {_local(o.completed_at) or '-'}, accepted {_local(o.accepted_at) or '-'} "
+        line(t(f"  开单 {local_text(o.issued_at)},约定 {local_text(o.scheduled_for)},"
+               f"完工 {local_text(o.completed_at) or '—'},验收 {local_text(o.accepted_at) or '—'} {o.accepted_by or ''}",
+               f"  issued {local_text(o.issued_at)}, scheduled {local_text(o.scheduled_for)}, "
+               f"completed {local_text(o.completed_at) or '-'}, accepted {local_text(o.accepted_at) or '-'} "
                f"{o.accepted_by or ''}"))
     for x in story.receipts:
         why = f" ({x.reason})" if x.reason else ""
-        line(t(f"票据 {x.number}:{x.order} 收 {x.amount} 元({x.method}),{_local(x.collected_at)} "
+        line(t(f"票据 {x.number}:{x.order} 收 {x.amount} 元({x.method}),{local_text(x.collected_at)} "
                f"{x.collected_by},{x.state}{why};交款 {x.handover or '未交'}",
-               f"Receipt {x.number}: {x.order} {x.amount} ({x.method}) {_local(x.collected_at)} by "
+               f"Receipt {x.number}: {x.order} {x.amount} ({x.method}) {local_text(x.collected_at)} by "
                f"{x.collected_by}, {x.state}{why}; handover {x.handover or 'not yet'}"))
     for h in story.handovers:
-        line(t(f"交款 {h.number}:{h.handed_by} → {h.cashier},{_local(h.handed_at)},应交 {h.declared},"
+        line(t(f"交款 {h.number}:{h.handed_by} → {h.cashier},{local_text(h.handed_at)},应交 {h.declared},"
                f"实点 {h.counted}" + (",财务已确认" if h.confirmed_at else ""),
-               f"Handover {h.number}: {h.handed_by} -> {h.cashier}, {_local(h.handed_at)}, declared {h.declared}, "
+               f"Handover {h.number}: {h.handed_by} -> {h.cashier}, {local_text(h.handed_at)}, declared {h.declared}, "
                f"counted {h.counted}" + (", confirmed by finance" if h.confirmed_at else "")))
     for c in story.callbacks:
         after = t(f",返修单 {c.rework_order}", f", rework {c.rework_order}") if c.rework_order else ""
         note = f" ({c.note})" if c.note else ""
         if c.done_at:
-            line(t(f"回访 {c.order}:{_local(c.done_at)} {c.done_by} {c.outcome}{note}{after}"
-                   f"(应于 {_local(c.due_at)} 前)",
-                   f"Callback {c.order}: {_local(c.done_at)} {c.done_by} {c.outcome}{note}{after} "
-                   f"(due {_local(c.due_at)})"))
+            line(t(f"回访 {c.order}:{local_text(c.done_at)} {c.done_by} {c.outcome}{note}{after}"
+                   f"(应于 {local_text(c.due_at)} 前)",
+                   f"Callback {c.order}: {local_text(c.done_at)} {c.done_by} {c.outcome}{note}{after} "
+                   f"(due {local_text(c.due_at)})"))
         else:
-            line(t(f"回访 {c.order}:待办,应于 {_local(c.due_at)} 前", f"Callback {c.order}: owed by {_local(c.due_at)}"))
+            line(t(f"回访 {c.order}:待办,应于 {local_text(c.due_at)} 前", f"Callback {c.order}: owed by {local_text(c.due_at)}"))
     tb = Table(title=t("操作记录", "Audit trail"), title_justify="left")
     for c in (t("时间", "at"), t("操作人", "actor"), t("操作", "action"), t("对象", "entity")):
         tb.add_column(c, overflow="fold")
     for e in story.events:
-        tb.add_row(_local(e.at), e.actor, e.action, f"{e.entity} {e.ref}")
+        tb.add_row(local_text(e.at), e.actor, e.action, f"{e.entity} {e.ref}")
     console.print(tb)
 
 

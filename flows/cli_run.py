@@ -5,14 +5,13 @@ Prefect is imported inside the commands, after its environment is settled (flows
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from flows.cli_common import console, emit, err_console, fail, parse_at, runtime, t, to_jsonable
-from flows.runtime import using_runtime
+from flows.cli_common import (console, emit, fail, local_text, parse_at, run_flow_once, runtime, t,
+                               to_jsonable)
 from notifications.masking import mask_phone
 from notifications.outbox import route_tags
 
@@ -24,13 +23,6 @@ def _load_flow(name: str):
     else:
         from flows.dispatch import dispatch_flow as flow
     return flow
-
-
-def _local(value: str | datetime | None) -> str:
-    if not value:
-        return ""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return runtime().calendar.local(moment).strftime("%Y-%m-%d %H:%M")
 
 
 def _chase_data(result: Any) -> dict[str, Any]:
@@ -48,8 +40,8 @@ def _chase_data(result: Any) -> dict[str, Any]:
 
 
 def _render_chase(data: dict[str, Any]) -> None:
-    table = Table(title=t(f"{data['flow']}:截至 {_local(data['as_of'])}(按 {_local(data['judged_at'])} 判定)",
-                          f"{data['flow']} as of {_local(data['as_of'])} (judged at {_local(data['judged_at'])})"))
+    table = Table(title=t(f"{data['flow']}:截至 {local_text(data['as_of'])}(按 {local_text(data['judged_at'])} 判定)",
+                          f"{data['flow']} as of {local_text(data['as_of'])} (judged at {local_text(data['judged_at'])})"))
     for header in (t("类别", "Kind"), t("级别", "Level"), t("单号", "Order / request"), t("服务处", "Office"),
                    t("地址", "Address"), t("业主", "Resident"), t("电话", "Phone"), t("到期", "Due"),
                    t("逾期(分钟)", "Overdue (min)"), t("经办人", "Holder"), t("通知", "To")):
@@ -58,7 +50,7 @@ def _render_chase(data: dict[str, Any]) -> None:
         facts = f["facts"]
         table.add_row(f["kind"], str(f["level"]), f["order_number"] or facts.get("request_number", ""),
                       f["office"] or "", " ".join(x for x in (facts.get("community"), facts.get("address")) if x),
-                      facts.get("resident", ""), facts.get("phone", ""), _local(facts.get("due_at")),
+                      facts.get("resident", ""), facts.get("phone", ""), local_text(facts.get("due_at")),
                       str(facts.get("overdue_minutes", "")), facts.get("holder", ""), f["tag"])
     console.print(table)
     if not data["recorded"]:
@@ -79,22 +71,9 @@ def _render_fields(name: str, data: dict[str, Any]) -> None:
     console.print(table)
 
 
-def run_flow_once(name: str, as_of: str | None, as_json: bool) -> None:
-    """Run one flow now (or as of a moment) through Prefect; exit 1 when the run failed."""
-    from flows.serve import prepare_for_run
-
-    rt = runtime()
-    moment = parse_at(as_of)
-    where = prepare_for_run(rt.settings)
-    err_console.print(t(f"Prefect:{where}", f"Prefect: {where}"), style="dim", markup=False, highlight=False)
-    flow = _load_flow(name)
-    with using_runtime(rt):
-        state = flow(as_of=moment, return_state=True)
-    if not state.is_completed():
-        err_console.print(t(f"{name} 运行失败:{state.message}", f"{name} failed: {state.message}"),
-                          style="red", markup=False, highlight=False)
-        raise typer.Exit(code=1)
-    result = state.result()
+def run_and_print(name: str, as_of: str | None, as_json: bool) -> None:
+    """Run one flow now (or as of a moment) through Prefect and print what it found; exit 1 when it failed."""
+    result = run_flow_once(name, lambda: _load_flow(name), announce=True, as_of=parse_at(as_of))
     if hasattr(result, "findings") and hasattr(result, "judged_at"):
         data = _chase_data(result)
         emit(as_json, data, lambda: _render_chase(data))
@@ -112,17 +91,17 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
     @run.command("chase-replies")
     def chase_replies(as_of: str | None = as_of_option, as_json: bool = json_option) -> None:
         """Phone requests with no reply within the reply time."""
-        run_flow_once("chase-replies", as_of, as_json)
+        run_and_print("chase-replies", as_of, as_json)
 
     @run.command("chase-callbacks")
     def chase_callbacks(as_of: str | None = as_of_option, as_json: bool = json_option) -> None:
         """Overdue callbacks by level, missing rework, rework callbacks, late work orders."""
-        run_flow_once("chase-callbacks", as_of, as_json)
+        run_and_print("chase-callbacks", as_of, as_json)
 
     @run.command("dispatch")
     def dispatch(as_of: str | None = as_of_option, as_json: bool = json_option) -> None:
         """Deliver pending alerts as digests, one per recipient tag."""
-        run_flow_once("dispatch", as_of, as_json)
+        run_and_print("dispatch", as_of, as_json)
 
     @root.command("serve")
     def serve() -> None:

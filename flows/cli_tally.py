@@ -10,8 +10,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli_common import console, emit, err_console, refusals, runtime, t, to_jsonable
-from flows.runtime import using_runtime
+from flows.cli_common import console, emit, refusals, run_flow_once, runtime, t, to_jsonable
 from models.reconcile import reportable_month
 
 _STATUS = {
@@ -64,16 +63,10 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         if month is not None:
             with refusals():
                 month = reportable_month(month, calendar=rt.calendar, as_of=datetime.now(rt.calendar.tz))
-        from flows.serve import prepare_for_run
+        def load():
+            from flows.tally import monthly_tally_flow
+            return monthly_tally_flow
 
-        prepare_for_run(rt.settings)
-        from flows.tally import monthly_tally_flow
-
-        with using_runtime(rt):
-            state = monthly_tally_flow(month=month, resend=resend, return_state=True)
-        if not state.is_completed():
-            err_console.print(t(f"monthly-tally 运行失败:{state.message}", f"monthly-tally failed: {state.message}"),
-                              style="red", markup=False, highlight=False)
-            raise typer.Exit(code=1)
-        data = to_jsonable(state.result())
+        result = run_flow_once("monthly-tally", load, month=month, resend=resend)
+        data = to_jsonable(result)
         emit(as_json, data, lambda: _render(data))
