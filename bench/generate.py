@@ -47,8 +47,9 @@ from models.tables import (
     WorkOrder,
 )
 
-GENERATOR_VERSION = 1
-CACHE_DIR = Path(__file__).with_name("cache")
+GENERATOR_VERSION = 2
+# several working copies (git worktrees) can share one cache: a 1M-order ledger takes minutes to build
+CACHE_DIR = Path(os.environ.get("BIANMIN_BENCH_CACHE") or Path(__file__).with_name("cache"))
 END_DAY = date(2026, 11, 26)  # a Thursday, a working day
 CHASE_CLOCK = time(17, 0)  # the chase flows look in working time, so deadlines are judged as of then
 CASH_CLOCK = time(18, 0)  # the cash check of the day: the 17:30 cut-off plus its 30-minute grace
@@ -58,6 +59,13 @@ RETURN_AFTER = timedelta(days=3)
 ORDERS_PER_OFFICE = 5000
 # July is the busy month (summer plumbing and electrical work): ~10% of a year's jobs
 MONTH_WEIGHT = {7: 1.3}
+BUSY_MONTH = (2026, 7)
+# The last two weeks (every check's open items: the day's cash, callbacks due, replies) hold the volume of a
+# 10k-orders-a-year ledger at every N, so "1M / 10k" compares the same open items over a longer history: what
+# issue 8 asks ("flat in history size ... for the same number of open items").
+CURRENT_DAYS = 14
+CURRENT_VOLUME_ORDERS = 10_000
+LAYOUTS = ("year", "month")
 
 PRICES = [
     ("P01", "plumbing", "疏通下水道", Decimal("80.00")),
@@ -84,10 +92,14 @@ class BenchParams:
     orders: int
     open_items: int = 100
     seed: int = 8
+    # "year": the history spread over a year (July the busiest month, ~10%); "month": every order outside the
+    # current fortnight falls in July 2026, for the tally of a month of N orders
+    layout: str = "year"
 
     @property
     def key(self) -> str:
         extra = "" if (self.open_items, self.seed) == (100, 8) else f"_o{self.open_items}_s{self.seed}"
+        extra += "" if self.layout == "year" else f"_{self.layout}"
         return f"bianmin_bench_{self.orders}{extra}_v{GENERATOR_VERSION}_{schema_fingerprint()}"
 
 
@@ -458,12 +470,7 @@ class _Generator:
     def history(self) -> None:
         first = END_DAY - timedelta(days=364)
         days = [first + timedelta(days=i) for i in range(365)]
-        weights = [MONTH_WEIGHT.get(d.month, 1.0) * (1.0 if self.cal.is_working_day(d) else 0.6) for d in days]
-        total = sum(weights)
-        quotas = [self.p.orders * w / total for w in weights]
-        counts = [int(q) for q in quotas]
-        for i in sorted(range(len(days)), key=lambda i: quotas[i] - counts[i], reverse=True)[:self.p.orders - sum(counts)]:
-            counts[i] += 1
+        counts = daily_counts(days, self.p.orders, layout=self.p.layout, calendar=self.cal)
         self.office_of_worker = {w: o for o in self.offices for k, ws in o["staff"].items() for w in ws}
         for day, count in zip(days, counts):
             # the last day's jobs are morning jobs, all finished before as_of
@@ -589,6 +596,33 @@ class _Generator:
             getattr(self.planted, name).sort()
 
 
+def _apportion(total: int, weights: list[float]) -> list[int]:
+    """`total` split in proportion to `weights`, in whole jobs (largest remainders)."""
+    if total <= 0 or not any(weights):
+        return [0] * len(weights)
+    quotas = [total * w / sum(weights) for w in weights]
+    counts = [int(q) for q in quotas]
+    for i in sorted(range(len(weights)), key=lambda i: quotas[i] - counts[i], reverse=True)[:total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def daily_counts(days: list[date], orders: int, *, layout: str, calendar: BusinessCalendar) -> list[int]:
+    """Jobs per day: the current fortnight at a fixed volume, the rest of `orders` over the history's days."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    weights = [MONTH_WEIGHT.get(d.month, 1.0) * (1.0 if calendar.is_working_day(d) else 0.6) for d in days]
+    current = [d > END_DAY - timedelta(days=CURRENT_DAYS) for d in days]
+    year_volume = _apportion(min(orders, CURRENT_VOLUME_ORDERS), weights)
+    fixed = [n if now else 0 for n, now in zip(year_volume, current)]
+    if layout == "month":
+        rest_weights = [w if (d.year, d.month) == BUSY_MONTH else 0.0 for d, w in zip(days, weights)]
+    else:
+        rest_weights = [0.0 if now else w for w, now in zip(weights, current)]
+    rest = _apportion(orders - sum(fixed), rest_weights)
+    return [a + b for a, b in zip(fixed, rest)]
+
+
 def generate_into(url: str, params: BenchParams) -> Planted:
     """Fill the (migrated, empty) ledger at `url` with the benchmark's data; returns the planted ground truth."""
     sink = _Sink(url)
@@ -643,7 +677,7 @@ def ensure(params: BenchParams, *, db: str = "sqlite", pg_url: str = "postgresql
            cache_dir: Path = CACHE_DIR, log=print) -> tuple[str, Planted, dict]:
     """The URL of a generated database for `params` (built once, cached), its planted truth and how it was built."""
     # the key hashes the migrations in the working tree, which others may edit while this runs: read it once
-    params = _Frozen(params.orders, params.open_items, params.seed)
+    params = _Frozen(params.orders, params.open_items, params.seed, params.layout)
     cache_dir.mkdir(parents=True, exist_ok=True)
     manifest = cache_dir / f"{params.key}-{db}.json"
     if db == "sqlite":
@@ -704,5 +738,6 @@ if __name__ == "__main__":
     ap.add_argument("--orders", type=int, default=10_000)
     ap.add_argument("--open", type=int, default=100)
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--layout", choices=LAYOUTS, default="year")
     args = ap.parse_args()
-    print(ensure(BenchParams(args.orders, args.open), db=args.db)[0])
+    print(ensure(BenchParams(args.orders, args.open, layout=args.layout), db=args.db)[0])

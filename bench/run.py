@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from bench.generate import BenchParams, Planted, ensure
+from bench.generate import CACHE_DIR, LAYOUTS, BenchParams, Planted, ensure
 
 RESULTS_DIR = Path(__file__).with_name("results")
 MARK = "BENCH_RESULT "
@@ -632,7 +632,7 @@ def _import_files() -> tuple[Path, Path]:
     """requests.csv and requests.xlsx with IMPORT_ROWS registration rows for the reference data of `_import_db`."""
     import csv
 
-    folder = Path(__file__).with_name("cache") / f"import-{IMPORT_ROWS}"
+    folder = CACHE_DIR / f"import-{IMPORT_ROWS}"
     csv_path, xlsx_path = folder / "requests.csv", folder / "requests.xlsx"
     if csv_path.exists() and xlsx_path.exists():
         return csv_path, xlsx_path
@@ -1037,6 +1037,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", default=os.environ.get("BIANMIN_BENCH_PG_URL",
                                                        "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--no-flatness", action="store_true", help="skip the 10k comparison run")
+    ap.add_argument("--layout", choices=LAYOUTS, default="year",
+                    help="year: N orders over a year (default); month: N orders in July 2026, for the tally")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--markdown", metavar="RESULTS_JSON", help="print a results file as the README's table")
     ap.add_argument("--child"), ap.add_argument("--side"), ap.add_argument("--url")
@@ -1058,10 +1060,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown item(s): {', '.join(unknown)}; known: {', '.join(everything)}")
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    params = BenchParams(args.orders, args.open)
+    params = BenchParams(args.orders, args.open, layout=args.layout)
     url, planted, build = ensure(params, db=args.db, pg_url=args.pg_url, log=log)
-    manifest = Path(__file__).with_name("cache") / f"{params.key}-{args.db}.json"
-    results: dict = {"orders": args.orders, "db": args.db, "open_items": args.open, "reps": args.reps,
+    manifest = CACHE_DIR / f"{params.key}-{args.db}.json"
+    results: dict = {"orders": args.orders, "db": args.db, "layout": args.layout, "open_items": args.open,
+                     "reps": args.reps,
                      "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "build": build,
                      "planted": {"as_of": planted.as_of, "cash_as_of": planted.cash_as_of,
                                  "busiest_month": planted.busiest_month,
@@ -1073,7 +1076,7 @@ def main(argv: list[str] | None = None) -> int:
     if detection and args.orders != 10_000 and not args.no_flatness:
         small = BenchParams(10_000, args.open)
         surl, _, _ = ensure(small, db=args.db, pg_url=args.pg_url, log=log)
-        smanifest = Path(__file__).with_name("cache") / f"{small.key}-{args.db}.json"
+        smanifest = CACHE_DIR / f"{small.key}-{args.db}.json"
         log("flatness: the same questions at 10k orders")
         at10k = measure(detection, url=surl, manifest=smanifest, reps=args.reps, log=log)
         results["at_10k"] = at10k
@@ -1086,7 +1089,8 @@ def main(argv: list[str] | None = None) -> int:
     extra_names = [n for n in names if n in EXTRAS]
     results["extra"] = {n: EXTRAS[n](url=url, db=args.db, planted=planted, log=log) for n in extra_names}
     RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / f"{date.today().isoformat()}-{args.db}-{args.orders}.json"
+    layout = "" if args.layout == "year" else f"-{args.layout}"
+    out = RESULTS_DIR / f"{date.today().isoformat()}-{args.db}-{args.orders}{layout}.json"
     if out.exists():  # a run of some items (--only) updates the day's file instead of losing the others
         earlier = json.loads(out.read_text())
         for key in ("items", "extra", "flatness", "at_10k"):

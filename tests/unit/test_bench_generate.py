@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bench import run as bench
-from bench.generate import BenchParams, Planted, generate_into
+from bench.generate import CURRENT_DAYS, END_DAY, BenchParams, Planted, daily_counts, generate_into
 from models.calendar import BusinessCalendar
 from models.db import session_factory
 from models.rules import callback_due
@@ -130,3 +130,31 @@ def test_the_harness_measures_an_item_in_child_processes_and_compares_answers(db
     assert len(row["baseline"]["times"]) == len(row["bianmin"]["times"]) == 1
     assert row["bianmin"]["answer"] == planted.replies_overdue
     assert row["bianmin"]["peak_rss_mb"] > 0
+
+
+def _year_days() -> list:
+    from datetime import timedelta
+
+    return [END_DAY - timedelta(days=364 - i) for i in range(365)]
+
+
+def test_the_current_fortnight_holds_the_same_volume_whatever_the_history():
+    calendar, days = BusinessCalendar(), _year_days()
+    small = daily_counts(days, 10_000, layout="year", calendar=calendar)
+    large = daily_counts(days, 1_000_000, layout="year", calendar=calendar)
+    assert small[-CURRENT_DAYS:] == large[-CURRENT_DAYS:]
+    assert sum(small[-CURRENT_DAYS:]) > 0
+    assert sum(small) == 10_000 and sum(large) == 1_000_000
+
+
+def test_the_month_layout_puts_every_order_outside_the_current_fortnight_in_july():
+    calendar, days = BusinessCalendar(), _year_days()
+    counts = daily_counts(days, 100_000, layout="month", calendar=calendar)
+    july = sum(n for d, n in zip(days, counts) if (d.year, d.month) == (2026, 7))
+    assert july + sum(counts[-CURRENT_DAYS:]) == 100_000
+    assert july > 99_000
+
+
+def test_an_unknown_layout_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown layout 'decade'"):
+        daily_counts(_year_days(), 10, layout="decade", calendar=BusinessCalendar())
