@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, text
+from sqlalchemy import Boolean, ColumnElement
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -42,6 +42,9 @@ def _sqlite(element: broad, compiler: Any, **kw: Any) -> str:
     return f"likelihood({_term(element, compiler, **kw)}, 0.99)"
 
 
+_SHORT = "SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)"
+
+
 def short_queries(session: Session) -> None:
     """PostgreSQL, for the rest of this transaction: no parallel workers, no JIT compilation.
 
@@ -50,5 +53,5 @@ def short_queries(session: Session) -> None:
     compilation that cost 10-50 ms, many times the look-ups themselves.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        session.execute(text("SET LOCAL jit = off"))
+        # one round trip (set_config(..., true) is SET LOCAL): a check's own queries take a few of them
+        session.connection().exec_driver_sql(_SHORT)

@@ -1,9 +1,12 @@
 """The pure part of chasing: when deadlines are judged, and how levels are reached."""
+import dataclasses
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from models.calendar import BusinessCalendar
-from models.chase import OverdueCallback, judged_at, overdue_minutes
+from models.chase import OverdueCallback, ReworkWithoutCallback, _maker, judged_at, overdue_minutes
 from models.rules import callback_due, callback_level
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -64,3 +67,19 @@ def test_a_level_two_callback_keeps_its_level_one_finding():
 def test_overdue_minutes_count_whole_minutes_and_never_go_negative():
     assert overdue_minutes(local(2026, 11, 2, 10, 0), local(2026, 11, 2, 10, 59, 59)) == 59
     assert overdue_minutes(local(2026, 11, 2, 10, 0), local(2026, 11, 2, 9, 0)) == 0
+
+
+def test_a_finding_built_without_its_init_is_the_same_frozen_fact():
+    values = ("WO-1-R1", "R-1", "O1", None, "1-101", "Wang", "13812345678", "Li", "engineering", "Zhao", 1,
+              local(2026, 11, 2, 17, 30), local(2026, 11, 3, 17, 30), 3000, 2, "WO-1")
+    fast = _maker(ReworkWithoutCallback)(*values)
+    assert fast == ReworkWithoutCallback(*values)
+    assert hash(fast) == hash(ReworkWithoutCallback(*values))
+    assert isinstance(fast, OverdueCallback) and fast.levels == (1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.level = 1  # type: ignore[misc]
+
+
+def test_a_finding_missing_a_value_is_refused():
+    with pytest.raises(ValueError):
+        _maker(OverdueCallback)("WO-1", "R-1")
