@@ -67,6 +67,22 @@ class CallbackOutcome:
     rework_order: WorkOrder | None
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What one operation decided before anything is written: a new row of `model` (`where` None) or the changes to
+    the row whose natural key is `where`, and the audit events that record it.
+
+    The desk applies a decision at once through its session; the ledger import decides a batch of rows against
+    facts it looked up in bulk and writes each table with one executemany. One decision, two ways of writing it:
+    the same refusals, rows and audit events either way.
+    """
+
+    model: type
+    values: dict[str, Any]
+    where: tuple[str, str] | None
+    audits: tuple[dict[str, Any], ...]
+
+
 # -- lookups -------------------------------------------------------------------------------------------------
 _WHAT = {
     Office: ("服务处", "office"),
@@ -94,7 +110,10 @@ def _office(s: Session, ref: Any) -> Office:
 
 
 def _staff(s: Session, ref: Any) -> Staff:
-    staff = _get(s, Staff, ref)
+    return _active(_get(s, Staff, ref))
+
+
+def _active(staff: Staff) -> Staff:
     if not staff.active:
         raise DomainError("staff_inactive", staff=staff.code)
     return staff
@@ -192,15 +211,37 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _audit(s: Session, *, at: datetime, actor: str, action: str, entity: str, ref: str,
-           before: dict | None = None, after: dict | None = None) -> None:
+def _event(*, at: datetime, actor: str, action: str, entity: str, ref: str, before: dict | None = None,
+           after: dict | None = None) -> dict[str, Any]:
+    return {"at": at, "actor": actor, "action": action, "entity": entity, "entity_ref": ref, "before": before,
+            "after": after}
+
+
+def _audit(s: Session, **event: Any) -> None:
+    _record(s, _event(**event))
+
+
+def _record(s: Session, event: dict[str, Any]) -> None:
     s.info[_AUDITS] = s.info.get(_AUDITS, 0) + 1
     pending = s.info.get(_AUDIT_ROWS)
     if pending is not None:
-        pending.append({"at": at, "actor": actor, "action": action, "entity": entity, "entity_ref": ref,
-                        "before": before, "after": after})
+        pending.append(event)
         return
-    s.add(AuditEvent(at=at, actor=actor, action=action, entity=entity, entity_ref=ref, before=before, after=after))
+    s.add(AuditEvent(**event))
+
+
+def _apply(s: Session, decision: Decision, row: Any = None) -> Any:
+    """Write a decision through the session: add its new row, or change `row` (the one `decision.where` names)."""
+    if decision.where is None:
+        row = decision.model(id=_new_id(s, decision.model), **decision.values)
+        s.add(row)
+    else:
+        for name, value in decision.values.items():
+            setattr(row, name, value)
+    _flush(s)
+    for event in decision.audits:
+        _record(s, event)
+    return row
 
 
 def _order_facts(o: WorkOrder) -> dict[str, Any]:
@@ -407,10 +448,25 @@ def set_price(s: Session, *, code: str, category: str, name: str, fee: Decimal, 
 
 # -- registration and reply (procedure 3.1, 4.2) -------------------------------------------------------------
 def register(s: Session, *, office: str | Office, by: str | Staff, channel: str, resident: str, address: str,
-             phone: str, category: str, description: str, at: datetime, price: str | None = None,
+             phone: str, category: str, description: str, at: datetime, price: str | PriceItem | None = None,
              fee: Decimal | None = None, preferred: datetime | None = None, expected_result: str | None = None,
-             community: str | None = None, number: str | None = None) -> ServiceRequest:
+             community: str | Community | None = None, number: str | None = None) -> ServiceRequest:
     """The registration form (登记表): only CS registers, only in-scope work, fee from the price list or agreed."""
+    decision = decide_register(s, office=office, by=by, channel=channel, resident=resident, address=address,
+                               phone=phone, category=category, description=description, at=at, price=price,
+                               fee=fee, preferred=preferred, expected_result=expected_result, community=community,
+                               number=number)
+    request = _apply(s, decision)
+    _taking(s, ServiceRequest, "number", request.number)
+    return request
+
+
+def decide_register(s: Session, *, office: str | Office, by: str | Staff, channel: str, resident: str,
+                    address: str, phone: str, category: str, description: str, at: datetime,
+                    price: str | PriceItem | None = None, fee: Decimal | None = None,
+                    preferred: datetime | None = None, expected_result: str | None = None,
+                    community: str | Community | None = None, number: str | None = None) -> Decision:
+    """What `register` writes, or its refusal; the session only looks up what is passed as a code."""
     _require_aware(at)
     off = _office(s, office)
     clerk = _staff(s, by)
@@ -441,37 +497,41 @@ def register(s: Session, *, office: str | Office, by: str | Staff, channel: str,
                               when="received_at", at=at)
     elif _taken(s, ServiceRequest, "number", number):
         raise DomainError("exists", what="登记", what_en="request", ref=number)
-    request = ServiceRequest(
-        id=_new_id(s, ServiceRequest), number=number, office_id=off.id, community_id=comm.id if comm else None,
-        channel=channel, received_at=at, received_by_id=clerk.id, resident_name=resident.strip(),
-        address=address.strip(), phone=phone.strip(), category=category, description=description,
-        preferred_at=preferred, price_item_id=item.id if item else None, agreed_fee=agreed,
-        expected_result=expected_result)
-    s.add(request)
-    _taking(s, ServiceRequest, "number", number)
-    _flush(s)
-    _audit(s, at=at, actor=clerk.code, action="register", entity="service_request", ref=number,
-           after={"channel": channel, "category": category, "agreed_fee": str(agreed), "office": off.code,
-                  "price": item.code if item else None, "preferred_at": _iso(preferred)})
-    return request
+    values = {"number": number, "office_id": off.id, "community_id": comm.id if comm else None,
+              "channel": channel, "received_at": at, "received_by_id": clerk.id, "resident_name": resident.strip(),
+              "address": address.strip(), "phone": phone.strip(), "category": category,
+              "description": description, "preferred_at": preferred, "price_item_id": item.id if item else None,
+              "agreed_fee": agreed, "expected_result": expected_result, "replied_at": None, "replied_by_id": None}
+    event = _event(at=at, actor=clerk.code, action="register", entity="service_request", ref=number,
+                   after={"channel": channel, "category": category, "agreed_fee": str(agreed), "office": off.code,
+                          "price": item.code if item else None, "preferred_at": _iso(preferred)})
+    return Decision(ServiceRequest, values, None, (event,))
 
 
 def reply(s: Session, *, request: str | ServiceRequest, by: str | Staff, at: datetime) -> ServiceRequest:
     """CS called the resident back with a visiting time (phone requests, within 10 minutes)."""
     _require_aware(at)
     req = _request(s, request)
-    clerk = _staff(s, by)
+    clerk = _get(s, Staff, by)
+    decision = decide_reply(number=req.number, channel=req.channel, received_at=req.received_at,
+                            replied_at=req.replied_at, by=clerk, at=at)
+    return _apply(s, decision, req)
+
+
+def decide_reply(*, number: str, channel: str, received_at: datetime, replied_at: datetime | None, by: Staff,
+                 at: datetime) -> Decision:
+    """What `reply` changes on the request with these facts, or its refusal."""
+    _require_aware(at)
+    clerk = _active(by)
     _require_cs(clerk, "reply")
-    if req.channel != "phone":
-        raise DomainError("reply_walk_in", request=req.number)
-    if req.replied_at is not None:
-        raise DomainError("already_replied", request=req.number, replied_at=req.replied_at.isoformat())
-    _not_before(at, req.received_at, "register")
-    req.replied_at, req.replied_by_id = at, clerk.id
-    _flush(s)
-    _audit(s, at=at, actor=clerk.code, action="reply", entity="service_request", ref=req.number,
-           before={"replied_at": None}, after={"replied_at": at.isoformat()})
-    return req
+    if channel != "phone":
+        raise DomainError("reply_walk_in", request=number)
+    if replied_at is not None:
+        raise DomainError("already_replied", request=number, replied_at=replied_at.isoformat())
+    _not_before(at, received_at, "register")
+    event = _event(at=at, actor=clerk.code, action="reply", entity="service_request", ref=number,
+                   before={"replied_at": None}, after={"replied_at": at.isoformat()})
+    return Decision(ServiceRequest, {"replied_at": at, "replied_by_id": clerk.id}, ("number", number), (event,))
 
 
 # -- the work order (procedure 3.2.1, 3.2.2) -----------------------------------------------------------------

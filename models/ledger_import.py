@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,7 @@ from models import desk
 from models.calendar import BusinessCalendar
 from models.errors import DomainError
 from models.tables import (
+    AuditEvent,
     Callback,
     CashHandover,
     Community,
@@ -242,9 +243,11 @@ def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         moment = _serial(float(value), date_alone)
     else:
-        text = str(value).strip().replace("：", ":")
-        text = re.sub(r"\s+", " ", text)
-        moment = _common_moment(text)
+        text = str(value).strip()
+        moment = _common_moment(text)  # nearly every cell: no clean-up needed
+        if moment is None:
+            text = re.sub(r"\s+", " ", text.replace("：", ":"))
+            moment = _common_moment(text)
         if moment is None:
             try:
                 moment = _serial(float(text), date_alone)
@@ -313,6 +316,9 @@ def _serial(number: float, date_alone: bool) -> datetime:
     return _EXCEL_EPOCH + timedelta(days=number)
 
 
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
 def read_money(value: Any) -> Decimal:
     """An amount from a cell: 80, 80.5, '¥80.00', '80元', '1,200'; never through float arithmetic."""
     if isinstance(value, bool):
@@ -320,8 +326,9 @@ def read_money(value: Any) -> Decimal:
     if isinstance(value, float):
         value = repr(value)
     text = str(value).strip()
-    for token in ("¥", "￥", "元", "RMB", "CNY", ",", "，", " "):
-        text = text.replace(token, "")
+    if _PLAIN_AMOUNT.fullmatch(text) is None:
+        for token in ("¥", "￥", "元", "RMB", "CNY", ",", "，", " "):
+            text = text.replace(token, "")
     amount = Decimal(text)
     if not amount.is_finite():
         raise InvalidOperation(text)
@@ -340,40 +347,53 @@ def _text(value: Any) -> str:
 
 def read_row(kind: Kind, header_map: dict[str, int], cells: tuple, tz) -> dict[str, Any]:
     """The row's values by field, read and type-checked; the first unreadable or missing one raises RowProblem."""
-    out: dict[str, Any] = {}
-    for col in kind.columns:
-        index = header_map.get(col.field)
-        raw = cells[index] if index is not None and index < len(cells) else None
-        text = _text(raw)
-        if text == "":
-            if col.required:
-                raise RowProblem(col.field, "import_required", column=col.headers[0], column_en=col.headers[1])
-            out[col.field] = None
-            continue
-        if col.read in ("time", "when"):
-            try:
-                out[col.field] = read_time(raw, tz, date_alone=col.read == "when")
-            except (ValueError, OverflowError) as exc:
-                code = "import_date_only" if str(exc) == _DATE_ONLY else "import_bad_time"
-                raise RowProblem(col.field, code, value=text) from None
-        elif col.read == "money":
-            try:
-                amount = read_money(raw)
-            except (InvalidOperation, ValueError):
-                raise RowProblem(col.field, "import_bad_amount", value=text) from None
-            if amount < 0:
-                raise RowProblem(col.field, "import_negative", value=text)
-            out[col.field] = amount
-        elif col.read in CHOICES:
-            table = CHOICES[col.read]
-            value = table.get(_norm(text))
-            if value is None:
-                raise RowProblem(col.field, "import_bad_choice", column=col.headers[0], column_en=col.headers[1],
-                                 value=text, choices="、".join(dict.fromkeys(table.values())))
-            out[col.field] = value
-        else:
-            out[col.field] = text
-    return out
+    return row_reader(kind, header_map, tz)(cells)
+
+
+def row_reader(kind: Kind, header_map: dict[str, int], tz) -> Callable[[tuple], dict[str, Any]]:
+    """`read_row` for one sheet: what each column needs worked out once, not once per row."""
+    plan = [(col, col.field, header_map.get(col.field), col.read, CHOICES.get(col.read)) for col in kind.columns]
+
+    def read(cells: tuple) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        width = len(cells)
+        for col, fld, index, how, table in plan:
+            raw = cells[index] if index is not None and index < width else None
+            text = raw.strip() if type(raw) is str else _text(raw)
+            if text == "":
+                if col.required:
+                    raise RowProblem(fld, "import_required", column=col.headers[0], column_en=col.headers[1])
+                out[fld] = None
+            elif how == "text":
+                out[fld] = text
+            elif how in ("time", "when"):
+                try:
+                    out[fld] = read_time(raw, tz, date_alone=how == "when")
+                except (ValueError, OverflowError) as exc:
+                    code = "import_date_only" if str(exc) == _DATE_ONLY else "import_bad_time"
+                    raise RowProblem(fld, code, value=text) from None
+            elif how == "money":
+                try:
+                    amount = read_money(raw)
+                except (InvalidOperation, ValueError):
+                    raise RowProblem(fld, "import_bad_amount", value=text) from None
+                if amount < 0:
+                    raise RowProblem(fld, "import_negative", value=text)
+                out[fld] = amount
+            elif table is not None:
+                # a cell already in the table's form reads the same normalised (the keys are normal forms)
+                value = table.get(text)
+                if value is None:
+                    value = table.get(_norm(text))
+                if value is None:
+                    raise RowProblem(fld, "import_bad_choice", column=col.headers[0], column_en=col.headers[1],
+                                     value=text, choices="、".join(dict.fromkeys(table.values())))
+                out[fld] = value
+            else:
+                out[fld] = text
+        return out
+
+    return read
 
 
 # -- results --------------------------------------------------------------------------------------------------
@@ -749,27 +769,41 @@ _ERROR_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
-def _request_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
-    req = ctx.row(s, ServiceRequest, "number", v["number"])
+def _request_row(s: Session, ctx: _Context, batch: _Decided, v: dict[str, Any]) -> tuple[str, list[desk.Decision]]:
+    req = batch.known(ServiceRequest, v["number"])
     if req is not None:
-        if v["replied_at"] is not None and req.channel == "phone" and req.replied_at is None:
+        if v["replied_at"] is not None and req["channel"] == "phone" and req["replied_at"] is None:
             by = (ctx.member("replied_by", v["replied_by"]) if v["replied_by"]
-                  else ctx.staff_by_id(s, req.received_by_id))
-            desk.reply(s, request=req, by=by, at=v["replied_at"])
-            return "added"
-        return "present"
+                  else ctx.staff_by_id(s, req["received_by_id"]))
+            return "added", [_reply(req, by, v["replied_at"])]
+        return "present", []
     office = ctx.office_for(v["office"])
     clerk = ctx.member("by", v["by"], office)
-    req = desk.register(s, office=ctx.office_rows[office], by=clerk, channel=v["channel"], resident=v["resident"],
-                        address=v["address"], phone=v["phone"], category=v["category"],
-                        description=v["description"], at=v["received_at"], price=ctx.ref(s, PriceItem, v["price"]),
-                        fee=v["fee"], preferred=v["preferred"], expected_result=v["expected_result"],
-                        community=ctx.ref(s, Community, v["community"]), number=v["number"])
-    ctx.added(ServiceRequest, v["number"], req)
-    if v["replied_at"] is not None and v["channel"] == "phone":
-        by = ctx.member("replied_by", v["replied_by"], office) if v["replied_by"] else clerk
-        desk.reply(s, request=req, by=by, at=v["replied_at"])
-    return "added"
+    registered = desk.decide_register(
+        s, office=ctx.office_rows[office], by=clerk, channel=v["channel"], resident=v["resident"],
+        address=v["address"], phone=v["phone"], category=v["category"], description=v["description"],
+        at=v["received_at"], price=ctx.ref(s, PriceItem, v["price"]), fee=v["fee"], preferred=v["preferred"],
+        expected_result=v["expected_result"], community=ctx.ref(s, Community, v["community"]), number=v["number"])
+    if v["replied_at"] is None or v["channel"] != "phone":
+        return "added", [registered]
+    by = ctx.member("replied_by", v["replied_by"], office) if v["replied_by"] else clerk
+    return "added", [registered, _reply(registered.values, by, v["replied_at"])]
+
+
+def _reply(req: dict[str, Any], by: Staff, at: datetime) -> desk.Decision:
+    return desk.decide_reply(number=req["number"], channel=req["channel"], received_at=req["received_at"],
+                             replied_at=req["replied_at"], by=by, at=at)
+
+
+def _look_up_requests(s: Session, batch: _Decided, rows: list[dict[str, Any]]) -> None:
+    numbers = {v["number"] for v in rows}
+    sr = ServiceRequest
+    found = s.connection().execute(select(sr.number, sr.channel, sr.received_at, sr.replied_at, sr.received_by_id)
+                                   .where(sr.number.in_(numbers))).mappings()
+    for row in found:
+        batch.ledger[(ServiceRequest, row["number"])] = dict(row)
+    desk.note_keys(s, ServiceRequest, "number", checked=numbers,
+                   present=[n for (_, n) in batch.ledger])
 
 
 def _order_progress(s: Session, ctx: _Context, wo: WorkOrder, v: dict[str, Any], resident: str) -> bool:
@@ -880,7 +914,6 @@ def _staff_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
 # the natural keys a batch of each kind looks up in one query each: (model, column, the fields holding them)
 _KEYS: dict[str, tuple[tuple[type, str, tuple[str, ...]], ...]] = {
     "staff": (),
-    "requests": ((ServiceRequest, "number", ("number",)),),
     "orders": ((WorkOrder, "number", ("number",)), (ServiceRequest, "number", ("request",))),
     "receipts": ((WorkOrder, "number", ("order",)), (Receipt, "number", ("number",))),
     "handovers": ((CashHandover, "number", ("number",)),),
@@ -889,8 +922,65 @@ _KEYS: dict[str, tuple[tuple[type, str, tuple[str, ...]], ...]] = {
 }
 
 
-_WRITERS = {"staff": _staff_row, "requests": _request_row, "orders": _order_row, "receipts": _receipt_row,
+_WRITERS = {"staff": _staff_row, "orders": _order_row, "receipts": _receipt_row,
             "handovers": _handover_row, "callbacks": _callback_row, "department_reports": _department_report_row}
+
+# kinds whose rows are decided (desk.decide_*) against facts looked up for the whole batch, then written per table
+# with one executemany each: (look up the batch's natural keys, decide one row)
+_DECIDERS = {"requests": (_look_up_requests, _request_row)}
+# the natural key of each table a decision adds rows to
+_NATURAL = {ServiceRequest: "number"}
+
+
+class _Decided:
+    """One batch's decisions: its new rows by natural key (later rows of the batch see them), the changes it makes
+    to ledger rows, and the audit events, in the order the rows were decided."""
+
+    def __init__(self) -> None:
+        self.new: dict[tuple[type, str], dict[str, Any]] = {}
+        self.ledger: dict[tuple[type, str], dict[str, Any]] = {}  # ledger rows the batch refers to, as it sees them
+        self.changes: list[tuple[type, tuple[str, str], dict[str, Any]]] = []
+        self.audits: list[dict[str, Any]] = []
+
+    def known(self, model: type, key: str) -> dict[str, Any] | None:
+        """The row with this natural key as the batch sees it (decided in this batch or in the ledger), or None."""
+        row = self.new.get((model, key))
+        return row if row is not None else self.ledger.get((model, key))
+
+    def take(self, decisions: list[desk.Decision]) -> None:
+        """Keep one row's decisions (all of them: a row is taken whole or refused whole)."""
+        for d in decisions:
+            if d.where is None:
+                self.new[(d.model, d.values[_NATURAL[d.model]])] = d.values  # the batch owns it from here
+            else:
+                key = (d.model, d.where[1])
+                if key in self.new:
+                    self.new[key].update(d.values)  # a row added by this batch goes in already changed
+                else:
+                    self.ledger[key].update(d.values)
+                    self.changes.append((d.model, d.where, d.values))
+            self.audits.extend(d.audits)
+
+    def write(self, s: Session) -> None:
+        """Each table's new rows, then the changes of each shape, then the audit events: one executemany each."""
+        conn = s.connection()
+        added: dict[type, list[dict[str, Any]]] = {}
+        for (model, _), values in self.new.items():
+            added.setdefault(model, []).append(values)
+        for model, rows in added.items():
+            conn.execute(insert(model.__table__), rows)
+        shapes: dict[tuple[type, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for model, (column, key), values in self.changes:
+            shapes.setdefault((model, column, tuple(values)), []).append({"_key": key, **values})
+        for (model, column, _), rows in shapes.items():
+            table = model.__table__
+            conn.execute(update(table).where(table.c[column] == bindparam("_key")), rows)
+            # the session may hold some of these rows (a dry run's earlier batches): let it read them again
+            for obj in list(s.identity_map.values()):
+                if isinstance(obj, model):
+                    s.expire(obj)
+        if self.audits:
+            conn.execute(insert(AuditEvent.__table__), self.audits)
 
 
 # -- the import -----------------------------------------------------------------------------------------------
@@ -1003,6 +1093,12 @@ def _write_batch(batch, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
 def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]], counts: dict[str, int],
           rejects: list[RejectedRow]) -> None:
     kind = sheet.kind
+    if kind.name in _DECIDERS:
+        try:
+            _decide_batch(s, ctx, sheet, pending, counts, rejects)
+        except SQLAlchemyError as error:
+            raise _Redo() from error
+        return
     writer = _WRITERS[kind.name]
     rows: list[tuple[int, tuple, dict[str, Any] | RowProblem]] = []
     for line, cells in pending:
@@ -1061,9 +1157,49 @@ def _note_facts(s: Session, ctx: _Context, kind: str) -> None:
             desk.note_facts(s, desk.RECEIPT_OF_ORDER, {i: paid.get(i) for i in ids})
 
 
+def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]],
+                  counts: dict[str, int], rejects: list[RejectedRow]) -> None:
+    """Every row decided by the desk against the batch's facts (a refused row leaves nothing), then written."""
+    kind = sheet.kind
+    look_up, decide = _DECIDERS[kind.name]
+    read = row_reader(kind, sheet.header_map, ctx.calendar.tz)
+    rows: list[tuple[int, tuple, dict[str, Any] | RowProblem]] = []
+    for line, cells in pending:
+        try:
+            rows.append((line, cells, read(cells)))
+        except RowProblem as problem:
+            rows.append((line, cells, problem))
+    desk.forget_keys(s)
+    batch = _Decided()
+    look_up(s, batch, [v for _, _, v in rows if isinstance(v, dict)])
+    for line, cells, values in rows:
+        counts["rows"] += 1
+        try:
+            if isinstance(values, RowProblem):
+                raise values
+            outcome, decisions = decide(s, ctx, batch, values)
+        except RowProblem as problem:
+            rejects.append(_reject(sheet, line, cells, problem.field, problem.error))
+            counts["rejected"] += 1
+            continue
+        except DomainError as error:
+            rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
+            counts["rejected"] += 1
+            continue
+        batch.take(decisions)
+        counts[outcome] += 1
+    batch.write(s)
+
+
 def _row_by_row(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]], counts: dict[str, int],
                 rejects: list[RejectedRow]) -> None:
     kind = sheet.kind
+    if kind.name in _DECIDERS:
+        # the database refused the batch as a whole: each row alone, so only the row it refuses is lost
+        for one in pending:
+            with s.begin_nested():
+                _decide_batch(s, ctx, sheet, [one], counts, rejects)
+        return
     writer = _WRITERS[kind.name]
     for line, cells in pending:
         counts["rows"] += 1
