@@ -26,6 +26,7 @@ from typing import ClassVar
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     String,
     and_,
     bindparam,
@@ -346,17 +347,24 @@ def _params(as_of: datetime, office: str | None) -> dict:
     return {"as_of": as_of} if office is None else {"as_of": as_of, "office": office}
 
 
+def _execute(session: Session, stmt, params: dict):
+    """A column statement on the session's connection (after flushing what the session holds): no ORM
+    execution or row loading, which cost more than the check's index look-ups."""
+    session.flush()
+    return session.connection().execute(stmt, params)
+
+
 def _ids(session: Session, statements: Sequence, params: dict) -> list[int]:
     found: set[int] = set()
     for stmt in statements:
-        found.update(session.scalars(stmt, params))
+        found.update(_execute(session, stmt, params).scalars())
     return sorted(found)
 
 
 def _by_ids(session: Session, stmt, ids: Sequence[int], params: dict) -> list:
     rows: list = []
     for start in range(0, len(ids), _CHUNK):
-        rows.extend(session.execute(stmt, {**params, "ids": list(ids[start:start + _CHUNK])}).all())
+        rows.extend(_execute(session, stmt, {**params, "ids": list(ids[start:start + _CHUNK])}).all())
     return rows
 
 
@@ -386,7 +394,7 @@ def cash_held(session: Session, *, as_of: datetime, office: str | None = None) -
     """Cash receipts collected by `as_of` whose handover finance had not confirmed by then."""
     open_cash, not_confirmed, in_handovers, detail = _cash_held_statements(office is not None)
     moment = {"as_of": as_of}
-    ids = set(session.scalars(open_cash, moment))
+    ids = set(_execute(session, open_cash, moment).scalars())
     ids.update(r[0] for r in _by_ids(session, in_handovers, _ids(session, not_confirmed, moment), moment))
     rows = sorted(_by_ids(session, detail, sorted(ids), _params(as_of, office)), key=lambda r: (r[3], r[0]))
     return [CashHeld(receipt=r[0], order=r[1], amount=Decimal(r[2] or 0).quantize(CENT), collected_at=r[3],
@@ -570,7 +578,7 @@ def _twice_statements(by_office: bool) -> tuple:
 
 def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None = None) -> list[ReceiptUsedTwice]:
     """Book serials used on more than one receipt row, and orders paid on more than one receipt, by `as_of`."""
-    legacy = session.execute(_legacy_used_statement(), {"as_of": as_of}).all()
+    legacy = _execute(session, _legacy_used_statement(), {"as_of": as_of}).all()
     if not legacy:
         return []
     params = _params(as_of, office)
@@ -582,7 +590,7 @@ def receipts_used_twice(session: Session, *, as_of: datetime, office: str | None
         groups: dict[object, list] = defaultdict(list)
         # a group lies within one book or one order, so batches of them never split one
         for start in range(0, len(refs), 500):
-            for row in session.execute(stmt, {**params, name: refs[start:start + 500]}):
+            for row in _execute(session, stmt, {**params, name: refs[start:start + 500]}):
                 groups[group_of(row)].append(row)
         for rows in groups.values():
             numbers = tuple(r[3] for r in rows)
@@ -630,65 +638,56 @@ def fees_not_collected(session: Session, *, as_of: datetime, calendar: BusinessC
     return out
 
 
+@cache
+def _figures_statements() -> tuple:
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    cash_sum = func.coalesce(func.sum(case((Receipt.method == _CASH, Receipt.amount), else_=0)), 0)
+    e_sum = func.coalesce(func.sum(case((Receipt.method != _CASH, Receipt.amount), else_=0)), 0)
+    # (by collection time: whether a receipt has a collector is no reason for SQLite to pick an index)
+    on_day = (Receipt.state == _USED, Receipt.collected_at >= start, Receipt.collected_at < end)
+
+    def per_person(sums) -> Select:
+        """The day's sums per person, then who they are: the join after the grouping, a look-up per person."""
+        return (select(Staff.code, Staff.name, Staff.department, Office.code, *(type_coerce(c, Money) for c in
+                                                                               list(sums.c)[1:]))
+                .select_from(sums).join(Staff, Staff.id == sums.c.person).join(Office, Office.id == Staff.office_id))
+    collected = per_person(select(Receipt.collected_by_id.label("person"), cash_sum, e_sum)
+                           .where(*on_day, broad(Receipt.collected_by_id.is_not(None)))
+                           .group_by(Receipt.collected_by_id).subquery())
+    # an imported receipt with no collector counts for its book's holder (the join only for those: joined for
+    # every receipt of the day, PostgreSQL hashes every book ever issued)
+    by_holder = per_person(select(ReceiptBook.holder_id.label("person"), cash_sum, e_sum)
+                           .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
+                           .where(*on_day, broad(Receipt.collected_by_id.is_(None)))
+                           .group_by(ReceiptBook.holder_id).subquery())
+    handed = per_person(select(CashHandover.handed_by_id.label("person"), func.sum(CashHandover.counted_amount))
+                        .where(CashHandover.handed_at >= start, CashHandover.handed_at < end,
+                               CashHandover.confirmed_at.is_not(None), CashHandover.confirmed_at <= _AS_OF)
+                        .group_by(CashHandover.handed_by_id).subquery())
+    return (collected, by_holder), handed
+
+
 def collector_figures(session: Session, *, day: date, as_of: datetime, calendar: BusinessCalendar,
                       held: Iterable[CashHeld], office: str | None = None) -> list[CollectorFigures]:
     """Per collector: collected on `day` (cash / electronic), handed over on `day`, and all cash still held."""
-    start = calendar.at(day, time(0))
-    end = min(calendar.at(day + timedelta(days=1), time(0)), as_of + timedelta(microseconds=1))
-    cash_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method == _CASH, Receipt.amount), else_=0)), 0),
-                           Money)
-    e_sum = type_coerce(func.coalesce(func.sum(case((Receipt.method != _CASH, Receipt.amount), else_=0)), 0), Money)
-    # (by collection time: whether a receipt has a collector is no reason for SQLite to pick an index)
-    on_day = (Receipt.state == _USED, Receipt.collected_at >= start, Receipt.collected_at < end)
-    sums: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    for sid, cash, electronic in [
-            *session.execute(select(Receipt.collected_by_id, cash_sum, e_sum)
-                             .where(*on_day, broad(Receipt.collected_by_id.is_not(None)))
-                             .group_by(Receipt.collected_by_id)),
-            # an imported receipt with no collector counts for its book's holder (the join only for those:
-            # joined for every receipt of the day, PostgreSQL hashes every book ever issued)
-            *session.execute(select(ReceiptBook.holder_id, cash_sum, e_sum)
-                             .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-                             .where(*on_day, broad(Receipt.collected_by_id.is_(None)))
-                             .group_by(ReceiptBook.holder_id))]:
-        sums[sid][0] += Decimal(cash)
-        sums[sid][1] += Decimal(electronic)
-    collected = [(sid, cash, electronic) for sid, (cash, electronic) in sums.items()]
-    handed = session.execute(
-        select(CashHandover.handed_by_id, type_coerce(func.sum(CashHandover.counted_amount), Money))
-        .where(CashHandover.handed_at >= start, CashHandover.handed_at < end,
-               CashHandover.confirmed_at.is_not(None), CashHandover.confirmed_at <= as_of)
-        .group_by(CashHandover.handed_by_id)).all()
-    outstanding: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    params = {"start": calendar.at(day, time(0)), "as_of": as_of,
+              "end": min(calendar.at(day + timedelta(days=1), time(0)), as_of + timedelta(microseconds=1))}
+    collected, handed = _figures_statements()
+    figures: dict[str, dict] = {}
+
+    def entry(code: str, name: str, dept: str, office_code: str) -> dict:
+        return figures.setdefault(code, dict(collector=code, name=name, department=dept, office=office_code,
+                                             cash=ZERO, electronic=ZERO, handed_over=ZERO, outstanding=ZERO))
+    for stmt in collected:
+        for code, name, dept, office_code, cash, electronic in _execute(session, stmt, params):
+            e = entry(code, name, dept, office_code)
+            e["cash"] = (e["cash"] + Decimal(cash)).quantize(CENT)
+            e["electronic"] = (e["electronic"] + Decimal(electronic)).quantize(CENT)
+    for code, name, dept, office_code, amount in _execute(session, handed, params):
+        entry(code, name, dept, office_code)["handed_over"] = Decimal(amount).quantize(CENT)
     for item in held:
-        outstanding[item.collector] += item.amount
-
-    ids = {r[0] for r in collected if r[0] is not None} | {r[0] for r in handed}
-    people: dict[int, tuple[str, str, str, str]] = {}
-    by_code: dict[str, int] = {}
-    codes = set(outstanding)
-    if ids or codes:
-        for sid, code, name, dept, office_code in session.execute(
-                select(Staff.id, Staff.code, Staff.name, Staff.department, Office.code)
-                .join(Office, Office.id == Staff.office_id)
-                .where(or_(Staff.id.in_(ids), Staff.code.in_(codes)))):
-            people[sid] = (code, name, dept, office_code)
-            by_code[code] = sid
-
-    figures: dict[int, dict] = {}
-
-    def entry(sid: int) -> dict:
-        code, name, dept, office_code = people[sid]
-        return figures.setdefault(sid, dict(collector=code, name=name, department=dept, office=office_code,
-                                            cash=ZERO, electronic=ZERO, handed_over=ZERO, outstanding=ZERO))
-    for sid, cash, electronic in collected:
-        if sid in people:
-            e = entry(sid)
-            e["cash"], e["electronic"] = Decimal(cash).quantize(CENT), Decimal(electronic).quantize(CENT)
-    for sid, amount in handed:
-        entry(sid)["handed_over"] = Decimal(amount).quantize(CENT)
-    for code, amount in outstanding.items():
-        entry(by_code[code])["outstanding"] = amount
+        e = entry(item.collector, item.collector_name, item.department, item.office)
+        e["outstanding"] += item.amount
     out = [CollectorFigures(**f) for f in figures.values()]
     if office is not None:
         out = [f for f in out if f.office == office]
