@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
+from models.facts import maker
 from models.planning import broad, short_queries
 from models.rules import cash_due
 from models.tables import (
@@ -259,6 +260,10 @@ class CashCheck:
     findings_by_kind: dict[str, int] = field(default_factory=dict)
 
 
+_collector_figures = maker(CollectorFigures)
+_office_day_totals = maker(OfficeDayTotals)
+
+
 # -- pure rules ---------------------------------------------------------------------------
 
 def evaluation_time(day: date, calendar: BusinessCalendar, *, cutoff: time = time(17, 30),
@@ -278,8 +283,14 @@ def unhanded_by_collector(held: Iterable[CashHeld], *, as_of: datetime, calendar
                           cutoff: time = time(17, 30)) -> list[UnhandedCash]:
     """Cash past its due time, one fact per collector and due time; cash not yet due is left out."""
     groups: dict[tuple[str, datetime], list[CashHeld]] = defaultdict(list)
+    dues: dict[tuple[date, bool], datetime] = {}
     for item in held:
-        due = cash_due(item.collected_at, calendar, cutoff=cutoff)
+        # the due time depends only on the local day and the side of the cut-off: the calendar once for each
+        local = calendar.local(item.collected_at)
+        key = (local.date(), local.time() < cutoff)
+        if key not in dues:
+            dues[key] = cash_due(item.collected_at, calendar, cutoff=cutoff)
+        due = dues[key]
         if due < as_of:
             groups[(item.collector, due)].append(item)
     out = []
@@ -310,14 +321,15 @@ def classify_handover(*, handover: str, collector: str, collector_name: str, dep
 
 def office_totals(collectors: Iterable[CollectorFigures]) -> list[OfficeDayTotals]:
     """Per office, the sum of its collectors' day figures."""
-    by_office: dict[str, list[CollectorFigures]] = defaultdict(list)
+    by_office: dict[str, list] = {}
     for c in collectors:
-        by_office[c.office].append(c)
-    return [OfficeDayTotals(
-        office=office, collectors=len(rows),
-        cash=sum((r.cash for r in rows), ZERO), electronic=sum((r.electronic for r in rows), ZERO),
-        handed_over=sum((r.handed_over for r in rows), ZERO), outstanding=sum((r.outstanding for r in rows), ZERO))
-        for office, rows in sorted(by_office.items())]
+        t = by_office.setdefault(c.office, [0, ZERO, ZERO, ZERO, ZERO])
+        t[0] += 1
+        t[1] += c.cash
+        t[2] += c.electronic
+        t[3] += c.handed_over
+        t[4] += c.outstanding
+    return [_office_day_totals(office, *t) for office, t in sorted(by_office.items())]
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -673,22 +685,24 @@ def collector_figures(session: Session, *, day: date, as_of: datetime, calendar:
     params = {"start": calendar.at(day, time(0)), "as_of": as_of,
               "end": min(calendar.at(day + timedelta(days=1), time(0)), as_of + timedelta(microseconds=1))}
     collected, handed = _figures_statements()
-    figures: dict[str, dict] = {}
+    # collector, name, department, office, cash, electronic, handed over, outstanding
+    figures: dict[str, list] = {}
 
-    def entry(code: str, name: str, dept: str, office_code: str) -> dict:
-        return figures.setdefault(code, dict(collector=code, name=name, department=dept, office=office_code,
-                                             cash=ZERO, electronic=ZERO, handed_over=ZERO, outstanding=ZERO))
+    def entry(code: str, name: str, dept: str, office_code: str) -> list:
+        e = figures.get(code)
+        if e is None:
+            e = figures[code] = [code, name, dept, office_code, ZERO, ZERO, ZERO, ZERO]
+        return e
     for stmt in collected:
         for code, name, dept, office_code, cash, electronic in _execute(session, stmt, params):
             e = entry(code, name, dept, office_code)
-            e["cash"] = (e["cash"] + Decimal(cash)).quantize(CENT)
-            e["electronic"] = (e["electronic"] + Decimal(electronic)).quantize(CENT)
+            e[4] = (e[4] + cash).quantize(CENT)
+            e[5] = (e[5] + electronic).quantize(CENT)
     for code, name, dept, office_code, amount in _execute(session, handed, params):
-        entry(code, name, dept, office_code)["handed_over"] = Decimal(amount).quantize(CENT)
+        entry(code, name, dept, office_code)[6] = amount.quantize(CENT)
     for item in held:
-        e = entry(item.collector, item.collector_name, item.department, item.office)
-        e["outstanding"] += item.amount
-    out = [CollectorFigures(**f) for f in figures.values()]
+        entry(item.collector, item.collector_name, item.department, item.office)[7] += item.amount
+    out = [_collector_figures(*f) for f in figures.values()]
     if office is not None:
         out = [f for f in out if f.office == office]
     return sorted(out, key=lambda f: (f.office, f.collector))

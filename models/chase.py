@@ -12,11 +12,10 @@ holiday for something that fell due while the office was closed.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TypeVar
 
 from sqlalchemy import (
     CompoundSelect,
@@ -33,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
+from models.facts import maker
 from models.planning import short_queries
 from models.rules import callback_level, escalation_due, reply_due
 from models.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
@@ -137,28 +137,11 @@ class CallbackChase:
     overdue_orders: tuple[OverdueWorkOrder, ...] = ()
 
 
-_F = TypeVar("_F")
-
-
-def _maker(cls: type[_F]) -> Callable[..., _F]:
-    """`cls(*values)` for a frozen dataclass given every field in order, without its generated __init__: that sets
-    each field through object.__setattr__, ten times the cost of filling the instance's dict, and was the larger
-    part of a check's Python time at a hundred findings. Same object, same equality."""
-    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-    new = object.__new__
-
-    def make(*values: object) -> _F:
-        obj = new(cls)
-        obj.__dict__.update(zip(names, values, strict=True))
-        return obj
-    return make
-
-
-_overdue_reply = _maker(OverdueReply)
-_overdue_callback = _maker(OverdueCallback)
-_rework_without_callback = _maker(ReworkWithoutCallback)
-_missing_rework = _maker(MissingRework)
-_overdue_work_order = _maker(OverdueWorkOrder)
+_overdue_reply = maker(OverdueReply)
+_overdue_callback = maker(OverdueCallback)
+_rework_without_callback = maker(ReworkWithoutCallback)
+_missing_rework = maker(MissingRework)
+_overdue_work_order = maker(OverdueWorkOrder)
 
 
 # -- pure rules ---------------------------------------------------------------------------------

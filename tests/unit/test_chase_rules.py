@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from models.calendar import BusinessCalendar
-from models.chase import OverdueCallback, ReworkWithoutCallback, _maker, judged_at, overdue_minutes
+from models.chase import OverdueCallback, ReworkWithoutCallback, judged_at, overdue_minutes
+from models.facts import maker
 from models.rules import callback_due, callback_level
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -72,7 +73,7 @@ def test_overdue_minutes_count_whole_minutes_and_never_go_negative():
 def test_a_finding_built_without_its_init_is_the_same_frozen_fact():
     values = ("WO-1-R1", "R-1", "O1", None, "1-101", "Wang", "13812345678", "Li", "engineering", "Zhao", 1,
               local(2026, 11, 2, 17, 30), local(2026, 11, 3, 17, 30), 3000, 2, "WO-1")
-    fast = _maker(ReworkWithoutCallback)(*values)
+    fast = maker(ReworkWithoutCallback)(*values)
     assert fast == ReworkWithoutCallback(*values)
     assert hash(fast) == hash(ReworkWithoutCallback(*values))
     assert isinstance(fast, OverdueCallback) and fast.levels == (1, 2)
@@ -82,4 +83,4 @@ def test_a_finding_built_without_its_init_is_the_same_frozen_fact():
 
 def test_a_finding_missing_a_value_is_refused():
     with pytest.raises(ValueError):
-        _maker(OverdueCallback)("WO-1", "R-1")
+        maker(OverdueCallback)("WO-1", "R-1")
