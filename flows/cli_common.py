@@ -4,6 +4,7 @@ Kept free of Prefect so that a clerk's command starts instantly.
 """
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -99,20 +100,44 @@ def local_text(value: str | datetime | None) -> str:
     return runtime().calendar.local(moment).strftime("%Y-%m-%d %H:%M")
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (imports: everything they build is kept)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = False, **parameters: Any) -> Any:
     """Run one Prefect flow in this process and return its result; a failed run is one line and exit 1.
 
-    Prefect is imported only here, after `prepare_for_run` has settled its environment (serve's local
-    server when it answers, else the ephemeral one).
+    Prefect is imported only here (by `load_flow`), after `prepare_for_run` has settled its environment:
+    serve's local server when it answers, else a temporary server launched first, so that it starts while
+    Prefect and the flow are imported.
     """
     from flows.serve import prepare_for_run
 
     rt = runtime()
-    where = prepare_for_run(rt.settings)
+    target = prepare_for_run(rt.settings)
     if announce:
-        err_console.print(t(f"Prefect:{where}", f"Prefect: {where}"), style="dim", markup=False, highlight=False)
-    flow = load_flow()
-    with using_runtime(rt):
+        err_console.print(t(f"Prefect:{target.where}", f"Prefect: {target.where}"), style="dim", markup=False,
+                          highlight=False)
+    with collector_paused():  # importing Prefect keeps all it builds (~80k objects): nothing to collect
+        flow = load_flow()
+    target.wait_ready()
+    from prefect.context import SettingsContext, get_settings_context
+
+    # heartbeats let a server mark a long run whose process died as crashed; a one-off run lasts seconds, and
+    # ending the heartbeat thread costs up to a second (it sleeps in 1 s steps) on every run. A copy of the
+    # settings, not temporary_settings(): that re-reads every setting source (0.03-0.3 s)
+    ctx = get_settings_context()
+    quiet = ctx.settings.model_copy(
+        update={"flows": ctx.settings.flows.model_copy(update={"heartbeat_frequency": None})})
+    with using_runtime(rt), SettingsContext(profile=ctx.profile, settings=quiet):
         state = flow(**parameters, return_state=True)
     if not state.is_completed():
         err_console.print(t(f"{name} 运行失败:{state.message}", f"{name} failed: {state.message}"),

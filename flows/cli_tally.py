@@ -1,6 +1,6 @@
 """`bianmin run monthly-tally [--month YYYY-MM] [--resend] [--json]`: reconcile a month and report it to administration.
 
-Prefect (and flows.tally, which imports it) is imported inside the command only.
+Prefect (and flows.tally, which imports it) and models.reconcile (pandas) are imported inside the command only.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from flows.cli_common import console, emit, refusals, run_flow_once, runtime, t, to_jsonable
-from models.reconcile import reportable_month
 
 _STATUS = {
     "new": ("新报表", "new"),
@@ -61,6 +60,8 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         """Reconcile a month across CS, finance, engineering and cleaning; workbook and email to administration."""
         rt = runtime()
         if month is not None:
+            from models.reconcile import reportable_month  # it imports pandas: not on every command's start
+
             with refusals():
                 month = reportable_month(month, calendar=rt.calendar, as_of=datetime.now(rt.calendar.tz))
         def load():

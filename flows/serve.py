@@ -8,6 +8,7 @@ settings are read once, at import.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -64,21 +65,6 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def prepare_for_run(settings: Settings) -> str:
-    """Before a one-off `bianmin run`: use serve's local server when it is up (saves the ~10 s ephemeral start).
-
-    Returns the API URL used, or "ephemeral".
-    """
-    for key, value in prefect_environment(settings).items():
-        os.environ.setdefault(key, value)
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"]
-    if server_healthy(settings.prefect_port):
-        os.environ["PREFECT_API_URL"] = api_url(settings.prefect_port)
-        return os.environ["PREFECT_API_URL"]
-    return "ephemeral"
-
-
 def _die_with_parent() -> None:
     # if bianmin serve is killed outright (SIGKILL), the server must not outlive it
     try:
@@ -87,6 +73,24 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _stop_group(process: subprocess.Popen | None, timeout: float) -> bool:
+    """SIGTERM a server's process group (it shuts down in order: pending events are written), SIGKILL after
+    `timeout`; returns whether there was anything to stop."""
+    if process is None or process.poll() is not None:
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    return True
 
 
 @dataclass
@@ -155,19 +159,131 @@ class LocalPrefectServer:
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server and everything it started; no orphan survives."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
+        if _stop_group(process, timeout):
+            log.info("local Prefect server stopped")
+
+
+# What Prefect's own ephemeral mode runs (prefect.server.api.server.SubprocessASGIServer): its API app with
+# the UI off and only the services an ephemeral server needs (they record task runs, events and logs).
+_TEMPORARY_SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class TemporaryPrefectServer:
+    """The server a one-off `bianmin run` records its flow run in when no server is running: the same app and
+    services as Prefect's ephemeral mode, but started by us *before* Prefect is imported, so that its start
+    (~5-10 s, mostly imports) overlaps ours instead of following them, and this process never imports the
+    server's code (Prefect's ephemeral mode does, ~2-5 s, only to start it). Stopped when the process exits,
+    after Prefect has flushed the run's events and logs to it."""
+
+    settings: Settings
+    startup_timeout: float = 120.0
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def api_url(self) -> str:
+        return api_url(self.port)
+
+    @property
+    def log_path(self) -> Path:
+        return self.settings.prefect_home / "temporary-server.log"
+
+    def start(self) -> None:
+        """Launch the server and return at once; `wait_ready` waits for it."""
+        s = self.settings
+        s.prefect_home.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        env.update(prefect_environment(s))
+        env.update(_TEMPORARY_SERVER_ENV)
+        command = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+                   "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        with open(self.log_path, "ab") as out:
+            # its own session and log: a Ctrl-C reaches us (we stop it in order), and our stdout stays the
+            # command's output; if we are killed outright it gets SIGTERM from the kernel
+            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=_die_with_parent)
+        atexit.register(self.stop)
+
+    def wait_ready(self) -> None:
+        """Block until the server answers; a server that exits or never answers is a ServeError with its log."""
+        s = self.settings
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                code, self.process = self.process.returncode, None
+                raise ServeError(_t(
+                    s, f"临时 Prefect 服务器启动失败(退出码 {code},日志 {self.log_path}):\n{_tail(self.log_path)}",
+                    f"The temporary Prefect server exited during startup (exit code {code}, log "
+                    f"{self.log_path}):\n{_tail(self.log_path)}"))
+            if server_healthy(self.port, timeout=2.0):
                 return
-            try:
-                process.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.info("local Prefect server stopped")
+            time.sleep(0.1)
+        self.stop()
+        raise ServeError(_t(
+            s, f"临时 Prefect 服务器在 {self.startup_timeout:.0f} 秒内未就绪(日志 {self.log_path}):\n{_tail(self.log_path)}",
+            f"The temporary Prefect server was not healthy within {self.startup_timeout:.0f} s (log "
+            f"{self.log_path}):\n{_tail(self.log_path)}"))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self.process = self.process, None
+        _stop_group(process, timeout)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+@dataclass
+class RunTarget:
+    """Where a one-off run records itself in Prefect."""
+
+    where: str  # the API URL, for the operator
+    temporary: TemporaryPrefectServer | None = None
+
+    def wait_ready(self) -> None:
+        if self.temporary is not None:
+            self.temporary.wait_ready()
+
+
+_temporary: TemporaryPrefectServer | None = None
+
+
+def prepare_for_run(settings: Settings) -> RunTarget:
+    """Before a one-off `bianmin run`, and before Prefect is imported (it reads its settings once, at import):
+    PREFECT_API_URL if set, else `bianmin serve`'s local server when it answers, else a temporary server of
+    this process's own, launched now so that it starts while the caller imports the flow.
+    """
+    global _temporary
+    if "prefect" in sys.modules:
+        # already imported (tests under Prefect's harness, an embedding program): its settings are fixed
+        from prefect.settings import get_current_settings
+
+        return RunTarget(get_current_settings().api.url or "ephemeral")
+    for key, value in prefect_environment(settings).items():
+        os.environ.setdefault(key, value)
+    if os.environ.get("PREFECT_API_URL"):
+        return RunTarget(os.environ["PREFECT_API_URL"])
+    if server_healthy(settings.prefect_port):
+        os.environ["PREFECT_API_URL"] = api_url(settings.prefect_port)
+        return RunTarget(os.environ["PREFECT_API_URL"])
+    if _temporary is None:
+        _temporary = TemporaryPrefectServer(settings)
+        _temporary.start()
+    os.environ["PREFECT_API_URL"] = _temporary.api_url
+    return RunTarget(f"{_temporary.api_url} (temporary)", _temporary)
 
 
 def serve_all(settings: Settings, *, say: Callable[[str], None] = print) -> int:

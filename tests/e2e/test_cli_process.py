@@ -1,12 +1,17 @@
-"""The real `bianmin` program in its own process: exit codes, the calendar warning, and no Prefect for the desk."""
+"""The real `bianmin` program in its own process: exit codes, the calendar warning, no Prefect for the desk, and a
+one-off flow run recorded in Prefect with no server running."""
 from __future__ import annotations
 
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
+import psutil
 import pytest
 
 from models import desk
@@ -84,3 +89,37 @@ def test_a_desk_command_does_not_import_prefect(env, completed_orders):
                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert json.loads(result.stdout)["state"] == "accepted", result.stderr
     assert result.stderr.strip().splitlines()[-1] == "prefect absent"
+
+
+def prefect_servers_for(prefect_home: Path) -> list[int]:
+    """Pids of Prefect server processes keeping their state in `prefect_home`."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if "prefect.server.api.server:create_app" not in " ".join(process.info["cmdline"] or ()):
+            continue
+        try:
+            if process.environ().get("PREFECT_HOME") == str(prefect_home):
+                found.append(process.info["pid"])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_a_flow_run_with_no_prefect_server_is_recorded_in_prefect_and_leaves_no_server_behind(env):
+    with socket.socket() as sock:  # nothing listens there: no `bianmin serve` to find
+        sock.bind(("127.0.0.1", 0))
+        env["BIANMIN_PREFECT_PORT"] = str(sock.getsockname()[1])
+    prefect_home = Path(env["BIANMIN_DATA_DIR"]) / "prefect"
+
+    result = bianmin(env, "run", "chase-replies", "--as-of", "2026-11-26T10:00", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["recorded"] is True  # stdout holds the command's JSON and nothing else
+    assert "(temporary)" in result.stderr.splitlines()[0]
+    with closing(sqlite3.connect(prefect_home / "prefect.db")) as prefect_db:
+        runs = prefect_db.execute(
+            "SELECT flow.name, flow_run.state_name, (SELECT count(*) FROM task_run WHERE task_run.flow_run_id = "
+            "flow_run.id AND task_run.state_name = 'Completed') FROM flow_run JOIN flow ON flow.id = flow_run.flow_id"
+        ).fetchall()
+    assert runs == [("chase-replies", "Completed", 1)]
+    assert prefect_servers_for(prefect_home) == []
