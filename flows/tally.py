@@ -131,37 +131,37 @@ def _report_dir(rt: Runtime, office: str, month: str) -> Path:
     return rt.settings.effective_reports_dir / report.office_dir(office) / month
 
 
-def _build(rt: Runtime, tally: MonthTally, content: dict, content_text: str, folder: Path, *, version: int,
-           previous: ReportRun | None) -> dict:
-    """Write workbook, chart, email body and the tally's content (as `content_text`, its canonical JSON) into
-    `folder`; returns what the send needs."""
+def _build(rt: Runtime, tally: MonthTally, content: report.ContentText, rows: report.SheetRows, folder: Path, *,
+           version: int, previous: ReportRun | None) -> dict:
+    """Write workbook, chart, email body and the tally's content (its canonical JSON) into `folder`; returns what
+    the send needs."""
     s = rt.settings
     changes = prev_version = None
     if previous is not None:
         prev_version = previous.version
         old_path = Path(previous.file_path).with_name(CONTENT_FILE)
         old = json.loads(old_path.read_text(encoding="utf-8")) if old_path.exists() else {}
-        changes = report.diff_content(old, content)
+        changes = report.diff_content(old, content.figures)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"bianmin-{report.office_dir(tally.office)}-{tally.month}-v{version}.xlsx"
     final_workbook = folder.parent / f"v{version}" / name
     report.write_workbook(tally, folder / name, locale=s.locale, version=version, tz=rt.calendar.tz,
-                          changes=changes, previous_version=prev_version)
+                          changes=changes, previous_version=prev_version, rows=rows)
     chart = report.write_chart(tally, folder / "chart.png", locale=s.locale)
     for body, inline in ((EMAIL_BODY, True), (CHAT_BODY, False)):
         html = report.email_html(tally, locale=s.locale, version=version, workbook=final_workbook.resolve(),
                                  chart=chart, inline_chart=inline, changes=changes, previous_version=prev_version)
         (folder / body).write_text(html, encoding="utf-8")
-    (folder / CONTENT_FILE).write_text(content_text, encoding="utf-8")
+    content.write(folder / CONTENT_FILE)
     return {"workbook": str(final_workbook), "changes": None if changes is None else len(changes)}
 
 
-def _publish(rt: Runtime, tally: MonthTally, content: dict, *, resend: bool, as_of: datetime,
-             started: datetime) -> ReportOutcome:
-    """Write and record the report of `tally` (whose `content()` is `content`) if its content is new; send it."""
+def _publish(rt: Runtime, tally: MonthTally, content: report.ContentText, rows: report.SheetRows, *, resend: bool,
+             as_of: datetime, started: datetime) -> ReportOutcome:
+    """Write and record the report of `tally` (whose content is `content`, its long sheets' rows `rows`) if its
+    content is new; send it."""
     s = rt.settings
-    content_text = report.canonical_json(content)  # made once: it is hashed and kept as tally.json
-    content_hash = report.text_hash(content_text)
+    content_hash = content.hash
     findings = len(tally.discrepancies)
     with transaction(rt.sessions) as session:
         latest = session.scalars(select(ReportRun).where(ReportRun.month == tally.month,
@@ -181,7 +181,7 @@ def _publish(rt: Runtime, tally: MonthTally, content: dict, *, resend: bool, as_
     staging = base / f".v{version}-{uuid.uuid4().hex[:8]}"
     final = base / f"v{version}"
     try:
-        built = _build(rt, tally, content, content_text, staging, version=version, previous=latest)
+        built = _build(rt, tally, content, rows, staging, version=version, previous=latest)
         total = tally.total
         summary = {"send": wanted, "findings": findings, "accepted": total.accepted, "revenue": str(total.revenue),
                    "changes": built["changes"], "previous_version": latest.version if latest else None}
@@ -311,10 +311,11 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
             group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
                                     reply_minutes=s.reply_minutes)
         offices = group.split()
-        contents = group.contents(offices)
-        for office, tally in offices.items():
-            outcomes.append(_publish(rt, tally, contents[office], resend=resend, as_of=as_of, started=started))
-        outcomes.append(_publish(rt, group, contents[group.office], resend=resend, as_of=as_of, started=started))
+        contents = report.content_texts(group, offices)
+        rows = report.SheetRows.split(group, offices, locale=s.locale, tz=rt.calendar.tz)
+        for office, tally in [*offices.items(), (group.office, group)]:
+            outcomes.append(_publish(rt, tally, contents.pop(office), rows.pop(office), resend=resend, as_of=as_of,
+                                     started=started))
     return TallyResult(tuple(months), tuple(outcomes))
 
 

@@ -11,6 +11,7 @@ Money stays Decimal end to end (pandas would turn NUMERIC into float64).
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
@@ -76,7 +77,7 @@ class MonthWindow:
         return shift_month(self.month, -1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Discrepancy:
     """One mismatch between the views of the ledger, with what it is about.
 
@@ -173,7 +174,7 @@ class Figures:
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in out.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallbackLine:
     """A callback that fell due or was done in the month, as it stood at the month's end."""
 
@@ -191,6 +192,15 @@ class CallbackLine:
     @property
     def on_time(self) -> bool:
         return self.done_at is not None and self.done_at <= self.due_at
+
+
+# a month has a row object per callback (100k+ in a big month): slotted, and read field by field
+_ROW_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (Discrepancy, CallbackLine)}
+_ROW_VALUES = {cls: operator.attrgetter(*names) for cls, names in _ROW_FIELDS.items()}
+
+
+def _astuple(row) -> tuple:
+    return _ROW_VALUES[type(row)](row)
 
 
 @dataclass(frozen=True)
@@ -251,7 +261,7 @@ class MonthTally:
 
     def content(self) -> dict:
         """Everything the report shows, as plain sorted JSON-able values: the thing that is hashed."""
-        return self._content([_jsonable_row(d) for d in self.discrepancies],
+        return self.content_with([_jsonable_row(d) for d in self.discrepancies],
                              [dict(_jsonable_row(c), on_time=c.on_time) for c in self.callbacks])
 
     def split(self) -> dict[str, MonthTally]:
@@ -272,7 +282,7 @@ class MonthTally:
         offices = self.split() if offices is None else offices
         findings = [_jsonable_row(d) for d in self.discrepancies]
         callbacks = [dict(_jsonable_row(c), on_time=c.on_time) for c in self.callbacks]
-        out = {self.office: self._content(findings, callbacks)}
+        out = {self.office: self.content_with(findings, callbacks)}
         by_office: dict[str, tuple[list, list]] = {office: ([], []) for office in offices}
         for index, rows in enumerate((findings, callbacks)):
             for row in rows:
@@ -280,10 +290,11 @@ class MonthTally:
                 if part is not None:
                     part[index].append(row)
         for office, tally in offices.items():
-            out[office] = tally._content(*by_office[office])
+            out[office] = tally.content_with(*by_office[office])
         return out
 
-    def _content(self, findings: list[dict], callbacks: list[dict]) -> dict:
+    def content_with(self, findings: list[dict], callbacks: list[dict]) -> dict:
+        """`content()` made of rows already turned into JSON (`jsonable_row`)."""
         return {
             "month": self.month,
             "office": self.office,
@@ -370,10 +381,13 @@ def mentions_out_of_scope(text: str | None) -> bool:
     return any(word in low for word in OUT_OF_SCOPE_WORDS)
 
 
-def _jsonable_row(row) -> dict:
-    # vars() of a (slot-less) dataclass row is its fields: a month's 20k rows are turned into JSON twice a run
+def jsonable_row(row: Discrepancy | CallbackLine) -> dict:
+    """A finding or a callback line as JSON-able values (moments in ISO form, money as text)."""
     return {name: value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, Decimal)
-            else value for name, value in vars(row).items()}
+            else value for name, value in zip(_ROW_FIELDS[type(row)], _astuple(row))}
+
+
+_jsonable_row = jsonable_row
 
 
 def _money(value) -> Decimal:
@@ -452,16 +466,18 @@ def phone_replies(session: Session, *, window: MonthWindow, reply_minutes: int =
         .join(clerk, clerk.id == ServiceRequest.received_by_id)
         .where(ServiceRequest.channel == "phone", _within(ServiceRequest.received_at, window))
     )
-    # the +10 minutes is date arithmetic that differs per backend: one month of phone calls is small
-    rows = session.execute(query).all()
+    # the +10 minutes is date arithmetic that differs per backend: counted here, per clerk, as the rows stream by
     allowed = timedelta(minutes=reply_minutes)
-    data = [dict(office=r.office, department=r.department, worker=r.worker, worker_name=r.worker_name,
-                 phone_requests=1,
-                 phone_replied_in_time=int(r.replied_at is not None and r.replied_at < window.end
-                                           and r.replied_at - r.received_at <= allowed))
-            for r in rows]
-    frame = pd.DataFrame(data, columns=_KEY + ["phone_requests", "phone_replied_in_time"])
-    return frame.groupby(_KEY, as_index=False, dropna=False).sum()
+    counts: dict[tuple, list[int]] = {}
+    for office, department, worker, worker_name, received, replied in session.execute(query):
+        count = counts.get((office, department, worker, worker_name))
+        if count is None:
+            count = counts[(office, department, worker, worker_name)] = [0, 0]
+        count[0] += 1
+        if replied is not None and replied < window.end and replied - received <= allowed:
+            count[1] += 1
+    return pd.DataFrame([[*key, requests, in_time] for key, (requests, in_time) in counts.items()],
+                        columns=_KEY + ["phone_requests", "phone_replied_in_time"])
 
 
 def callback_counts(session: Session, *, window: MonthWindow) -> pd.DataFrame:
@@ -519,12 +535,17 @@ def callback_lines(session: Session, *, window: MonthWindow) -> list[CallbackLin
         .where(or_(_within(Callback.due_at, window), _within(Callback.done_at, window)))
     )
     lines = []
-    for office, number, rework_of, dept, code, name, due, done, outcome, rework_no, rework_at in session.execute(query):
+    # a month's lines repeat a few hundred offices, people and outcomes: keep one copy of each text
+    same = {}.setdefault
+    # streamed, not buffered: a big month's lines are 100k+ rows
+    for office, number, rework_of, dept, code, name, due, done, outcome, rework_no, rework_at in session.execute(
+            query.execution_options(yield_per=5000)):
         if done is not None and done >= window.end:
             done, outcome = None, None
         if rework_at is not None and rework_at >= window.end:
             rework_no = None
-        lines.append(CallbackLine(office, number, rework_of, dept, code, name, due, done, outcome, rework_no))
+        lines.append(CallbackLine(same(office, office), number, rework_of, same(dept, dept), same(code, code),
+                                  same(name, name), due, done, outcome and same(outcome, outcome), rework_no))
     return sorted(lines, key=lambda c: (c.office, c.due_at, c.order_number))
 
 
@@ -677,6 +698,11 @@ def find_department_reports(session: Session, *, window: MonthWindow) -> list[Di
         .join(worker, worker.id == DepartmentReport.worker_id)
         .outerjoin(WorkOrder, WorkOrder.id == DepartmentReport.order_id)
         .where(_within(DepartmentReport.reported_at, window))
+        # only the candidates: a month's 100k ordinary records need not come back to be ruled out one by one.
+        # SQL lower() may lower fewer letters than Python's, never more, and the words are ASCII or Chinese:
+        # this picks a superset of what mentions_out_of_scope confirms below
+        .where(or_(DepartmentReport.order_id.is_(None),
+                   *[func.lower(DepartmentReport.description).contains(w) for w in OUT_OF_SCOPE_WORDS]))
     )
     found = []
     for office, ref, order, dept, code, name, at, fee, description, address in session.execute(query):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +22,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from models.reconcile import GROUP, Figures, MonthTally
+from models.reconcile import GROUP, CallbackLine, Discrepancy, Figures, MonthTally, jsonable_row
 from models.tables import DEPARTMENT_NAMES
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -154,6 +155,90 @@ def text_hash(content_text: str) -> str:
     return hashlib.sha256(content_text.encode("utf-8")).hexdigest()
 
 
+_dumps = functools.partial(json.dumps, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_LINES_PER_PIECE = 1000
+
+
+@dataclass(frozen=True)
+class ContentText:
+    """A report's content as its canonical JSON (`canonical_json(content)`, the same text), in pieces.
+
+    A big month's callback lines are each turned into JSON once, for the group and for their office, and are
+    never one dict per line nor one string of the whole month: the text is hashed and written piece by piece.
+    `figures` is the content without its callback lines, what a later version's changes are judged on.
+    """
+
+    figures: dict
+    pieces: tuple[str, ...]
+
+    @property
+    def hash(self) -> str:
+        digest = hashlib.sha256()
+        for piece in self.pieces:
+            digest.update(piece.encode("utf-8"))
+        return digest.hexdigest()
+
+    def write(self, path: Path) -> None:
+        with path.open("w", encoding="utf-8") as out:
+            out.writelines(self.pieces)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+def content_texts(group: MonthTally, offices: dict[str, MonthTally]) -> dict[str, ContentText]:
+    """`ContentText` of the group's report and of each office's (`group.split()`), keyed by office.
+
+    Lines are joined into pieces of up to `_LINES_PER_PIECE` lines of one office; the group's text and the office's
+    share those pieces (the group's lines are its offices' lines, office by office), so the month's lines are
+    in memory as text once.
+    """
+    findings = [jsonable_row(d) for d in group.discrepancies]
+    office_pieces: dict[str, list[str]] = {office: [] for office in offices}
+    group_pieces: list[str] = []
+    run: list[str] = []
+    run_office = None
+
+    def flush() -> None:
+        if run:
+            piece = ",".join(run)
+            group_pieces.append(piece)
+            mine = office_pieces.get(run_office)
+            if mine is not None:
+                mine.append(piece)
+            run.clear()
+
+    for line in group.callbacks:
+        if line.office != run_office or len(run) == _LINES_PER_PIECE:
+            flush()
+            run_office = line.office
+        run.append(_dumps(dict(jsonable_row(line), on_time=line.on_time)))
+    flush()
+    by_office: dict[str, list[dict]] = {office: [] for office in offices}
+    for row in findings:
+        mine = by_office.get(row["office"])
+        if mine is not None:
+            mine.append(row)
+    out = {group.office: _content_text(group.content_with(findings, []), group_pieces)}
+    for office, tally in offices.items():
+        out[office] = _content_text(tally.content_with(by_office[office], []), office_pieces[office])
+    return out
+
+
+def _content_text(figures: dict, lines: list[str]) -> ContentText:
+    # canonical JSON sorts the keys: "callbacks" comes first, then the rest of the object as canonical_json writes it
+    del figures["callbacks"]
+    rest = canonical_json(figures)
+    pieces = ['{"callbacks":[']
+    for index, piece in enumerate(lines):
+        if index:
+            pieces.append(",")
+        pieces.append(piece)
+    pieces.append("]," + rest[1:] if rest != "{}" else "]}")
+    return ContentText(figures, tuple(pieces))
+
+
 @dataclass(frozen=True)
 class Change:
     """One difference between two versions of a month's report."""
@@ -207,6 +292,19 @@ def _local_naive(moment: datetime | None, tz) -> datetime | None:
     return None if moment is None else moment.astimezone(tz).replace(tzinfo=None)
 
 
+_EXCEL_EPOCH = datetime(1899, 12, 31)
+
+
+def excel_time(moment: datetime | None, tz) -> float | None:
+    """`moment` in local time as Excel's serial day number, exactly as xlsxwriter's `write_datetime` computes it
+    (so `write_number` of it with a date format writes the same cell), without its per-cell checks."""
+    if moment is None:
+        return None
+    delta = moment.astimezone(tz).replace(tzinfo=None) - _EXCEL_EPOCH
+    serial = delta.days + (float(delta.seconds) + float(delta.microseconds) / 1e6) / (60 * 60 * 24)
+    return serial + 1 if serial > 59 else serial  # Excel counts 1900-02-29, which never was
+
+
 def _width(value: Any) -> int:
     text = value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(value if value is not None else "")
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
@@ -215,6 +313,7 @@ def _width(value: Any) -> int:
 # a column's width is judged from its header and its first rows: measuring all 265k cells of a big month cost
 # a tenth of the report, and a column's later rows are the same kind of value as its first
 WIDTH_SAMPLE = 200
+DATETIME_WIDTH = len("2026-07-01 09:00")
 CONSTANT_MEMORY_ROWS = 50_000
 
 
@@ -262,7 +361,9 @@ class _Sheet:
                 else:
                     ws.write_string(row, col, str(value), text)
                 if index < WIDTH_SAMPLE:
-                    width = _width(value) + (3 if kinds[col] == "money" else 0)
+                    kind = kinds[col]
+                    # a datetime column holds Excel serial numbers, shown as yyyy-mm-dd hh:mm
+                    width = DATETIME_WIDTH if kind == "datetime" else _width(value) + (3 if kind == "money" else 0)
                     if width > widths.get(col, 0):
                         widths[col] = width
         self.row += 2
@@ -292,12 +393,54 @@ def _detail(d, locale: str) -> str:
     return word(key, locale) if key in WORDS else d.detail
 
 
+@dataclass(frozen=True)
+class SheetRows:
+    """The rows of a workbook's two long sheets (findings; callbacks & rework), as written."""
+
+    findings: list[list[Any]]
+    callbacks: list[list[Any]]
+
+    @classmethod
+    def of(cls, tally: MonthTally, *, locale: str, tz) -> SheetRows:
+        return cls([_finding_row(d, locale, tz) for d in tally.discrepancies],
+                   [_callback_row(c, locale, tz) for c in tally.callbacks])
+
+    @classmethod
+    def split(cls, group: MonthTally, offices: Iterable[str], *, locale: str, tz) -> dict[str, SheetRows]:
+        """The group's rows and each office's, every row made once (a row is the same in both workbooks)."""
+        out = {office: cls([], []) for office in offices}
+        every = cls([], [])
+        for source, make, part in ((group.discrepancies, _finding_row, "findings"),
+                                   (group.callbacks, _callback_row, "callbacks")):
+            for item in source:
+                row = make(item, locale, tz)
+                getattr(every, part).append(row)
+                mine = out.get(item.office)
+                if mine is not None:
+                    getattr(mine, part).append(row)
+        out[group.office] = every
+        return out
+
+
+def _finding_row(d: Discrepancy, locale: str, tz) -> list[Any]:
+    return [kind_label(d.kind, locale), d.office, d.order_number, d.reference, department_label(d.department, locale),
+            d.worker, d.worker_name, excel_time(d.occurred_at, tz), d.amount, d.expected, _detail(d, locale)]
+
+
+def _callback_row(c: CallbackLine, locale: str, tz) -> list[Any]:
+    return [c.office, c.order_number, c.rework_of, department_label(c.department, locale), c.worker, c.worker_name,
+            excel_time(c.due_at, tz), excel_time(c.done_at, tz), word(c.outcome, locale) if c.outcome else "",
+            word("yes" if c.on_time else "no", locale), c.rework_order]
+
+
 def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, tz,
-                   changes: list[Change] | None = None, previous_version: int | None = None) -> Path:
+                   changes: list[Change] | None = None, previous_version: int | None = None,
+                   rows: SheetRows | None = None) -> Path:
     """Write the month's workbook to `path` (sheets: summary, departments, workers, findings, callbacks & rework,
-    and "changes since v N" when given)."""
+    and "changes since v N" when given). `rows`: the long sheets' rows if made already (`SheetRows.split`)."""
     import xlsxwriter
 
+    long_rows = SheetRows.of(tally, locale=locale, tz=tz) if rows is None else rows
     path.parent.mkdir(parents=True, exist_ok=True)
     # A month's workbook is built in memory (no temporary files: on this disk their writes and removals
     # cost more than the cells); a very large one streams its rows to temporary files instead
@@ -365,20 +508,13 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     sheet = _Sheet(book, formats, w("findings"))
     sheet.table([w("kind"), w("office"), w("order"), w("reference"), w("department"), w("worker_code"),
                  w("worker"), w("occurred_at"), w("amount"), w("expected"), w("detail")],
-                ["text"] * 7 + ["datetime", "money", "money", "text"],
-                [[kind_label(d.kind, locale), d.office, d.order_number, d.reference,
-                  department_label(d.department, locale), d.worker, d.worker_name, _local_naive(d.occurred_at, tz),
-                  d.amount, d.expected, _detail(d, locale)] for d in tally.discrepancies])
+                ["text"] * 7 + ["datetime", "money", "money", "text"], long_rows.findings)
     sheet.finish()
 
     sheet = _Sheet(book, formats, w("callbacks"))
     sheet.table([w("office"), w("order"), w("rework_of"), w("department"), w("worker_code"), w("worker"),
                  w("due_at"), w("done_at"), w("outcome"), w("on_time"), w("rework_order")],
-                ["text"] * 6 + ["datetime", "datetime", "text", "text", "text"],
-                [[c.office, c.order_number, c.rework_of, department_label(c.department, locale), c.worker,
-                  c.worker_name, _local_naive(c.due_at, tz), _local_naive(c.done_at, tz),
-                  word(c.outcome, locale) if c.outcome else "", w("yes") if c.on_time else w("no"), c.rework_order]
-                 for c in tally.callbacks])
+                ["text"] * 6 + ["datetime", "datetime", "text", "text", "text"], long_rows.callbacks)
     sheet.finish()
 
     if changes is not None and previous_version is not None:

@@ -10,6 +10,7 @@ import pytest
 from models.errors import DomainError
 from models.reconcile import (
     KINDS,
+    CallbackLine,
     Discrepancy,
     Figures,
     MonthTally,
@@ -21,7 +22,8 @@ from models.reconcile import (
     shift_month,
     total,
 )
-from notifications.report import content_hash, diff_content
+from notifications import report
+from notifications.report import canonical_json, content_hash, content_texts, diff_content
 
 UTC = timezone.utc
 KEY = ["office", "department", "worker", "worker_name"]
@@ -120,6 +122,35 @@ def test_the_contents_of_group_and_offices_at_once_equal_each_content_alone():
     assert contents == {"*": group.content(), "A1": group.for_office("A1").content(),
                         "B2": group.for_office("B2").content()}
     assert [f["reference"] for f in contents["A1"]["findings"]] == ["WO-1", "000103"]
+
+
+def callback_line(office: str, n: int, *, done: bool = True) -> CallbackLine:
+    due = datetime(2026, 10, 3, 2, 0, tzinfo=UTC)
+    return CallbackLine(office, f"WO-{office}-{n:05d}", None, "engineering", "PL1", "王师傅", due,
+                        due if done else None, "satisfied" if done else None, None)
+
+
+def test_each_report_text_in_pieces_is_the_canonical_json_of_its_content_and_hashes_the_same():
+    lines = [callback_line("A1", n, done=n % 3 > 0) for n in range(report._LINES_PER_PIECE + 2)]
+    lines += [callback_line("B2", n) for n in range(3)]
+    group = MonthTally("2026-10", "*", datetime(2026, 9, 30, 16, tzinfo=UTC), datetime(2026, 10, 31, 16, tzinfo=UTC),
+                       (cell(office="A1", accepted=2), cell(office="B2", accepted=5), cell(office="C3", accepted=1)),
+                       (finding(office="B2", reference="WO-9"), finding("receipt-gap", "000103")), tuple(lines))
+    offices = group.split()
+    texts = content_texts(group, offices)
+    assert set(texts) == {"*", "A1", "B2", "C3"}
+    for office, tally in [*offices.items(), ("*", group)]:
+        content = tally.content()
+        assert texts[office].text == canonical_json(content)
+        assert texts[office].hash == content_hash(content)
+        assert texts[office].figures == {k: v for k, v in content.items() if k != "callbacks"}
+    assert len(json_lines(texts["*"].text)) == len(lines) and json_lines(texts["C3"].text) == []
+
+
+def json_lines(text: str) -> list:
+    import json
+
+    return json.loads(text)["callbacks"]
 
 
 def test_every_kind_is_counted_even_when_none_was_found():
