@@ -315,6 +315,7 @@ def _width(value: Any) -> int:
 WIDTH_SAMPLE = 200
 DATETIME_WIDTH = len("2026-07-01 09:00")
 CONSTANT_MEMORY_ROWS = 50_000
+EXCEL_ROWS = 1_048_576  # rows of a worksheet
 
 
 class _Sheet:
@@ -435,7 +436,7 @@ def _callback_row(c: CallbackLine, locale: str, tz) -> list[Any]:
 
 def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, tz,
                    changes: list[Change] | None = None, previous_version: int | None = None,
-                   rows: SheetRows | None = None) -> Path:
+                   rows: SheetRows | None = None, sheet_rows: int = EXCEL_ROWS) -> Path:
     """Write the month's workbook to `path` (sheets: summary, departments, workers, findings, callbacks & rework,
     and "changes since v N" when given). `rows`: the long sheets' rows if made already (`SheetRows.split`)."""
     import xlsxwriter
@@ -505,17 +506,21 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
                  for f in tally.by_worker()])
     sheet.finish()
 
-    sheet = _Sheet(book, formats, w("findings"))
-    sheet.table([w("kind"), w("office"), w("order"), w("reference"), w("department"), w("worker_code"),
-                 w("worker"), w("occurred_at"), w("amount"), w("expected"), w("detail")],
-                ["text"] * 7 + ["datetime", "money", "money", "text"], long_rows.findings)
-    sheet.finish()
-
-    sheet = _Sheet(book, formats, w("callbacks"))
-    sheet.table([w("office"), w("order"), w("rework_of"), w("department"), w("worker_code"), w("worker"),
-                 w("due_at"), w("done_at"), w("outcome"), w("on_time"), w("rework_order")],
-                ["text"] * 6 + ["datetime", "datetime", "text", "text", "text"], long_rows.callbacks)
-    sheet.finish()
+    for name, headers, kinds, rows_of_sheet in (
+            ("findings", [w("kind"), w("office"), w("order"), w("reference"), w("department"), w("worker_code"),
+                          w("worker"), w("occurred_at"), w("amount"), w("expected"), w("detail")],
+             ["text"] * 7 + ["datetime", "money", "money", "text"], long_rows.findings),
+            ("callbacks", [w("office"), w("order"), w("rework_of"), w("department"), w("worker_code"), w("worker"),
+                           w("due_at"), w("done_at"), w("outcome"), w("on_time"), w("rework_order")],
+             ["text"] * 6 + ["datetime", "datetime", "text", "text", "text"], long_rows.callbacks)):
+        # a sheet holds at most `sheet_rows` rows, header included (Excel's limit): the rest continue on
+        # "<name> (2)", ..., never dropped
+        per_sheet = sheet_rows - 1
+        for part, start in enumerate(range(0, max(len(rows_of_sheet), 1), per_sheet)):
+            sheet = _Sheet(book, formats, w(name) + (f" ({part + 1})" if part else ""))
+            fits = len(rows_of_sheet) <= per_sheet
+            sheet.table(headers, kinds, rows_of_sheet if fits else rows_of_sheet[start:start + per_sheet])
+            sheet.finish()
 
     if changes is not None and previous_version is not None:
         sheet = _Sheet(book, formats, w("changes", version=previous_version))

@@ -163,6 +163,23 @@ def test_the_same_figures_give_a_byte_identical_workbook(runtime, october, tmp_p
     assert {r.office: Path(r.path).read_bytes() for r in again.reports} == kept
 
 
+def test_rows_beyond_a_sheets_limit_continue_on_the_next_sheet_and_none_is_lost(runtime, engine, calendar, october,
+                                                                                tmp_path):
+    from notifications.report import write_workbook
+
+    with transaction(engine) as s:
+        tally = reconcile_month(s, month="2026-10", calendar=calendar)
+    assert len(tally.callbacks) > 3
+    path = write_workbook(tally, tmp_path / "small-sheets.xlsx", locale="zh_CN", version=1, tz=calendar.tz,
+                          sheet_rows=3)  # a header and two rows per sheet
+    book = openpyxl.load_workbook(path, read_only=True)
+    parts = [name for name in book.sheetnames if name.startswith("回访与返修")]
+    assert parts[:2] == ["回访与返修", "回访与返修 (2)"]
+    rows = [row for name in parts for row in list(book[name].iter_rows(values_only=True))[1:]]
+    assert [row[1] for row in rows] == [line.order_number for line in tally.callbacks]
+    assert all(book[name].max_row <= 3 for name in parts)
+
+
 def test_events_after_the_month_do_not_change_its_report(runtime, engine, calendar, october):
     first = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER)
     with transaction(engine) as s:  # November: the callback finally done, the cash finally handed over
