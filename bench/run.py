@@ -96,7 +96,8 @@ def _sql(ctx: Ctx, sql: str, **times):
 # what models.planning.short_queries sets for a check's transaction on PostgreSQL: the hand-written checks
 # run with the same settings (one statement, like bianmin's)
 PG_CHECK_SETTINGS = ("SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true), "
-                     "set_config('join_collapse_limit', '1', true)")
+                     "set_config('join_collapse_limit', '1', true), set_config('enable_hashjoin', 'off', true), "
+                     "set_config('enable_mergejoin', 'off', true)")
 
 
 class _Raw:
@@ -162,7 +163,8 @@ def replies_baseline(ctx: Ctx):
     from models.chase import judged_at
 
     due = judged_at(ctx.as_of, ctx.calendar) - timedelta(minutes=10)
-    return sorted(r[0] for r in _sql(ctx, REPLIES_SQL, t=ctx.as_of, due=due))
+    with _Raw(ctx) as sql:
+        return sorted(r[0] for r in sql(REPLIES_SQL, t=ctx.as_of, due=due))
 
 
 def replies_bianmin(ctx: Ctx):

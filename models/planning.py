@@ -43,19 +43,22 @@ def _sqlite(element: broad, compiler: Any, **kw: Any) -> str:
 
 
 _SHORT = ("SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true), "
-          "set_config('join_collapse_limit', '1', true)")
+          "set_config('join_collapse_limit', '1', true), set_config('enable_hashjoin', 'off', true), "
+          "set_config('enable_mergejoin', 'off', true)")
 
 
 def short_queries(session: Session) -> None:
     """PostgreSQL, for the rest of this transaction: no parallel workers, no JIT compilation, joins in the order
-    written.
+    written and by nested loops.
 
     A check is a handful of index look-ups. PostgreSQL guesses a partial index's rows from its predicate's
     columns one by one (thousands, where there are tens), and that guess alone starts parallel workers and JIT
     compilation that cost 10-50 ms, many times the look-ups themselves. The checks' statements join outwards
     from the few rows of a partial index: searching every order of their seven or eight joins cost more to plan
     than to run (chase-callbacks: 4 ms of planning for 2 ms of execution at 10k orders, 0.8 ms in written order),
-    and sometimes picked a worse plan.
+    and sometimes picked a worse plan. The same misjudged row count (241,019 open phone requests at 1M orders,
+    for 100) made it hash every person, community and office of the group to join a hundred rows: joined by
+    look-ups instead, the cost follows the rows found, not the size of the group.
     """
     if session.get_bind().dialect.name == "postgresql":
         # one round trip (set_config(..., true) is SET LOCAL): a check's own queries take a few of them
