@@ -844,7 +844,7 @@ def _import(ctx: Ctx, path: Path):
     engine = make_engine(ctx.import_url)
     try:
         result = import_ledger(session_factory(engine), path, calendar=ctx.calendar,
-                               now=datetime(2026, 11, 1, tzinfo=timezone.utc), batch_size=200)
+                               now=datetime(2026, 11, 1, tzinfo=timezone.utc))
     finally:
         engine.dispose()
     return {"rows": result.rows, "kept": result.kept, "rejected": result.rejected}

@@ -28,7 +28,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         kind: str = typer.Option(None, "--kind", help="Kind of a CSV file: requests, orders, receipts, handovers, "
                                                      "callbacks, department_reports, staff (default: from the name)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Check every row and report; write nothing."),
-        batch_size: int = typer.Option(200, "--batch-size", min=1, help="Rows per transaction."),
+        batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Rows per transaction."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Bring an existing ledger in: every row checked by the desk's rules, rejects written next to the file.

@@ -50,6 +50,7 @@ from models.tables import (
 )
 
 ZERO = Decimal("0.00")
+_CENT = Decimal("0.01")
 # the clerk reads Chinese names in refusals; codes stay in the English text
 _DEPT_ZH = {code: names[0] for code, names in DEPARTMENT_NAMES.items()}
 _CATEGORY_ZH = {"plumbing": "水管维修安装", "electrical": "电路维修安装", "cleaning": "保洁", "greening": "绿化",
@@ -167,10 +168,10 @@ def _not_before(at: datetime, earlier: datetime | None, event: str) -> None:
 def _money(value: Decimal | str | int | None, field: str) -> Decimal | None:
     if value is None:
         return None
-    amount = Decimal(str(value))
+    amount = value if type(value) is Decimal else Decimal(str(value))
     if not amount.is_finite() or amount < 0:
         raise DomainError("negative_amount", field=field, value=str(value))
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(_CENT)
 
 
 def _check_category(category: str) -> None:

@@ -2,9 +2,10 @@
 
 One table (KINDS) says, per kind of sheet, which columns exist, how clerks head them (Chinese or English),
 which are required and how each value is read. Every row is read, checked and then written by the same
-`models.desk` operation a clerk at the desk would use; a refused row changes nothing (the desk refuses before it
-writes, and a row refused half-way sends its batch back to be written row by row, each row in a savepoint) and
-is reported with sheet, line, column and a reason; valid rows are committed in batches (one transaction each),
+`models.desk` operation a clerk at the desk would use (registrations and replies: the desk's decision for the row,
+`desk.decide_*`, with the batch's decisions written together, one executemany per table); a refused row changes
+nothing (the desk refuses before it writes; a decided row refused half-way drops all its decisions; for the other
+kinds a row refused half-way sends its batch back to be written row by row, each row in a savepoint) and is reported with sheet, line, column and a reason; valid rows are committed in batches (one transaction each),
 so a crash leaves whole batches and a rerun finishes the job: natural keys (request, order, handover and
 department-report numbers, receipt numbers, staff codes, and an order's callback time) make a row that is
 already in the ledger count as "already present", never twice.
@@ -986,7 +987,7 @@ class _Decided:
 # -- the import -----------------------------------------------------------------------------------------------
 def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar: BusinessCalendar, now: datetime,
                   office: str | None = None, kind: str | None = None, dry_run: bool = False,
-                  batch_size: int = 200, callback_workdays: int = 2,
+                  batch_size: int = 1000, callback_workdays: int = 2,
                   on_start: Callable[[str, int | None], None] | None = None,
                   on_row: Callable[[], None] | None = None) -> ImportResult:
     """Import one workbook or CSV file into the ledger through the desk operations; see the module docstring.
@@ -1146,7 +1147,7 @@ def _through_indexes(s: Session) -> Iterator[None]:
     """PostgreSQL, for the look-ups inside: find a batch's keys through their indexes, whatever the statistics say.
 
     An import grows its tables faster than autovacuum analyses them again (and a server may run without it): a
-    table still believed empty turns the batch's `IN` of 200 keys into a sequential scan comparing every row with
+    table still believed empty turns the batch's `IN` list of keys into a sequential scan comparing every row with
     every key, 80 ms per batch at 20k rows and growing with the table, against 15 ms through the unique index.
     """
     conn = s.connection()
