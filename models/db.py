@@ -1,9 +1,11 @@
 """Engines, sessions and schema migrations; nothing here reads settings."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -12,8 +14,24 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
+# json.dumps(value) builds a new C encoder on every call; audit events are written several per imported row.
+# Made once with json.dumps' own defaults, the text is the same (only the circular-reference check is left out:
+# a JSON column's value is plain data)
+_ENCODE = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True,
+) if json.encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]
+
+
+def json_serializer(value: Any) -> str:
+    """The text json.dumps(value) gives, made faster: JSON columns are written through it."""
+    if _ENCODE is None or isinstance(value, str):
+        return json.dumps(value)
+    return "".join(_ENCODE(value, 0))
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    kwargs.setdefault("json_serializer", json_serializer)
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

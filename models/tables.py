@@ -52,8 +52,29 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: the ledger stores aware times only")
-        value = value.astimezone(timezone.utc)
+        if value.tzinfo is not timezone.utc:
+            value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        # one step instead of three (ours, then SQLAlchemy's SQLite DATETIME formatting through a dict): an import
+        # writes a few of these per row. isoformat(" ", "microseconds") of a naive datetime is SQLite DATETIME's
+        # storage format ("%04d-%02d-%02d %02d:%02d:%02d.%06d"), so the stored text is the same
+        utc = timezone.utc
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            tz = value.tzinfo
+            if tz is None:
+                raise ValueError(f"naive datetime {value!r}: the ledger stores aware times only")
+            if tz is not utc:
+                value = value.astimezone(utc)
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:

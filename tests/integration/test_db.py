@@ -1,11 +1,14 @@
-"""The engine's transactions: writers serialise, long reads never hold up the desk."""
-from datetime import datetime, timezone
+"""The engine's transactions: writers serialise, long reads never hold up the desk; what times and JSON are stored as."""
+import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.dialects.sqlite import DATETIME
+from sqlalchemy.exc import StatementError
 
-from models.db import make_engine, read_only, transaction
-from models.tables import Office
+from models.db import json_serializer, make_engine, read_only, transaction
+from models.tables import AuditEvent, Office
 
 AT = datetime(2026, 10, 9, 2, 0, tzinfo=timezone.utc)
 
@@ -35,3 +38,50 @@ def test_sqlite_refuses_an_unknown_begin_mode(db_url):
                 s.scalars(select(Office)).all()
     finally:
         engine.dispose()
+
+
+def _written(engine, at: datetime, after: dict) -> tuple[object, str, datetime]:
+    """Write one audit event; what the database holds (its time as stored, its payload as text) and reads back."""
+    with transaction(engine) as s:
+        s.add(AuditEvent(at=at, actor="S000001", action="register", entity="service_request", entity_ref="R-1",
+                         after=after))
+    with transaction(engine) as s:
+        stored, payload = s.execute(text("SELECT at, CAST(after AS TEXT) FROM audit_events")).one()
+        return stored, payload, s.scalars(select(AuditEvent.at)).one()
+
+
+def test_an_aware_time_is_stored_as_its_utc_moment_and_read_back_aware_in_utc(engine):
+    shanghai = timezone(timedelta(hours=8))
+    stored, _, read = _written(engine, datetime(2026, 10, 9, 10, 0, 5, 120, tzinfo=shanghai), {})
+    moment = datetime(2026, 10, 9, 2, 0, 5, 120)
+    if engine.dialect.name == "sqlite":
+        # the text SQLAlchemy's own SQLite DATETIME writes for the naive UTC moment
+        assert stored == DATETIME().bind_processor(engine.dialect)(moment) == "2026-10-09 02:00:05.000120"
+    else:
+        assert stored == moment.replace(tzinfo=timezone.utc)
+    assert read == moment.replace(tzinfo=timezone.utc) and read.tzinfo is timezone.utc
+
+
+def test_a_time_already_in_utc_is_stored_the_same_as_the_moment_in_another_zone(engine):
+    _, _, read = _written(engine, AT, {})
+    assert read == AT.astimezone(timezone(timedelta(hours=-5))) and read.tzinfo is timezone.utc
+
+
+def test_a_naive_time_is_refused_and_nothing_is_written(engine):
+    with pytest.raises(StatementError, match="naive datetime"):
+        _written(engine, AT.replace(tzinfo=None), {})
+    with transaction(engine) as s:
+        assert s.scalars(select(AuditEvent)).all() == []
+
+
+def test_a_json_payload_is_stored_as_the_text_json_dumps_gives(engine):
+    after = {"number": "R-1", "fee": "80.00", "resident": "王芳 \"小王\"", "at": None, "codes": [1, 2.5, True]}
+    _, payload, _ = _written(engine, AT, after)
+    assert payload == json.dumps(after) == json_serializer(after)
+
+
+def test_the_json_serializer_writes_what_json_dumps_writes_and_refuses_what_it_refuses():
+    for value in (None, "x", 3, [], {}, {"k": 1e300, "n": -0.0, "nested": {"list": [None, False, "中"]}}):
+        assert json_serializer(value) == json.dumps(value)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json_serializer({"when": AT})
