@@ -24,6 +24,7 @@ dead run is retried: downtime over the 1st or a crash mid-send loses no month.
 """
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import uuid
@@ -313,9 +314,17 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
         offices = group.split()
         contents = report.content_texts(group, offices)
         rows = report.SheetRows.split(group, offices, locale=s.locale, tz=rt.calendar.tz)
-        for office, tally in [*offices.items(), (group.office, group)]:
-            outcomes.append(_publish(rt, tally, contents.pop(office), rows.pop(office), resend=resend, as_of=as_of,
-                                     started=started))
+        # The month's million-odd row objects live until its last report is written. Left to the cyclic GC,
+        # they keep its full collections rare, so each workbook's garbage (xlsxwriter's objects are cyclic)
+        # piled up between them: +120 MB of peak RSS at a 100k-job month. Frozen, they are neither scanned nor
+        # counted, and the workbooks' garbage goes as usual.
+        gc.freeze()
+        try:
+            for office, tally in [*offices.items(), (group.office, group)]:
+                outcomes.append(_publish(rt, tally, contents.pop(office), rows.pop(office), resend=resend,
+                                         as_of=as_of, started=started))
+        finally:
+            gc.unfreeze()
     return TallyResult(tuple(months), tuple(outcomes))
 
 
