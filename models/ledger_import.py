@@ -293,6 +293,13 @@ def _common_moment(text: str) -> datetime | None:
     match = _COMMON.fullmatch(text)
     if match is None or (match[2] == "/" and "T" in text):
         return None
+    if len(text) == 16 and match[2] == "-":
+        # the pattern saw yyyy-mm-dd hh:mm, all two-digit: fromisoformat reads exactly that, in C; an impossible
+        # date, or digits other than ASCII ones, go on below
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
     year, _, month, day, hour, minute, second = match.groups()
     try:
         return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
