@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -976,7 +976,7 @@ class _Decided:
         for (model, _), values in self.new.items():
             added.setdefault(model, []).append(values)
         for model, rows in added.items():
-            conn.execute(insert(model.__table__), rows)
+            _insert_many(conn, model.__table__, rows)
         shapes: dict[tuple[type, str, tuple[str, ...]], list[dict[str, Any]]] = {}
         for model, (column, key), values in self.changes:
             shapes.setdefault((model, column, tuple(values)), []).append({"_key": key, **values})
@@ -988,7 +988,38 @@ class _Decided:
                 if isinstance(obj, model):
                     s.expire(obj)
         if self.audits:
-            conn.execute(insert(AuditEvent.__table__), self.audits)
+            _insert_many(conn, AuditEvent.__table__, self.audits)
+
+
+def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT the rows as executemany, on SQLite with each value put through its column type's bind processor here.
+
+    SQLAlchemy's executemany builds each row's parameters through the compiled statement, 5 us a row besides the
+    types' own work, a tenth of an imported row's cost. The values stored are the same: the same statement, the
+    same processors (the dialect's, for each column's type). PostgreSQL keeps SQLAlchemy's way (its driver batches).
+    """
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), rows)
+        return
+    dialect = conn.dialect
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(row), []).append(row)
+    for keys, same in shapes.items():
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+        if compiled.positiontup != list(keys):
+            conn.execute(insert(table), same)  # a statement whose parameters are not the row's keys in order
+            continue
+        processors = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys]
+        if not any(processors):
+            conn.exec_driver_sql(compiled.string, [tuple(row.values()) for row in same])
+            continue
+        steps = [p or _same for p in processors]  # the row's values are in the order of its keys
+        conn.exec_driver_sql(compiled.string, [tuple([p(v) for p, v in zip(steps, row.values())]) for row in same])
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 # -- the import -----------------------------------------------------------------------------------------------
