@@ -436,9 +436,11 @@ def _callback_row(c: CallbackLine, locale: str, tz) -> list[Any]:
 
 def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, tz,
                    changes: list[Change] | None = None, previous_version: int | None = None,
-                   rows: SheetRows | None = None, sheet_rows: int = EXCEL_ROWS) -> Path:
+                   rows: SheetRows | None = None, sheet_rows: int = EXCEL_ROWS,
+                   constant_memory_rows: int = CONSTANT_MEMORY_ROWS) -> Path:
     """Write the month's workbook to `path` (sheets: summary, departments, workers, findings, callbacks & rework,
-    and "changes since v N" when given). `rows`: the long sheets' rows if made already (`SheetRows.split`)."""
+    and "changes since v N" when given). `rows`: the long sheets' rows if made already (`SheetRows.split`);
+    a month of more than `constant_memory_rows` long-sheet rows streams them to temporary files."""
     import xlsxwriter
 
     long_rows = SheetRows.of(tally, locale=locale, tz=tz) if rows is None else rows
@@ -447,7 +449,7 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     # cost more than the cells); a very large one streams its rows to temporary files instead
     # (constant_memory), which keeps a 1M-order month in bounded memory. The choice depends on the data
     # only, so the same figures still give the same bytes.
-    big = len(tally.callbacks) + len(tally.discrepancies) > CONSTANT_MEMORY_ROWS
+    big = len(tally.callbacks) + len(tally.discrepancies) > constant_memory_rows
     book = xlsxwriter.Workbook(str(path), {"remove_timezone": True, "constant_memory": big, "in_memory": not big})
     # a fixed creation date makes the same figures give the same bytes
     book.set_properties({"title": title(tally, locale=locale, version=version), "author": "bianmin",

@@ -327,12 +327,16 @@ def test_the_flow_runs_under_prefect_and_the_cli_prints_json(runtime, october, p
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
-def test_the_workbook_keeps_frozen_headers_number_formats_and_column_widths(runtime, october, monkeypatch, streamed):
-    if streamed:  # a month too big to hold in memory: rows stream to temporary files (constant_memory)
-        monkeypatch.setattr("notifications.report.CONSTANT_MEMORY_ROWS", 0)
-    result = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER)
-    group = next(r for r in result.reports if r.office == "*")
-    book = openpyxl.load_workbook(group.path)  # not read-only: panes, formats and widths are read too
+def test_the_workbook_keeps_frozen_headers_number_formats_and_column_widths(engine, calendar, october, tmp_path,
+                                                                            streamed):
+    from notifications.report import CONSTANT_MEMORY_ROWS, write_workbook
+
+    with transaction(engine) as s:
+        tally = reconcile_month(s, month="2026-10", calendar=calendar)
+    # a month too big to hold in memory streams its rows to temporary files (constant_memory)
+    path = write_workbook(tally, tmp_path / "october.xlsx", locale="zh_CN", version=1, tz=calendar.tz,
+                          constant_memory_rows=0 if streamed else CONSTANT_MEMORY_ROWS)
+    book = openpyxl.load_workbook(path)  # not read-only: panes, formats and widths are read too
     departments, findings = book["部门"], book["问题清单"]
     assert [book[name].freeze_panes for name in ("部门", "人员", "问题清单", "回访与返修")] == ["A2"] * 4
     header = [cell.value for cell in departments[1]]
