@@ -925,10 +925,58 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     return time.perf_counter() - t0, proc.returncode, (proc.stderr or "")[-300:]
 
 
-def prefect_overhead(*, url: str, db: str, planted: Planted, log, runs: int = 3) -> dict:
-    """`bianmin run chase-replies` on an empty ledger, end to end, as separate processes: ephemeral Prefect
-    (no server) against the local server `bianmin serve` runs (found by its port); plus the floors."""
-    from flows.serve import LocalPrefectServer, server_healthy
+# The baseline of the fixed cost: the smallest Prefect flow that does what a bianmin run does for Prefect (one
+# task, a datetime parameter), as its own process, the way Prefect's documentation runs a flow.
+_HELLO_FLOW = """
+from datetime import datetime, timezone
+from prefect import flow, task
+
+@task
+def record(as_of):
+    return as_of
+
+@flow(name="hello")
+def hello(as_of: datetime):
+    return record(as_of)
+
+hello(datetime.now(timezone.utc))
+"""
+
+
+class _Runs:
+    """Wall and CPU seconds (the process and the children it waited for: a temporary server) of whole
+    processes; the CPU figure moves much less than the wall time on a shared machine."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.failures: list[str] = []
+
+    def __call__(self, cmd: list[str], *, expect: str | None = None) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=self.env, cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0 or (expect is not None and expect not in proc.stdout):
+            self.failures.append(f"exit {proc.returncode}: {(proc.stderr or proc.stdout)[-300:]}")
+        self.wall.append(wall)
+        self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        return wall
+
+    def figures(self) -> dict:
+        return {"median_s": statistics.median(self.wall), "min_s": min(self.wall), "runs_s": self.wall,
+                "cpu_median_s": statistics.median(self.cpu), "failures": self.failures}
+
+
+def prefect_overhead(*, url: str, db: str, planted: Planted, log, runs: int = 5) -> dict:
+    """`bianmin run chase-replies` on an empty ledger, end to end, as separate processes, with no Prefect server
+    running (bianmin starts a temporary one) and with `bianmin serve`'s server up (found by its port); each
+    against the same one-task flow run by Prefect alone in the same mode (its own ephemeral server / the
+    running server), interleaved; plus the parts: the CLI's start, `import prefect`, importing the flow, the
+    temporary server's start and stop."""
+    from flows.serve import LocalPrefectServer, TemporaryPrefectServer, server_healthy
     from flows.settings import Settings
     from models.db import upgrade
     from tests.servers import free_port
@@ -939,46 +987,86 @@ def prefect_overhead(*, url: str, db: str, planted: Planted, log, runs: int = 3)
         ledger = f"sqlite:///{data / 'bianmin.db'}"
         upgrade(ledger)
         port = free_port()
+        hello = Path(tmp) / "hello_flow.py"
+        hello.write_text(_HELLO_FLOW)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BIANMIN_"))}
         env = dict(base_env, BIANMIN_DATA_DIR=str(data), BIANMIN_DATABASE_URL=ledger,
-                   BIANMIN_PREFECT_PORT=str(port), PREFECT_SERVER_ANALYTICS_ENABLED="false", BIANMIN_LOCALE="en")
+                   BIANMIN_PREFECT_PORT=str(port), PREFECT_SERVER_ANALYTICS_ENABLED="false", BIANMIN_LOCALE="en",
+                   BIANMIN_CONFIG_FILE=str(Path(tmp) / "none.toml"))
+        prefect_env = dict(base_env, PREFECT_HOME=str(data / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
         bianmin = [str(Path(sys.executable).with_name("bianmin"))]
         run = bianmin + ["run", "chase-replies", "--as-of", "2026-11-26 10:00", "--json"]
-        log("  prefect: floors (process start, import prefect)")
-        out["cli_without_prefect_s"] = statistics.median(_timed(bianmin + ["--help"], env)[0] for _ in range(runs))
-        out["import_prefect_s"] = statistics.median(
-            _timed([sys.executable, "-c", "import prefect"], env)[0] for _ in range(runs))
-        log("  prefect: ephemeral (first run creates the Prefect database)")
-        first, rc, err = _timed(run, env)
-        out["ephemeral_first_run_s"] = first
-        times = []
+        recorded = '"recorded": true'
+
+        log("  prefect: the parts (the CLI's start, import prefect, import the flow)")
+        parts = {name: _Runs(env) for name in ("cli_without_prefect", "import_prefect", "import_flow")}
         for _ in range(runs):
-            elapsed, rc, err = _timed(run, env)
-            times.append(elapsed)
-        out["ephemeral_runs_s"] = times
-        out["ephemeral_median_s"] = statistics.median(times)
-        out["ephemeral_ok"] = rc == 0 or err
-        log("  prefect: against a running local server (bianmin serve's)")
+            parts["cli_without_prefect"](bianmin + ["--help"])
+            parts["import_prefect"]([sys.executable, "-c", "import prefect"])
+            parts["import_flow"]([sys.executable, "-c", "import flows.callbacks"])
+        for name, r in parts.items():
+            out[name] = r.figures()
+
+        log("  prefect: no server running (the first run creates Prefect's database)")
+        first = _Runs(env)
+        first(run, expect=recorded)
+        out["ephemeral_first"] = first.figures()
+        mine, prefects_own = _Runs(env), _Runs(prefect_env)
+        for _ in range(runs):
+            mine(run, expect=recorded)
+            prefects_own([sys.executable, str(hello)])
+        out["ephemeral"], out["ephemeral_hello_flow"] = mine.figures(), prefects_own.figures()
+
+        log("  prefect: the temporary server alone (start until healthy, stop)")
         settings = Settings(_env_file=None, data_dir=data, database_url=ledger, prefect_port=port)
+        starts, stops = [], []
+        saved = {k: os.environ.pop(k) for k in ("PREFECT_API_URL",) if k in os.environ}
+        try:
+            for _ in range(runs):
+                temporary = TemporaryPrefectServer(settings)
+                t0 = time.perf_counter()
+                temporary.start()
+                temporary.wait_ready()
+                starts.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                temporary.stop()
+                stops.append(time.perf_counter() - t0)
+        finally:
+            os.environ.update(saved)
+        out["temporary_server_start"] = {"median_s": statistics.median(starts), "min_s": min(starts),
+                                         "runs_s": starts}
+        out["temporary_server_stop"] = {"median_s": statistics.median(stops), "max_s": max(stops), "runs_s": stops}
+
+        log("  prefect: against a running local server (bianmin serve's)")
         server = LocalPrefectServer(settings)
         t0 = time.perf_counter()
         server.start()
         out["server_start_s"] = time.perf_counter() - t0
         try:
-            times = []
-            for _ in range(runs + 1):
-                elapsed, rc, err = _timed(run, env)
-                times.append(elapsed)
-            out["server_runs_s"] = times[1:]  # the first registers the flow with the server
-            out["server_first_run_s"] = times[0]
-            out["server_median_s"] = statistics.median(times[1:])
-            out["server_ok"] = rc == 0 or err
+            registering = _Runs(env)
+            registering(run, expect=recorded)  # the first run registers the flow with the server
+            out["server_first"] = registering.figures()
+            mine, prefects_own = _Runs(env), _Runs(dict(prefect_env, PREFECT_API_URL=server.api_url))
+            for _ in range(runs):
+                mine(run, expect=recorded)
+                prefects_own([sys.executable, str(hello)])
+            out["server"], out["server_hello_flow"] = mine.figures(), prefects_own.figures()
         finally:
             server.stop()
         out["server_stopped"] = not server_healthy(port)
-    out["summary"] = (f"ephemeral {out['ephemeral_median_s']:.1f} s (first {out['ephemeral_first_run_s']:.1f} s); "
-                      f"with server {out['server_median_s']:.1f} s; import prefect {out['import_prefect_s']:.1f} s; "
-                      f"CLI without prefect {out['cli_without_prefect_s']:.2f} s")
+    out["ok"] = not any(v.get("failures") for v in out.values() if isinstance(v, dict))
+    out["load_average"] = os.getloadavg()
+
+    def m(key: str) -> float:
+        return out[key]["median_s"]
+    out["summary"] = (
+        f"with serve's server {m('server'):.1f} s (min {out['server']['min_s']:.1f}; Prefect alone "
+        f"{m('server_hello_flow'):.1f} s: {m('server') / m('server_hello_flow'):.2f}x); no server "
+        f"{m('ephemeral'):.1f} s (min {out['ephemeral']['min_s']:.1f}, first {m('ephemeral_first'):.1f}; Prefect's "
+        f"own ephemeral {m('ephemeral_hello_flow'):.1f} s: {m('ephemeral') / m('ephemeral_hello_flow'):.2f}x); "
+        f"parts: CLI without prefect {m('cli_without_prefect'):.2f} s, import prefect {m('import_prefect'):.2f} s, "
+        f"import the flow {m('import_flow'):.2f} s, temporary server up {m('temporary_server_start'):.1f} s and "
+        f"down {m('temporary_server_stop'):.1f} s" + ("" if out["ok"] else "; SOME RUNS FAILED"))
     return out
 
 

@@ -1,10 +1,11 @@
-"""`bianmin serve`: every flow on its schedule, in one long-running process.
+"""`bianmin serve`: every flow on its schedule, in one long-running process; and where a one-off run records itself.
 
 Prefect's ephemeral mode (no PREFECT_API_URL) never runs the scheduler, so with no server configured
 we start a real local `prefect server` as a child process (state under the data directory), wait
 until it is healthy, serve against it, and stop it on the way out. With PREFECT_API_URL set we only
-serve against that server. Prefect itself is imported only after its environment is settled: its
-settings are read once, at import.
+serve against that server. A one-off `bianmin run` uses PREFECT_API_URL, else serve's server, else a
+temporary server of its own (`prepare_for_run`). Prefect itself is imported only after its environment
+is settled: its settings are read once, at import.
 """
 from __future__ import annotations
 
