@@ -119,7 +119,7 @@ def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = F
     serve's local server when it answers, else a temporary server launched first, so that it starts while
     Prefect and the flow are imported.
     """
-    from flows.serve import prepare_for_run
+    from flows.serve import ServeError, prepare_for_run
 
     rt = runtime()
     target = prepare_for_run(rt.settings)
@@ -128,7 +128,12 @@ def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = F
                           highlight=False)
     with collector_paused():  # importing Prefect keeps all it builds (~80k objects): nothing to collect
         flow = load_flow()
-    target.wait_ready()
+    try:
+        target.wait_ready()
+    except ServeError as exc:  # no Prefect server to record the run in: the run cannot happen
+        err_console.print(t(f"{name} 无法运行:{exc}", f"{name} could not run: {exc}"), style="red", markup=False,
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
     from prefect.context import SettingsContext, get_settings_context
 
     # heartbeats let a server mark a long run whose process died as crashed; a one-off run lasts seconds, and

@@ -123,3 +123,21 @@ def test_a_flow_run_with_no_prefect_server_is_recorded_in_prefect_and_leaves_no_
         ).fetchall()
     assert runs == [("chase-replies", "Completed", 1)]
     assert prefect_servers_for(prefect_home) == []
+
+
+def test_a_temporary_prefect_server_that_cannot_start_is_a_clear_error_and_exit_code_1(env, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        env["BIANMIN_PREFECT_PORT"] = str(sock.getsockname()[1])
+    # Prefect's own database in a folder that does not exist: its server fails while starting
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'prefect.db'}"
+
+    result = bianmin(env, "run", "chase-replies", "--as-of", "2026-11-26T10:00", "--json")
+
+    assert result.returncode == 1
+    said = result.stderr.splitlines()
+    assert said[1].startswith("chase-replies could not run: The temporary Prefect server exited during startup")
+    assert str(Path(env["BIANMIN_DATA_DIR"]) / "prefect" / "temporary-server.log") in said[1]
+    assert "unable to open database file" in result.stderr  # the server log's tail says why
+    assert "/flows/" not in result.stderr  # no traceback of bianmin's own
+    assert result.stdout == ""
