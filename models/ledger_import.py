@@ -1014,12 +1014,14 @@ def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
         if not any(processors):
             conn.exec_driver_sql(compiled.string, [tuple(row.values()) for row in same])
             continue
-        steps = [p or _same for p in processors]  # the row's values are in the order of its keys
-        conn.exec_driver_sql(compiled.string, [tuple([p(v) for p, v in zip(steps, row.values())]) for row in same])
-
-
-def _same(value: Any) -> Any:
-    return value
+        steps = [(i, p) for i, p in enumerate(processors) if p is not None]
+        params = []
+        for row in same:
+            values = list(row.values())  # in the order of its keys
+            for i, process in steps:
+                values[i] = process(values[i])
+            params.append(tuple(values))
+        conn.exec_driver_sql(compiled.string, params)
 
 
 # -- the import -----------------------------------------------------------------------------------------------
