@@ -60,8 +60,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
         # one step instead of three (ours, then SQLAlchemy's SQLite DATETIME formatting through a dict): an import
-        # writes a few of these per row. isoformat(" ", "microseconds") of a naive datetime is SQLite DATETIME's
-        # storage format ("%04d-%02d-%02d %02d:%02d:%02d.%06d"), so the stored text is the same
+        # writes a few of these per row. isoformat(" ", "microseconds") of a UTC datetime is SQLite DATETIME's
+        # storage format ("%04d-%02d-%02d %02d:%02d:%02d.%06d", 26 characters: the year is always 4 digits) followed
+        # by "+00:00", so the stored text is the same
         utc = timezone.utc
 
         def process(value: datetime | None) -> str | None:
@@ -72,7 +73,7 @@ class UTCDateTime(TypeDecorator[datetime]):
                 raise ValueError(f"naive datetime {value!r}: the ledger stores aware times only")
             if tz is not utc:
                 value = value.astimezone(utc)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
 
         return process
 

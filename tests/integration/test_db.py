@@ -5,10 +5,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.dialects.sqlite import DATETIME
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import StatementError
 
 from models.db import json_serializer, make_engine, read_only, transaction
-from models.tables import AuditEvent, Office
+from models.tables import AuditEvent, Office, UTCDateTime
 
 AT = datetime(2026, 10, 9, 2, 0, tzinfo=timezone.utc)
 
@@ -85,3 +86,12 @@ def test_the_json_serializer_writes_what_json_dumps_writes_and_refuses_what_it_r
         assert json_serializer(value) == json.dumps(value)
     with pytest.raises(TypeError, match="not JSON serializable"):
         json_serializer({"when": AT})
+
+
+@pytest.mark.parametrize("moment", [datetime(1, 1, 1, tzinfo=timezone.utc), datetime(999, 12, 31, 23, 59, 59, 999999,
+                                    tzinfo=timezone.utc), datetime(2026, 3, 1, tzinfo=timezone(timedelta(hours=8))),
+                                    datetime(9999, 12, 31, 23, 59, 59, 1, tzinfo=timezone.utc)])
+def test_sqlite_gets_the_text_its_datetime_type_writes_for_the_utc_moment_in_any_year(moment):
+    dialect = sqlite_dialect()
+    written = UTCDateTime().bind_processor(dialect)(moment)
+    assert written == DATETIME().bind_processor(dialect)(moment.astimezone(timezone.utc).replace(tzinfo=None))
