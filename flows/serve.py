@@ -219,9 +219,8 @@ class TemporaryPrefectServer:
         s = self.settings
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                code, self.process = self.process.returncode, None
+            if self.process is None or self.process.poll() is not None:
+                code, self.process = (self.process.returncode if self.process else None), None
                 raise ServeError(_t(
                     s, f"临时 Prefect 服务器启动失败(退出码 {code},日志 {self.log_path}):\n{_tail(self.log_path)}",
                     f"The temporary Prefect server exited during startup (exit code {code}, log "
