@@ -158,3 +158,18 @@ def test_the_month_layout_puts_every_order_outside_the_current_fortnight_in_july
 def test_an_unknown_layout_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown layout 'decade'"):
         daily_counts(_year_days(), 10, layout="decade", calendar=BusinessCalendar())
+
+
+def test_the_current_fortnights_jobs_and_open_items_are_in_the_first_two_offices_only(db_url, engine):
+    from datetime import timedelta
+
+    from models.tables import Office
+
+    generate_into(db_url, BenchParams(orders=15_000, open_items=10))  # three offices
+    since = BusinessCalendar().at(END_DAY - timedelta(days=CURRENT_DAYS - 1), datetime.min.time())
+    with session_factory(engine)() as s:
+        offices = s.scalars(select(Office.code)).all()
+        busy_now = set(s.scalars(select(Office.code).join(ServiceRequest, ServiceRequest.office_id == Office.id)
+                                 .where(ServiceRequest.received_at >= since)))
+    assert len(offices) == 3
+    assert busy_now == {"O001", "O002"}
