@@ -1217,7 +1217,8 @@ def render(results: dict, title: str) -> None:
 
 def markdown(results: dict) -> str:
     """The results as the Markdown table bench/README.md quotes."""
-    lines = [f"{results['db']}, {results['orders']:,} orders ({results['build'].get('rows', 0):,} rows, built in "
+    layout = " in one month (--layout month)" if results.get("layout") == "month" else ""
+    lines = [f"{results['db']}, {results['orders']:,} orders{layout} ({results['build'].get('rows', 0):,} rows, built in "
              f"{results['build'].get('seconds')} s), busiest month {results['planted']['busiest_month']} "
              f"({results['planted']['busiest_month_orders']:,} jobs); median of {results['reps']} (min in brackets)",
              "",
