@@ -368,7 +368,10 @@ def row_reader(kind: Kind, header_map: dict[str, int], tz) -> Callable[[tuple], 
         width = len(cells)
         for col, fld, index, how, table in plan:
             raw = cells[index] if index is not None and index < width else None
-            text = raw.strip() if type(raw) is str else _text(raw)
+            if type(raw) is str:
+                text = raw = raw.strip()  # read_time and read_money strip it again: the same text
+            else:
+                text = "" if raw is None else _text(raw)  # an empty cell: no call
             if text == "":
                 if col.required:
                     raise RowProblem(fld, "import_required", column=col.headers[0], column_en=col.headers[1])
