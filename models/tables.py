@@ -383,8 +383,10 @@ class Alert(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(40), index=True)
-    office: Mapped[str | None] = mapped_column(String(32), index=True)
+    # no index of their own: every query by kind or office asks for open alerts, which ix_alerts_open serves,
+    # and each index is one more entry to write for every row a dispatch marks sent (a non-HOT update)
+    kind: Mapped[str] = mapped_column(String(40))
+    office: Mapped[str | None] = mapped_column(String(32))
     order_number: Mapped[str | None] = mapped_column(String(40))
     severity: Mapped[int] = mapped_column(default=1)
     level: Mapped[int] = mapped_column(default=1)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 11:45:29.692564
+Create Date: 2026-11-27 11:47:27.445844
 """
 from collections.abc import Sequence
 
@@ -58,8 +58,6 @@ def upgrade() -> None:
     postgresql_with={'fillfactor': 50}
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_alerts_kind'), ['kind'], unique=False)
-        batch_op.create_index(batch_op.f('ix_alerts_office'), ['office'], unique=False)
         batch_op.create_index('ix_alerts_open', ['kind', 'office'], unique=False, postgresql_where=sa.text('resolved_at IS NULL'), sqlite_where=sa.text('resolved_at IS NULL'))
         batch_op.create_index('ix_alerts_pending', ['next_attempt_at'], unique=False, postgresql_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'), sqlite_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'))
         batch_op.create_index('ix_alerts_resolved_unnoticed', ['resolved_at'], unique=False, postgresql_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'), sqlite_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'))
@@ -447,8 +445,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_alerts_resolved_unnoticed', postgresql_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'), sqlite_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'))
         batch_op.drop_index('ix_alerts_pending', postgresql_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'), sqlite_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'))
         batch_op.drop_index('ix_alerts_open', postgresql_where=sa.text('resolved_at IS NULL'), sqlite_where=sa.text('resolved_at IS NULL'))
-        batch_op.drop_index(batch_op.f('ix_alerts_office'))
-        batch_op.drop_index(batch_op.f('ix_alerts_kind'))
 
     op.drop_table('alerts')
     op.drop_table('alert_silences')
