@@ -84,6 +84,26 @@ class Decision:
     audits: tuple[dict[str, Any], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class OfficeFacts:
+    """An office as `decide_register` reads it, in plain values: an import decides thousands of rows per office,
+    and each read of an ORM attribute goes through SQLAlchemy's instrumentation."""
+
+    id: int
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaffFacts:
+    """A staff member as `decide_register` and `decide_reply` read them, in plain values (see `OfficeFacts`)."""
+
+    id: int
+    code: str
+    department: str
+    office_id: int
+    active: bool
+
+
 # -- lookups -------------------------------------------------------------------------------------------------
 _WHAT = {
     Office: ("服务处", "office"),
@@ -462,15 +482,15 @@ def register(s: Session, *, office: str | Office, by: str | Staff, channel: str,
     return request
 
 
-def decide_register(s: Session, *, office: str | Office, by: str | Staff, channel: str, resident: str,
-                    address: str, phone: str, category: str, description: str, at: datetime,
+def decide_register(s: Session, *, office: str | Office | OfficeFacts, by: str | Staff | StaffFacts, channel: str,
+                    resident: str, address: str, phone: str, category: str, description: str, at: datetime,
                     price: str | PriceItem | None = None, fee: Decimal | None = None,
                     preferred: datetime | None = None, expected_result: str | None = None,
                     community: str | Community | None = None, number: str | None = None) -> Decision:
     """What `register` writes, or its refusal; the session only looks up what is passed as a code."""
     _require_aware(at)
-    off = _office(s, office)
-    clerk = _staff(s, by)
+    off = office if type(office) is OfficeFacts else _office(s, office)
+    clerk = _active(by) if type(by) is StaffFacts else _staff(s, by)
     _require_cs(clerk, "register")
     _require_office(clerk, off)
     if channel not in CHANNELS:
@@ -519,8 +539,8 @@ def reply(s: Session, *, request: str | ServiceRequest, by: str | Staff, at: dat
     return _apply(s, decision, req)
 
 
-def decide_reply(*, number: str, channel: str, received_at: datetime, replied_at: datetime | None, by: Staff,
-                 at: datetime) -> Decision:
+def decide_reply(*, number: str, channel: str, received_at: datetime, replied_at: datetime | None,
+                 by: Staff | StaffFacts, at: datetime) -> Decision:
     """What `reply` changes on the request with these facts, or its refusal."""
     _require_aware(at)
     clerk = _active(by)

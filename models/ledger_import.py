@@ -658,6 +658,9 @@ class _Context:
     refs: dict[tuple[type, str], Any] = field(default_factory=dict)  # communities and price items by code
     # this batch's rows by natural key (None: not in the ledger), looked up in bulk before the batch is written
     found: dict[tuple[type, str], Any] = field(default_factory=dict)
+    # offices and staff as the desk's plain-value facts, by code: made again for each batch (a staff sheet's batch
+    # may change a member), read by every row of it
+    facts: dict[tuple[type, str], Any] = field(default_factory=dict)
 
     def load(self, s: Session) -> None:
         self.offices, self.office_rows, self.office_code_by_id = {}, {}, {}
@@ -726,6 +729,25 @@ class _Context:
         """The staff row a code or name refers to (see `staff`)."""
         return self.staff_rows[self.staff(fld, value, office)]
 
+    def staff_facts(self, code: str) -> desk.StaffFacts:
+        """The staff member with this code as `desk.StaffFacts` (made once per batch)."""
+        key = (Staff, code)
+        facts = self.facts.get(key)
+        if facts is None:
+            row = self.staff_rows[code]
+            facts = self.facts[key] = desk.StaffFacts(id=row.id, code=row.code, department=row.department,
+                                                      office_id=row.office_id, active=row.active)
+        return facts
+
+    def office_facts(self, code: str) -> desk.OfficeFacts:
+        """The office with this code as `desk.OfficeFacts` (made once per batch)."""
+        key = (Office, code)
+        facts = self.facts.get(key)
+        if facts is None:
+            row = self.office_rows[code]
+            facts = self.facts[key] = desk.OfficeFacts(id=row.id, code=row.code)
+        return facts
+
     def ref(self, s: Session, model: type, code: str | None) -> Any:
         """A community or price item by code, loaded once; an unknown code is left for the desk to refuse."""
         if code is None:
@@ -790,19 +812,19 @@ def _request_row(s: Session, ctx: _Context, batch: _Decided, v: dict[str, Any]) 
             return "added", [_reply(req, by, v["replied_at"])]
         return "present", []
     office = ctx.office_for(v["office"])
-    clerk = ctx.member("by", v["by"], office)
+    clerk = ctx.staff_facts(ctx.staff("by", v["by"], office))
     registered = desk.decide_register(
-        s, office=ctx.office_rows[office], by=clerk, channel=v["channel"], resident=v["resident"],
+        s, office=ctx.office_facts(office), by=clerk, channel=v["channel"], resident=v["resident"],
         address=v["address"], phone=v["phone"], category=v["category"], description=v["description"],
         at=v["received_at"], price=ctx.ref(s, PriceItem, v["price"]), fee=v["fee"], preferred=v["preferred"],
         expected_result=v["expected_result"], community=ctx.ref(s, Community, v["community"]), number=v["number"])
     if v["replied_at"] is None or v["channel"] != "phone":
         return "added", [registered]
-    by = ctx.member("replied_by", v["replied_by"], office) if v["replied_by"] else clerk
+    by = ctx.staff_facts(ctx.staff("replied_by", v["replied_by"], office)) if v["replied_by"] else clerk
     return "added", [registered, _reply(registered.values, by, v["replied_at"])]
 
 
-def _reply(req: dict[str, Any], by: Staff, at: datetime) -> desk.Decision:
+def _reply(req: dict[str, Any], by: Staff | desk.StaffFacts, at: datetime) -> desk.Decision:
     return desk.decide_reply(number=req["number"], channel=req["channel"], received_at=req["received_at"],
                              replied_at=req["replied_at"], by=by, at=at)
 
@@ -1243,6 +1265,7 @@ def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[
     kind = sheet.kind
     look_up, decide = _DECIDERS[kind.name]
     read = row_reader(kind, sheet.header_map, ctx.calendar.tz)
+    ctx.facts = {}
     rows: list[tuple[int, tuple, dict[str, Any] | RowProblem]] = []
     for line, cells in pending:
         try:

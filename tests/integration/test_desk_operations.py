@@ -1,6 +1,7 @@
 """Desk operations one by one: what they record, their numbers, and refusals that leave the session untouched."""
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 from models import desk
 from models.db import transaction
 from models.errors import DomainError
-from models.tables import AuditEvent, Callback, Receipt, ServiceRequest, WorkOrder
+from models.tables import AuditEvent, Callback, Office, Receipt, ServiceRequest, Staff, WorkOrder
 from tests.builders import accepted_job, at, collect_fee, give_receipts, order_for, request_for, setup_office
 
 
@@ -199,3 +200,30 @@ def test_every_operation_leaves_an_audit_event_naming_its_actor(engine, office, 
                           .order_by(AuditEvent.id)).all()
     assert trail == [("A1-CS1", "register"), ("A1-CS1", "reply"), ("A1-CS1", "issue"), ("A1-PL1", "complete"),
                      ("resident:刘女士", "accept")]
+
+
+def test_a_registration_decided_on_plain_facts_is_the_one_decided_on_the_rows(engine, office):
+    # the import hands decide_register its office and clerk as desk.OfficeFacts / desk.StaffFacts
+    with transaction(engine) as s:
+        b2 = setup_office(s, "B2")
+        row = s.scalar(select(Office).where(Office.code == "A1"))
+        here = desk.OfficeFacts(id=row.id, code=row.code)
+
+        def facts(code: str) -> desk.StaffFacts:
+            m = s.scalar(select(Staff).where(Staff.code == code))
+            return desk.StaffFacts(id=m.id, code=m.code, department=m.department, office_id=m.office_id,
+                                   active=m.active)
+
+        form = dict(channel="phone", resident="刘", address="1-101", phone="13800000000", category="plumbing",
+                    description="漏水", fee=Decimal("80"), at=at("2026-09-30", "09:00"), number="R-1")
+        on_facts = desk.decide_register(s, office=here, by=facts(office.clerk), **form)
+        assert on_facts == desk.decide_register(s, office="A1", by=office.clerk, **form)
+        assert on_facts.values["office_id"] == row.id and on_facts.audits[0]["after"]["office"] == "A1"
+        for clerk, expected in ((facts(b2.clerk), "wrong_office"), (facts(office.plumber), "cs_only"),
+                                (replace(facts(office.clerk), active=False), "staff_inactive")):
+            with pytest.raises(DomainError) as caught:
+                desk.decide_register(s, office=here, by=clerk, **form)
+            assert caught.value.code == expected
+        with pytest.raises(DomainError) as on_rows:
+            desk.decide_register(s, office="A1", by=b2.clerk, **form)
+        assert on_rows.value.code == "wrong_office"
