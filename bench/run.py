@@ -67,9 +67,16 @@ class Ctx:
         """Forget what flows wrote (alerts, watermarks, report runs), so every repetition does the same work."""
         from sqlalchemy import text
 
+        tables = ("alerts", "flow_watermarks", "report_runs")  # referenced by no other table
         with self.engine.begin() as conn:
-            for table in ("alerts", "flow_watermarks", "report_runs"):
-                conn.execute(text(f"DELETE FROM {table}"))
+            if conn.dialect.name == "postgresql":
+                # DELETE leaves the dead rows behind for the next repetition to wade through (without autovacuum,
+                # a dispatch's time climbed 2.5 -> 4.1 -> 5.5 s over one run); SQLite's DELETE without WHERE
+                # already empties the table
+                conn.execute(text(f"TRUNCATE {', '.join(tables)}"))
+            else:
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
         for folder in ("outbox", "reports"):
             shutil.rmtree(self.workdir / folder, ignore_errors=True)
 
