@@ -500,6 +500,17 @@ def detect_encoding(path: Path) -> str:
         raise ImportRefused("import_encoding", file=path.name) from exc
 
 
+def _csv_row_count(path: Path, encoding: str) -> int:
+    """How many rows csv.reader will give (for the progress bar), without parsing the file twice when it can't
+    differ from the lines: only a quoted cell can hold a line break, and only a lone CR ends a line unseen."""
+    with path.open(encoding=encoding, newline="") as fh:  # line endings as written
+        text = fh.read()
+    if '"' in text or "\r" in text.replace("\r\n", ""):
+        with path.open(encoding=encoding, newline="") as fh:
+            return sum(1 for _ in csv.reader(fh))
+    return text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+
+
 def _find_header(kind: Kind, first_rows: list[tuple]) -> tuple[int, dict[str, int]]:
     """The header is the row among the first few that names the most columns (a title row may sit above it)."""
     best, best_map = 0, {}
@@ -517,8 +528,7 @@ def _csv_sheet(path: Path, kind_name: str | None) -> list[_Sheet]:
     encoding = detect_encoding(path)
     with path.open(encoding=encoding, newline="") as fh:
         head = [tuple(r) for _, r in zip(range(5), csv.reader(fh))]
-    with path.open(encoding=encoding, newline="") as fh:
-        total = max(sum(1 for _ in csv.reader(fh)), 0)
+    total = _csv_row_count(path, encoding)
     index, header_map = _find_header(kind, head)
 
     def rows() -> Iterator[tuple[int, tuple]]:

@@ -9,6 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from models.ledger_import import (
+    _csv_row_count,
     KINDS,
     RowProblem,
     _calamine_sheets,
@@ -177,3 +178,21 @@ def test_calamine_and_openpyxl_read_the_thousand_row_ledger_alike(tmp_path):
     path, _ = ledger_workbook(tmp_path)
 
     assert sheets_read_by(_calamine_sheets, path) == sheets_read_by(_openpyxl_sheets, path)
+
+
+@pytest.mark.parametrize("text", [
+    "a,b\n1,2\n3,4\n",                      # the usual file
+    "a,b\r\n1,2\r\n3,4",                    # Windows endings, no final line break
+    "a,b\r1,2\r3,4\r",                      # lone CR endings (old Mac)
+    'a,b\n1,"two\nlines"\n3,4\n',           # a quoted cell holding a line break
+    "a,b\n\n1,2\n",                         # a blank line
+    "",                                     # an empty file
+], ids=["lf", "crlf-unterminated", "cr", "quoted-break", "blank-line", "empty"])
+def test_a_csv_files_row_count_is_what_the_csv_reader_reads(tmp_path, text):
+    import csv
+
+    path = tmp_path / "requests.csv"
+    path.write_bytes(text.encode("utf-8"))
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        expected = sum(1 for _ in csv.reader(fh))
+    assert _csv_row_count(path, "utf-8-sig") == expected
