@@ -360,13 +360,13 @@ def read_row(kind: Kind, header_map: dict[str, int], cells: tuple, tz) -> dict[s
 
 
 def row_reader(kind: Kind, header_map: dict[str, int], tz) -> Callable[[tuple], dict[str, Any]]:
-    """`read_row` for one sheet: what each column needs worked out once, not once per row."""
-    plan = [(col, col.field, header_map.get(col.field), col.read, CHOICES.get(col.read)) for col in kind.columns]
+    """`read_row` for one sheet: each column's converter chosen once, not by its kind on every cell."""
+    plan = [(col, col.field, header_map.get(col.field), _converter(col, tz)) for col in kind.columns]
 
     def read(cells: tuple) -> dict[str, Any]:
         out: dict[str, Any] = {}
         width = len(cells)
-        for col, fld, index, how, table in plan:
+        for col, fld, index, convert in plan:
             raw = cells[index] if index is not None and index < width else None
             if type(raw) is str:
                 text = raw = raw.strip()  # read_time and read_money strip it again: the same text
@@ -376,36 +376,61 @@ def row_reader(kind: Kind, header_map: dict[str, int], tz) -> Callable[[tuple], 
                 if col.required:
                     raise RowProblem(fld, "import_required", column=col.headers[0], column_en=col.headers[1])
                 out[fld] = None
-            elif how == "text":
+            elif convert is None:
                 out[fld] = text
-            elif how in ("time", "when"):
-                try:
-                    out[fld] = read_time(raw, tz, date_alone=how == "when")
-                except (ValueError, OverflowError) as exc:
-                    code = "import_date_only" if str(exc) == _DATE_ONLY else "import_bad_time"
-                    raise RowProblem(fld, code, value=text) from None
-            elif how == "money":
-                try:
-                    amount = read_money(raw)
-                except (InvalidOperation, ValueError):
-                    raise RowProblem(fld, "import_bad_amount", value=text) from None
-                if amount < 0:
-                    raise RowProblem(fld, "import_negative", value=text)
-                out[fld] = amount
-            elif table is not None:
-                # a cell already in the table's form reads the same normalised (the keys are normal forms)
-                value = table.get(text)
-                if value is None:
-                    value = table.get(_norm(text))
-                if value is None:
-                    raise RowProblem(fld, "import_bad_choice", column=col.headers[0], column_en=col.headers[1],
-                                     value=text, choices="、".join(dict.fromkeys(table.values())))
-                out[fld] = value
             else:
-                out[fld] = text
+                out[fld] = convert(raw, text)
         return out
 
     return read
+
+
+_CENT = Decimal("0.01")
+
+
+def _converter(col: Column, tz) -> Callable[[Any, str], Any] | None:
+    """What reads a non-empty cell of this column (given the cell and its text), or None when the text is the value."""
+    fld, how, table = col.field, col.read, CHOICES.get(col.read)
+    if how in ("time", "when"):
+        date_alone = how == "when"
+
+        def convert(raw: Any, text: str) -> Any:
+            # a stripped text cell in a common form: read_time's own first step, without its type checks
+            moment = _common_moment(raw) if type(raw) is str else None
+            if moment is not None:
+                return moment.replace(tzinfo=tz)
+            try:
+                return read_time(raw, tz, date_alone=date_alone)
+            except (ValueError, OverflowError) as exc:
+                code = "import_date_only" if str(exc) == _DATE_ONLY else "import_bad_time"
+                raise RowProblem(fld, code, value=text) from None
+        return convert
+    if how == "money":
+        def convert(raw: Any, text: str) -> Any:
+            try:
+                if type(raw) is str and _PLAIN_AMOUNT.fullmatch(raw) is not None:
+                    amount = Decimal(raw).quantize(_CENT)  # read_money's own path for a plain amount: finite
+                else:
+                    amount = read_money(raw)
+            except (InvalidOperation, ValueError):
+                raise RowProblem(fld, "import_bad_amount", value=text) from None
+            if amount < 0:
+                raise RowProblem(fld, "import_negative", value=text)
+            return amount
+        return convert
+    if how == "text" or table is None:
+        return None
+
+    def convert(raw: Any, text: str) -> Any:
+        # a cell already in the table's form reads the same normalised (the keys are normal forms)
+        value = table.get(text)
+        if value is None:
+            value = table.get(_norm(text))
+        if value is None:
+            raise RowProblem(fld, "import_bad_choice", column=col.headers[0], column_en=col.headers[1],
+                             value=text, choices="、".join(dict.fromkeys(table.values())))
+        return value
+    return convert
 
 
 # -- results --------------------------------------------------------------------------------------------------
@@ -1194,10 +1219,11 @@ def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tup
             raise _Redo() from error
         return
     writer = _WRITERS[kind.name]
+    read = row_reader(kind, sheet.header_map, ctx.calendar.tz)
     rows: list[tuple[int, tuple, dict[str, Any] | RowProblem]] = []
     for line, cells in pending:
         try:
-            rows.append((line, cells, read_row(kind, sheet.header_map, cells, ctx.calendar.tz)))
+            rows.append((line, cells, read(cells)))
         except RowProblem as problem:
             rows.append((line, cells, problem))
     ctx.found.clear()
