@@ -1219,13 +1219,7 @@ def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tup
             raise _Redo() from error
         return
     writer = _WRITERS[kind.name]
-    read = row_reader(kind, sheet.header_map, ctx.calendar.tz)
-    rows: list[tuple[int, tuple, dict[str, Any] | RowProblem]] = []
-    for line, cells in pending:
-        try:
-            rows.append((line, cells, read(cells)))
-        except RowProblem as problem:
-            rows.append((line, cells, problem))
+    rows = _read_batch(row_reader(kind, sheet.header_map, ctx.calendar.tz), pending)
     ctx.found.clear()
     desk.forget_keys(s)
     try:
@@ -1295,19 +1289,25 @@ def _note_facts(s: Session, ctx: _Context, kind: str) -> None:
             desk.note_facts(s, desk.RECEIPT_OF_ORDER, {i: paid.get(i) for i in ids})
 
 
-def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]],
-                  counts: dict[str, int], rejects: list[RejectedRow]) -> None:
-    """Every row decided by the desk against the batch's facts (a refused row leaves nothing), then written."""
-    kind = sheet.kind
-    look_up, decide = _DECIDERS[kind.name]
-    read = row_reader(kind, sheet.header_map, ctx.calendar.tz)
-    ctx.facts = {}
+def _read_batch(read: Callable[[tuple], dict[str, Any]], pending: list[tuple[int, tuple]]
+                ) -> list[tuple[int, tuple, dict[str, Any] | RowProblem]]:
+    """Each pending row's values, or the problem that stops it, in file order."""
     rows: list[tuple[int, tuple, dict[str, Any] | RowProblem]] = []
     for line, cells in pending:
         try:
             rows.append((line, cells, read(cells)))
         except RowProblem as problem:
             rows.append((line, cells, problem))
+    return rows
+
+
+def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]],
+                  counts: dict[str, int], rejects: list[RejectedRow]) -> None:
+    """Every row decided by the desk against the batch's facts (a refused row leaves nothing), then written."""
+    kind = sheet.kind
+    look_up, decide = _DECIDERS[kind.name]
+    ctx.facts = {}
+    rows = _read_batch(row_reader(kind, sheet.header_map, ctx.calendar.tz), pending)
     desk.forget_keys(s)
     batch = _Decided()
     with _through_indexes(s):
