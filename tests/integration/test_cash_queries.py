@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import re
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models import desk
@@ -16,6 +16,7 @@ from models.calendar import BusinessCalendar
 from models.cash import CashCheck, check_cash, evaluation_time
 from models.db import session_factory, transaction
 from models.tables import CashHandover, Receipt, ReceiptBook, Staff, WorkOrder
+from tests.plans import query_plans
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -336,37 +337,17 @@ def test_a_handover_written_outside_the_desk_is_checked_against_its_receipts(off
         ("H-LEGACY-1", Decimal("120.00"), Decimal("100.00"), Decimal("20.00"))]
 
 
-def test_the_cash_check_reads_open_items_through_their_partial_indexes(office, calendar, engine, backend):
+def test_the_cash_check_reads_open_items_through_their_partial_indexes(office, calendar, backend):
     office.book("000101", 10, local(2026, 10, 12, 8, 40))
     first = office.paid_job("000101", local(2026, 10, 12, 9, 0))
     office.paid_job("000102", local(2026, 10, 12, 9, 30))
     office.handover(["000102"], "110.00", local(2026, 10, 12, 16, 0))
     office.void("000103", local(2026, 10, 13, 9, 0))
     office.legacy_receipt(number="L-900001", order=first, amount="120.00", at=local(2026, 10, 12, 9, 45))
-    statements: list[tuple[str, object]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
-
     with transaction(office.sessions) as s:
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
-            found = check_cash(s, day=date(2026, 10, 12), as_of=evening(calendar, date(2026, 10, 12)),
-                               calendar=calendar)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
-        conn = s.connection()
-        if backend == "postgresql":
-            # tiny tables make any plan cheap: forbid table scans to see which indexes the queries can use, with
-            # statistics that say what a ledger says (almost no order is a rework, almost every one is paid)
-            conn.exec_driver_sql("ANALYZE")
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            explain = "EXPLAIN"
-        else:
-            explain = "EXPLAIN QUERY PLAN"
-        plans = " | ".join(" ".join(str(row[-1]) for row in conn.exec_driver_sql(f"{explain} {sql}", params))
-                           for sql, params in statements)
+        # statistics that say what a ledger says (almost no order is a rework, almost every one is paid)
+        found, plans = query_plans(s, lambda: check_cash(s, day=date(2026, 10, 12), calendar=calendar,
+                                                         as_of=evening(calendar, date(2026, 10, 12))), analyze=True)
 
     assert kinds(found) == {"cash-unhanded": 1, "cash-shortfall": 1, "receipt-double-use": 1}
     for index in ("ix_receipts_cash_open", "ix_receipts_blank", "ix_receipts_retired_at", "ix_receipts_legacy_used",

@@ -1,12 +1,13 @@
 """The chase checks against a real ledger built through the desk operations, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from models import chase, desk
 from models.db import transaction
 from models.tables import Callback
 from tests.builders import accepted_job, at, order_for, request_for, setup_office
+from tests.plans import query_plans
 
 
 def _callback(s, calendar, order, outcome, when, o):
@@ -158,30 +159,14 @@ def test_a_work_order_not_completed_by_its_scheduled_time_goes_to_its_department
         order.number, "cleaning", "吴阿姨", 30)
 
 
-def test_the_chase_reads_open_items_through_their_partial_indexes(engine, calendar, backend):
-    statements: list[tuple[str, object]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
+def test_the_chase_reads_open_items_through_their_partial_indexes(engine, calendar):
+    def chase_now() -> None:
+        chase.overdue_replies(s, as_of=at("2026-11-23", "10:00"), calendar=calendar)
+        chase.chase_callbacks(s, as_of=at("2026-11-23", "10:00"), calendar=calendar)
 
     with transaction(engine) as s:
         setup_office(s)
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
-            chase.overdue_replies(s, as_of=at("2026-11-23", "10:00"), calendar=calendar)
-            chase.chase_callbacks(s, as_of=at("2026-11-23", "10:00"), calendar=calendar)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
-        conn = s.connection()
-        if backend == "postgresql":
-            # tiny tables make any plan cheap; forbid table scans to see which indexes the queries can use
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            explain = "EXPLAIN"
-        else:
-            explain = "EXPLAIN QUERY PLAN"
-        plans = " | ".join(" ".join(str(row[-1]) for row in conn.exec_driver_sql(f"{explain} {sql}", params))
-                           for sql, params in statements)
+        _, plans = query_plans(s, chase_now)
     for index in ("ix_service_requests_open_phone", "ix_service_requests_replied_at", "ix_callbacks_open",
                   "ix_callbacks_done_at", "ix_callbacks_unsatisfied_open", "ix_work_orders_open",
                   "ix_work_orders_completed_at"):
