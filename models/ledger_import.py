@@ -10,21 +10,29 @@ so a crash leaves whole batches and a rerun finishes the job: natural keys (requ
 department-report numbers, receipt numbers, staff codes, and an order's callback time) make a row that is
 already in the ledger count as "already present", never twice.
 
+On SQLite, a registrations sheet is decided one batch ahead of its writing (`_Pipeline`: a thread writes batch N
+while batch N+1 is read and decided, against the ledger plus batch N); a change is written only to a row that
+still holds what its batch saw, so what another writer did meanwhile is decided on again, never written over.
+
 Nothing here reads the clock: the caller passes `now` (used only where a sheet carries no time, e.g. staff).
 """
 from __future__ import annotations
 
 import csv
+import gc
+import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Integer, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -864,13 +872,31 @@ def _reply(req: dict[str, Any], by: Staff | desk.StaffFacts, at: datetime) -> de
                              replied_at=req["replied_at"], by=by, at=at)
 
 
-def _look_up_requests(s: Session, batch: _Decided, rows: list[dict[str, Any]]) -> None:
+def _one_of(conn: Connection, column: Any, values: set[str]) -> Any:
+    """`column IN values`; on SQLite the values go as one JSON parameter (json_each) instead of one each: binding
+    and compiling a thousand parameters cost more than the look-up itself."""
+    if conn.dialect.name != "sqlite":
+        return column.in_(values)
+    listed = func.json_each(json.dumps(sorted(values), ensure_ascii=False)).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+_REQUEST_FACTS = ("number", "channel", "received_at", "replied_at", "received_by_id")
+
+
+def _look_up_requests(s: Session, batch: _Decided, rows: list[dict[str, Any]], over: _Decided | None) -> None:
     numbers = {v["number"] for v in rows}
     sr = ServiceRequest
-    found = s.connection().execute(select(sr.number, sr.channel, sr.received_at, sr.replied_at, sr.received_by_id)
-                                   .where(sr.number.in_(numbers))).mappings()
+    conn = s.connection()
+    found = conn.execute(select(*(sr.__table__.c[name] for name in _REQUEST_FACTS))
+                         .where(_one_of(conn, sr.number, numbers))).mappings()
     for row in found:
         batch.ledger[(ServiceRequest, row["number"])] = dict(row)
+    if over is not None:
+        for number in numbers:
+            seen = over.known(ServiceRequest, number)  # as the batch being written leaves it
+            if seen is not None:
+                batch.ledger[(ServiceRequest, number)] = {name: seen[name] for name in _REQUEST_FACTS}
     desk.note_keys(s, ServiceRequest, "number", checked=numbers,
                    present=[n for (_, n) in batch.ledger])
 
@@ -1008,7 +1034,8 @@ class _Decided:
     def __init__(self) -> None:
         self.new: dict[tuple[type, str], dict[str, Any]] = {}
         self.ledger: dict[tuple[type, str], dict[str, Any]] = {}  # ledger rows the batch refers to, as it sees them
-        self.changes: list[tuple[type, tuple[str, str], dict[str, Any]]] = []
+        # (model, (key column, key), the values it sets, what the batch saw in those columns before)
+        self.changes: list[tuple[type, tuple[str, str], dict[str, Any], dict[str, Any]]] = []
         self.audits: list[dict[str, Any]] = []
 
     def known(self, model: type, key: str) -> dict[str, Any] | None:
@@ -1026,80 +1053,167 @@ class _Decided:
                 if key in self.new:
                     self.new[key].update(d.values)  # a row added by this batch goes in already changed
                 else:
-                    self.ledger[key].update(d.values)
-                    self.changes.append((d.model, d.where, d.values))
+                    seen = self.ledger[key]
+                    was = {name: seen.get(name) for name in d.values}
+                    seen.update(d.values)
+                    self.changes.append((d.model, d.where, d.values, was))
             self.audits.extend(d.audits)
 
-    def write(self, s: Session) -> None:
-        """Each table's new rows, then the changes of each shape, then the audit events: one executemany each."""
-        conn = s.connection()
+    def inserts(self, dialect: Any, *, whole_statements: bool = False) -> tuple[list[_Insert], list[_Insert]]:
+        """The statements that add the batch's new rows, and those that add its audit events (see `_insert_statements`).
+
+        `whole_statements`: on SQLite, each table's rows go in as one statement.
+        """
         # a row's moment is one datetime object in its row and in its audit event (register's received_at and
         # at, reply's replied_at and at): converted for SQLite once, not once per column it is written to
         moments: dict[int, tuple[datetime, str]] = {}
         added: dict[type, list[dict[str, Any]]] = {}
         for (model, _), values in self.new.items():
             added.setdefault(model, []).append(values)
-        for model, rows in added.items():
-            _insert_many(conn, model.__table__, rows, moments)
+        rows = [st for model, new in added.items()
+                for st in _insert_statements(dialect, model.__table__, new, moments, whole_statement=whole_statements)]
+        audits = (_insert_statements(dialect, AuditEvent.__table__, self.audits, moments,
+                                     whole_statement=whole_statements) if self.audits else [])
+        return rows, audits
+
+    def write(self, s: Session, inserts: tuple[list[_Insert], list[_Insert]] | None = None) -> None:
+        """Each table's new rows, then the changes of each shape, then the audit events: one statement each.
+
+        A change is written only where the row still holds what the batch saw (the decision was made on that): if
+        another writer changed it since, the batch is refused (_Redo) and written again row by row, deciding anew.
+        `inserts`: what `inserts()` gave, prepared beforehand (by the thread that decided the batch).
+        """
+        conn = s.connection()
+        rows, audits = inserts if inserts is not None else self.inserts(conn.dialect)
+        for statement in rows:
+            statement.run(conn)
         shapes: dict[tuple[type, str, tuple[str, ...]], list[dict[str, Any]]] = {}
-        for model, (column, key), values in self.changes:
-            shapes.setdefault((model, column, tuple(values)), []).append({"_key": key, **values})
-        for (model, column, _), rows in shapes.items():
+        for model, (column, key), values, was in self.changes:
+            shapes.setdefault((model, column, tuple(values)), []).append(
+                {"_key": key, **values, **{f"_was_{name}": value for name, value in was.items()}})
+        for (model, column, names), changed in shapes.items():
             table = model.__table__
-            conn.execute(update(table).where(table.c[column] == bindparam("_key")), rows)
+            unchanged = [table.c[name].is_not_distinct_from(bindparam(f"_was_{name}", type_=table.c[name].type))
+                         for name in names]
+            result = conn.execute(update(table).where(table.c[column] == bindparam("_key"), *unchanged), changed)
+            if result.rowcount != len(changed):
+                raise _Redo()
             # the session may hold some of these rows (a dry run's earlier batches): let it read them again
             for obj in list(s.identity_map.values()):
                 if isinstance(obj, model):
                     s.expire(obj)
-        if self.audits:
-            _insert_many(conn, AuditEvent.__table__, self.audits, moments)
+        for statement in audits:
+            statement.run(conn)
 
 
-def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                 moments: dict[int, tuple[datetime, str]] | None = None) -> None:
-    """INSERT the rows as executemany, on SQLite with each value put through its column type's bind processor here.
+@dataclass(frozen=True)
+class _Insert:
+    """One INSERT ready to run: driver-level SQL with its parameters, or (sql None) rows for SQLAlchemy's insert."""
+    table: Table
+    sql: str | None
+    params: Any
+
+    def run(self, conn: Connection) -> None:
+        if self.sql is None:
+            conn.execute(insert(self.table), self.params)
+        else:
+            conn.exec_driver_sql(self.sql, self.params)
+
+
+def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
+                       moments: dict[int, tuple[datetime, str]] | None = None, *,
+                       whole_statement: bool = False) -> list[_Insert]:
+    """The rows as executemany INSERTs, on SQLite with each value put through its column type's bind processor here.
 
     SQLAlchemy's executemany builds each row's parameters through the compiled statement, 5 us a row besides the
     types' own work, a tenth of an imported row's cost. The values stored are the same: the same statement, the
     same processors (the dialect's, for each column's type). PostgreSQL keeps SQLAlchemy's way (its driver batches).
     `moments` keeps the stored text of each UTCDateTime value by the object's identity (datetimes are immutable;
     the object is kept with its text, so an id is never taken for another object's).
+
+    `whole_statement` (SQLite): the processed rows go to SQLite as one JSON array and one INSERT ... SELECT over
+    `json_each`, so the whole insert is one call that runs without Python's GIL (executemany takes the GIL back
+    between rows, and a thread writing beside busy Python code would wait for it at every row). JSON gives back
+    exactly the text, integers, floats and NULLs it was given (tests/unit/test_import_writing.py); any other value
+    (or a NUL in a text, or a float that is not finite) takes executemany instead.
     """
-    if conn.dialect.name != "sqlite":
-        conn.execute(insert(table), rows)
-        return
-    dialect = conn.dialect
+    if dialect.name != "sqlite":
+        return [_Insert(table, None, rows)]
+    statements = []
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(tuple(row), []).append(row)
     for keys, same in shapes.items():
         compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
         if compiled.positiontup != list(keys):
-            conn.execute(insert(table), same)  # a statement whose parameters are not the row's keys in order
+            statements.append(_Insert(table, None, same))  # its parameters are not the row's keys in order
             continue
         processors = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys]
         if not any(processors):
-            conn.exec_driver_sql(compiled.string, [tuple(row.values()) for row in same])
-            continue
-        memo = {} if moments is None else moments
-        steps = [(i, p, isinstance(table.c[k].type, UTCDateTime)) for i, (k, p) in enumerate(zip(keys, processors))
-                 if p is not None]
-        params = []
-        for row in same:
-            values = list(row.values())  # in the order of its keys
-            for i, process, moment in steps:
-                value = values[i]
-                if moment and value is not None:
-                    known = memo.get(id(value))
-                    if known is not None and known[0] is value:
-                        values[i] = known[1]
-                        continue
-                    values[i] = text = process(value)
-                    memo[id(value)] = (value, text)
-                else:
-                    values[i] = process(value)
-            params.append(tuple(values))
-        conn.exec_driver_sql(compiled.string, params)
+            params = [tuple(row.values()) for row in same]
+        else:
+            params = _processed(table, keys, processors, same, {} if moments is None else moments)
+        if whole_statement:
+            payload = _json_rows(params, [i for i, k in enumerate(keys) if isinstance(table.c[k].type, Integer)])
+            if payload is not None:
+                statements.append(_Insert(table, _insert_from_json(dialect, table, keys), (payload,)))
+                continue
+        statements.append(_Insert(table, compiled.string, params))
+    return statements
+
+
+def _processed(table: Table, keys: tuple[str, ...], processors: list[Any], rows: list[dict[str, Any]],
+               memo: dict[int, tuple[datetime, str]]) -> list[tuple]:
+    """Each row's values in the order of `keys`, through their columns' bind processors."""
+    steps = [(i, p, isinstance(table.c[k].type, UTCDateTime)) for i, (k, p) in enumerate(zip(keys, processors))
+             if p is not None]
+    params = []
+    for row in rows:
+        values = list(row.values())  # in the order of its keys
+        for i, process, moment in steps:
+            value = values[i]
+            if moment and value is not None:
+                known = memo.get(id(value))
+                if known is not None and known[0] is value:
+                    values[i] = known[1]
+                    continue
+                values[i] = text = process(value)
+                memo[id(value)] = (value, text)
+            else:
+                values[i] = process(value)
+        params.append(tuple(values))
+    return params
+
+
+_INT64 = 2**63
+
+
+def _json_rows(params: list[tuple], integers: list[int]) -> str | None:
+    """The rows as one JSON array of arrays, or None when a value would not come back from JSON as it went in.
+
+    json.dumps refuses what is not text, a number, None or a bool (a bool comes back as 1 or 0, as sqlite3 binds
+    it); an integer beyond 64 bits would come back as a float where executemany refuses it, so the integer
+    columns (`integers`, positions in a row) are checked.
+    """
+    try:
+        payload = json.dumps(params, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    if "\\u0000" in payload:
+        return None  # SQLite's JSON functions end a text at a NUL; executemany keeps it
+    for row in params:
+        for i in integers:
+            value = row[i]
+            if isinstance(value, int) and not -_INT64 <= value < _INT64:
+                return None
+    return payload
+
+
+def _insert_from_json(dialect: Any, table: Table, keys: tuple[str, ...]) -> str:
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(table.c[k].name) for k in keys)
+    values = ", ".join(f"value ->> {i}" for i in range(len(keys)))
+    return f"INSERT INTO {quote(table.name)} ({columns}) SELECT {values} FROM json_each(?) ORDER BY key"
 
 
 # -- the import -----------------------------------------------------------------------------------------------
@@ -1107,11 +1221,13 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
                   office: str | None = None, kind: str | None = None, dry_run: bool = False,
                   batch_size: int = 1000, callback_workdays: int = 2,
                   on_start: Callable[[str, int | None], None] | None = None,
-                  on_row: Callable[[], None] | None = None) -> ImportResult:
+                  on_row: Callable[[], None] | None = None, overlap: bool = True) -> ImportResult:
     """Import one workbook or CSV file into the ledger through the desk operations; see the module docstring.
 
     Each batch of `batch_size` rows is one transaction; a dry run does everything in one transaction and rolls
-    it back. Raises ImportRefused (nothing written) when the file as a whole cannot be taken.
+    it back. Raises ImportRefused (nothing written) when the file as a whole cannot be taken. `overlap`: on SQLite,
+    registrations are decided while the batch before them is written (`_Pipeline`); False writes each batch
+    before deciding the next (the same rows, counts and rejects).
     """
     path = Path(path)
     sheets, ignored = open_sheets(path, kind)
@@ -1119,7 +1235,7 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
     results: list[SheetResult] = []
     rejects: list[RejectedRow] = []
     headers_of: dict[str, list[Any]] = {}
-    with _unit_of_work(sessions, dry_run) as batch:
+    with _unit_of_work(sessions, dry_run) as batch, _fewer_collections():
         with batch() as s:
             ctx.load(s)
             if office is not None and office not in ctx.offices:
@@ -1129,23 +1245,53 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
             if on_start:
                 on_start(sheet.name, sheet.total)
             counts = {"rows": 0, "added": 0, "present": 0, "rejected": 0}
-            pending: list[tuple[int, tuple]] = []
-            for line, cells in sheet.rows():
-                if on_row:
-                    on_row()
-                if all(_text(c) == "" for c in cells):
-                    continue
-                pending.append((line, cells))
-                if len(pending) >= batch_size:
-                    _write_batch(batch, ctx, sheet, pending, counts, rejects)
-                    pending = []
-            if pending:
-                _write_batch(batch, ctx, sheet, pending, counts, rejects)
+            pipeline = (_Pipeline(sessions, batch, ctx, sheet, counts, rejects)
+                        if overlap and not dry_run and _can_overlap(sessions, sheet) else None)
+            send = pipeline.put if pipeline else partial(_write_batch, batch, ctx, sheet, counts=counts,
+                                                         rejects=rejects)
+            try:
+                pending: list[tuple[int, tuple]] = []
+                for line, cells in sheet.rows():
+                    if on_row:
+                        on_row()
+                    if all(_text(c) == "" for c in cells):
+                        continue
+                    pending.append((line, cells))
+                    if len(pending) >= batch_size:
+                        send(pending)
+                        pending = []
+                if pending:
+                    send(pending)
+                if pipeline:
+                    pipeline.finish()
+            finally:
+                if pipeline:
+                    pipeline.close()
             results.append(SheetResult(sheet.name, sheet.kind.name, **counts))
     rejects_file = None
     if rejects and not dry_run:
         rejects_file = write_rejects(path, rejects, headers_of)
     return ImportResult(path, dry_run, tuple(results), tuple(rejects), rejects_file, tuple(ignored))
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The cyclic GC's youngest generation collected a tenth as often while an import runs.
+
+    An import makes and drops a few dicts and tuples per cell: at the default threshold (700 allocations) the GC
+    ran every few rows and, as batches survived into the older generations, went through every object the process
+    holds (SQLAlchemy's, the modules') again and again: a fifth of the import's time on 100k rows. Nothing an
+    import makes is cyclic garbage that must go sooner; the thresholds are put back when it ends.
+    """
+    before = gc.get_threshold()
+    if before[0] == 0:  # collection switched off by the program: leave it so
+        yield
+        return
+    gc.set_threshold(before[0] * 10, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 @contextmanager
@@ -1301,17 +1447,35 @@ def _read_batch(read: Callable[[tuple], dict[str, Any]], pending: list[tuple[int
     return rows
 
 
-def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]],
-                  counts: dict[str, int], rejects: list[RejectedRow]) -> None:
-    """Every row decided by the desk against the batch's facts (a refused row leaves nothing), then written."""
+@dataclass
+class _Verdict:
+    """One batch as the desk decided it: what to write, and what the batch counts and refuses once written."""
+    decided: _Decided
+    counts: dict[str, int]
+    refused: list[RejectedRow]
+
+    def count_into(self, counts: dict[str, int], rejects: list[RejectedRow]) -> None:
+        for key, value in self.counts.items():
+            counts[key] += value
+        rejects.extend(self.refused)
+
+
+def _decide(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]],
+            over: _Decided | None = None) -> _Verdict:
+    """Every row decided by the desk against the batch's facts (a refused row leaves nothing); nothing written.
+
+    `over` is a batch decided before this one whose write may not have committed yet: this one sees its rows.
+    """
     kind = sheet.kind
     look_up, decide = _DECIDERS[kind.name]
     ctx.facts = {}
     rows = _read_batch(row_reader(kind, sheet.header_map, ctx.calendar.tz), pending)
     desk.forget_keys(s)
     batch = _Decided()
+    verdict = _Verdict(batch, {"rows": 0, "added": 0, "present": 0, "rejected": 0}, [])
+    counts, refused = verdict.counts, verdict.refused
     with _through_indexes(s):
-        look_up(s, batch, [v for _, _, v in rows if isinstance(v, dict)])
+        look_up(s, batch, [v for _, _, v in rows if isinstance(v, dict)], over)
     for line, cells, values in rows:
         counts["rows"] += 1
         try:
@@ -1319,16 +1483,109 @@ def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[
                 raise values
             outcome, decisions = decide(s, ctx, batch, values)
         except RowProblem as problem:
-            rejects.append(_reject(sheet, line, cells, problem.field, problem.error))
+            refused.append(_reject(sheet, line, cells, problem.field, problem.error))
             counts["rejected"] += 1
             continue
         except DomainError as error:
-            rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
+            refused.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
             counts["rejected"] += 1
             continue
         batch.take(decisions)
         counts[outcome] += 1
-    batch.write(s)
+    return verdict
+
+
+def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]],
+                  counts: dict[str, int], rejects: list[RejectedRow]) -> None:
+    """Every row decided by the desk against the batch's facts (a refused row leaves nothing), then written."""
+    verdict = _decide(s, ctx, sheet, pending)
+    verdict.decided.write(s)
+    verdict.count_into(counts, rejects)
+
+
+_WRITER_SWITCH_INTERVAL = 0.0005
+
+
+def _can_overlap(sessions: sessionmaker[Session], sheet: _Sheet) -> bool:
+    """Whether `_Pipeline` writes this sheet: a desk-decided kind, on SQLite (its write is one GIL-free call)."""
+    engine = sessions.kw.get("bind")
+    return sheet.kind.name in _DECIDERS and engine is not None and engine.dialect.name == "sqlite"
+
+
+class _Pipeline:
+    """A desk-decided sheet's batches written by a thread of their own, while the next batch is read and decided.
+
+    Deciding is Python's work and writing mostly the database's (on SQLite one statement per table, which runs
+    without the GIL: `_insert_statements`), so on two cores they overlap. A batch is decided against the ledger as
+    committed plus the batch still being written (`_decide`'s `over`), through a read-only session that never
+    waits for the writer. It is sent to be written only once the batch before it has committed as decided; if that
+    one had to be written again (the database refused it, or a row it changes had changed), this one is decided
+    again. Each batch is still one transaction, written in file order, with the same rows, counts and rejects as
+    `_write_batch` gives.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], batch, ctx: _Context, sheet: _Sheet,
+                 counts: dict[str, int], rejects: list[RejectedRow]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from models.db import read_only
+
+        engine = sessions.kw["bind"]
+        self.reads = sessionmaker(read_only(engine), expire_on_commit=False)
+        self.dialect = engine.dialect
+        self.batch, self.ctx, self.sheet, self.counts, self.rejects = batch, ctx, sheet, counts, rejects
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bianmin-import-writer")
+        self.flight: tuple[list[tuple[int, tuple]], _Verdict, Any] | None = None
+        # the writer needs the GIL a few times a batch (between its statements); while the deciding thread runs
+        # Python it gets it only when the interpreter's switch interval ends, 5 ms by default: at 0.5 ms the
+        # writer no longer waits longer for the GIL than for the database. Put back when the sheet is done.
+        self.switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self.switch_interval, _WRITER_SWITCH_INTERVAL))
+
+    def put(self, pending: list[tuple[int, tuple]]) -> None:
+        verdict = self._decide(pending, over=self.flight[1].decided if self.flight else None)
+        # the statements are made here too: the writer thread only waits for the database, so it needs the GIL
+        # only a few times a batch
+        inserts = verdict.decided.inserts(self.dialect, whole_statements=True)
+        if self.flight is not None and not self._land():
+            verdict = self._decide(pending)  # the batch it was decided beside was not written as decided
+            inserts = verdict.decided.inserts(self.dialect, whole_statements=True)
+        self.flight = (pending, verdict, self.writer.submit(self._write, verdict, inserts))
+
+    def finish(self) -> None:
+        if self.flight is not None:
+            self._land()
+
+    def close(self) -> None:
+        """Let a batch still being written end (it commits or rolls back as a whole) before the import returns."""
+        if self.flight is not None:
+            self.flight[2].exception()
+            self.flight = None
+        self.writer.shutdown(wait=True)
+        sys.setswitchinterval(self.switch_interval)
+
+    def _decide(self, pending: list[tuple[int, tuple]], over: _Decided | None = None) -> _Verdict:
+        try:
+            with self.reads() as s, s.begin():
+                return _decide(s, self.ctx, self.sheet, pending, over)
+        finally:
+            self.ctx.found.clear()
+
+    def _write(self, verdict: _Verdict, inserts: tuple[list[_Insert], list[_Insert]]) -> None:
+        with self.batch() as s:
+            verdict.decided.write(s, inserts)
+
+    def _land(self) -> bool:
+        """Wait for the batch being written: True if it committed as decided, else it is written the usual way."""
+        pending, verdict, future = self.flight
+        self.flight = None
+        try:
+            future.result()
+        except (_Redo, SQLAlchemyError):
+            _write_batch(self.batch, self.ctx, self.sheet, pending, self.counts, self.rejects)
+            return False
+        verdict.count_into(self.counts, self.rejects)
+        return True
 
 
 def _row_by_row(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tuple]], counts: dict[str, int],
@@ -1337,8 +1594,16 @@ def _row_by_row(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[in
     if kind.name in _DECIDERS:
         # the database refused the batch as a whole: each row alone, so only the row it refuses is lost
         for one in pending:
-            with s.begin_nested():
-                _decide_batch(s, ctx, sheet, [one], counts, rejects)
+            for attempt in range(3):
+                try:
+                    with s.begin_nested():
+                        _decide_batch(s, ctx, sheet, [one], counts, rejects)
+                    break
+                except _Redo:
+                    # a row it changes changed between the look-up and the write (another writer, on a database
+                    # whose reads do not lock): decide it again on what is there now
+                    if attempt == 2:
+                        raise
         return
     writer = _WRITERS[kind.name]
     for line, cells in pending:

@@ -1,0 +1,78 @@
+"""The import's two ways of inserting a batch on SQLite store the same values.
+
+executemany binds each row; the whole-statement way sends the processed rows as one JSON array to
+`INSERT ... SELECT ... FROM json_each(?)`, which runs without the GIL. Each stored value and its SQLite type are
+compared, and values JSON would not give back unchanged are shown to take executemany.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import JSON, Column, Integer, MetaData, Numeric, String, Table, Text, select, text
+
+from models.db import make_engine
+from models.ledger_import import _insert_statements
+from models.tables import UTCDateTime
+
+metadata = MetaData()
+ROWS = Table("rows", metadata, Column("id", Integer, primary_key=True), Column("n", Integer),
+             Column("name", String(100)), Column("note", Text), Column("fee", Numeric(12, 2)),
+             Column("at", UTCDateTime), Column("doc", JSON))
+
+CST = timezone(timedelta(hours=8))
+AWKWARD = [
+    {"n": 0, "name": "王芳", "note": "", "fee": Decimal("80.00"), "at": datetime(2026, 10, 3, 14, 5, tzinfo=CST),
+     "doc": {"after": {"agreed_fee": "80.00", "office": "O001"}}},
+    {"n": -7, "name": 'say "hi"\\ \'quoted\'', "note": "line\nbreak\ttab", "fee": Decimal("0.01"),
+     "at": datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc), "doc": None},
+    {"n": 2**62, "name": "😀 emoji ＆ 全角", "note": None, "fee": Decimal("12.34"), "at": None, "doc": [1, "二", None]},
+    {"n": None, "name": "0123", "note": "3.50", "fee": Decimal("99999999.99"),
+     "at": datetime(2026, 12, 31, 23, 59, 59, tzinfo=CST), "doc": "just text"},
+    {"n": 1, "name": "null", "note": "true", "fee": None, "at": datetime(2026, 6, 1, 8, 0, tzinfo=CST), "doc": {}},
+]
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'writing.db'}")
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def stored(engine, rows: list[dict], *, whole_statement: bool) -> list[tuple]:
+    with engine.begin() as conn:
+        conn.execute(ROWS.delete())
+        for statement in _insert_statements(conn.dialect, ROWS, rows, {}, whole_statement=whole_statement):
+            statement.run(conn)
+        columns = [c.name for c in ROWS.columns]
+        picture = ", ".join(f"quote({c}), typeof({c})" for c in columns)
+        return [tuple(r) for r in conn.execute(text(f"SELECT {picture} FROM rows ORDER BY id"))]
+
+
+def test_rows_sent_as_one_json_statement_are_stored_exactly_as_executemany_stores_them(engine):
+    assert stored(engine, AWKWARD, whole_statement=True) == stored(engine, AWKWARD, whole_statement=False)
+
+
+def test_the_json_statement_is_used_for_plain_values_and_reads_back_through_the_orm_types(engine):
+    with engine.begin() as conn:
+        statements = _insert_statements(conn.dialect, ROWS, AWKWARD, {}, whole_statement=True)
+        for statement in statements:
+            statement.run(conn)
+        back = conn.execute(select(ROWS.c.n, ROWS.c.fee, ROWS.c.at, ROWS.c.doc).order_by(ROWS.c.id)).all()
+
+    assert [s.sql.split(" SELECT ")[1].endswith("FROM json_each(?) ORDER BY key") for s in statements] == [True]
+    assert [tuple(r) for r in back] == [(r["n"], r["fee"], r["at"], r["doc"]) for r in AWKWARD]
+
+
+@pytest.mark.parametrize("awkward", [{"n": 2**63}, {"note": "nul\x00inside"}],
+                         ids=["integer beyond 64 bits", "text holding a NUL"])
+def test_values_json_would_not_give_back_unchanged_take_executemany(engine, awkward):
+    rows = [dict(AWKWARD[0]), {**AWKWARD[1], **awkward}]
+    with engine.connect() as conn:
+        statements = _insert_statements(conn.dialect, ROWS, rows, {}, whole_statement=True)
+
+    assert [s.sql.startswith("INSERT INTO rows (n, name, note, fee, at, doc) VALUES") for s in statements] == [True]
+    assert isinstance(statements[0].params, list) and len(statements[0].params) == 2
