@@ -1105,6 +1105,7 @@ def child(args) -> None:
         ctx.reset_outputs()
     rss_ready = _rss_mb()
     times = []
+    cpu_times = []  # this process's CPU time (all its threads) in each measured run
     answer = None
     if args.side == "baseline" and item.prepare is _import_db:
         _import_files()  # written once, cached; reading them is what the baseline measures
@@ -1116,11 +1117,12 @@ def child(args) -> None:
             ctx.reset_outputs()
         if item.prepare is not None and args.side == "bianmin":
             item.prepare(ctx)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         answer = fn(ctx)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         if i:  # the first run warms caches and imports
             times.append(elapsed)
+            cpu_times.append(cpu)
     if item.compare == "rows" and isinstance(answer, dict) and times:
         answer["rows_per_s"] = round(answer["rows"] / statistics.median(times))
     extra = {}
@@ -1128,7 +1130,7 @@ def child(args) -> None:
         answer = {**tally_answer(ctx), **answer}
     if args.side == "bianmin":
         ctx.reset_outputs()
-    print(MARK + json.dumps({"times": times, "answer": answer, "peak_rss_mb": round(_rss_mb(), 1),
+    print(MARK + json.dumps({"times": times, "cpu_times": cpu_times, "answer": answer, "peak_rss_mb": round(_rss_mb(), 1),
                              "rss_before_mb": round(rss_ready, 1), **extra}, default=str))
 
 

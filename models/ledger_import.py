@@ -518,9 +518,9 @@ class _Sheet:
     rows: Callable[[], Iterator[tuple[int, tuple]]]
 
 
-def detect_encoding(path: Path) -> str:
+def detect_encoding(path: Path, data: bytes | None = None) -> str:
     """UTF-8 (with or without BOM) if it decodes as such, else GB18030 (a superset of GBK, as Excel saves it)."""
-    data = path.read_bytes()
+    data = path.read_bytes() if data is None else data
     try:
         data.decode("utf-8")
         return "utf-8-sig"
@@ -533,15 +533,17 @@ def detect_encoding(path: Path) -> str:
         raise ImportRefused("import_encoding", file=path.name) from exc
 
 
-def _csv_row_count(path: Path, encoding: str) -> int:
+def _csv_row_count(path: Path, encoding: str, data: bytes | None = None) -> int:
     """How many rows csv.reader will give (for the progress bar), without parsing the file twice when it can't
-    differ from the lines: only a quoted cell can hold a line break, and only a lone CR ends a line unseen."""
-    with path.open(encoding=encoding, newline="") as fh:  # line endings as written
-        text = fh.read()
-    if '"' in text or "\r" in text.replace("\r\n", ""):
+    differ from the lines: only a quoted cell can hold a line break, and only a lone CR ends a line unseen.
+
+    Counted on the bytes: in UTF-8 and in GB18030 the bytes of '"', CR and LF never occur inside a character.
+    """
+    data = path.read_bytes() if data is None else data
+    if b'"' in data or (b"\r" in data and b"\r" in data.replace(b"\r\n", b"")):
         with path.open(encoding=encoding, newline="") as fh:
             return sum(1 for _ in csv.reader(fh))
-    return text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    return data.count(b"\n") + (0 if data.endswith(b"\n") or not data.removeprefix(b"\xef\xbb\xbf") else 1)
 
 
 def _find_header(kind: Kind, first_rows: list[tuple]) -> tuple[int, dict[str, int]]:
@@ -558,10 +560,12 @@ def _csv_sheet(path: Path, kind_name: str | None) -> list[_Sheet]:
     kind = KINDS.get(kind_name) if kind_name else kind_named(path.stem)
     if kind is None:
         raise ImportRefused("import_unknown_kind", file=path.name, kinds=", ".join(ORDER))
-    encoding = detect_encoding(path)
+    data = path.read_bytes()
+    encoding = detect_encoding(path, data)
     with path.open(encoding=encoding, newline="") as fh:
         head = [tuple(r) for _, r in zip(range(5), csv.reader(fh))]
-    total = _csv_row_count(path, encoding)
+    total = _csv_row_count(path, encoding, data)
+    del data
     index, header_map = _find_header(kind, head)
 
     def rows() -> Iterator[tuple[int, tuple]]:

@@ -188,11 +188,13 @@ def test_calamine_and_openpyxl_read_the_thousand_row_ledger_alike(tmp_path):
     "a,b\n\n1,2\n",                         # a blank line
     "",                                     # an empty file
 ], ids=["lf", "crlf-unterminated", "cr", "quoted-break", "blank-line", "empty"])
-def test_a_csv_files_row_count_is_what_the_csv_reader_reads(tmp_path, text):
+@pytest.mark.parametrize("written, read", [("utf-8", "utf-8-sig"), ("utf-8-sig", "utf-8-sig"),
+                                           ("gb18030", "gb18030")])
+def test_a_csv_files_row_count_is_what_the_csv_reader_reads(tmp_path, text, written, read):
     import csv
 
     path = tmp_path / "requests.csv"
-    path.write_bytes(text.encode("utf-8"))
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    path.write_bytes(text.replace("a,b", "登记号,业主").replace("3,4", "王芳,三栋").encode(written))
+    with path.open(encoding=read, newline="") as fh:
         expected = sum(1 for _ in csv.reader(fh))
-    assert _csv_row_count(path, "utf-8-sig") == expected
+    assert _csv_row_count(path, read) == expected
