@@ -1156,6 +1156,20 @@ def _start_sinks():
     return SmtpSink().start(), HttpSink().start()
 
 
+def python_loop_seconds() -> float:
+    """Seconds for ten million `s += i` in this interpreter, best of three: how fast the machine runs Python code
+    right now. A shared host's speed drifts (20% within one afternoon here), so each item keeps the figure taken
+    beside it, and results from different hours or machines are read with it."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 5, 3)
+
+
 def _median(result: dict) -> float | None:
     return statistics.median(result["times"]) if result.get("times") else None
 
@@ -1178,7 +1192,7 @@ def measure(names: list[str], *, url: str, manifest: Path, reps: int, log) -> di
                     received = {"smtp": len(sinks[0].messages), "http": len(sinks[1].accepted())}
                     sinks[0].stop()
                     sinks[1].stop()
-            row = {"what": item.what, "baseline": base, "bianmin": mine}
+            row = {"what": item.what, "baseline": base, "bianmin": mine, "python_loop_s": python_loop_seconds()}
             if received is not None:
                 row["sinks_received"] = received
                 for side, r in (("baseline", base), ("bianmin", mine)):
@@ -1261,6 +1275,8 @@ def markdown(results: dict) -> str:
             answer = r.get("answer")
             if isinstance(answer, dict) and "rows_per_s" in answer:
                 extra += f" {side}: {answer['rows_per_s']:,} rows/s;"
+        if "python_loop_s" in row:
+            extra += f" python loop {row['python_loop_s']} s;"
         agree = {True: "agree", False: "DIFFER", None: ""}[row.get("answers_agree")]
         lines.append(f"| {name} | {ms(row, 'baseline')} | {ms(row, 'bianmin')} | {ratio} | "
                      f"{row.get('baseline', {}).get('peak_rss_mb', '-')}/{row.get('bianmin', {}).get('peak_rss_mb', '-')}"
