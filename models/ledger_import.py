@@ -1511,9 +1511,14 @@ _WRITER_SWITCH_INTERVAL = 0.0005
 
 
 def _can_overlap(sessions: sessionmaker[Session], sheet: _Sheet) -> bool:
-    """Whether `_Pipeline` writes this sheet: a desk-decided kind, on SQLite (its write is one GIL-free call)."""
+    """Whether `_Pipeline` writes this sheet: a desk-decided kind, on an SQLite file (its write is one GIL-free
+    call)."""
     engine = sessions.kw.get("bind")
-    return sheet.kind.name in _DECIDERS and engine is not None and engine.dialect.name == "sqlite"
+    if sheet.kind.name not in _DECIDERS or engine is None or engine.dialect.name != "sqlite":
+        return False
+    # an in-memory database is one per connection: the writer thread's would not be the reader's
+    database = engine.url.database or ""
+    return database not in ("", ":memory:") and "mode=memory" not in str(engine.url)
 
 
 class _Pipeline:

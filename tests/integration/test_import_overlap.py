@@ -208,3 +208,4 @@ def test_an_import_leaves_the_interpreters_collection_thresholds_and_switch_inte
 
     assert (result.kept, refused.rejected) == (30, 1)
     assert (gc.get_threshold(), sys.getswitchinterval()) == before
+

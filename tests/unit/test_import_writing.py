@@ -76,3 +76,24 @@ def test_values_json_would_not_give_back_unchanged_take_executemany(engine, awkw
 
     assert [s.sql.startswith("INSERT INTO rows (n, name, note, fee, at, doc) VALUES") for s in statements] == [True]
     assert isinstance(statements[0].params, list) and len(statements[0].params) == 2
+
+
+@pytest.mark.parametrize("url, overlaps", [
+    ("sqlite:///{tmp}/ledger.db", True),
+    ("sqlite://", False),                                   # in memory: one database per connection
+    ("sqlite:///:memory:", False),
+    ("postgresql://postgres@127.0.0.1:5432/ledger", False),  # psycopg's batch holds the GIL: no gain measured
+])
+def test_registrations_are_decided_one_batch_ahead_only_on_an_sqlite_file(tmp_path, url, overlaps):
+    from types import SimpleNamespace
+
+    from sqlalchemy.orm import sessionmaker
+
+    from models.ledger_import import KINDS, _can_overlap
+
+    engine = make_engine(url.format(tmp=tmp_path))
+    try:
+        assert _can_overlap(sessionmaker(engine), SimpleNamespace(kind=KINDS["requests"])) is overlaps
+        assert _can_overlap(sessionmaker(engine), SimpleNamespace(kind=KINDS["orders"])) is False
+    finally:
+        engine.dispose()
