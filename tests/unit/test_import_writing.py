@@ -82,7 +82,7 @@ def test_values_json_would_not_give_back_unchanged_take_executemany(engine, awkw
     ("sqlite:///{tmp}/ledger.db", True),
     ("sqlite://", False),                                   # in memory: one database per connection
     ("sqlite:///:memory:", False),
-    ("postgresql://postgres@127.0.0.1:5432/ledger", False),  # psycopg's batch holds the GIL: no gain measured
+    ("postgresql://postgres@127.0.0.1:5432/ledger", False),  # no gain measured there
 ])
 def test_registrations_are_decided_one_batch_ahead_only_on_an_sqlite_file(tmp_path, url, overlaps):
     from types import SimpleNamespace
