@@ -25,10 +25,10 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -1552,13 +1552,9 @@ class _Pipeline:
         sys.setswitchinterval(min(self.switch_interval, _WRITER_SWITCH_INTERVAL))
 
     def put(self, pending: list[tuple[int, tuple]]) -> None:
-        verdict = self._decide(pending, over=self.flight[1].decided if self.flight else None)
-        # the statements are made here too: the writer thread only waits for the database, so it needs the GIL
-        # only a few times a batch
-        inserts = verdict.decided.inserts(self.dialect, whole_statements=True)
+        verdict, inserts = self._prepare(pending, over=self.flight[1].decided if self.flight else None)
         if self.flight is not None and not self._land():
-            verdict = self._decide(pending)  # the batch it was decided beside was not written as decided
-            inserts = verdict.decided.inserts(self.dialect, whole_statements=True)
+            verdict, inserts = self._prepare(pending)  # the batch it was decided beside was not written as decided
         self.flight = (pending, verdict, self.writer.submit(self._write, verdict, inserts))
 
     def finish(self) -> None:
@@ -1573,12 +1569,13 @@ class _Pipeline:
         self.writer.shutdown(wait=True)
         sys.setswitchinterval(self.switch_interval)
 
-    def _decide(self, pending: list[tuple[int, tuple]], over: _Decided | None = None) -> _Verdict:
-        try:
-            with self.reads() as s, s.begin():
-                return _decide(s, self.ctx, self.sheet, pending, over)
-        finally:
-            self.ctx.found.clear()
+    def _prepare(self, pending: list[tuple[int, tuple]], over: _Decided | None = None
+                 ) -> tuple[_Verdict, tuple[list[_Insert], list[_Insert]]]:
+        """The batch decided, and its INSERTs made: here, so that the writer thread only waits for the database
+        and needs the GIL only a few times a batch."""
+        with self.reads() as s, s.begin():
+            verdict = _decide(s, self.ctx, self.sheet, pending, over)
+        return verdict, verdict.decided.inserts(self.dialect, whole_statements=True)
 
     def _write(self, verdict: _Verdict, inserts: tuple[list[_Insert], list[_Insert]]) -> None:
         with self.batch() as s:
