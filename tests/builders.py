@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models import desk
 from models.calendar import BusinessCalendar
-from models.tables import Receipt, ServiceRequest, WorkOrder
+from models.tables import AuditEvent, Receipt, ServiceRequest, WorkOrder
 
 TZ = ZoneInfo("Asia/Shanghai")
 PRICES = {  # code: (category, name, fee)
@@ -154,3 +154,14 @@ def hand_over(s: Session, o: OfficeCodes, *, receipts: list[str], at: datetime, 
 
 def _category(s: Session, order: WorkOrder) -> str:
     return s.get(ServiceRequest, order.request_id).category
+
+
+def ledger_picture(engine) -> tuple[list[dict], list[dict]]:
+    """Every request as written (all columns but the id) by number, and every audit event after set-up, in order."""
+    columns = [c for c in ServiceRequest.__table__.columns if c.name != "id"]
+    events = [c for c in AuditEvent.__table__.columns if c.name != "id"]
+    with engine.connect() as conn:
+        requests = [dict(r._mapping) for r in conn.execute(select(*columns).order_by(ServiceRequest.number))]
+        audits = [dict(r._mapping) for r in conn.execute(select(*events).where(AuditEvent.actor != "setup")
+                                                         .order_by(AuditEvent.id))]
+    return requests, audits

@@ -19,7 +19,7 @@ from sqlalchemy import event, select
 from models.db import session_factory, transaction
 from models.ledger_import import import_ledger
 from models.tables import AuditEvent, ServiceRequest
-from tests.builders import TZ, request_for, setup_office
+from tests.builders import TZ, ledger_picture, request_for, setup_office
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)
 HEADER = ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容", "费用",
@@ -45,17 +45,6 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
 
 def run_import(engine, calendar, path: Path, **kwargs):
     return import_ledger(session_factory(engine), path, calendar=calendar, now=NOW, **kwargs)
-
-
-def picture(engine) -> tuple[list[dict], list[dict]]:
-    """Every request (all columns but the id) by number, and every audit event after set-up in order."""
-    columns = [c for c in ServiceRequest.__table__.columns if c.name != "id"]
-    events = [c for c in AuditEvent.__table__.columns if c.name != "id"]
-    with engine.connect() as conn:
-        requests = [dict(r._mapping) for r in conn.execute(select(*columns).order_by(ServiceRequest.number))]
-        audits = [dict(r._mapping) for r in conn.execute(select(*events).where(AuditEvent.actor != "setup")
-                                                         .order_by(AuditEvent.id))]
-    return requests, audits
 
 
 def outcome(result) -> tuple:
@@ -90,7 +79,7 @@ def test_batches_decided_while_the_one_before_is_written_give_the_ledger_of_one_
         pytest.skip("batches overlap on SQLite only")
     path = write_csv(tmp_path / "登记表.csv", CROSSING)
     one_at_a_time = outcome(run_import(engine, calendar, path, batch_size=batch_size, overlap=False))
-    written = picture(engine)
+    written = ledger_picture(engine)
     with engine.begin() as conn:
         conn.execute(AuditEvent.__table__.delete().where(AuditEvent.actor != "setup"))
         conn.execute(ServiceRequest.__table__.delete())
@@ -98,7 +87,7 @@ def test_batches_decided_while_the_one_before_is_written_give_the_ledger_of_one_
     overlapped = outcome(run_import(engine, calendar, path, batch_size=batch_size))
 
     assert overlapped == one_at_a_time
-    assert picture(engine) == written
+    assert ledger_picture(engine) == written
     requests, audits = written
     assert {r["number"]: r["replied_at"] is not None for r in requests} == {
         "R-01": True, "R-03": False, "R-04": True, "R-05": True, "R-06": True, "R-08": False}
@@ -174,7 +163,7 @@ def test_a_request_another_writer_registered_meanwhile_counts_as_present_and_kee
     result = run_import(engine, calendar, write_csv(tmp_path / "登记表.csv", rows), batch_size=batch_size)
 
     assert (result.kept, result.present, result.rejected) == (8, 1, 0)
-    requests, audits = picture(engine)
+    requests, audits = ledger_picture(engine)
     assert [r["number"] for r in requests] == [f"R-0{n}" for n in range(1, 10)]
     assert next(r for r in requests if r["number"] == "R-07")["resident_name"] == "另一位"
     assert [a["entity_ref"] for a in audits] == [f"R-0{n}" for n in range(1, 10) if n != 7]

@@ -20,7 +20,7 @@ from models.db import session_factory, transaction
 from models.errors import DomainError
 from models.ledger_import import import_ledger
 from models.tables import AuditEvent, ServiceRequest, Staff
-from tests.builders import TZ, setup_office
+from tests.builders import TZ, ledger_picture, setup_office
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)
 HEADER = ["登记号", "服务处", "小区", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别",
@@ -91,17 +91,6 @@ def by_import(engine, calendar, folder: Path, rows: list[Registration], name: st
     return result, [(r.cells[0], r.code) for r in result.rejects]
 
 
-def picture(engine) -> tuple[list[dict], list[dict]]:
-    """Every request as written (all columns but the id) and every audit event after set-up, in order."""
-    columns = [c for c in ServiceRequest.__table__.columns if c.name != "id"]
-    events = [c for c in AuditEvent.__table__.columns if c.name != "id"]
-    with engine.connect() as conn:
-        requests = [dict(r._mapping) for r in conn.execute(select(*columns).order_by(ServiceRequest.number))]
-        audits = [dict(r._mapping) for r in conn.execute(select(*events).where(AuditEvent.actor != "setup")
-                                                         .order_by(AuditEvent.id))]
-    return requests, audits
-
-
 def back_to_set_up(engine) -> None:
     with engine.begin() as conn:
         conn.execute(delete(AuditEvent).where(AuditEvent.actor != "setup"))
@@ -143,7 +132,7 @@ REGISTER = [
 def test_registrations_and_replies_give_the_same_ledger_refusals_and_audit_trail_at_the_desk_and_by_import(
         engine, calendar, offices, tmp_path):
     refused_at_desk = at_the_desk(engine, REGISTER)
-    desk_ledger = picture(engine)
+    desk_ledger = ledger_picture(engine)
     back_to_set_up(engine)
 
     result, refused_by_import = by_import(engine, calendar, tmp_path, REGISTER)
@@ -152,7 +141,7 @@ def test_registrations_and_replies_give_the_same_ledger_refusals_and_audit_trail
     assert [code for _, code in refused_at_desk] == [
         "before_event", "cs_only", "wrong_office", "out_of_scope", "fee_needed", "price_category", "not_found",
         "community_office", "staff_inactive", "cs_only"]
-    assert picture(engine) == desk_ledger
+    assert ledger_picture(engine) == desk_ledger
     requests, audits = desk_ledger
     assert [r["number"] for r in requests] == ["R-01", "R-02", "R-03", "R-14", "R-15"]
     assert [(a["action"], a["entity_ref"]) for a in audits] == [
@@ -171,14 +160,14 @@ def test_replies_to_requests_already_in_the_ledger_give_the_same_ledger_at_the_d
 
     at_the_desk(engine, unanswered)
     refused_at_desk = at_the_desk(engine, answers)
-    desk_ledger = picture(engine)
+    desk_ledger = ledger_picture(engine)
     back_to_set_up(engine)
 
     by_import(engine, calendar, tmp_path, unanswered, "登记表.csv")
     result, refused_by_import = by_import(engine, calendar, tmp_path, answers, "登记表 回复.csv")
 
     assert refused_by_import == refused_at_desk == [("R-03", "before_event")]
-    assert picture(engine) == desk_ledger
+    assert ledger_picture(engine) == desk_ledger
     replied = {r["number"]: r["replied_at"] for r in desk_ledger[0]}
     assert [n for n, when in replied.items() if when is not None] == ["R-01", "R-02", "R-04", "R-05", "R-06"]
     assert (result.kept, result.present, result.rejected) == (5, 1, 1)
