@@ -1130,8 +1130,9 @@ def child(args) -> None:
         answer = {**tally_answer(ctx), **answer}
     if args.side == "bianmin":
         ctx.reset_outputs()
-    print(MARK + json.dumps({"times": times, "cpu_times": cpu_times, "answer": answer, "peak_rss_mb": round(_rss_mb(), 1),
-                             "rss_before_mb": round(rss_ready, 1), **extra}, default=str))
+    print(MARK + json.dumps({"times": times, "cpu_times": cpu_times, "answer": answer,
+                             "peak_rss_mb": round(_rss_mb(), 1), "rss_before_mb": round(rss_ready, 1), **extra},
+                            default=str))
 
 
 def run_child(name: str, side: str, url: str, manifest: Path, reps: int, workdir: Path,
