@@ -1064,7 +1064,8 @@ class _Decided:
             self.audits.extend(d.audits)
 
     def inserts(self, dialect: Any, *, whole_statements: bool = False) -> tuple[list[_Insert], list[_Insert]]:
-        """The statements that add the batch's new rows, and those that add its audit events (see `_insert_statements`).
+        """The statements that add the batch's new rows, and those that add its audit events
+        (see `_insert_statements`).
 
         `whole_statements`: on SQLite, each table's rows go in as one statement.
         """
@@ -1248,7 +1249,7 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
             headers_of[sheet.name] = sheet.headers
             if on_start:
                 on_start(sheet.name, sheet.total)
-            counts = {"rows": 0, "added": 0, "present": 0, "rejected": 0}
+            counts = _no_counts()
             pipeline = (_Pipeline(sessions, batch, ctx, sheet, counts, rejects)
                         if overlap and not dry_run and _can_overlap(sessions, sheet) else None)
             send = pipeline.put if pipeline else partial(_write_batch, batch, ctx, sheet, counts=counts,
@@ -1276,6 +1277,11 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
     if rejects and not dry_run:
         rejects_file = write_rejects(path, rejects, headers_of)
     return ImportResult(path, dry_run, tuple(results), tuple(rejects), rejects_file, tuple(ignored))
+
+
+def _no_counts() -> dict[str, int]:
+    """A sheet's or a batch's counts before its first row (the fields of SheetResult after its kind)."""
+    return {"rows": 0, "added": 0, "present": 0, "rejected": 0}
 
 
 @contextmanager
@@ -1334,7 +1340,7 @@ def _write_batch(batch, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
     known = dict(ctx.staff_by_code)
     try:
         with batch() as s:
-            mine: dict[str, int] = {"rows": 0, "added": 0, "present": 0, "rejected": 0}
+            mine = _no_counts()
             refused: list[RejectedRow] = []
             try:
                 with s.begin_nested():
@@ -1346,7 +1352,7 @@ def _write_batch(batch, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
                 # rows flushed and rolled back may linger in the identity map (the refusal's traceback holds
                 # them) and their ids be handed out again: the row-by-row pass starts from what the database says
                 s.expunge_all()
-                mine = {"rows": 0, "added": 0, "present": 0, "rejected": 0}
+                mine = _no_counts()
                 refused = []
                 _row_by_row(s, ctx, sheet, pending, mine, refused)
             for key, value in mine.items():
@@ -1476,7 +1482,7 @@ def _decide(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
     rows = _read_batch(row_reader(kind, sheet.header_map, ctx.calendar.tz), pending)
     desk.forget_keys(s)
     batch = _Decided()
-    verdict = _Verdict(batch, {"rows": 0, "added": 0, "present": 0, "rejected": 0}, [])
+    verdict = _Verdict(batch, _no_counts(), [])
     counts, refused = verdict.counts, verdict.refused
     with _through_indexes(s):
         look_up(s, batch, [v for _, _, v in rows if isinstance(v, dict)], over)
