@@ -7,6 +7,7 @@ loggers) and scrubbed of every URL and URL part before they are kept as `last_er
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import re
@@ -75,10 +76,12 @@ _ROUTED = _RoutedCapture(level=logging.WARNING)
 
 def _quiet_apprise() -> None:
     # apprise plugins log tokens and payloads at DEBUG (STACK.md): never let those records be made; and
-    # its warnings (which may quote a server's answer) reach people only through our scrubbed last_error
+    # its warnings (which may quote a server's answer) reach people only through our scrubbed last_error.
+    # Its INFO lines ("Sent Email to ...") would reach nobody either (the one handler keeps WARNING and up),
+    # so they are not made: a record per send is CPU a dispatch of hundreds of digests can use better.
     logger = logging.getLogger("apprise")
-    if logger.level == logging.NOTSET or logger.level < logging.INFO:
-        logger.setLevel(logging.INFO)
+    if logger.level == logging.NOTSET or logger.level < logging.WARNING:
+        logger.setLevel(logging.WARNING)
     logger.propagate = False
     if _ROUTED not in logger.handlers:  # also keeps logging's last-resort stderr handler away from them
         logger.addHandler(_ROUTED)
@@ -107,13 +110,44 @@ class _LazyCaContext(ssl.SSLContext):
         return super().wrap_bio(*args, **kwargs)
 
 
+class _DeferredContext:
+    """The TLS client context apprise's SMTP controller asks for, made when it is first used.
+
+    Making an `SSLContext` costs ~0.3 ms of CPU with the GIL held (OpenSSL 3), and a plain-SMTP send never
+    uses the one the controller makes for every connection. Whatever is read from or set on this object
+    (`verify_mode`, `check_hostname`, `wrap_socket` ...) goes to the real context, made then.
+    """
+
+    __slots__ = ("_context",)
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_context", None)
+
+    def _real(self) -> ssl.SSLContext:
+        context = object.__getattribute__(self, "_context")
+        if context is None:
+            context = _LazyCaContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED, as the default
+            keylog = os.environ.get("SSLKEYLOGFILE")
+            if keylog and not sys.flags.ignore_environment:
+                context.keylog_filename = keylog
+            object.__setattr__(self, "_context", context)
+        return context
+
+    def __getattr__(self, name: str):
+        return getattr(self._real(), name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._real(), name, value)
+
+
 class _SmtpSsl:
     """The `ssl` module as apprise's SMTP controller sees it.
 
     The controller calls ssl.create_default_context() for every connection, plain SMTP included, and with
     OpenSSL 3 loading the CA bundle costs ~40 ms of CPU with the GIL held: that alone capped dispatch at
-    ~25 mails a second however many threads send. The context it gets here loads the same CA bundle on
-    its first TLS handshake instead, so certificate checks are what they were and plain SMTP skips the cost.
+    ~25 mails a second however many threads send. The context it gets here is made on first use and loads
+    the same CA bundle on its first TLS handshake, so certificate checks are what they were and plain SMTP
+    skips the cost.
     """
 
     def __getattr__(self, name: str):
@@ -123,11 +157,35 @@ class _SmtpSsl:
     def create_default_context(purpose=ssl.Purpose.SERVER_AUTH, *, cafile=None, capath=None, cadata=None):
         if purpose != ssl.Purpose.SERVER_AUTH or cafile or capath or cadata:
             return ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
-        context = _LazyCaContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED, as the default
-        keylog = os.environ.get("SSLKEYLOGFILE")
-        if keylog and not sys.flags.ignore_environment:
-            context.keylog_filename = keylog
-        return context
+        return _DeferredContext()
+
+
+@functools.cache
+def _helo_name() -> str:
+    import smtplib
+
+    return smtplib.SMTP().local_hostname  # what smtplib works out for each connection (no host: no connection)
+
+
+class _SmtpLib:
+    """The `smtplib` module as apprise's SMTP controller sees it: the name this host greets a server with is
+    looked up once per process, not once per mail (socket.getfqdn, a resolver call, on every connection)."""
+
+    def __init__(self) -> None:
+        import smtplib
+
+        class SMTP(smtplib.SMTP):
+            def __init__(self, host="", port=0, local_hostname=None, *args, **kwargs):
+                super().__init__(host, port, local_hostname or _helo_name(), *args, **kwargs)
+
+        class SMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 - smtplib's name
+            def __init__(self, host="", port=0, local_hostname=None, *args, **kwargs):
+                super().__init__(host, port, local_hostname or _helo_name(), *args, **kwargs)
+
+        self.SMTP, self.SMTP_SSL, self._module = SMTP, SMTP_SSL, smtplib
+
+    def __getattr__(self, name: str):
+        return getattr(self._module, name)
 
 
 def _lighten_smtp_tls() -> None:
@@ -137,6 +195,8 @@ def _lighten_smtp_tls() -> None:
         return
     if getattr(smtp, "ssl", None) is ssl:
         smtp.ssl = _SmtpSsl()
+    if getattr(smtp, "smtplib", None) is not None and not isinstance(smtp.smtplib, _SmtpLib):
+        smtp.smtplib = _SmtpLib()
 
 
 @contextmanager
@@ -222,7 +282,7 @@ class _Version:
 
 
 class Courier:
-    """The sends of one run (a dispatch): each tag's services copied once from the parsed config.
+    """The sends of one run (a dispatch): the config read once, each tag's services copied once from it.
 
     The parsed services themselves never send: apprise keeps its per-service throttle (5.5 s between two
     mails to one address) on the object, so copies per run space the parts of one digest as apprise would,
@@ -231,7 +291,19 @@ class Courier:
 
     def __init__(self) -> None:
         self._apps: dict[tuple[int, str], tuple[Any, tuple]] = {}
+        self._versions: dict[str, _Version] = {}
         self._guard = threading.Lock()
+
+    def version(self, config: Path | str) -> _Version:
+        """The apprise config as this run first read it: a run's sends use one version (and skip a stat each)."""
+        key = str(config)
+        with self._guard:
+            found = self._versions.get(key)
+        if found is None:
+            found = _version(config)
+            with self._guard:
+                found = self._versions.setdefault(key, found)
+        return found
 
     def app_for(self, version: _Version, tag: str) -> tuple[Any, tuple] | None:
         members = version.members(tag)
@@ -378,11 +450,12 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
         return Delivery(ok=True, path=_write_outbox_file(outbox_dir, tag, title, body, attachments, at))
     import apprise
 
+    courier = courier or Courier()
     try:
-        version = _version(apprise_config)
+        version = courier.version(apprise_config)
     except AppriseConfigError as exc:
         return Delivery(ok=False, error=str(exc))
-    found = (courier or Courier()).app_for(version, tag)
+    found = courier.app_for(version, tag)
     if found is None:
         return Delivery(ok=False, error=f"no URL for tag {tag!r} in the apprise config")
     app, members = found

@@ -16,6 +16,7 @@ part marks only its own items, so a failure in part 2 never re-sends part 1.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import transaction
 from models.tables import Alert
-from notifications.delivery import DEFAULT_BODY_LIMIT, AppriseConfigError, Courier, Delivery, config_tags, deliver
+from notifications.delivery import DEFAULT_BODY_LIMIT, AppriseConfigError, Courier, Delivery, deliver
 from notifications.masking import mask_phone, mask_text
 from notifications.outbox import acked_clause, silenced_clause
 
@@ -95,8 +96,9 @@ class DispatchResult:
 
 # -- rendering ------------------------------------------------------------------------------------------
 
+# the templates ship with the code: checking their files' mtimes before every digest cost more than rendering it
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=False, undefined=StrictUndefined,
-                   keep_trailing_newline=False)
+                   keep_trailing_newline=False, auto_reload=False)
 
 
 class _Macros:
@@ -110,6 +112,20 @@ class _Macros:
         if self.md is not None and hasattr(self.md, name):
             return getattr(self.md, name)
         return getattr(self.text, name)
+
+
+@functools.cache
+def _macros(locale: str, markdown: bool) -> _Macros:
+    return _Macros(locale, markdown)
+
+
+def _blocks(rendered: Any, sep: str, count: int) -> list[str]:
+    """One macro call's output cut back into its `count` lines (each was followed by `sep`)."""
+    blocks = str(rendered).split(sep)
+    blocks.pop()  # after the last separator
+    if len(blocks) != count:
+        raise ValueError(f"a digest template rendered {len(blocks)} lines for {count} items")
+    return blocks
 
 
 def _as_int(value: Any) -> int | None:
@@ -173,14 +189,18 @@ def render_digest(tag: str, items: list[DigestItem], resolved: list[DigestItem],
                   tz: ZoneInfo, body_limit: int | None = None, title_in_body: bool = False,
                   markdown: bool = False) -> list[DigestPart]:
     """The digest for one tag, split into numbered parts when it would exceed `body_limit` characters."""
-    m = _Macros(locale, markdown)
+    m = _macros(locale, markdown)
     items = order_items(items)
     resolved = sorted(resolved, key=lambda it: (it.number or "", it.alert_id))
     head = str(m.header(tag, None, as_of.astimezone(tz).strftime("%Y-%m-%d %H:%M")))
     foot = str(m.footer()) if items else ""
     res_head = str(m.resolved_header())
-    blocks = [(str(m.item(i, it)), it, False) for i, it in enumerate(items, 1)]
-    blocks += [(str(m.resolved_line(it)), it, True) for it in resolved]
+    # every line of the digest in one macro call (a call per line cost more than the line), each line followed
+    # by a separator no alert's text can hold, so the digest can still be cut below the size limit between lines
+    sep = f"\x1e{uuid.uuid4().hex}\x1e"
+    blocks = [(text, it, False) for text, it in zip(_blocks(m.items(items, sep), sep, len(items)), items)]
+    blocks += [(text, it, True) for text, it in zip(_blocks(m.resolved_lines(resolved, sep), sep, len(resolved)),
+                                                   resolved)]
     budget = None
     if body_limit:
         budget = body_limit - SPLIT_MARGIN - len(head) - len(foot) - len(res_head) - (300 if title_in_body else 0)
@@ -385,19 +405,21 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
         with sessions() as s:
             return DispatchResult(0, 0, 0, 0, pending_count(s, as_of=as_of))
 
+    courier = Courier()  # the run's sends read the config as it is now, once: the tags below and every send
     tags_info: dict[str, Any] = {}
     config_error: str | None = None
     if apprise_config is not None:
         try:
-            tags_info = config_tags(apprise_config)
+            tags_info = courier.version(apprise_config).tags()
         except AppriseConfigError as exc:
             config_error = str(exc)
 
     groups: dict[str, tuple[list[DigestItem], list[DigestItem]]] = defaultdict(lambda: ([], []))
     with sessions() as s:
+        rows = s.connection()  # Core rows: the ORM's result machinery cost more than the rows' own values
         for chunk in _chunks(ids):
             # plain rows with the columns a digest line reads: item_from takes them as it takes an Alert
-            for alert in s.execute(select(*_ITEM_COLUMNS).where(Alert.id.in_(chunk))):
+            for alert in rows.execute(select(*_ITEM_COLUMNS).where(Alert.id.in_(chunk))):
                 resolved = alert.resolved_at is not None
                 # an office with its own managers has its own tag in the apprise config: `cs-supervisor@A1`
                 # (apprise lower-cases the tags it reads)
@@ -413,8 +435,6 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
         return dest, render_digest(dest, items, resolved_items, locale=locale, as_of=as_of, tz=tz, body_limit=limit,
                                    title_in_body=bool(info and info.title_limit == 0),
                                    markdown=bool(info and info.markdown))
-
-    courier = Courier()
 
     def send_tag(job: tuple[str, list[DigestPart]]) -> list[tuple[DigestPart, Delivery]]:
         dest, parts = job

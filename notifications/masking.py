@@ -15,6 +15,10 @@ _MOBILE = re.compile(
     r"(?P<head>1[3-9]\d)" + _SEP + r"(?P<mid>\d{4})" + _SEP + r"(?P<tail>\d{4})"
     r"(?![\d])"
 )
+# The part every match contains. A pattern that starts with a lookbehind is tried at every position of the
+# text (220 us for a 2.7 kB digest); one that starts with the literal "1" is found by a fast scan (2.5 us), and
+# a text without it cannot hold a mobile number, masked ones ("138****5678") included.
+_MOBILE_CORE = re.compile(r"1[3-9]\d" + _SEP + r"\d{4}")
 
 
 def mask_phone(phone: str | None) -> str:
@@ -34,12 +38,14 @@ def mask_text(text: str | None) -> str:
     """`text` with every Chinese mobile number in it masked (free-text notes included)."""
     if not text:
         return text or ""
+    if _MOBILE_CORE.search(text) is None:
+        return text
     return _MOBILE.sub(lambda m: f"{m['prefix'] or ''}{m['head']}****{m['tail']}", text)
 
 
 def has_unmasked_mobile(text: str) -> bool:
     """True when `text` still carries a full mobile number (tests and a last check before sending)."""
-    return _MOBILE.search(text) is not None
+    return _MOBILE_CORE.search(text) is not None and _MOBILE.search(text) is not None
 
 
 def mask_facts(value: Any) -> Any:

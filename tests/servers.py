@@ -56,6 +56,7 @@ class SmtpSink:
         self.tls = tls  # implicit TLS (SMTPS) with a self-signed certificate for 127.0.0.1: no CA trusts it
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.greetings: list[str] = []  # the name each client gave in its HELO/EHLO, per message
         self._lock = threading.Lock()
         self._controller = None
 
@@ -66,6 +67,7 @@ class SmtpSink:
         with self._lock:
             self.messages.append(message)  # type: ignore[arg-type]
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.greetings.append(session.host_name)
         return "250 Message accepted for delivery"
 
     @property

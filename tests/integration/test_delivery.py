@@ -362,3 +362,17 @@ def test_the_smtp_tls_context_trusts_the_same_authorities_as_pythons_default_onc
     assert before == 0
     assert lazy.cert_store_stats() == default.cert_store_stats()
     assert lazy.get_ca_certs() == default.get_ca_certs()
+
+
+def test_mail_greets_the_server_with_the_name_smtplib_gives_this_host_in_plain_and_in_tls(engine, tmp_path,
+                                                                                         smtp_server, smtps_server):
+    import smtplib
+
+    config = office_tags_config(tmp_path / "apprise.yml", {"A1": smtp_server.url(),
+                                                           "B2": smtps_server.url(verify="no")})
+    record(engine, [finding(1, office="A1"), finding(2, office="B2")])
+
+    result = send_digests(engine, config)
+
+    assert result.alerts_sent == 2
+    assert smtp_server.greetings == smtps_server.greetings == [smtplib.SMTP().local_hostname]

@@ -320,3 +320,23 @@ def test_an_over_long_finding_key_still_fits_the_column_and_stays_stable():
     assert len(outbox.alert_key(long_key, "finance-manager")) <= 200
     assert outbox.alert_key(long_key, "finance-manager") == outbox.alert_key(long_key, "finance-manager")
     assert outbox.alert_key(long_key, "finance-manager").endswith("@finance-manager")
+
+
+def test_a_digest_lists_every_item_once_in_order_even_when_an_alert_text_holds_control_characters():
+    from notifications.digest import item_from, render_digest
+
+    alerts = [Alert(id=n, dedupe_key=f"callback-overdue:WO-{n:04d}:1@cs-supervisor", kind="callback-overdue",
+                    level=1, severity=2, office="A1", order_number=f"WO-{n:04d}", tag="cs-supervisor",
+                    first_seen=T0 - timedelta(minutes=n), last_seen=T0,
+                    payload={"key": f"callback-overdue:WO-{n:04d}:1",
+                             "facts": finding(n, note="业主留言\x1e\x1e 请回电\x00").facts})
+              for n in range(1, 41)]
+    items = [item_from(a, as_of=T0, tz=TZ) for a in alerts]
+
+    parts = render_digest("cs-supervisor", items, items[:3], locale="zh_CN", as_of=T0, tz=TZ, body_limit=2500)
+
+    assert len(parts) > 1
+    assert [i for p in parts for i in p.alert_ids] == list(range(40, 0, -1))  # the oldest first
+    numbered = [line.split(".", 1)[0] for p in parts for line in p.body.splitlines() if "WO-" in line and ". [" in line]
+    assert numbered == [str(n) for n in range(1, 41)]
+    assert all(p.body.count("\x1e\x1e 请回电") == len(p.alert_ids) for p in parts)

@@ -70,3 +70,18 @@ def test_scrub_removes_known_secrets_and_every_url_from_an_error_text():
     cleaned = scrub(error, url_secrets("dingtalk://TOKEN123456/"))
     assert "TOKEN123456" not in cleaned and "13812345678" not in cleaned
     assert cleaned.startswith("POST https://****")
+
+
+def test_the_quick_scan_never_lets_a_number_through_that_the_full_pattern_would_mask():
+    import random
+
+    from notifications import masking
+
+    alphabet = "0123456789" * 4 + "1111333888 -+*号\n"
+    rng = random.Random(8)
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40))) for _ in range(20_000)]
+    texts += ["+86 13812345678", "0086-199-0000-1234", "138****5678 与 13900001111", "R-O001-20261126-017"]
+    full = lambda t: masking._MOBILE.sub(lambda m: f"{m['prefix'] or ''}{m['head']}****{m['tail']}", t)  # noqa: E731
+    assert [mask_text(t) for t in texts] == [full(t) for t in texts]
+    assert [has_unmasked_mobile(t) for t in texts] == [masking._MOBILE.search(t) is not None for t in texts]
+    assert sum(mask_text(t) != t for t in texts) > 100  # the random texts do hold numbers to mask
