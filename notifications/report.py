@@ -460,7 +460,9 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
         "int": book.add_format({"num_format": "0"}),
         "money": book.add_format({"num_format": "#,##0.00"}),
         "rate": book.add_format({"num_format": "0.0%"}),
-        "text": book.add_format({}),
+        # text cells take the default style (no "s" attribute): an empty format of its own is one more XML attribute,
+        # escaped, on each of a big month's ~2M text cells
+        "text": None,
         "datetime": book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
     }
     w = lambda key, **p: word(key, locale, **p)  # noqa: E731
