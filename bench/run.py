@@ -917,10 +917,10 @@ ITEMS: dict[str, Item] = {i.name: i for i in [
          tally_baseline, tally_bianmin, reset=True, compare="tally"),
     Item("dispatch-smtp", f"dispatch {DISPATCH_ALERTS} alerts, {DISPATCH_DESTINATIONS} office tags, to local SMTP "
          "(aiosmtpd) vs smtplib", dispatch_smtp_baseline, dispatch_smtp_bianmin, prepare=_fill_outbox, servers=True,
-         compare="messages", reps=3),
+         compare="messages"),
     Item("dispatch-http", f"dispatch {DISPATCH_ALERTS} alerts, {DISPATCH_DESTINATIONS} office tags, to a local "
          "HTTP server (json://) vs urllib", dispatch_http_baseline, dispatch_http_bianmin, prepare=_fill_outbox,
-         servers=True, compare="messages", reps=3),
+         servers=True, compare="messages"),
     Item("import-csv", f"import {IMPORT_ROWS} request rows from CSV (models.ledger_import) vs pandas.read_csv",
          import_csv_baseline, import_csv_bianmin, prepare=_import_db, warmup=False, compare="rows"),
     Item("import-csv-in-turn", f"import {IMPORT_ROWS} request rows from CSV, each batch written before the next "

@@ -284,8 +284,8 @@ def _close_unwanted_resolved(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
         unnoticed = and_(Alert.resolved_at.is_not(None), Alert.resolved_notified_at.is_(None))
         ids = _lock_in_key_order(s, list(s.scalars(select(Alert.id).where(unnoticed))))
-        for start in range(0, len(ids), 500):
-            s.execute(update(Alert).where(Alert.id.in_(ids[start:start + 500]), unnoticed)
+        for among in _among(s, ids):
+            s.execute(update(Alert).where(among, unnoticed)
                       .values(resolved_notified_at=Alert.resolved_at).execution_options(synchronize_session=False))
 
 
@@ -328,23 +328,23 @@ def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[i
     with transaction(sessions) as s:
         _lock_in_key_order(s, ids)
         mine = [Alert.claimed_by == me]
-        for chunk in _chunks(sent_ids):
-            s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
+        for among in _among(s, sent_ids):
+            s.execute(update(Alert).where(among, *mine).values(
                 sent_at=as_of, last_notified_at=as_of, attempts=Alert.attempts + 1, last_error=None,
                 next_attempt_at=None, **released).execution_options(synchronize_session=False))
-        for chunk in _chunks(told_ids):
-            s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
+        for among in _among(s, told_ids):
+            s.execute(update(Alert).where(among, *mine).values(
                 resolved_notified_at=as_of, **released).execution_options(synchronize_session=False))
         for error, row_ids in failures.items():
             for attempts, group in _by_attempts(s, row_ids):
                 delay = min(backoff_base * (2 ** attempts), backoff_max)  # attempts before this one
-                for chunk in _chunks(group):
-                    s.execute(update(Alert).where(Alert.id.in_(chunk), *mine).values(
+                for among in _among(s, group):
+                    s.execute(update(Alert).where(among, *mine).values(
                         attempts=Alert.attempts + 1, last_error=error, next_attempt_at=as_of + timedelta(seconds=delay),
                         **released).execution_options(synchronize_session=False))
         recorded = set(sent_ids) | set(told_ids) | {i for row_ids in failures.values() for i in row_ids}
-        for chunk in _chunks([i for i in ids if i not in recorded]):
-            s.execute(update(Alert).where(Alert.id.in_(chunk), *mine)
+        for among in _among(s, [i for i in ids if i not in recorded]):
+            s.execute(update(Alert).where(among, *mine)
                       .values(**released).execution_options(synchronize_session=False))
     return len(sent_ids), len(told_ids), sum(len(v) for v in failures.values())
 
@@ -352,6 +352,18 @@ def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[i
 def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start:start + size]
+
+
+def _among(s: Session, ids: list[int]) -> Iterator[Any]:
+    """`alerts.id` among `ids` as WHERE clauses: one `= ANY(array)` on PostgreSQL (a single parameter, however
+    many ids), IN lists of 500 on SQLite (whose bound parameters are limited)."""
+    if not ids:
+        return
+    if s.get_bind().dialect.name == "postgresql":
+        yield Alert.id == any_(_pg_ids(ids))
+        return
+    for chunk in _chunks(ids):
+        yield Alert.id.in_(chunk)
 
 
 def _lock_in_key_order(s: Session, ids: list[int]) -> list[int]:
@@ -372,8 +384,8 @@ def _pg_ids(ids: list[int]):
 
 def _by_attempts(s: Session, ids: list[int]) -> list[tuple[int, list[int]]]:
     groups: dict[int, list[int]] = defaultdict(list)
-    for chunk in _chunks(ids):
-        for row_id, attempts in s.execute(select(Alert.id, Alert.attempts).where(Alert.id.in_(chunk))):
+    for among in _among(s, ids):
+        for row_id, attempts in s.execute(select(Alert.id, Alert.attempts).where(among)):
             groups[attempts].append(row_id)
     return sorted(groups.items())
 
@@ -417,9 +429,9 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
     groups: dict[str, tuple[list[DigestItem], list[DigestItem]]] = defaultdict(lambda: ([], []))
     with sessions() as s:
         rows = s.connection()  # Core rows: the ORM's result machinery cost more than the rows' own values
-        for chunk in _chunks(ids):
+        for among in _among(s, ids):
             # plain rows with the columns a digest line reads: item_from takes them as it takes an Alert
-            for alert in rows.execute(select(*_ITEM_COLUMNS).where(Alert.id.in_(chunk))):
+            for alert in rows.execute(select(*_ITEM_COLUMNS).where(among)):
                 resolved = alert.resolved_at is not None
                 # an office with its own managers has its own tag in the apprise config: `cs-supervisor@A1`
                 # (apprise lower-cases the tags it reads)
