@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pandas as pd
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import Result, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
@@ -469,7 +469,7 @@ def phone_replies(session: Session, *, window: MonthWindow, reply_minutes: int =
     # the +10 minutes is date arithmetic that differs per backend: counted here, per clerk, as the rows stream by
     allowed = timedelta(minutes=reply_minutes)
     counts: dict[tuple, list[int]] = {}
-    for office, department, worker, worker_name, received, replied in session.connection().execute(query):
+    for office, department, worker, worker_name, received, replied in _rows(session, query):
         count = counts.get((office, department, worker, worker_name))
         if count is None:
             count = counts[(office, department, worker, worker_name)] = [0, 0]
@@ -538,7 +538,7 @@ def callback_lines(session: Session, *, window: MonthWindow) -> list[CallbackLin
     # a month's lines repeat a few hundred offices, people and outcomes: keep one copy of each text
     same = {}.setdefault
     # streamed, not buffered: a big month's lines are 100k+ rows
-    rows = session.connection().execute(query.execution_options(yield_per=5000))
+    rows = _rows(session, query.execution_options(yield_per=5000))
     for office, number, rework_of, dept, code, name, due, done, outcome, rework_no, rework_at in rows:
         if done is not None and done >= window.end:
             done, outcome = None, None
@@ -549,8 +549,14 @@ def callback_lines(session: Session, *, window: MonthWindow) -> list[CallbackLin
     return sorted(lines, key=lambda c: (c.office, c.due_at, c.order_number))
 
 
+def _rows(session: Session, query) -> Result:
+    """The query's result as Core rows: a month's hundred thousand rows through the ORM's result machinery cost
+    more than their own values."""
+    return session.connection().execute(query)
+
+
 def _frame(session: Session, query, *, money: tuple[str, ...] = ()) -> pd.DataFrame:
-    result = session.connection().execute(query)
+    result = _rows(session, query)
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     for column in money:
         frame[column] = frame[column].map(_money).astype(object)
@@ -573,7 +579,7 @@ def find_unpaid(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
                WorkOrder.fee > 0, ~paid)
     )
     return [Discrepancy("unpaid", office, number, number, dept, code, name, at, expected=_money(fee))
-            for office, number, dept, code, name, at, fee in session.connection().execute(query)]
+            for office, number, dept, code, name, at, fee in _rows(session, query)]
 
 
 def find_paid_without_completion(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -594,7 +600,7 @@ def find_paid_without_completion(session: Session, *, window: MonthWindow) -> li
     )
     return [Discrepancy("paid-without-completion", office, order or receipt, order, dept or cdept, code, name, at,
                         amount=_money(amount), detail=receipt)
-            for office, receipt, order, dept, cdept, code, name, at, amount in session.connection().execute(query)]
+            for office, receipt, order, dept, cdept, code, name, at, amount in _rows(session, query)]
 
 
 def find_amount_differs(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -611,7 +617,7 @@ def find_amount_differs(session: Session, *, window: MonthWindow) -> list[Discre
     )
     return [Discrepancy("amount-differs", office, number, number, dept, code, name, at, amount=_money(amount),
                         expected=_money(fee), detail=reason or "")
-            for office, number, dept, code, name, at, amount, fee, reason, receipt in session.connection().execute(query)
+            for office, number, dept, code, name, at, amount, fee, reason, receipt in _rows(session, query)
             # SQLite compares NUMERIC as REAL: confirm in Decimal
             if _money(amount) != _money(fee)]
 
@@ -635,7 +641,7 @@ def find_cash_unhanded(session: Session, *, window: MonthWindow, calendar: Busin
                Receipt.collected_at >= earliest, Receipt.collected_at < window.end, ~handed)
     )
     found = []
-    for office, receipt, order, dept, cdept, code, name, at, amount in session.connection().execute(query):
+    for office, receipt, order, dept, cdept, code, name, at, amount in _rows(session, query):
         due = cash_due(at, calendar, cutoff=cutoff)
         if window.start <= due < window.end:
             found.append(Discrepancy("cash-unhanded", office, order or receipt, order, dept or cdept, code, name,
@@ -655,8 +661,8 @@ def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[D
                CashHandover.counted_amount < CashHandover.declared_amount)
     )
     found = []
-    for office, number, dept, code, name, at, declared, counted in session.connection().execute(query):
-        orders = session.connection().execute(
+    for office, number, dept, code, name, at, declared, counted in _rows(session, query):
+        orders = _rows(session, 
             select(WorkOrder.number).join(Receipt, Receipt.order_id == WorkOrder.id)
             .join(CashHandover, CashHandover.id == Receipt.handover_id)
             .where(CashHandover.number == number).order_by(WorkOrder.number)).scalars().all()
@@ -683,7 +689,7 @@ def find_receipt_gaps(session: Session, *, window: MonthWindow) -> list[Discrepa
         .where(ReceiptBook.issued_at < window.end, ~accounted, leapfrogged)
     )
     return [Discrepancy("receipt-gap", office, receipt, None, dept, code, name, issued, detail=receipt)
-            for office, receipt, dept, code, name, issued in session.connection().execute(query)]
+            for office, receipt, dept, code, name, issued in _rows(session, query)]
 
 
 def find_department_reports(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -705,7 +711,7 @@ def find_department_reports(session: Session, *, window: MonthWindow) -> list[Di
                    *[func.lower(DepartmentReport.description).contains(w) for w in OUT_OF_SCOPE_WORDS]))
     )
     found = []
-    for office, ref, order, dept, code, name, at, fee, description, address in session.connection().execute(query):
+    for office, ref, order, dept, code, name, at, fee, description, address in _rows(session, query):
         amount = _money(fee) if fee is not None else None
         if order is None:
             found.append(Discrepancy("private-job", office, ref, None, dept, code, name, at, amount=amount,
@@ -730,7 +736,7 @@ def find_out_of_scope_requests(session: Session, *, window: MonthWindow) -> list
     )
     return [Discrepancy("out-of-scope", office, number, number, dept, code, name, at, amount=_money(fee),
                         detail=description)
-            for office, number, dept, code, name, at, fee, description in session.connection().execute(query)]
+            for office, number, dept, code, name, at, fee, description in _rows(session, query)]
 
 
 def find_callbacks_missing(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -753,7 +759,7 @@ def find_callbacks_missing(session: Session, *, window: MonthWindow) -> list[Dis
     )
     found: dict[str, Discrepancy] = {}
     for query, detail in ((late, "overdue"), (none_at_all, "none")):
-        for office, number, dept, code, name, at in session.connection().execute(query):
+        for office, number, dept, code, name, at in _rows(session, query):
             found.setdefault(number, Discrepancy("callback-missing", office, number, number, dept, code, name, at,
                                                  detail=detail))
     return list(found.values())
@@ -773,7 +779,7 @@ def find_rework_missing(session: Session, *, window: MonthWindow) -> list[Discre
         .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at < window.end))
     )
     return [Discrepancy("rework-missing", office, number, number, dept, code, name, at, detail=note or "")
-            for office, number, dept, code, name, at, note in session.connection().execute(query)]
+            for office, number, dept, code, name, at, note in _rows(session, query)]
 
 
 def find_discrepancies(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,

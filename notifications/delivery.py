@@ -174,15 +174,16 @@ class _SmtpLib:
     def __init__(self) -> None:
         import smtplib
 
-        class SMTP(smtplib.SMTP):
-            def __init__(self, host="", port=0, local_hostname=None, *args, **kwargs):
-                super().__init__(host, port, local_hostname or _helo_name(), *args, **kwargs)
+        def greeting_once(base: type) -> type:
+            class Client(base):
+                def __init__(self, host="", port=0, local_hostname=None, *args, **kwargs):
+                    super().__init__(host, port, local_hostname or _helo_name(), *args, **kwargs)
 
-        class SMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 - smtplib's name
-            def __init__(self, host="", port=0, local_hostname=None, *args, **kwargs):
-                super().__init__(host, port, local_hostname or _helo_name(), *args, **kwargs)
+            Client.__name__ = Client.__qualname__ = base.__name__
+            return Client
 
-        self.SMTP, self.SMTP_SSL, self._module = SMTP, SMTP_SSL, smtplib
+        self.SMTP, self.SMTP_SSL = greeting_once(smtplib.SMTP), greeting_once(smtplib.SMTP_SSL)
+        self._module = smtplib
 
     def __getattr__(self, name: str):
         return getattr(self._module, name)

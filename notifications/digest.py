@@ -428,10 +428,10 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
 
     groups: dict[str, tuple[list[DigestItem], list[DigestItem]]] = defaultdict(lambda: ([], []))
     with sessions() as s:
-        rows = s.connection()  # Core rows: the ORM's result machinery cost more than the rows' own values
+        conn = s.connection()  # Core rows: the ORM's result machinery cost more than the rows' own values
         for among in _among(s, ids):
             # plain rows with the columns a digest line reads: item_from takes them as it takes an Alert
-            for alert in rows.execute(select(*_ITEM_COLUMNS).where(among)):
+            for alert in conn.execute(select(*_ITEM_COLUMNS).where(among)):
                 resolved = alert.resolved_at is not None
                 # an office with its own managers has its own tag in the apprise config: `cs-supervisor@A1`
                 # (apprise lower-cases the tags it reads)
