@@ -396,17 +396,31 @@ def row_reader(kind: Kind, header_map: dict[str, int], tz) -> Callable[[tuple], 
 _CENT = Decimal("0.01")
 
 
+_SEEN_MOMENTS = 10_000  # distinct times a column's reader keeps (a sheet with more starts again: bounded memory)
+
+
 def _converter(col: Column, tz) -> Callable[[Any, str], Any] | None:
     """What reads a non-empty cell of this column (given the cell and its text), or None when the text is the value."""
     fld, how, table = col.field, col.read, CHOICES.get(col.read)
     if how in ("time", "when"):
         date_alone = how == "when"
+        # a desk logs by the minute, so a sheet's times repeat (4,000 distinct among 100k rows of a month): the
+        # same text gives the same moment object, which the write path then turns into its stored text once too
+        # (`_processed` remembers a moment's text by the object)
+        seen: dict[str, datetime] = {}
 
         def convert(raw: Any, text: str) -> Any:
-            # a stripped text cell in a common form: read_time's own first step, without its type checks
-            moment = _common_moment(raw) if type(raw) is str else None
-            if moment is not None:
-                return moment.replace(tzinfo=tz)
+            if type(raw) is str:
+                moment = seen.get(raw)
+                if moment is not None:
+                    return moment
+                # a stripped text cell in a common form: read_time's own first step, without its type checks
+                moment = _common_moment(raw)
+                if moment is not None:
+                    if len(seen) >= _SEEN_MOMENTS:
+                        seen.clear()
+                    moment = seen[raw] = moment.replace(tzinfo=tz)
+                    return moment
             try:
                 return read_time(raw, tz, date_alone=date_alone)
             except (ValueError, OverflowError) as exc:

@@ -198,3 +198,22 @@ def test_a_csv_files_row_count_is_what_the_csv_reader_reads(tmp_path, text, writ
     with path.open(encoding=read, newline="") as fh:
         expected = sum(1 for _ in csv.reader(fh))
     assert _csv_row_count(path, read) == expected
+
+
+def test_a_sheets_repeated_times_and_more_distinct_times_than_a_reader_keeps_all_read_as_their_moments():
+    from datetime import timedelta
+
+    from models.ledger_import import _SEEN_MOMENTS, row_reader
+
+    kind = KINDS["requests"]
+    read = row_reader(kind, map_headers(kind, ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式",
+                                               "类别", "报修内容"]), TZ)
+    start = datetime(2026, 10, 1, 8, 0)
+    distinct = [f"{start + timedelta(minutes=n):%Y-%m-%d %H:%M}" for n in range(_SEEN_MOMENTS + 500)]
+    texts = distinct + distinct[:700] + ["2026/10/3 14:05", "2026-10-03 14:05", "2026/10/3 14:05"]
+
+    moments = [read(("R-1", text, "王客服", "来电", "刘女士", "3栋501", "13812345678", "水", "漏水"))["received_at"]
+               for text in texts]
+
+    assert moments == [read_time(text, TZ) for text in texts]
+    assert moments[-3:] == [FIVE_PAST_TWO] * 3 and all(m.tzinfo is TZ for m in moments)
