@@ -405,8 +405,9 @@ def _converter(col: Column, tz) -> Callable[[Any, str], Any] | None:
     if how in ("time", "when"):
         date_alone = how == "when"
         # a desk logs by the minute, so a sheet's times repeat (4,000 distinct among 100k rows of a month): the
-        # same text gives the same moment object, which the write path then turns into its stored text once too
-        # (`_processed` remembers a moment's text by the object)
+        # same text gives the same moment object (the sheet keeps its reader from batch to batch, `_Sheet.reader`),
+        # which the write path then turns into its stored text once per batch (`_processed` remembers a moment's
+        # text by the object)
         seen: dict[str, datetime] = {}
 
         def convert(raw: Any, text: str) -> Any:
@@ -530,6 +531,15 @@ class _Sheet:
     header_map: dict[str, int]
     total: int | None
     rows: Callable[[], Iterator[tuple[int, tuple]]]
+    _readers: dict[Any, Callable[[tuple], dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
+
+    def reader(self, tz) -> Callable[[tuple], dict[str, Any]]:
+        """The sheet's `row_reader`, made once: its converters, and the times they have read, last from batch to
+        batch (the import reads a sheet in one thread)."""
+        found = self._readers.get(tz)
+        if found is None:
+            found = self._readers[tz] = row_reader(self.kind, self.header_map, tz)
+        return found
 
 
 def detect_encoding(path: Path, data: bytes | None = None) -> str:
@@ -1389,7 +1399,7 @@ def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tup
             raise _Redo() from error
         return
     writer = _WRITERS[kind.name]
-    rows = _read_batch(row_reader(kind, sheet.header_map, ctx.calendar.tz), pending)
+    rows = _read_batch(sheet.reader(ctx.calendar.tz), pending)
     ctx.found.clear()
     desk.forget_keys(s)
     try:
@@ -1493,7 +1503,7 @@ def _decide(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
     kind = sheet.kind
     look_up, decide = _DECIDERS[kind.name]
     ctx.facts = {}
-    rows = _read_batch(row_reader(kind, sheet.header_map, ctx.calendar.tz), pending)
+    rows = _read_batch(sheet.reader(ctx.calendar.tz), pending)
     desk.forget_keys(s)
     batch = _Decided()
     verdict = _Verdict(batch, _no_counts(), [])

@@ -217,3 +217,18 @@ def test_a_sheets_repeated_times_and_more_distinct_times_than_a_reader_keeps_all
 
     assert moments == [read_time(text, TZ) for text in texts]
     assert moments[-3:] == [FIVE_PAST_TWO] * 3 and all(m.tzinfo is TZ for m in moments)
+
+
+def test_a_sheets_batches_share_one_reader_so_the_times_it_has_read_carry_over(tmp_path):
+    from models.ledger_import import open_sheets
+
+    path = tmp_path / "requests.csv"
+    path.write_text("登记号,登记时间,登记人,接待方式,业主姓名,住址,联系方式,类别,报修内容\n"
+                    "R-1,2026-10-03 14:05,王客服,来电,刘女士,3栋501,13812345678,水,漏水\n", encoding="utf-8")
+    [sheet], _ignored = open_sheets(path)
+    [(_line, cells)] = list(sheet.rows())
+
+    first, second = sheet.reader(TZ), sheet.reader(TZ)
+
+    assert first is second  # what batch 1 read, batch 2 does not read again
+    assert first(cells)["received_at"] == second(cells)["received_at"] == FIVE_PAST_TWO
