@@ -85,7 +85,7 @@ def _quiet_apprise() -> None:
     logger.propagate = False
     if _ROUTED not in logger.handlers:  # also keeps logging's last-resort stderr handler away from them
         logger.addHandler(_ROUTED)
-        _lighten_smtp_tls()
+        _lighten_smtp()
     # urllib3 logs every request line at DEBUG, query string and path included: webhook tokens live there
     transport = logging.getLogger("urllib3")
     if transport.getEffectiveLevel() < logging.INFO:
@@ -189,11 +189,27 @@ class _SmtpLib:
         return getattr(self._module, name)
 
 
-def _lighten_smtp_tls() -> None:
+def _utf8_bodies_in_base64() -> None:
+    """Undo apprise's quoted-printable for UTF-8 mail bodies (it sets it for the whole process when imported).
+
+    Quoted-printable writes each byte of a Chinese character as `=E7` (9 characters a character): a 3.7k
+    character digest became a 10.9 kB mail, encoded in pure Python. Base64, Python's own default for UTF-8
+    and what Chinese mail clients send, makes it 7.6 kB, encoded in C, and halves the CPU of building a mail.
+    Readers decode either; headers keep apprise's encoding.
+    """
+    from email import charset
+
+    header_encoding, body_encoding, output = charset.CHARSETS.get("utf-8", (None, None, None))
+    if body_encoding == charset.QP:
+        charset.add_charset("utf-8", header_encoding, charset.BASE64, output)
+
+
+def _lighten_smtp() -> None:
     try:
         from apprise.plugins.email import smtp
     except ImportError:  # another apprise layout: nothing to lighten, it still works
         return
+    _utf8_bodies_in_base64()
     if getattr(smtp, "ssl", None) is ssl:
         smtp.ssl = _SmtpSsl()
     if getattr(smtp, "smtplib", None) is not None and not isinstance(smtp.smtplib, _SmtpLib):

@@ -190,6 +190,18 @@ def test_an_email_attachment_arrives_intact(tmp_path, smtp_server):
     assert smtp_server.attachments(mail) == {"tally.xlsx": workbook.read_bytes()}
 
 
+def test_a_chinese_mail_body_travels_as_base64_and_reads_back_unchanged(tmp_path, smtp_server):
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": smtp_server.url()})
+    body = "\n".join(f"{n}. 电话登记未回复 3号小区{n}栋 业主 王芳 已逾期 25分钟" for n in range(1, 21))
+    assert send_message(tag="cs-supervisor", title="【便民提醒】20 条待处理", body=body, apprise_config=config,
+                        outbox_dir=tmp_path)
+    [mail] = smtp_server.messages
+    # apprise would send it quoted-printable, three characters for every byte of a Chinese character
+    assert mail["Content-Transfer-Encoding"] == "base64"
+    assert smtp_server.text(mail).strip() == body
+    assert str(mail["Subject"]) == "【便民提醒】20 条待处理"
+
+
 def test_no_unmasked_mobile_number_in_any_delivered_body(engine, tmp_path, smtp_server, http_server):
     config = write_apprise_config(tmp_path / "apprise.yml", {
         "cs-supervisor": [smtp_server.url(), http_server.url("/hook")]})
@@ -227,6 +239,7 @@ def test_a_canary_token_never_leaks_into_logs_output_errors_or_the_outbox(
     assert http_server.requests, "the endpoint was really called"
     everything = [caplog.text, captured.out, captured.err, direct.error, *result.errors.values(),
                   *(r.last_error or "" for r in rows), *(m.as_string() for m in smtp_server.messages),
+                  *(smtp_server.text(m) for m in smtp_server.messages),  # bodies are base64 on the wire
                   *(r.body.decode() + r.path for r in http_server.requests if not r.path.startswith(f"/{canary}"))]
     assert all(canary not in text for text in everything)
 
