@@ -532,6 +532,7 @@ class _Sheet:
     total: int | None
     rows: Callable[[], Iterator[tuple[int, tuple]]]
     _readers: dict[Any, Callable[[tuple], dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
+    _moment_texts: dict[int, tuple[datetime, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def reader(self, tz) -> Callable[[tuple], dict[str, Any]]:
         """The sheet's `row_reader`, made once: its converters, and the times they have read, last from batch to
@@ -540,6 +541,14 @@ class _Sheet:
         if found is None:
             found = self._readers[tz] = row_reader(self.kind, self.header_map, tz)
         return found
+
+    def moment_texts(self) -> dict[int, tuple[datetime, str]]:
+        """The stored text of each time its batches have written, by the time object: a reader gives the same
+        object for a time it has read before (`_converter`), so a repeated time is converted once for the sheet,
+        not once per batch. Started again past a bound, as the readers' own memory is."""
+        if len(self._moment_texts) >= 4 * _SEEN_MOMENTS:
+            self._moment_texts.clear()
+        return self._moment_texts
 
 
 def detect_encoding(path: Path, data: bytes | None = None) -> str:
@@ -1087,15 +1096,17 @@ class _Decided:
                     self.changes.append((d.model, d.where, d.values, was))
             self.audits.extend(d.audits)
 
-    def inserts(self, dialect: Any, *, whole_statements: bool = False) -> tuple[list[_Insert], list[_Insert]]:
+    def inserts(self, dialect: Any, *, whole_statements: bool = False,
+                moments: dict[int, tuple[datetime, str]] | None = None) -> tuple[list[_Insert], list[_Insert]]:
         """The statements that add the batch's new rows, and those that add its audit events
         (see `_insert_statements`).
 
         `whole_statements`: on SQLite, each table's rows go in as one statement.
+        `moments`: the stored texts of the times already converted (`_Sheet.moment_texts`), kept from batch to batch.
         """
         # a row's moment is one datetime object in its row and in its audit event (register's received_at and
         # at, reply's replied_at and at): converted for SQLite once, not once per column it is written to
-        moments: dict[int, tuple[datetime, str]] = {}
+        moments = {} if moments is None else moments
         added: dict[type, list[dict[str, Any]]] = {}
         for (model, _), values in self.new.items():
             added.setdefault(model, []).append(values)
@@ -1194,24 +1205,25 @@ def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
 def _processed(table: Table, keys: tuple[str, ...], processors: list[Any], rows: list[dict[str, Any]],
                memo: dict[int, tuple[datetime, str]]) -> list[tuple]:
     """Each row's values in the order of `keys`, through their columns' bind processors."""
-    steps = [(i, p, isinstance(table.c[k].type, UTCDateTime)) for i, (k, p) in enumerate(zip(keys, processors))
-             if p is not None]
-    params = []
-    for row in rows:
-        values = list(row.values())  # in the order of its keys
-        for i, process, moment in steps:
-            value = values[i]
-            if moment and value is not None:
-                known = memo.get(id(value))
-                if known is not None and known[0] is value:
-                    values[i] = known[1]
-                    continue
-                values[i] = text = process(value)
-                memo[id(value)] = (value, text)
-            else:
-                values[i] = process(value)
-        params.append(tuple(values))
-    return params
+    # column by column: a comprehension per processed column costs less than a loop over every value of the rows
+    # with a branch per column (the rows share their keys, in order: `_insert_statements` groups them so)
+    columns: list[Any] = list(zip(*(row.values() for row in rows)))
+    for i, (key, process) in enumerate(zip(keys, processors)):
+        if process is None:
+            continue
+        if not isinstance(table.c[key].type, UTCDateTime):
+            columns[i] = [process(value) for value in columns[i]]
+            continue
+
+        def stored(value: datetime, process: Any = process) -> str:
+            memo[id(value)] = (value, text := process(value))
+            return text
+
+        columns[i] = [None if value is None
+                      else known[1] if (known := memo.get(id(value))) is not None and known[0] is value
+                      else stored(value)
+                      for value in columns[i]]
+    return list(zip(*columns))
 
 
 _INT64 = 2**63
@@ -1605,7 +1617,7 @@ class _Pipeline:
         and needs the GIL only a few times a batch."""
         with self.reads() as s, s.begin():
             verdict = _decide(s, self.ctx, self.sheet, pending, over)
-        return verdict, verdict.decided.inserts(self.dialect, whole_statements=True)
+        return verdict, verdict.decided.inserts(self.dialect, whole_statements=True, moments=self.sheet.moment_texts())
 
     def _write(self, verdict: _Verdict, inserts: tuple[list[_Insert], list[_Insert]]) -> None:
         with self.batch() as s:

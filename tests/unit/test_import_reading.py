@@ -232,3 +232,18 @@ def test_a_sheets_batches_share_one_reader_so_the_times_it_has_read_carry_over(t
 
     assert first is second  # what batch 1 read, batch 2 does not read again
     assert first(cells)["received_at"] == second(cells)["received_at"] == FIVE_PAST_TWO
+
+
+def test_a_sheet_keeps_the_stored_texts_of_its_times_for_its_next_batches_within_a_bound(tmp_path):
+    from models.ledger_import import _SEEN_MOMENTS, open_sheets
+
+    path = tmp_path / "requests.csv"
+    path.write_text("登记号,登记时间,登记人,接待方式,业主姓名,住址,联系方式,类别,报修内容\n", encoding="utf-8")
+    [sheet], _ignored = open_sheets(path)
+    texts = sheet.moment_texts()
+    texts[id(FIVE_PAST_TWO)] = (FIVE_PAST_TWO, "2026-10-03 06:05:00.000000")
+
+    assert sheet.moment_texts() is texts and len(texts) == 1  # the next batch finds it
+
+    texts.update({n: (FIVE_PAST_TWO, "") for n in range(4 * _SEEN_MOMENTS)})
+    assert sheet.moment_texts() == {}  # memory stays bounded however many distinct times a sheet holds

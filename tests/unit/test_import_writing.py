@@ -67,6 +67,38 @@ def test_the_json_statement_is_used_for_plain_values_and_reads_back_through_the_
     assert [tuple(r) for r in back] == [(r["n"], r["fee"], r["at"], r["doc"]) for r in AWKWARD]
 
 
+def test_times_remembered_from_an_earlier_batch_are_stored_as_a_fresh_conversion_stores_them(engine):
+    at = AWKWARD[0]["at"]
+    memo = {}
+    with engine.begin() as conn:
+        _insert_statements(conn.dialect, ROWS, AWKWARD[:2], memo, whole_statement=True)  # batch 1 converts `at`
+    assert memo[id(at)][0] is at
+
+    # batch 2 meets the same object again, and an equal time that is another object
+    again = [dict(AWKWARD[0]), {**AWKWARD[1], "at": at + timedelta(0)}]
+    with engine.begin() as conn:
+        conn.execute(ROWS.delete())
+        for statement in _insert_statements(conn.dialect, ROWS, again, memo, whole_statement=True):
+            statement.run(conn)
+        remembered = conn.execute(text("SELECT quote(at), typeof(at) FROM rows ORDER BY id")).all()
+    fresh = [r[10:12] for r in stored(engine, again, whole_statement=False)]
+
+    assert [tuple(r) for r in remembered] == fresh
+
+
+def test_a_remembered_text_is_used_only_for_the_very_object_it_was_made_from(engine):
+    row = dict(AWKWARD[0])
+    impostor = datetime(1999, 1, 1, tzinfo=timezone.utc)
+    memo = {id(row["at"]): (impostor, "1999-01-01 00:00:00.000000")}  # as if an id had been taken over
+
+    with engine.begin() as conn:
+        for statement in _insert_statements(conn.dialect, ROWS, [row], memo, whole_statement=True):
+            statement.run(conn)
+        [(at,)] = conn.execute(select(ROWS.c.at)).all()
+
+    assert at == row["at"]
+
+
 @pytest.mark.parametrize("awkward", [{"n": 2**63}, {"note": "nul\x00inside"}],
                          ids=["integer beyond 64 bits", "text holding a NUL"])
 def test_values_json_would_not_give_back_unchanged_take_executemany(engine, awkward):
