@@ -23,12 +23,12 @@ import gc
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -1184,22 +1184,43 @@ def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
     for row in rows:
         shapes.setdefault(tuple(row), []).append(row)
     for keys, same in shapes.items():
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
-        if compiled.positiontup != list(keys):
+        shape = _insert_shape(dialect, table, keys)
+        if shape is None:
             statements.append(_Insert(table, None, same))  # its parameters are not the row's keys in order
             continue
-        processors = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys]
-        if not any(processors):
+        if not any(shape.processors):
             params = [tuple(row.values()) for row in same]
         else:
-            params = _processed(table, keys, processors, same, {} if moments is None else moments)
+            params = _processed(table, keys, shape.processors, same, {} if moments is None else moments)
         if whole_statement:
-            payload = _json_rows(params, [i for i, k in enumerate(keys) if isinstance(table.c[k].type, Integer)])
+            payload = _json_rows(params, shape.integers)
             if payload is not None:
-                statements.append(_Insert(table, _insert_from_json(dialect, table, keys), (payload,)))
+                statements.append(_Insert(table, shape.from_json, (payload,)))
                 continue
-        statements.append(_Insert(table, compiled.string, params))
+        statements.append(_Insert(table, shape.sql, params))
     return statements
+
+
+@dataclass(frozen=True)
+class _InsertShape:
+    """What an INSERT of rows with these keys needs, worked out once per table and keys (a batch's rows share a
+    few shapes, and compiling the statement again for each batch cost more than some of its rows)."""
+    sql: str
+    from_json: str
+    processors: tuple[Any, ...]
+    integers: tuple[int, ...]
+
+
+@lru_cache(maxsize=256)
+def _insert_shape(dialect: Any, table: Table, keys: tuple[str, ...]) -> _InsertShape | None:
+    """None when the compiled statement's parameters are not the keys in order."""
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+    if compiled.positiontup != list(keys):
+        return None
+    return _InsertShape(
+        sql=compiled.string, from_json=_insert_from_json(dialect, table, keys),
+        processors=tuple(table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys),
+        integers=tuple(i for i, k in enumerate(keys) if isinstance(table.c[k].type, Integer)))
 
 
 def _processed(table: Table, keys: tuple[str, ...], processors: list[Any], rows: list[dict[str, Any]],
@@ -1229,7 +1250,7 @@ def _processed(table: Table, keys: tuple[str, ...], processors: list[Any], rows:
 _INT64 = 2**63
 
 
-def _json_rows(params: list[tuple], integers: list[int]) -> str | None:
+def _json_rows(params: list[tuple], integers: Sequence[int]) -> str | None:
     """The rows as one JSON array of arrays, or None when a value would not come back from JSON as it went in.
 
     json.dumps refuses what is not text, a number, None or a bool (a bool comes back as 1 or 0, as sqlite3 binds
