@@ -1566,7 +1566,8 @@ def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[
                   counts: dict[str, int], rejects: list[RejectedRow]) -> None:
     """Every row decided by the desk against the batch's facts (a refused row leaves nothing), then written."""
     verdict = _decide(s, ctx, sheet, pending)
-    verdict.decided.write(s)
+    decided = verdict.decided
+    decided.write(s, decided.inserts(s.connection().dialect, moments=sheet.moment_texts()))
     verdict.count_into(counts, rejects)
 
 
