@@ -1223,7 +1223,7 @@ def _insert_shape(dialect: Any, table: Table, keys: tuple[str, ...]) -> _InsertS
         integers=tuple(i for i, k in enumerate(keys) if isinstance(table.c[k].type, Integer)))
 
 
-def _processed(table: Table, keys: tuple[str, ...], processors: list[Any], rows: list[dict[str, Any]],
+def _processed(table: Table, keys: tuple[str, ...], processors: Sequence[Any], rows: list[dict[str, Any]],
                memo: dict[int, tuple[datetime, str]]) -> list[tuple]:
     """Each row's values in the order of `keys`, through their columns' bind processors."""
     # column by column: a comprehension per processed column costs less than a loop over every value of the rows
