@@ -406,8 +406,8 @@ def _converter(col: Column, tz) -> Callable[[Any, str], Any] | None:
         date_alone = how == "when"
         # a desk logs by the minute, so a sheet's times repeat (4,000 distinct among 100k rows of a month): the
         # same text gives the same moment object (the sheet keeps its reader from batch to batch, `_Sheet.reader`),
-        # which the write path then turns into its stored text once per batch (`_processed` remembers a moment's
-        # text by the object)
+        # which the write path then turns into its stored text once for the sheet (`_Sheet.moment_texts`, by the
+        # object)
         seen: dict[str, datetime] = {}
 
         def convert(raw: Any, text: str) -> Any:

@@ -662,8 +662,8 @@ def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[D
     )
     found = []
     for office, number, dept, code, name, at, declared, counted in _rows(session, query):
-        orders = _rows(session, 
-            select(WorkOrder.number).join(Receipt, Receipt.order_id == WorkOrder.id)
+        orders = _rows(
+            session, select(WorkOrder.number).join(Receipt, Receipt.order_id == WorkOrder.id)
             .join(CashHandover, CashHandover.id == Receipt.handover_id)
             .where(CashHandover.number == number).order_by(WorkOrder.number)).scalars().all()
         found.append(Discrepancy("handover-shortfall", office, number, orders[0] if len(orders) == 1 else None,
