@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache, partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -1096,12 +1097,11 @@ class _Decided:
                     self.changes.append((d.model, d.where, d.values, was))
             self.audits.extend(d.audits)
 
-    def inserts(self, dialect: Any, *, whole_statements: bool = False,
+    def inserts(self, dialect: Any, *,
                 moments: dict[int, tuple[datetime, str]] | None = None) -> tuple[list[_Insert], list[_Insert]]:
         """The statements that add the batch's new rows, and those that add its audit events
         (see `_insert_statements`).
 
-        `whole_statements`: on SQLite, each table's rows go in as one statement.
         `moments`: the stored texts of the times already converted (`_Sheet.moment_texts`), kept from batch to batch.
         """
         # a row's moment is one datetime object in its row and in its audit event (register's received_at and
@@ -1111,13 +1111,12 @@ class _Decided:
         for (model, _), values in self.new.items():
             added.setdefault(model, []).append(values)
         rows = [st for model, new in added.items()
-                for st in _insert_statements(dialect, model.__table__, new, moments, whole_statement=whole_statements)]
-        audits = (_insert_statements(dialect, AuditEvent.__table__, self.audits, moments,
-                                     whole_statement=whole_statements) if self.audits else [])
+                for st in _insert_statements(dialect, model.__table__, new, moments)]
+        audits = _insert_statements(dialect, AuditEvent.__table__, self.audits, moments) if self.audits else []
         return rows, audits
 
     def write(self, s: Session, inserts: tuple[list[_Insert], list[_Insert]] | None = None) -> None:
-        """Each table's new rows, then the changes of each shape, then the audit events: one statement each.
+        """Each table's new rows, then the changes of each shape, then the audit events: a few statements each.
 
         A change is written only where the row still holds what the batch saw (the decision was made on that): if
         another writer changed it since, the batch is refused (_Redo) and written again row by row, deciding anew.
@@ -1161,9 +1160,9 @@ class _Insert:
 
 
 def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
-                       moments: dict[int, tuple[datetime, str]] | None = None, *,
-                       whole_statement: bool = False) -> list[_Insert]:
-    """The rows as executemany INSERTs, on SQLite with each value put through its column type's bind processor here.
+                       moments: dict[int, tuple[datetime, str]] | None = None) -> list[_Insert]:
+    """The rows as INSERTs; on SQLite, multi-row ones with each value put through its column type's bind processor
+    here.
 
     SQLAlchemy's executemany builds each row's parameters through the compiled statement, 5 us a row besides the
     types' own work, a tenth of an imported row's cost. The values stored are the same: the same statement, the
@@ -1171,11 +1170,11 @@ def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
     `moments` keeps the stored text of each UTCDateTime value by the object's identity (datetimes are immutable;
     the object is kept with its text, so an id is never taken for another object's).
 
-    `whole_statement` (SQLite): the processed rows go to SQLite as one JSON array and one INSERT ... SELECT over
-    `json_each`, so the whole insert is one call that runs without Python's GIL (executemany takes the GIL back
-    between rows, and a thread writing beside busy Python code would wait for it at every row). JSON gives back
-    exactly the text, integers, floats and NULLs it was given (tests/unit/test_import_writing.py); any other value
-    (or a NUL in a text, or a float that is not finite) takes executemany instead.
+    On SQLite the rows go `_ROWS_PER_INSERT` at a time as one `INSERT ... VALUES (...), (...)` with every value
+    bound, as executemany binds them (the same types, the same refusals: tests/unit/test_import_writing.py). One
+    call inserts them all without Python's GIL, where executemany takes the GIL back between rows (and a thread
+    writing beside busy Python code would wait for it at every row), and SQLite spends a third of what it spent
+    on the same rows sent as one JSON array through `json_each` (measured on 20 batches of the bench's rows).
     """
     if dialect.name != "sqlite":
         return [_Insert(table, None, rows)]
@@ -1192,23 +1191,61 @@ def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
             params = [tuple(row.values()) for row in same]
         else:
             params = _processed(table, keys, shape.processors, same, {} if moments is None else moments)
-        if whole_statement:
-            payload = _json_rows(params, shape.integers)
-            if payload is not None:
-                statements.append(_Insert(table, shape.from_json, (payload,)))
-                continue
-        statements.append(_Insert(table, shape.sql, params))
+        start = 0
+        for count in _statement_sizes(len(params), shape.rows_per_statement):
+            statements.append(_Insert(table, shape.sql(count),
+                                      tuple(chain.from_iterable(params[start:start + count]))))
+            start += count
     return statements
+
+
+# rows per multi-row INSERT: a batch's rows in one or two statements, because the writer thread needs the GIL
+# again for each (100k rows imported one batch ahead: 200 a statement, the writer waited 1.6 s for the GIL; 1,024,
+# 0.6 s). A full statement's SQL is the same text every batch, so SQLite compiles it once per connection.
+_ROWS_PER_INSERT = 1024
+
+
+def _statement_sizes(rows: int, most: int) -> list[int]:
+    """`rows` cut into statements of `most` rows, then the rest as a multiple of 64 rows and what is left.
+
+    Each size is a statement of its own to compile, and the driver keeps a connection's last 128 compiled: cut so,
+    the sizes a table's batches leave are a few dozen texts (the large ones 15), each compiled once, where the rest
+    as it comes would be a new text, compiled and cached again, nearly every batch (29 MB more memory at 100k rows).
+    """
+    sizes = [most] * (rows // most)
+    rest = rows % most
+    sizes += [size for size in (rest - rest % 64, rest % 64) if size]
+    return sizes
+
+
+@lru_cache(maxsize=1)
+def _sqlite_parameter_limit() -> int:
+    """The most parameters one SQLite statement takes in this build (999 before SQLite 3.32, 32,766 since)."""
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        conn.close()
 
 
 @dataclass(frozen=True)
 class _InsertShape:
     """What an INSERT of rows with these keys needs, worked out once per table and keys (a batch's rows share a
     few shapes, and compiling the statement again for each batch cost more than some of its rows)."""
-    sql: str
-    from_json: str
+    head: str  # INSERT INTO table (columns) VALUES
+    row: str  # (?, ?, ...)
     processors: tuple[Any, ...]
-    integers: tuple[int, ...]
+    rows_per_statement: int
+
+    def sql(self, rows: int) -> str:
+        return _values_sql(self.head, self.row, rows)
+
+
+@lru_cache(maxsize=1024)
+def _values_sql(head: str, row: str, rows: int) -> str:
+    return f"{head} {', '.join([row] * rows)}"
 
 
 @lru_cache(maxsize=256)
@@ -1217,10 +1254,11 @@ def _insert_shape(dialect: Any, table: Table, keys: tuple[str, ...]) -> _InsertS
     compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
     if compiled.positiontup != list(keys):
         return None
+    head, _, row = compiled.string.partition(" VALUES ")
     return _InsertShape(
-        sql=compiled.string, from_json=_insert_from_json(dialect, table, keys),
+        head=f"{head} VALUES", row=row,
         processors=tuple(table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys),
-        integers=tuple(i for i, k in enumerate(keys) if isinstance(table.c[k].type, Integer)))
+        rows_per_statement=max(1, min(_ROWS_PER_INSERT, _sqlite_parameter_limit() // max(1, len(keys)))))
 
 
 def _processed(table: Table, keys: tuple[str, ...], processors: Sequence[Any], rows: list[dict[str, Any]],
@@ -1245,37 +1283,6 @@ def _processed(table: Table, keys: tuple[str, ...], processors: Sequence[Any], r
                       else stored(value)
                       for value in columns[i]]
     return list(zip(*columns))
-
-
-_INT64 = 2**63
-
-
-def _json_rows(params: list[tuple], integers: Sequence[int]) -> str | None:
-    """The rows as one JSON array of arrays, or None when a value would not come back from JSON as it went in.
-
-    json.dumps refuses what is not text, a number, None or a bool (a bool comes back as 1 or 0, as sqlite3 binds
-    it); an integer beyond 64 bits would come back as a float where executemany refuses it, so the integer
-    columns (`integers`, positions in a row) are checked.
-    """
-    try:
-        payload = json.dumps(params, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return None
-    if "\\u0000" in payload:
-        return None  # SQLite's JSON functions end a text at a NUL; executemany keeps it
-    for row in params:
-        for i in integers:
-            value = row[i]
-            if isinstance(value, int) and not -_INT64 <= value < _INT64:
-                return None
-    return payload
-
-
-def _insert_from_json(dialect: Any, table: Table, keys: tuple[str, ...]) -> str:
-    quote = dialect.identifier_preparer.quote
-    columns = ", ".join(quote(table.c[k].name) for k in keys)
-    values = ", ".join(f"value ->> {i}" for i in range(len(keys)))
-    return f"INSERT INTO {quote(table.name)} ({columns}) SELECT {values} FROM json_each(?) ORDER BY key"
 
 
 # -- the import -----------------------------------------------------------------------------------------------
@@ -1575,8 +1582,8 @@ _WRITER_SWITCH_INTERVAL = 0.0005
 
 
 def _can_overlap(sessions: sessionmaker[Session], sheet: _Sheet) -> bool:
-    """Whether `_Pipeline` writes this sheet: a desk-decided kind, on an SQLite file (its write is one GIL-free
-    call)."""
+    """Whether `_Pipeline` writes this sheet: a desk-decided kind, on an SQLite file (its write is a few GIL-free
+    calls)."""
     engine = sessions.kw.get("bind")
     if sheet.kind.name not in _DECIDERS or engine is None or engine.dialect.name != "sqlite":
         return False
@@ -1588,8 +1595,8 @@ def _can_overlap(sessions: sessionmaker[Session], sheet: _Sheet) -> bool:
 class _Pipeline:
     """A desk-decided sheet's batches written by a thread of their own, while the next batch is read and decided.
 
-    Deciding is Python's work and writing mostly the database's (on SQLite one statement per table, which runs
-    without the GIL: `_insert_statements`), so on two cores they overlap. A batch is decided against the ledger as
+    Deciding is Python's work and writing mostly the database's (on SQLite a few multi-row statements per table,
+    each run without the GIL: `_insert_statements`), so on two cores they overlap. A batch is decided against the ledger as
     committed plus the batch still being written (`_decide`'s `over`), through a read-only session that never
     waits for the writer. It is sent to be written only once the batch before it has committed as decided; if that
     one had to be written again (the database refused it, or a row it changes had changed), this one is decided
@@ -1639,7 +1646,7 @@ class _Pipeline:
         and needs the GIL only a few times a batch."""
         with self.reads() as s, s.begin():
             verdict = _decide(s, self.ctx, self.sheet, pending, over)
-        return verdict, verdict.decided.inserts(self.dialect, whole_statements=True, moments=self.sheet.moment_texts())
+        return verdict, verdict.decided.inserts(self.dialect, moments=self.sheet.moment_texts())
 
     def _write(self, verdict: _Verdict, inserts: tuple[list[_Insert], list[_Insert]]) -> None:
         with self.batch() as s:
