@@ -1173,8 +1173,8 @@ def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
     On SQLite the rows go `_ROWS_PER_INSERT` at a time as one `INSERT ... VALUES (...), (...)` with every value
     bound, as executemany binds them (the same types, the same refusals: tests/unit/test_import_writing.py). One
     call inserts them all without Python's GIL, where executemany takes the GIL back between rows (and a thread
-    writing beside busy Python code would wait for it at every row), and SQLite spends a third of what it spent
-    on the same rows sent as one JSON array through `json_each` (measured on 20 batches of the bench's rows).
+    writing beside busy Python code would wait for it at every row), and SQLite spends about half of what it
+    spent on the same rows sent as one JSON array through `json_each` (20 batches of the bench's rows replayed).
     """
     if dialect.name != "sqlite":
         return [_Insert(table, None, rows)]
@@ -1596,9 +1596,9 @@ class _Pipeline:
     """A desk-decided sheet's batches written by a thread of their own, while the next batch is read and decided.
 
     Deciding is Python's work and writing mostly the database's (on SQLite a few multi-row statements per table,
-    each run without the GIL: `_insert_statements`), so on two cores they overlap. A batch is decided against the ledger as
-    committed plus the batch still being written (`_decide`'s `over`), through a read-only session that never
-    waits for the writer. It is sent to be written only once the batch before it has committed as decided; if that
+    each run without the GIL: `_insert_statements`), so on two cores they overlap. A batch is decided against the
+    ledger as committed plus the batch still being written (`_decide`'s `over`), through a read-only session that
+    never waits for the writer. It is sent to be written only once the batch before it has committed as decided; if that
     one had to be written again (the database refused it, or a row it changes had changed), this one is decided
     again. Each batch is still one transaction, written in file order, with the same rows, counts and rejects as
     `_write_batch` gives.

@@ -1,6 +1,6 @@
 """The import's multi-row INSERTs on SQLite store what executemany stores.
 
-`_insert_statements` puts each value through its column's bind processor and sends the rows a few hundred at a
+`_insert_statements` puts each value through its column's bind processor and sends the rows up to 1,024 at a
 time as one `INSERT ... VALUES (...), (...)`, every value bound. Each stored value and its SQLite type are compared
 with what SQLAlchemy's own executemany of the same rows stores, and a value executemany refuses is refused alike.
 """
@@ -64,7 +64,7 @@ def test_rows_sent_in_one_multi_row_statement_are_stored_exactly_as_executemany_
     assert stored(engine, AWKWARD, ours=True) == stored(engine, AWKWARD, ours=False)
 
 
-def test_many_rows_go_in_statements_of_a_few_hundred_in_file_order_and_read_back_through_the_orm_types(engine):
+def test_many_rows_go_in_statements_of_1024_in_file_order_and_read_back_through_the_orm_types(engine):
     rows = [{**AWKWARD[n % len(AWKWARD)], "name": f"row {n}"} for n in range(2 * _ROWS_PER_INSERT + 7)]
     with engine.begin() as conn:
         statements = _insert_statements(conn.dialect, ROWS, rows, {})
