@@ -3,7 +3,7 @@
 One table (KINDS) says, per kind of sheet, which columns exist, how clerks head them (Chinese or English),
 which are required and how each value is read. Every row is read, checked and then written by the same
 `models.desk` operation a clerk at the desk would use (registrations and replies: the desk's decision for the row,
-`desk.decide_*`, with the batch's decisions written together, one executemany per table); a refused row changes
+`desk.decide_*`, with the batch's decisions written together, a few statements per table); a refused row changes
 nothing (the desk refuses before it writes; a decided row refused half-way drops all its decisions; for the other
 kinds a row refused half-way sends its batch back to be written row by row, each row in a savepoint) and is reported with sheet, line, column and a reason; valid rows are committed in batches (one transaction each),
 so a crash leaves whole batches and a rerun finishes the job: natural keys (request, order, handover and
@@ -1201,7 +1201,7 @@ def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
 
 # rows per multi-row INSERT: a batch's rows in one or two statements, because the writer thread needs the GIL
 # again for each (100k rows imported one batch ahead: 200 a statement, the writer waited 1.6 s for the GIL; 1,024,
-# 0.6 s). A full statement's SQL is the same text every batch, so SQLite compiles it once per connection.
+# 0.6 s). A full statement's SQL is the same text every batch, so the driver keeps it compiled per connection.
 _ROWS_PER_INSERT = 1024
 
 
