@@ -1190,7 +1190,8 @@ def measure(names: list[str], *, url: str, manifest: Path, reps: int, log) -> di
             finally:
                 received = None
                 if sinks:
-                    received = {"smtp": len(sinks[0].messages), "http": len(sinks[1].accepted())}
+                    received = {"smtp": len(sinks[0].raw), "http": len(sinks[1].accepted()),
+                                "smtp_connections": len(set(sinks[0].carriers))}
                     sinks[0].stop()
                     sinks[1].stop()
             row = {"what": item.what, "baseline": base, "bianmin": mine, "python_loop_s": python_loop_seconds()}

@@ -14,6 +14,7 @@ import re
 import ssl
 import sys
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -189,6 +190,123 @@ class _SmtpLib:
         return getattr(self._module, name)
 
 
+class SmtpSessions:
+    """The SMTP sessions of one run, kept open between its mails to the same server and account.
+
+    apprise opens a connection per mail: TCP, the server's greeting, EHLO, STARTTLS or TLS and AUTH where the
+    URL asks for them, one mail, QUIT. A dispatch sends hundreds of digests to one office mail server, so the
+    sessions a run's mails leave behind are parked here and the next mail to the same server, port, security
+    mode and account goes through one of them, as a mail server's own client caches its connections. A parked
+    session is used again only after it answers NOOP (a server that timed it out or went away is noticed
+    there, before any mail is given to it), and only when its last mail went through; at most `max_mails`
+    mails go through one session (servers may limit them) and none waits longer than `max_idle` seconds
+    (servers drop silent clients after minutes). `close()` ends every parked session with QUIT; a run's
+    Courier closes it when the run's sends are over.
+    """
+
+    def __init__(self, *, max_mails: int = 100, max_idle: float = 10.0) -> None:
+        self.max_mails, self.max_idle = max_mails, max_idle
+        self._idle: dict[tuple, list[tuple[Any, float, int]]] = {}
+        self._guard = threading.Lock()
+        self.opened = 0  # sessions this run connected itself (for the tests and the bench)
+
+    def take(self, key: tuple) -> tuple[Any, int] | None:
+        """A parked session for `key` and the mails it has carried, newest first; None when there is none."""
+        stale = []
+        found = None
+        now = time.monotonic()
+        with self._guard:
+            parked = self._idle.get(key, [])
+            while parked:
+                client, since, mails = parked.pop()
+                if now - since <= self.max_idle:
+                    found = (client, mails)
+                    break
+                stale.append(client)
+        for client in stale:
+            _end_session(client)
+        return found
+
+    def give(self, key: tuple, client, mails: int) -> None:
+        """Park a session whose last mail went through, unless it has carried its share."""
+        if mails >= self.max_mails:
+            _end_session(client)
+            return
+        with self._guard:
+            self._idle.setdefault(key, []).append((client, time.monotonic(), mails))
+
+    def close(self) -> None:
+        """QUIT every parked session."""
+        with self._guard:
+            parked = [client for clients in self._idle.values() for client, _since, _mails in clients]
+            self._idle.clear()
+        for client in parked:
+            _end_session(client)
+
+
+def _end_session(client) -> None:
+    import smtplib
+
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        try:
+            client.close()
+        except OSError:
+            pass
+
+
+# the sessions of the run whose send is in progress: apprise gives its worker threads a copy of the caller's
+# context, so its SMTP controller finds them wherever it runs
+_smtp_sessions: ContextVar[SmtpSessions | None] = ContextVar("bianmin_smtp_sessions", default=None)
+
+
+def _session_reusing(controller: type) -> type:
+    """apprise's SMTP controller, taking its session from the run's `SmtpSessions` and leaving it there."""
+    import smtplib
+
+    class Controller(controller):
+        def __enter__(self):
+            sessions = _smtp_sessions.get()
+            # the password is part of the key: a session is only used again by the account that logged it in
+            self._bianmin_key = (self.host, self.port, self.secure_mode, self.user, self.password,
+                                 self.verify_certificate)
+            self._bianmin_mails, self._bianmin_clean = 0, True
+            while sessions is not None and (found := sessions.take(self._bianmin_key)) is not None:
+                client, mails = found
+                try:
+                    alive = client.noop()[0] == 250
+                except (OSError, smtplib.SMTPException):
+                    alive = False
+                if alive:
+                    self._socket, self._bianmin_mails = client, mails
+                    return self
+                _end_session(client)
+            entered = super().__enter__()
+            if sessions is not None:
+                sessions.opened += 1
+            return entered
+
+        def sendmail(self, from_addr, to_addrs, message) -> bool:
+            ok = super().sendmail(from_addr, to_addrs, message)
+            self._bianmin_mails += 1
+            self._bianmin_clean = self._bianmin_clean and ok
+            return ok
+
+        def __exit__(self, exc_type, exc_val, exc_tb) -> None:
+            sessions = _smtp_sessions.get()
+            client = self._socket
+            if sessions is not None and client is not None and exc_type is None and self._bianmin_clean:
+                self._socket = None
+                sessions.give(self._bianmin_key, client, self._bianmin_mails)
+                return
+            super().__exit__(exc_type, exc_val, exc_tb)
+
+    Controller.__name__ = Controller.__qualname__ = controller.__name__
+    Controller._bianmin_reuses = True
+    return Controller
+
+
 def _utf8_bodies_in_base64() -> None:
     """Undo apprise's quoted-printable for UTF-8 mail bodies (it sets it for the whole process when imported).
 
@@ -206,9 +324,12 @@ def _utf8_bodies_in_base64() -> None:
 
 def _lighten_smtp() -> None:
     try:
-        from apprise.plugins.email import smtp
+        from apprise.plugins.email import base, smtp
     except ImportError:  # another apprise layout: nothing to lighten, it still works
         return
+    controller = getattr(base, "AppriseSMTPController", None)
+    if controller is not None and not getattr(controller, "_bianmin_reuses", False):
+        base.AppriseSMTPController = _session_reusing(controller)
     _utf8_bodies_in_base64()
     if getattr(smtp, "ssl", None) is ssl:
         smtp.ssl = _SmtpSsl()
@@ -306,10 +427,21 @@ class Courier:
     while a run does not wait on what an earlier run in the same process sent a minute ago.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, smtp: SmtpSessions | None = None) -> None:
         self._apps: dict[tuple[int, str], tuple[Any, tuple]] = {}
         self._versions: dict[str, _Version] = {}
         self._guard = threading.Lock()
+        self.smtp = smtp or SmtpSessions()
+
+    def close(self) -> None:
+        """End the SMTP sessions the run's mails left open."""
+        self.smtp.close()
+
+    def __enter__(self) -> Courier:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def version(self, config: Path | str) -> _Version:
         """The apprise config as this run first read it: a run's sends use one version (and skip a stat each)."""
@@ -465,9 +597,16 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
     title, body = mask_text(title), mask_text(body)
     if apprise_config is None:
         return Delivery(ok=True, path=_write_outbox_file(outbox_dir, tag, title, body, attachments, at))
+    if courier is None:
+        with Courier() as own:  # a send of its own ends its SMTP session at once
+            return _deliver(tag, title, body, apprise_config, attachments, body_format, own)
+    return _deliver(tag, title, body, apprise_config, attachments, body_format, courier)
+
+
+def _deliver(tag: str, title: str, body: str, apprise_config: Path, attachments: Sequence[Path], body_format: str,
+             courier: Courier) -> Delivery:
     import apprise
 
-    courier = courier or Courier()
     try:
         version = courier.version(apprise_config)
     except AppriseConfigError as exc:
@@ -483,12 +622,16 @@ def deliver(*, tag: str, title: str, body: str, apprise_config: Path | None, out
             attach.add(str(item))
     fmt = {"text": apprise.NotifyFormat.TEXT, "html": apprise.NotifyFormat.HTML,
            "markdown": apprise.NotifyFormat.MARKDOWN}[body_format]
-    with _capture() as lines, version.locked(members):
-        try:
-            ok = bool(app.notify(body=body, title=title, tag=tag, body_format=fmt, attach=attach))
-        except Exception as exc:  # noqa: BLE001 - apprise says it never raises; if it does, it is a failure
-            ok = False
-            lines.append(f"{type(exc).__name__}: {exc}")
+    sessions = _smtp_sessions.set(courier.smtp)
+    try:
+        with _capture() as lines, version.locked(members):
+            try:
+                ok = bool(app.notify(body=body, title=title, tag=tag, body_format=fmt, attach=attach))
+            except Exception as exc:  # noqa: BLE001 - apprise says it never raises; if it does, it is a failure
+                ok = False
+                lines.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        _smtp_sessions.reset(sessions)
     if ok:
         return Delivery(ok=True)
     error = scrub(_last_lines("\n".join(lines)) or "delivery failed", list(version.secrets()))[:1000]
@@ -529,5 +672,5 @@ def privacy_urls(config: Path | str) -> list[str]:
     return [_service_privacy_url(s) for s in load_apprise(config)]
 
 
-__all__ = ["Delivery", "TagInfo", "AppriseConfigError", "Courier", "deliver", "send_message", "config_tags",
+__all__ = ["Delivery", "TagInfo", "AppriseConfigError", "Courier", "SmtpSessions", "deliver", "send_message", "config_tags",
            "load_apprise", "services_for", "privacy_urls", "privacy_url"]

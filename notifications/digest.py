@@ -465,13 +465,14 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
 
     dests = sorted(groups)
     workers = max(1, min(concurrency, len(dests)))
-    if workers == 1:
-        sent_per_tag = [send_tag(render(dest)) for dest in dests]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bianmin-dispatch") as pool:
-            # each digest starts on its way as soon as it is rendered, while the next one is rendered
-            futures = [pool.submit(send_tag, render(dest)) for dest in dests]
-            sent_per_tag = [f.result() for f in futures]  # in tag order, whatever order they finish in
+    with courier:  # the SMTP sessions the sends leave open end with them
+        if workers == 1:
+            sent_per_tag = [send_tag(render(dest)) for dest in dests]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bianmin-dispatch") as pool:
+                # each digest starts on its way as soon as it is rendered, while the next one is rendered
+                futures = [pool.submit(send_tag, render(dest)) for dest in dests]
+                sent_per_tag = [f.result() for f in futures]  # in tag order, whatever order they finish in
 
     outcomes: list[tuple[DigestPart, Delivery]] = [pair for tag_outcomes in sent_per_tag for pair in tag_outcomes]
     files: list[str] = []
