@@ -160,9 +160,12 @@ def judged_at(as_of: datetime, calendar: BusinessCalendar) -> datetime:
     return calendar.at(day, calendar.work_end)
 
 
+_MINUTE = timedelta(minutes=1)
+
+
 def overdue_minutes(due_at: datetime, as_of: datetime) -> int:
     """Whole minutes past due (0 when not past): `Overdue(...).minutes` without an object per finding."""
-    return max(int((as_of - due_at).total_seconds() // 60), 0)
+    return max((as_of - due_at) // _MINUTE, 0)
 
 
 # -- queries --------------------------------------------------------------------------------------

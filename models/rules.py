@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import cache
 
 from models.calendar import BusinessCalendar
 from models.tables import CATEGORIES, OUT_OF_SCOPE_CATEGORIES
@@ -40,7 +41,13 @@ def is_known_out_of_scope(category: str) -> bool:
 
 def reply_due(received_at: datetime, *, reply_minutes: int = 10) -> datetime:
     """A phone request must be answered within `reply_minutes` of registration (procedure 4.2)."""
-    return received_at + timedelta(minutes=reply_minutes)
+    return received_at + _minutes(reply_minutes)
+
+
+@cache
+def _minutes(count: int) -> timedelta:
+    # a check asks for every open phone request's due time: the same timedelta, made once
+    return timedelta(minutes=count)
 
 
 def callback_due(accepted_at: datetime, calendar: BusinessCalendar, *, workdays: int = 2) -> datetime:

@@ -77,6 +77,29 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         return process
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        # SQLite hands back the stored text, naive UTC: parsed with the offset written after it, the datetime is
+        # made aware in C. SQLAlchemy's parse (the same datetime.fromisoformat) and then ours with
+        # .replace(tzinfo=utc) cost 1.6 us a value against 0.2 us, and a check reads a few per finding, the tally
+        # several per job. Text that is not in the stored form (an offset already, a date alone) and anything
+        # else takes the general path, with the same result as before
+        parse = datetime.fromisoformat
+        general = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            if value.__class__ is str:
+                try:
+                    parsed = parse(value + "+00:00")
+                except ValueError:
+                    parsed = None
+                if parsed is not None and parsed.tzinfo is not None:  # a date alone reads "+00:00" as its time
+                    return parsed
+            return general(value) if general is not None else self.process_result_value(value, dialect)
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None

@@ -420,7 +420,8 @@ class _Version:
 
 
 class Courier:
-    """The sends of one run (a dispatch): the config read once, each tag's services copied once from it.
+    """The sends of one run (a dispatch): the config read once, each tag's services copied once from it, and
+    the SMTP sessions its mails share (`SmtpSessions`), ended by `close()` or leaving a `with` block.
 
     The parsed services themselves never send: apprise keeps its per-service throttle (5.5 s between two
     mails to one address) on the object, so copies per run space the parts of one digest as apprise would,

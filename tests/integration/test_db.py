@@ -95,3 +95,25 @@ def test_sqlite_gets_the_text_its_datetime_type_writes_for_the_utc_moment_in_any
     dialect = sqlite_dialect()
     written = UTCDateTime().bind_processor(dialect)(moment)
     assert written == DATETIME().bind_processor(dialect)(moment.astimezone(timezone.utc).replace(tzinfo=None))
+
+
+@pytest.mark.parametrize("stored", [
+    "2026-10-09 02:00:05.000120", "2026-10-09 02:00:05", "2026-10-09 02:00", "2026-10-09T02:00:05",
+    "2026-10-09 10:00:05.000120+08:00", "2026-10-08 21:00:05-05:00", "2026-10-09 02:00:05Z", "2026-10-09",
+    "0001-01-01 00:00:00.000000", "9999-12-31 23:59:59.999999"])
+def test_sqlite_text_reads_back_as_the_moment_sqlalchemys_own_datetime_reads_made_aware_in_utc(stored):
+    dialect = sqlite_dialect()
+    expected = DATETIME().result_processor(dialect, None)(stored)
+    expected = expected.replace(tzinfo=timezone.utc) if expected.tzinfo is None else expected.astimezone(timezone.utc)
+
+    read = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)(stored)
+
+    assert read == expected and read.tzinfo is timezone.utc
+
+
+def test_sqlite_reads_a_missing_time_as_none_and_refuses_text_that_is_no_time():
+    dialect = sqlite_dialect()
+    read = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert read(None) is None
+    with pytest.raises(ValueError):
+        read("yesterday")

@@ -1,6 +1,6 @@
 """The pure part of chasing: when deadlines are judged, and how levels are reached."""
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -8,7 +8,7 @@ import pytest
 from models.calendar import BusinessCalendar
 from models.chase import OverdueCallback, ReworkWithoutCallback, judged_at, overdue_minutes
 from models.facts import maker
-from models.rules import callback_due, callback_level
+from models.rules import Overdue, callback_due, callback_level, reply_due
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = BusinessCalendar()
@@ -84,3 +84,18 @@ def test_a_finding_built_without_its_init_is_the_same_frozen_fact():
 def test_a_finding_missing_a_value_is_refused():
     with pytest.raises(ValueError):
         maker(OverdueCallback)("WO-1", "R-1")
+
+
+@pytest.mark.parametrize("late", [timedelta(0), timedelta(microseconds=1), timedelta(seconds=59, microseconds=999999),
+                                  timedelta(minutes=1), timedelta(minutes=1, microseconds=1),
+                                  timedelta(hours=17, minutes=30), timedelta(days=400, seconds=7),
+                                  -timedelta(minutes=5), -timedelta(microseconds=1)])
+def test_overdue_minutes_are_the_whole_minutes_an_overdue_message_shows(late):
+    due = datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert overdue_minutes(due, due + late) == Overdue(due, due + late).minutes
+
+
+def test_a_reply_is_due_the_configured_minutes_after_the_call():
+    received = datetime(2026, 11, 26, 9, 55, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert reply_due(received) == datetime(2026, 11, 26, 10, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert reply_due(received, reply_minutes=30) == datetime(2026, 11, 26, 10, 25, tzinfo=ZoneInfo("Asia/Shanghai"))
