@@ -673,5 +673,5 @@ def privacy_urls(config: Path | str) -> list[str]:
     return [_service_privacy_url(s) for s in load_apprise(config)]
 
 
-__all__ = ["Delivery", "TagInfo", "AppriseConfigError", "Courier", "SmtpSessions", "deliver", "send_message", "config_tags",
-           "load_apprise", "services_for", "privacy_urls", "privacy_url"]
+__all__ = ["Delivery", "TagInfo", "AppriseConfigError", "Courier", "SmtpSessions", "deliver", "send_message",
+           "config_tags", "load_apprise", "services_for", "privacy_urls", "privacy_url"]

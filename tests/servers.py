@@ -48,7 +48,12 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    """An aiosmtpd server on 127.0.0.1 that keeps every message it accepts."""
+    """An aiosmtpd server on 127.0.0.1 that keeps every message it accepts.
+
+    `raw` holds each mail's bytes, `messages` the same parsed; `carriers` says which connection carried each
+    mail and `quits` how many the client ended with QUIT; `refused` recipients get 550 at RCPT, and with an
+    `idle_timeout` the server drops a connection that stays silent that long.
+    """
 
     def __init__(self, port: int | None = None, *, tls: bool = False, idle_timeout: float | None = None) -> None:
         self.port = port or free_port()
@@ -96,7 +101,8 @@ class SmtpSink:
         """Every accepted message, parsed (email.policy.default), in the order they arrived."""
         with self._lock:
             for data in self.raw[len(self._parsed):]:
-                self._parsed.append(email.message_from_bytes(data, policy=email.policy.default))  # type: ignore[arg-type]
+                parsed = email.message_from_bytes(data, policy=email.policy.default)
+                self._parsed.append(parsed)  # type: ignore[arg-type]
             return list(self._parsed)
 
     @property
