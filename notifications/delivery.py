@@ -227,6 +227,10 @@ class SmtpSessions:
             _end_session(client)
         return found
 
+    def count_opened(self) -> None:
+        with self._guard:
+            self.opened += 1
+
     def give(self, key: tuple, client, mails: int) -> None:
         """Park a session whose last mail went through, unless it has carried its share."""
         if mails >= self.max_mails:
@@ -284,7 +288,7 @@ def _session_reusing(controller: type) -> type:
                 _end_session(client)
             entered = super().__enter__()
             if sessions is not None:
-                sessions.opened += 1
+                sessions.count_opened()
             return entered
 
         def sendmail(self, from_addr, to_addrs, message) -> bool:

@@ -11,9 +11,9 @@ from tests.integration.test_outbox import finding, record
 from tests.servers import SmtpSink, smtp_server, write_apprise_config  # noqa: F401 (fixtures)
 
 
-def mail_to(sink: SmtpSink, tag: str, config, courier: Courier | None, *, title: str = "回复超时 1 条"):
+def mail_to(tag: str, config, courier: Courier | None):
     # each mail of a test goes to a tag of its own: apprise spaces two mails to one URL by 5.5 s
-    return deliver(tag=tag, title=title, body=f"R-0001 给 {tag}", apprise_config=config,
+    return deliver(tag=tag, title="回复超时 1 条", body=f"R-0001 给 {tag}", apprise_config=config,
                    outbox_dir=config.parent / "outbox", courier=courier)
 
 
@@ -49,7 +49,7 @@ def test_parallel_senders_never_share_a_session_at_once_and_every_session_is_end
 def test_a_single_send_ends_its_own_session(tmp_path, smtp_server):
     config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": smtp_server.url()})
 
-    assert mail_to(smtp_server, "cs-supervisor", config, None).ok
+    assert mail_to("cs-supervisor", config, None).ok
 
     assert (len(smtp_server.raw), smtp_server.quits) == (1, 1)
 
@@ -63,9 +63,9 @@ def test_a_session_the_server_dropped_while_it_waited_is_replaced_before_the_nex
     try:
         config = five_tags(sink, tmp_path / "apprise.yml")
         with Courier() as courier:
-            first = mail_to(sink, "t0", config, courier)
+            first = mail_to("t0", config, courier)
             time.sleep(0.8)  # the server times the parked session out
-            second = mail_to(sink, "t1", config, courier)
+            second = mail_to("t1", config, courier)
             opened = courier.smtp.opened
     finally:
         sink.stop()
@@ -81,8 +81,8 @@ def test_a_session_whose_mail_was_refused_is_not_used_again(tmp_path, smtp_serve
         "gone": smtp_server.url(to="gone@example.com"), "boss": smtp_server.url(to="boss@example.com")})
 
     with Courier() as courier:
-        refused = mail_to(smtp_server, "gone", config, courier)
-        delivered = mail_to(smtp_server, "boss", config, courier)
+        refused = mail_to("gone", config, courier)
+        delivered = mail_to("boss", config, courier)
         opened = courier.smtp.opened
 
     assert not refused.ok and delivered.ok
@@ -95,7 +95,7 @@ def test_a_session_carries_at_most_its_share_of_mails(tmp_path, smtp_server):
     config = five_tags(smtp_server, tmp_path / "apprise.yml")
 
     with Courier(smtp=SmtpSessions(max_mails=2)) as courier:
-        results = [mail_to(smtp_server, f"t{n}", config, courier) for n in range(5)]
+        results = [mail_to(f"t{n}", config, courier) for n in range(5)]
 
     assert all(r.ok for r in results)
     assert smtp_server.carriers == [1, 1, 2, 2, 3]
@@ -106,9 +106,9 @@ def test_a_session_left_idle_too_long_is_ended_not_used(tmp_path, smtp_server):
     config = five_tags(smtp_server, tmp_path / "apprise.yml")
 
     with Courier(smtp=SmtpSessions(max_idle=0.0)) as courier:
-        first = mail_to(smtp_server, "t0", config, courier)
+        first = mail_to("t0", config, courier)
         time.sleep(0.05)
-        second = mail_to(smtp_server, "t1", config, courier)
+        second = mail_to("t1", config, courier)
 
     assert first.ok and second.ok
     assert smtp_server.carriers == [1, 2]
@@ -126,9 +126,9 @@ def test_mails_for_another_account_or_server_never_take_a_parked_session(tmp_pat
         url_c = url_a.replace("to=a%40", "to=c%40").replace("to=a@", "to=c@")
         config = write_apprise_config(tmp_path / "apprise.yml", {"a": url_a, "b": url_b, "c": url_c})
         with Courier() as courier:
-            a = mail_to(first, "a", config, courier)
-            b = mail_to(first, "b", config, courier)
-            again = mail_to(first, "c", config, courier)  # same server and account as "a", another mailbox
+            a = mail_to("a", config, courier)
+            b = mail_to("b", config, courier)
+            again = mail_to("c", config, courier)  # same server and account as "a", another mailbox
             opened = courier.smtp.opened
     finally:
         first.stop()
