@@ -86,7 +86,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         # several per job. Text that is not in the stored form (an offset already, a date alone) and anything
         # else takes the general path, with the same result as before
         parse = datetime.fromisoformat
-        general = super().result_processor(dialect, coltype)
+        general = super().result_processor(dialect, coltype)  # SQLite's parse, then process_result_value
 
         def process(value: Any) -> datetime | None:
             if value.__class__ is str:
@@ -96,7 +96,7 @@ class UTCDateTime(TypeDecorator[datetime]):
                     parsed = None
                 if parsed is not None and parsed.tzinfo is not None:  # a date alone reads "+00:00" as its time
                     return parsed
-            return general(value) if general is not None else self.process_result_value(value, dialect)
+            return general(value)
 
         return process
 

@@ -73,7 +73,7 @@ class SmtpSink:
 
     # aiosmtpd handler hook
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
-        # kept as bytes and parsed when read: parsing costs ~1.5 ms of CPU a mail, which a benchmark's sender
+        # kept as bytes and parsed when read: parsing cost ~1.4 ms of CPU a mail on stop 7's bench machine, which a benchmark's sender
         # on the same two cores would otherwise pay for (a mail server queues a message, it does not parse it)
         with self._lock:
             self.raw.append(envelope.original_content or envelope.content)
