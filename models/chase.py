@@ -164,7 +164,7 @@ _MINUTE = timedelta(minutes=1)
 
 
 def overdue_minutes(due_at: datetime, as_of: datetime) -> int:
-    """Whole minutes past due (0 when not past): `Overdue(...).minutes` without an object per finding."""
+    """Whole minutes past due, rounded down; 0 when not past due."""
     return max((as_of - due_at) // _MINUTE, 0)
 
 

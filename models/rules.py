@@ -1,7 +1,6 @@
 """Pure rules of the procedure: scope, routing of work, and every due time. Time is always passed in."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cache
 
@@ -77,19 +76,3 @@ def cash_due(collected_at: datetime, calendar: BusinessCalendar, *, cutoff: time
     if calendar.is_working_day(day) and local.time() < cutoff:
         return calendar.at(day, cutoff)
     return calendar.at(calendar.next_working_day(day), cutoff)
-
-
-@dataclass(frozen=True)
-class Overdue:
-    """How late something is, for messages: whole hours and minutes past due."""
-
-    due_at: datetime
-    as_of: datetime
-
-    @property
-    def by(self) -> timedelta:
-        return max(self.as_of - self.due_at, timedelta(0))
-
-    @property
-    def minutes(self) -> int:
-        return int(self.by.total_seconds() // 60)

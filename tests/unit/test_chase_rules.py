@@ -8,7 +8,7 @@ import pytest
 from models.calendar import BusinessCalendar
 from models.chase import OverdueCallback, ReworkWithoutCallback, judged_at, overdue_minutes
 from models.facts import maker
-from models.rules import Overdue, callback_due, callback_level, reply_due
+from models.rules import callback_due, callback_level, reply_due
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = BusinessCalendar()
@@ -86,13 +86,13 @@ def test_a_finding_missing_a_value_is_refused():
         maker(OverdueCallback)("WO-1", "R-1")
 
 
-@pytest.mark.parametrize("late", [timedelta(0), timedelta(microseconds=1), timedelta(seconds=59, microseconds=999999),
-                                  timedelta(minutes=1), timedelta(minutes=1, microseconds=1),
-                                  timedelta(hours=17, minutes=30), timedelta(days=400, seconds=7),
-                                  -timedelta(minutes=5), -timedelta(microseconds=1)])
-def test_overdue_minutes_are_the_whole_minutes_an_overdue_message_shows(late):
+@pytest.mark.parametrize(("late", "minutes"), [
+    (timedelta(0), 0), (timedelta(microseconds=1), 0), (timedelta(seconds=59, microseconds=999999), 0),
+    (timedelta(minutes=1), 1), (timedelta(minutes=1, microseconds=1), 1), (timedelta(hours=17, minutes=30), 1050),
+    (timedelta(days=400, seconds=7), 576000), (-timedelta(minutes=5), 0), (-timedelta(microseconds=1), 0)])
+def test_overdue_minutes_are_whole_minutes_past_due_and_never_negative(late, minutes):
     due = datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-    assert overdue_minutes(due, due + late) == Overdue(due, due + late).minutes
+    assert overdue_minutes(due, due + late) == minutes
 
 
 def test_a_reply_is_due_the_configured_minutes_after_the_call():
