@@ -1269,20 +1269,19 @@ def markdown(results: dict) -> str:
         flat_s = f"{flat['bianmin']:.2f} ({flat['baseline']:.2f})" if flat else ""
         if flat and "bianmin_min" in flat:
             flat_s += f"; min {flat['bianmin_min']:.2f} ({flat['baseline_min']:.2f})"
-        extra = ""
+        notes = [{True: "agree", False: "DIFFER", None: ""}[row.get("answers_agree")]]
         for side in ("baseline", "bianmin"):
             r = row.get(side, {})
             if "messages_per_s" in r:
-                extra += f" {side}: {r['messages_per_s']:.0f} msg/s, {r['alerts_per_s']:.0f} alerts/s;"
+                notes.append(f"{side}: {r['messages_per_s']:.0f} msg/s, {r['alerts_per_s']:.0f} alerts/s")
             answer = r.get("answer")
             if isinstance(answer, dict) and "rows_per_s" in answer:
-                extra += f" {side}: {answer['rows_per_s']:,} rows/s;"
+                notes.append(f"{side}: {answer['rows_per_s']:,} rows/s")
         if "python_loop_s" in row:
-            extra += f" python loop {row['python_loop_s']} s;"
-        agree = {True: "agree", False: "DIFFER", None: ""}[row.get("answers_agree")]
+            notes.append(f"python loop {row['python_loop_s']} s")
         lines.append(f"| {name} | {ms(row, 'baseline')} | {ms(row, 'bianmin')} | {ratio} | "
                      f"{row.get('baseline', {}).get('peak_rss_mb', '-')}/{row.get('bianmin', {}).get('peak_rss_mb', '-')}"
-                     f" | {agree}{extra} | {flat_s} |")
+                     f" | {'; '.join(n for n in notes if n)} | {flat_s} |")
     for name, row in results.get("extra", {}).items():
         lines.append(f"| {name} | | {row.get('summary', '')} | | | | |")
     return "\n".join(lines)

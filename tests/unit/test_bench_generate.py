@@ -173,3 +173,15 @@ def test_the_current_fortnights_jobs_and_open_items_are_in_the_first_two_offices
                                  .where(ServiceRequest.received_at >= since)))
     assert len(offices) == 3
     assert busy_now == {"O001", "O002"}
+
+
+def test_the_markdown_table_keeps_each_note_of_a_row_apart():
+    results = {"db": "sqlite", "orders": 10_000, "reps": 5, "build": {"rows": 61_904, "seconds": 1.9},
+               "planted": {"busiest_month": "2026-07", "busiest_month_orders": 1_112},
+               "items": {"dispatch-smtp": {
+                   "baseline": {"times": [1.5, 1.6], "peak_rss_mb": 64.2, "messages_per_s": 322.3, "alerts_per_s": 6446.1},
+                   "bianmin": {"times": [1.7, 1.8], "peak_rss_mb": 135.4, "messages_per_s": 299.0, "alerts_per_s": 5979.7},
+                   "ratio": 1.08, "ratio_min": 1.13, "answers_agree": True, "python_loop_s": 0.3}}}
+    row = next(line for line in bench.markdown(results).splitlines() if line.startswith("| dispatch-smtp"))
+    assert row.split(" | ")[5] == ("agree; baseline: 322 msg/s, 6446 alerts/s; bianmin: 299 msg/s, 5980 alerts/s; "
+                                   "python loop 0.3 s")
