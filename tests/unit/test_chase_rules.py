@@ -91,11 +91,11 @@ def test_a_finding_missing_a_value_is_refused():
     (timedelta(minutes=1), 1), (timedelta(minutes=1, microseconds=1), 1), (timedelta(hours=17, minutes=30), 1050),
     (timedelta(days=400, seconds=7), 576000), (-timedelta(minutes=5), 0), (-timedelta(microseconds=1), 0)])
 def test_overdue_minutes_are_whole_minutes_past_due_and_never_negative(late, minutes):
-    due = datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    due = datetime(2026, 11, 26, 9, 0, tzinfo=SH)
     assert overdue_minutes(due, due + late) == minutes
 
 
 def test_a_reply_is_due_the_configured_minutes_after_the_call():
-    received = datetime(2026, 11, 26, 9, 55, tzinfo=ZoneInfo("Asia/Shanghai"))
-    assert reply_due(received) == datetime(2026, 11, 26, 10, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
-    assert reply_due(received, reply_minutes=30) == datetime(2026, 11, 26, 10, 25, tzinfo=ZoneInfo("Asia/Shanghai"))
+    received = datetime(2026, 11, 26, 9, 55, tzinfo=SH)
+    assert reply_due(received) == datetime(2026, 11, 26, 10, 5, tzinfo=SH)
+    assert reply_due(received, reply_minutes=30) == datetime(2026, 11, 26, 10, 25, tzinfo=SH)
