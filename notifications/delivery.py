@@ -31,6 +31,9 @@ log = logging.getLogger("bianmin.delivery")
 
 BODY_FORMATS = ("text", "html", "markdown")
 DEFAULT_BODY_LIMIT = 32768
+# apprise declares 32768 for email too (its base class's default), but a mail carries far more: a generous
+# fixed limit keeps a long digest in one mail (200k characters: under 1 MB on the wire even in Chinese)
+EMAIL_BODY_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -559,11 +562,20 @@ def _tag_infos(services: list) -> dict[str, TagInfo]:
         out[tag] = TagInfo(
             tag=tag,
             urls=tuple(_service_privacy_url(s) for s in members),
-            body_limit=min((s.body_maxlen or DEFAULT_BODY_LIMIT) for s in members),
+            body_limit=min(_body_limit(s) for s in members),
             title_limit=min((s.title_maxlen or 0) for s in members),
             markdown=all(_native_format(s) == apprise.NotifyFormat.MARKDOWN for s in members),
         )
     return out
+
+
+def _body_limit(service) -> int:
+    """The body size the service takes: its plugin's public `body_maxlen`, or the fixed mail limit for email."""
+    from apprise.plugins.email import NotifyEmail
+
+    if isinstance(service, NotifyEmail):
+        return EMAIL_BODY_LIMIT
+    return service.body_maxlen or DEFAULT_BODY_LIMIT
 
 
 def _native_format(service):

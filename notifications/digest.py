@@ -205,6 +205,10 @@ def render_digest(tag: str, items: list[DigestItem], resolved: list[DigestItem],
     if body_limit:
         budget = body_limit - SPLIT_MARGIN - len(head) - len(foot) - len(res_head) - (300 if title_in_body else 0)
         budget = max(budget, 200)
+        # one item longer than a whole part (a 260 KB address pasted into a note) is cut to fit, marked as cut,
+        # so it cannot push the part past the service's limit; the other items stay whole in their parts
+        marker = str(m.truncated())
+        blocks = [(_cut(text, budget, marker) if len(text) > budget else text, it, r) for text, it, r in blocks]
 
     groups: list[list[tuple[str, DigestItem, bool]]] = [[]]
     size = 0
@@ -233,6 +237,14 @@ def render_digest(tag: str, items: list[DigestItem], resolved: list[DigestItem],
             resolved_ids=tuple(it.alert_id for _b, it, r in group if r),
             body_format="markdown" if markdown else "text"))
     return parts
+
+
+def _cut(block: str, budget: int, marker: str) -> str:
+    """`block` cut to `budget` characters with `marker` where the text stops; its last line (the ack key) kept."""
+    block = mask_text(block)  # masked before the cut, so the cut never leaves half a mobile readable
+    _before, newline, last = block.rpartition("\n")
+    tail = newline + last if newline and len(last) <= budget // 4 else ""
+    return block[:max(budget - len(marker) - len(tail), 0)].rstrip() + marker + tail
 
 
 def _counts(items: list[DigestItem]) -> dict[Any, int]:
