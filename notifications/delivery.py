@@ -7,14 +7,9 @@ loggers) and scrubbed of every URL and URL part before they are kept as `last_er
 from __future__ import annotations
 
 import copy
-import functools
 import logging
-import os
 import re
-import ssl
-import sys
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -25,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from notifications.channels import SmtpSessions, own_channel
 from notifications.masking import harden_privacy_url, mask_text, privacy_url, scrub, url_secrets
 
 log = logging.getLogger("bianmin.delivery")
@@ -89,259 +85,10 @@ def _quiet_apprise() -> None:
     logger.propagate = False
     if _ROUTED not in logger.handlers:  # also keeps logging's last-resort stderr handler away from them
         logger.addHandler(_ROUTED)
-        _lighten_smtp()
     # urllib3 logs every request line at DEBUG, query string and path included: webhook tokens live there
     transport = logging.getLogger("urllib3")
     if transport.getEffectiveLevel() < logging.INFO:
         transport.setLevel(logging.INFO)
-
-
-class _LazyCaContext(ssl.SSLContext):
-    """A TLS client context that reads the system CA bundle at its first handshake, not when it is made."""
-
-    def _load_ca(self) -> None:
-        if not self.__dict__.get("_ca_loaded"):
-            self.__dict__["_ca_loaded"] = True
-            if self.verify_mode != ssl.CERT_NONE:
-                self.load_default_certs(ssl.Purpose.SERVER_AUTH)
-
-    def wrap_socket(self, *args, **kwargs):
-        self._load_ca()
-        return super().wrap_socket(*args, **kwargs)
-
-    def wrap_bio(self, *args, **kwargs):
-        self._load_ca()
-        return super().wrap_bio(*args, **kwargs)
-
-
-class _DeferredContext:
-    """The TLS client context apprise's SMTP controller asks for, made when it is first used.
-
-    Making an `SSLContext` costs ~0.3 ms of CPU with the GIL held (OpenSSL 3), and a plain-SMTP send never
-    uses the one the controller makes for every connection. Whatever is read from or set on this object
-    (`verify_mode`, `check_hostname`, `wrap_socket` ...) goes to the real context, made then.
-    """
-
-    __slots__ = ("_context",)
-
-    def __init__(self) -> None:
-        object.__setattr__(self, "_context", None)
-
-    def _real(self) -> ssl.SSLContext:
-        context = object.__getattribute__(self, "_context")
-        if context is None:
-            context = _LazyCaContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED, as the default
-            keylog = os.environ.get("SSLKEYLOGFILE")
-            if keylog and not sys.flags.ignore_environment:
-                context.keylog_filename = keylog
-            object.__setattr__(self, "_context", context)
-        return context
-
-    def __getattr__(self, name: str):
-        return getattr(self._real(), name)
-
-    def __setattr__(self, name: str, value) -> None:
-        setattr(self._real(), name, value)
-
-
-class _SmtpSsl:
-    """The `ssl` module as apprise's SMTP controller sees it.
-
-    The controller calls ssl.create_default_context() for every connection, plain SMTP included, and with
-    OpenSSL 3 loading the CA bundle costs ~40 ms of CPU with the GIL held: that alone capped dispatch at
-    ~25 mails a second however many threads send. The context it gets here is made on first use and loads
-    the same CA bundle on its first TLS handshake, so certificate checks are what they were and plain SMTP
-    skips the cost.
-    """
-
-    def __getattr__(self, name: str):
-        return getattr(ssl, name)
-
-    @staticmethod
-    def create_default_context(purpose=ssl.Purpose.SERVER_AUTH, *, cafile=None, capath=None, cadata=None):
-        if purpose != ssl.Purpose.SERVER_AUTH or cafile or capath or cadata:
-            return ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
-        return _DeferredContext()
-
-
-@functools.cache
-def _helo_name() -> str:
-    import smtplib
-
-    return smtplib.SMTP().local_hostname  # what smtplib works out for each connection (no host: no connection)
-
-
-class _SmtpLib:
-    """The `smtplib` module as apprise's SMTP controller sees it: the name this host greets a server with is
-    looked up once per process, not once per mail (socket.getfqdn, a resolver call, on every connection)."""
-
-    def __init__(self) -> None:
-        import smtplib
-
-        def greeting_once(base: type) -> type:
-            class Client(base):
-                def __init__(self, host="", port=0, local_hostname=None, *args, **kwargs):
-                    super().__init__(host, port, local_hostname or _helo_name(), *args, **kwargs)
-
-            Client.__name__ = Client.__qualname__ = base.__name__
-            return Client
-
-        self.SMTP, self.SMTP_SSL = greeting_once(smtplib.SMTP), greeting_once(smtplib.SMTP_SSL)
-        self._module = smtplib
-
-    def __getattr__(self, name: str):
-        return getattr(self._module, name)
-
-
-class SmtpSessions:
-    """The SMTP sessions of one run, kept open between its mails to the same server and account.
-
-    apprise opens a connection per mail: TCP, the server's greeting, EHLO, STARTTLS or TLS and AUTH where the
-    URL asks for them, one mail, QUIT. A dispatch sends hundreds of digests to one office mail server, so the
-    sessions a run's mails leave behind are parked here and the next mail to the same server, port, security
-    mode and account goes through one of them, as a mail server's own client caches its connections. A parked
-    session is used again only after it answers NOOP (a server that timed it out or went away is noticed
-    there, before any mail is given to it), and only when its last mail went through; at most `max_mails`
-    mails go through one session (servers may limit them) and none waits longer than `max_idle` seconds
-    (servers drop silent clients after minutes). `close()` ends every parked session with QUIT; a run's
-    Courier closes it when the run's sends are over.
-    """
-
-    def __init__(self, *, max_mails: int = 100, max_idle: float = 10.0) -> None:
-        self.max_mails, self.max_idle = max_mails, max_idle
-        self._idle: dict[tuple, list[tuple[Any, float, int]]] = {}
-        self._guard = threading.Lock()
-        self.opened = 0  # sessions this run connected itself (for the tests and the bench)
-
-    def take(self, key: tuple) -> tuple[Any, int] | None:
-        """A parked session for `key` and the mails it has carried, newest first; None when there is none."""
-        stale = []
-        found = None
-        now = time.monotonic()
-        with self._guard:
-            parked = self._idle.get(key, [])
-            while parked:
-                client, since, mails = parked.pop()
-                if now - since <= self.max_idle:
-                    found = (client, mails)
-                    break
-                stale.append(client)
-        for client in stale:
-            _end_session(client)
-        return found
-
-    def count_opened(self) -> None:
-        with self._guard:
-            self.opened += 1
-
-    def give(self, key: tuple, client, mails: int) -> None:
-        """Park a session whose last mail went through, unless it has carried its share."""
-        if mails >= self.max_mails:
-            _end_session(client)
-            return
-        with self._guard:
-            self._idle.setdefault(key, []).append((client, time.monotonic(), mails))
-
-    def close(self) -> None:
-        """QUIT every parked session."""
-        with self._guard:
-            parked = [client for clients in self._idle.values() for client, _since, _mails in clients]
-            self._idle.clear()
-        for client in parked:
-            _end_session(client)
-
-
-def _end_session(client) -> None:
-    import smtplib
-
-    try:
-        client.quit()
-    except (OSError, smtplib.SMTPException):
-        try:
-            client.close()
-        except OSError:
-            pass
-
-
-# the sessions of the run whose send is in progress: apprise gives its worker threads a copy of the caller's
-# context, so its SMTP controller finds them wherever it runs
-_smtp_sessions: ContextVar[SmtpSessions | None] = ContextVar("bianmin_smtp_sessions", default=None)
-
-
-def _session_reusing(controller: type) -> type:
-    """apprise's SMTP controller, taking its session from the run's `SmtpSessions` and leaving it there."""
-    import smtplib
-
-    class Controller(controller):
-        def __enter__(self):
-            sessions = _smtp_sessions.get()
-            # the password is part of the key: a session is only used again by the account that logged it in
-            self._bianmin_key = (self.host, self.port, self.secure_mode, self.user, self.password,
-                                 self.verify_certificate)
-            self._bianmin_mails, self._bianmin_clean = 0, True
-            while sessions is not None and (found := sessions.take(self._bianmin_key)) is not None:
-                client, mails = found
-                try:
-                    alive = client.noop()[0] == 250
-                except (OSError, smtplib.SMTPException):
-                    alive = False
-                if alive:
-                    self._socket, self._bianmin_mails = client, mails
-                    return self
-                _end_session(client)
-            entered = super().__enter__()
-            if sessions is not None:
-                sessions.count_opened()
-            return entered
-
-        def sendmail(self, from_addr, to_addrs, message) -> bool:
-            ok = super().sendmail(from_addr, to_addrs, message)
-            self._bianmin_mails += 1
-            self._bianmin_clean = self._bianmin_clean and ok
-            return ok
-
-        def __exit__(self, exc_type, exc_val, exc_tb) -> None:
-            sessions = _smtp_sessions.get()
-            client = self._socket
-            if sessions is not None and client is not None and exc_type is None and self._bianmin_clean:
-                self._socket = None
-                sessions.give(self._bianmin_key, client, self._bianmin_mails)
-                return
-            super().__exit__(exc_type, exc_val, exc_tb)
-
-    Controller.__name__ = Controller.__qualname__ = controller.__name__
-    Controller._bianmin_reuses = True
-    return Controller
-
-
-def _utf8_bodies_in_base64() -> None:
-    """Undo apprise's quoted-printable for UTF-8 mail bodies (it sets it for the whole process when imported).
-
-    Quoted-printable writes each byte of a Chinese character as `=E7` (9 characters a character): a 3.7k
-    character digest became a 10.9 kB mail, encoded in pure Python. Base64, Python's own default for UTF-8
-    and what Chinese mail clients send, makes it 7.6 kB, encoded in C, and halves the CPU of building a mail.
-    Readers decode either; headers keep apprise's encoding.
-    """
-    from email import charset
-
-    header_encoding, body_encoding, output = charset.CHARSETS.get("utf-8", (None, None, None))
-    if body_encoding == charset.QP:
-        charset.add_charset("utf-8", header_encoding, charset.BASE64, output)
-
-
-def _lighten_smtp() -> None:
-    try:
-        from apprise.plugins.email import base, smtp
-    except ImportError:  # another apprise layout: nothing to lighten, it still works
-        return
-    controller = getattr(base, "AppriseSMTPController", None)
-    if controller is not None and not getattr(controller, "_bianmin_reuses", False):
-        base.AppriseSMTPController = _session_reusing(controller)
-    _utf8_bodies_in_base64()
-    if getattr(smtp, "ssl", None) is ssl:
-        smtp.ssl = _SmtpSsl()
-    if getattr(smtp, "smtplib", None) is not None and not isinstance(smtp.smtplib, _SmtpLib):
-        smtp.smtplib = _SmtpLib()
 
 
 @contextmanager
@@ -430,13 +177,16 @@ class Courier:
     """The sends of one run (a dispatch): the config read once, each tag's services copied once from it, and
     the SMTP sessions its mails share (`SmtpSessions`), ended by `close()` or leaving a `with` block.
 
+    A tag's mail and JSON-webhook services are sent by bianmin's own channels (`notifications/channels.py`:
+    SMTP sessions shared by a run's mails, a webhook's `errcode` reply read); the others by apprise.
+
     The parsed services themselves never send: apprise keeps its per-service throttle (5.5 s between two
     mails to one address) on the object, so copies per run space the parts of one digest as apprise would,
     while a run does not wait on what an earlier run in the same process sent a minute ago.
     """
 
     def __init__(self, *, smtp: SmtpSessions | None = None) -> None:
-        self._apps: dict[tuple[int, str], tuple[Any, tuple]] = {}
+        self._apps: dict[tuple[int, str], tuple[Any, tuple, tuple]] = {}
         self._versions: dict[str, _Version] = {}
         self._guard = threading.Lock()
         self.smtp = smtp or SmtpSessions()
@@ -462,7 +212,8 @@ class Courier:
                 found = self._versions.setdefault(key, found)
         return found
 
-    def app_for(self, version: _Version, tag: str) -> tuple[Any, tuple] | None:
+    def app_for(self, version: _Version, tag: str) -> tuple[Any, tuple, tuple] | None:
+        """The tag's apprise (None when our own channels send to all its services), its services, our channels."""
         members = version.members(tag)
         if members is None:
             return None
@@ -472,9 +223,15 @@ class Courier:
             if found is None:
                 import apprise
 
-                app = apprise.Apprise(asset=version.app.asset)
-                app.add([copy.copy(s) for s in members])
-                found = self._apps[key] = (app, members)
+                channels, rest = [], []
+                for service in members:
+                    channel = own_channel(service)
+                    (channels if channel is not None else rest).append(channel or service)
+                app = None
+                if rest:
+                    app = apprise.Apprise(asset=version.app.asset)
+                    app.add([copy.copy(s) for s in rest])
+                found = self._apps[key] = (app, members, tuple(channels))
         return found
 
 
@@ -631,24 +388,32 @@ def _deliver(tag: str, title: str, body: str, apprise_config: Path, attachments:
     found = courier.app_for(version, tag)
     if found is None:
         return Delivery(ok=False, error=f"no URL for tag {tag!r} in the apprise config")
-    app, members = found
+    app, members, channels = found
     attach = None
-    if attachments:
+    if attachments and app is not None:
         attach = apprise.AppriseAttachment()
         for item in attachments:
             attach.add(str(item))
     fmt = {"text": apprise.NotifyFormat.TEXT, "html": apprise.NotifyFormat.HTML,
            "markdown": apprise.NotifyFormat.MARKDOWN}[body_format]
-    sessions = _smtp_sessions.set(courier.smtp)
-    try:
-        with _capture() as lines, version.locked(members):
+    ok = True
+    with _capture() as lines, version.locked(members):
+        for channel in channels:
             try:
-                ok = bool(app.notify(body=body, title=title, tag=tag, body_format=fmt, attach=attach))
+                sent = channel.send(title=title, body=body, body_format=body_format, attachments=list(attachments),
+                                    sessions=courier.smtp)
+            except Exception as exc:  # noqa: BLE001 - one channel's bug is that send's failure, not the run's
+                ok = False
+                lines.append(f"{type(exc).__name__}: {exc}")
+                continue
+            ok = ok and sent.ok
+            lines.extend(sent.errors)
+        if app is not None:
+            try:
+                ok = bool(app.notify(body=body, title=title, tag=tag, body_format=fmt, attach=attach)) and ok
             except Exception as exc:  # noqa: BLE001 - apprise says it never raises; if it does, it is a failure
                 ok = False
                 lines.append(f"{type(exc).__name__}: {exc}")
-    finally:
-        _smtp_sessions.reset(sessions)
     if ok:
         return Delivery(ok=True)
     error = scrub(_last_lines("\n".join(lines)) or "delivery failed", list(version.secrets()))[:1000]

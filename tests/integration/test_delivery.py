@@ -337,7 +337,7 @@ def test_a_url_tagged_always_still_receives_every_tags_message(tmp_path, http_se
     assert (len(ops.requests), len(watcher.requests), len(other.requests)) == (1, 1, 0)
 
 
-# -- TLS: apprise's SMTP context reads the CA bundle at the handshake (delivery._SmtpSsl), checks unchanged --
+# -- TLS: bianmin's mail channel makes one TLS context a run; the certificate checks are Python's own ---------
 
 def test_mail_over_tls_to_a_server_no_authority_vouches_for_is_refused_and_stays_pending(engine, tmp_path,
                                                                                         smtps_server):
@@ -359,22 +359,6 @@ def test_mail_over_tls_is_delivered_when_the_url_itself_turns_verification_off(e
     [mail] = smtps_server.messages
     assert result.alerts_sent == 1
     assert listed_orders(smtps_server.text(mail)) == ["WO-0001"]
-
-
-def test_the_smtp_tls_context_trusts_the_same_authorities_as_pythons_default_once_it_handshakes():
-    import ssl
-
-    from notifications.delivery import _SmtpSsl
-
-    lazy = _SmtpSsl().create_default_context()
-    before = lazy.cert_store_stats()["x509_ca"]
-    lazy.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="mail.example.com")
-
-    default = ssl.create_default_context()
-    assert (lazy.verify_mode, lazy.check_hostname) == (ssl.CERT_REQUIRED, True)
-    assert before == 0
-    assert lazy.cert_store_stats() == default.cert_store_stats()
-    assert lazy.get_ca_certs() == default.get_ca_certs()
 
 
 def test_mail_greets_the_server_with_the_name_smtplib_gives_this_host_in_plain_and_in_tls(engine, tmp_path,
