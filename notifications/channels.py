@@ -11,7 +11,8 @@ service goes through apprise's notify as before.
   own (apprise sets quoted-printable for the whole process; nothing here changes that).
 - JSON webhooks: apprise counts any 2xx as delivered, but DingTalk/WeCom-style gateways answer 200 with
   `{"errcode": 40001, "errmsg": ...}` when they refuse a message. A reply whose JSON object has a non-zero
-  integer `errcode` is a failure here, as apprise's own dingtalk and wecombot plugins treat it.
+  integer `errcode` is a failure here. (apprise 2.0's dingtalk:// and wecombot:// plugins check only the
+  HTTP status: that gap is documented in docs/alerts.md, not closed.)
 """
 from __future__ import annotations
 
