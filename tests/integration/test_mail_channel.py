@@ -129,3 +129,21 @@ def test_the_compared_headers_are_the_ones_a_reader_sees(tmp_path, smtp_server):
 
     assert {"subject", "from", "to", "cc", "x-application", "mime-version"} <= headers(ours).keys()
     assert headers(ours)["subject"] == "【便民提醒】5 条待处理" and "便民 bianmin" in headers(ours)["from"]
+
+
+def test_sending_mail_leaves_apprises_modules_and_pythons_email_charsets_as_they_were(tmp_path, smtp_server):
+    import email.charset
+    import smtplib
+    import ssl
+
+    from apprise.plugins.email import base, smtp
+
+    controller, charsets = base.AppriseSMTPController, dict(email.charset.CHARSETS)
+    config = write_apprise_config(tmp_path / "apprise.yml", {"administration": smtp_server.url()})
+
+    assert deliver(tag="administration", title="月度统计", body="见附件", apprise_config=config,
+                   outbox_dir=tmp_path / "outbox").ok
+
+    assert (smtp.ssl, smtp.smtplib) == (ssl, smtplib)
+    assert base.AppriseSMTPController is controller is smtp.AppriseSMTPController
+    assert dict(email.charset.CHARSETS) == charsets

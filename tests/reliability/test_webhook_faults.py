@@ -162,7 +162,7 @@ def test_a_flapping_and_slow_webhook_loses_nothing_and_leaves_the_mail_alone(eng
     # the read timeout is 1 s; the second reply comes after 2 s, when the client has given up on it
     receiver = hook(Reply(500, {"errcode": -1, "errmsg": "busy"}), Reply(delay=2.0), Reply())
     config = write_apprise_config(tmp_path / "apprise.yml", {
-        "cs-supervisor": receiver.url(cto="1", rto="1"),
+        "cs-supervisor": receiver.url("/robot/send/CANARY9d2e", cto="1", rto="1"),
         "finance-manager": smtp_server.url(to="finance@example.com")})
     record(engine, [finding(n) for n in range(1, 6)]
            + [finding(n, kind="cash-unhanded", severity=3, amount="80.00") for n in range(6, 9)], kinds=KINDS)
@@ -189,3 +189,4 @@ def test_a_flapping_and_slow_webhook_loses_nothing_and_leaves_the_mail_alone(eng
     assert email_ok
     assert [r.alerts_sent for r in runs] == [3, 0, 5, 0]
     assert all(a.sent_at is not None for a in alerts(engine))
+    assert "CANARY9d2e" not in caplog.text  # the timeout's log line names host and port, never the secret path
