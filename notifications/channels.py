@@ -1,4 +1,5 @@
-"""bianmin's own channels for two kinds of apprise URL: mail (mailto://, mailtos://) and JSON webhooks (json://, jsons://).
+"""bianmin's own channels for three kinds of apprise URL: mail (mailto://, mailtos://) and generic webhooks
+(json://, jsons://, form://, forms://).
 
 apprise still reads the config and parses every URL; for these two kinds the send is ours, on public APIs only:
 the plugin object's public attributes (host, port, secure_mode, user, targets, headers, request_timeout ...),
@@ -9,10 +10,10 @@ service goes through apprise's notify as before.
   for every mail. Here a run's mails share SMTP sessions (`SmtpSessions`) and one TLS context per
   verification setting; the mail has apprise's headers, and its UTF-8 parts go base64 with a charset of its
   own (apprise sets quoted-printable for the whole process; nothing here changes that).
-- JSON webhooks: apprise counts any 2xx as delivered, but DingTalk/WeCom-style gateways answer 200 with
+- Generic webhooks: apprise counts any 2xx as delivered, but DingTalk/WeCom-style gateways answer 200 with
   `{"errcode": 40001, "errmsg": ...}` when they refuse a message. A reply whose JSON object has a non-zero
   integer `errcode` is a failure here. (apprise 2.0's dingtalk:// and wecombot:// plugins check only the
-  HTTP status: that gap is documented in docs/alerts.md, not closed.)
+  HTTP status, as does xml://: that gap is documented in docs/alerts.md, not closed.)
 """
 from __future__ import annotations
 
@@ -283,58 +284,42 @@ def _why(exc: BaseException) -> str:
 
 # -- JSON webhooks ------------------------------------------------------------------------------------------
 
-class JsonHookChannel:
-    """One json://-or-jsons:// service: apprise's payload, posted here so the reply's `errcode` is read."""
+class WebhookChannel:
+    """A generic webhook service (json://, form://): apprise's request, posted here so the reply's `errcode` is read."""
 
     def __init__(self, service) -> None:
         self.service = service
 
-    @staticmethod
-    def takes(service) -> bool:
-        from apprise.plugins.custom_json import NotifyJSON
-
-        return type(service) is NotifyJSON
-
-    def payload(self, *, title: str, body: str, body_format: str, attachments: list[Path]) -> dict:
-        from apprise.common import NotifyFormat, NotifyType
+    def body(self, *, body: str, body_format: str) -> str:
+        from apprise.common import NotifyFormat
         from apprise.conversion import convert_between
 
-        s = self.service
-        fmt = s.resolve_format(NotifyFormat(body_format))
-        if fmt.value != body_format:
-            body = convert_between(NotifyFormat(body_format), fmt, body)
-        files = [{"filename": Path(p).name, "base64": base64.b64encode(Path(p).read_bytes()).decode("ascii"),
-                  "mimetype": mimetypes.guess_type(Path(p).name)[0] or "application/octet-stream"}
-                 for p in attachments]
-        payload = {"version": s.json_version, "title": title, "message": body, "attachments": files,
-                   "type": NotifyType.INFO.value}
-        for key, value in s.payload_extras.items():  # the URL's :key=value entries rename, drop or add fields
-            if key in payload:
-                if value:
-                    payload[value] = payload[key]
-                del payload[key]
-            else:
-                payload[key] = value
-        return payload
+        fmt = self.service.resolve_format(NotifyFormat(body_format))
+        return body if fmt.value == body_format else convert_between(NotifyFormat(body_format), fmt, body)
 
     def url(self) -> str:
         s = self.service
         port = f":{s.port}" if isinstance(s.port, int) else ""
         return f"{'https' if s.secure else 'http'}://{s.host}{port}{s.fullpath}"
 
+    def request(self, *, title: str, body: str, attachments: list[Path]) -> dict:
+        """requests.request's arguments besides method, URL, auth, TLS and timeouts."""
+        raise NotImplementedError
+
     def send(self, *, title: str, body: str, body_format: str, attachments: list[Path], **_) -> Sent:
         import requests
 
         s = self.service
         try:
-            payload = self.payload(title=title, body=body, body_format=body_format, attachments=attachments)
+            arguments = self.request(title=title, body=self.body(body=body, body_format=body_format),
+                                     attachments=attachments)
         except OSError as exc:
             return Sent(False, [f"cannot read an attachment: {exc.strerror or type(exc).__name__}"])
-        headers = {"User-Agent": s.app_id, "Content-Type": "application/json", **s.headers}
+        arguments["headers"] = {"User-Agent": s.app_id, **arguments.get("headers", {}), **s.headers}
         try:
-            reply = requests.request(s.method, self.url(), data=json.dumps(payload), params=s.params, headers=headers,
-                                     auth=(s.user, s.password) if s.user else None, verify=s.verify_certificate,
-                                     timeout=s.request_timeout, allow_redirects=s.redirects)
+            reply = requests.request(s.method, self.url(), auth=(s.user, s.password) if s.user else None,
+                                     verify=s.verify_certificate, timeout=s.request_timeout,
+                                     allow_redirects=s.redirects, **arguments)
         except requests.Timeout:
             # the far side may have taken the message and answered late: the retry can deliver it twice
             where = f"{s.host}{':' + str(s.port) if isinstance(s.port, int) else ''}"
@@ -350,6 +335,70 @@ class JsonHookChannel:
         if refusal:
             return Sent(False, [f"webhook answered HTTP {reply.status_code} but refused the message: {refusal}"])
         return Sent(True)
+
+
+class JsonHookChannel(WebhookChannel):
+    """json://, jsons://: apprise's JSON payload (version, title, message, attachments, type)."""
+
+    @staticmethod
+    def takes(service) -> bool:
+        from apprise.plugins.custom_json import NotifyJSON
+
+        return type(service) is NotifyJSON
+
+    def payload(self, *, title: str, body: str, attachments: list[Path]) -> dict:
+        from apprise.common import NotifyType
+
+        s = self.service
+        files = [{"filename": Path(p).name, "base64": base64.b64encode(Path(p).read_bytes()).decode("ascii"),
+                  "mimetype": _mimetype(p)} for p in attachments]
+        payload = {"version": s.json_version, "title": title, "message": body, "attachments": files,
+                   "type": NotifyType.INFO.value}
+        for key, value in s.payload_extras.items():  # the URL's :key=value entries rename, drop or add fields
+            if key in payload:
+                if value:
+                    payload[value] = payload[key]
+                del payload[key]
+            else:
+                payload[key] = value
+        return payload
+
+    def request(self, *, title: str, body: str, attachments: list[Path]) -> dict:
+        payload = self.payload(title=title, body=body, attachments=attachments)
+        return {"data": json.dumps(payload), "params": self.service.params,
+                "headers": {"Content-Type": "application/json"}}
+
+
+class FormHookChannel(WebhookChannel):
+    """form://, forms://: apprise's form fields (version, title, message, type), files as multipart parts."""
+
+    @staticmethod
+    def takes(service) -> bool:
+        from apprise.plugins.custom_form import NotifyForm
+
+        return type(service) is NotifyForm
+
+    def request(self, *, title: str, body: str, attachments: list[Path]) -> dict:
+        from apprise.common import NotifyType
+
+        s = self.service
+        if len(attachments) > 1 and not s.attach_multi_support:
+            raise OSError(0, "several attachments, and the form:// URL takes one (attach_as)")
+        files = [(s.attach_as.format(no) if s.attach_multi_support else s.attach_as,
+                  (Path(p).name, Path(p).read_bytes(), _mimetype(p))) for no, p in enumerate(attachments, 1)]
+        payload = {}
+        for key, value in (("version", s.form_version), ("title", title), ("message", body),
+                           ("type", NotifyType.INFO.value)):
+            if s.payload_map.get(key):  # the URL's :key= entries rename or drop fields
+                payload[s.payload_map[key]] = value
+        payload.update(s.payload_extras)
+        if s.method == "GET":
+            return {"params": {**payload, **s.params}}
+        return {"data": payload, "params": s.params, "files": files or None}
+
+
+def _mimetype(path) -> str:
+    return mimetypes.guess_type(Path(path).name)[0] or "application/octet-stream"
 
 
 def _errcode(content: bytes) -> str | None:
@@ -368,7 +417,7 @@ def _errcode(content: bytes) -> str | None:
 
 def own_channel(service):
     """bianmin's own channel for `service`, or None when apprise sends to it."""
-    for kind in (MailChannel, JsonHookChannel):
+    for kind in (MailChannel, JsonHookChannel, FormHookChannel):
         if kind.takes(service):
             return kind(service)
     return None

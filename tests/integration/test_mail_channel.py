@@ -11,7 +11,8 @@ import apprise
 import pytest
 
 from notifications.delivery import deliver
-from tests.servers import SmtpSink, _self_signed_server_context, smtp_server, smtps_server, write_apprise_config  # noqa: F401
+from tests.servers import _self_signed_server_context  # our own test helper: a certificate for 127.0.0.1
+from tests.servers import SmtpSink, smtp_server, smtps_server, write_apprise_config  # noqa: F401 (fixtures)
 
 VARYING = {"message-id", "date"}  # made afresh for every mail, by apprise and by us alike
 # how the bytes are written, not what they say: ours base64, apprise's quoted-printable; `shape` compares the

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import select
@@ -45,6 +46,13 @@ class Post:
         return 200 <= self.reply.status < 300 and not self.reply.body.get("errcode")
 
 
+def message_of(content_type: str, body: bytes) -> str:
+    """The digest text of a json:// or form:// post."""
+    if content_type.startswith("application/json"):
+        return json.loads(body)["message"]
+    return parse_qs(body.decode("ascii"))["message"][0]
+
+
 class ScriptedHook:
     """An HTTP receiver answering its posts with `replies` in order, the last one for good."""
 
@@ -61,7 +69,7 @@ class ScriptedHook:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with hook._lock:
                     reply = hook.replies.pop(0) if len(hook.replies) > 1 else hook.replies[0]
-                    hook.posts.append(Post(json.loads(body)["message"], reply))
+                    hook.posts.append(Post(message_of(self.headers.get("Content-Type") or "", body), reply))
                 time.sleep(reply.delay)
                 payload = json.dumps(reply.body).encode()
                 try:
@@ -81,9 +89,9 @@ class ScriptedHook:
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
-    def url(self, path: str = "/hook", **query: str) -> str:
+    def url(self, path: str = "/hook", scheme: str = "json", **query: str) -> str:
         qs = "&".join(f"{k}={v}" for k, v in query.items())
-        return f"json://127.0.0.1:{self.port}{path}" + (f"?{qs}" if qs else "")
+        return f"{scheme}://127.0.0.1:{self.port}{path}" + (f"?{qs}" if qs else "")
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -124,9 +132,10 @@ def duplicate_digests(posts: list[Post]) -> int:
 REFUSED = Reply(200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"})
 
 
-def test_a_webhook_answering_200_with_an_errcode_is_not_marked_sent(engine, tmp_path, hook, figure):
+@pytest.mark.parametrize("scheme", ["json", "form"])
+def test_a_webhook_answering_200_with_an_errcode_is_not_marked_sent(engine, tmp_path, hook, figure, scheme):
     receiver = hook(REFUSED, Reply())  # DingTalk/WeCom style: HTTP 200, the refusal in the body; then fixed
-    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": receiver.url()})
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": receiver.url(scheme=scheme)})
     record(engine, [finding(n) for n in range(1, 6)])
 
     refused = send_digests(engine, config)
@@ -136,8 +145,8 @@ def test_a_webhook_answering_200_with_an_errcode_is_not_marked_sent(engine, tmp_
 
     taken = [n for post in receiver.posts if post.taken for n in listed_orders(post.message)]
     wrongly_marked_sent = sum(1 for a in after_refusal if a.sent_at is not None)
-    figure("false success", posts=len(receiver.posts), refused_posts=1, wrongly_marked_sent=wrongly_marked_sent,
-           lost=5 - len(set(taken)))
+    figure("false success", scheme=scheme, posts=len(receiver.posts), refused_posts=1,
+           wrongly_marked_sent=wrongly_marked_sent, lost=5 - len(set(taken)))
     assert (len(receiver.posts), refused.alerts_sent, refused.failed) == (2, 0, 5)
     assert wrongly_marked_sent == 0
     assert all("errcode 40001" in a.last_error and "invalid credential" in a.last_error for a in after_refusal)
