@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -88,10 +91,18 @@ def test_an_import_for_an_office_code_that_is_a_path_is_refused_whole(engine, ca
         assert conn.scalar(select(func.count()).select_from(ServiceRequest)) == 0
 
 
+@pytest.fixture
+def elsewhere() -> Iterator[Path]:
+    """An absolute folder short enough for offices.code (32 characters), outside the test's folders."""
+    folder = Path(tempfile.mkdtemp(prefix="bm-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.parametrize("bad", ["../evil", "ABSOLUTE", "a/b", ".."])
 def test_the_tally_writes_no_report_outside_the_reports_folder_for_a_code_an_old_ledger_holds(
-        runtime, engine, calendar, tmp_path, bad):
-    bad = str(tmp_path / "evil") if bad == "ABSOLUTE" else bad
+        runtime, engine, calendar, tmp_path, elsewhere, bad):
+    bad = str(elsewhere / "evil") if bad == "ABSOLUTE" else bad
     with transaction(engine) as s:
         for code in ("A1", "B2"):
             accepted_job(s, calendar, setup_office(s, code), at=at("2026-10-12", "09:00"))
@@ -105,6 +116,7 @@ def test_the_tally_writes_no_report_outside_the_reports_folder_for_a_code_an_old
     except report.UnsafeReportPath as exc:  # until one office's failure is isolated, it stops the tally
         assert repr(bad) in str(exc)
 
+    assert files_under(elsewhere) == set()
     written = files_under(tmp_path) - before
     assert [path for path in written if not path.is_relative_to(allowed[0]) and not path.is_relative_to(allowed[1])] \
         == []
