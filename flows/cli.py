@@ -18,6 +18,7 @@ from typer._click import exceptions as click_errors
 
 from flows import cli_alerts, cli_cash, cli_config, cli_desk, cli_import, cli_run, cli_setup, cli_tally
 from flows.cli_common import err_console, t, warn_calendar_gaps
+from flows.runtime import keep_files_private
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="bianmin 便民: the paid convenience services ledger and its scheduled checks.")
@@ -33,6 +34,7 @@ if _gc_was_enabled:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a bad argument is one line on stderr and exit code 2, like a refused operation."""
+    keep_files_private()
     try:
         code = app(args=argv, prog_name="bianmin", standalone_mode=False)
     except click_errors.NoArgsIsHelpError:

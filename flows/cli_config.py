@@ -1,6 +1,9 @@
 """`bianmin config show` (and `config check`, which loads the apprise config)."""
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -41,6 +44,7 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
         data["note"] = t(f"未设置 apprise 配置:提醒写入 {settings.effective_outbox_dir}/*.txt",
                          f"No apprise config: alerts are written to {settings.effective_outbox_dir}/*.txt")
     else:
+        data["warnings"] = _exposed(path)
         try:
             tags = config_tags(path)
         except AppriseConfigError as exc:
@@ -83,6 +87,8 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
                                   style="red", markup=False, highlight=False)
 
     emit(as_json, data, render)
+    for line in data.get("warnings", ()):
+        err_console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
     problems = list(data["errors"])
     problems += [t(f"配置错误:路由用到的标签 {tag} 在 apprise 配置中没有地址",
                    f"Configuration error: routed tag {tag} has no URL in the apprise config")
@@ -93,6 +99,20 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
         for line in problems[:-1]:
             err_console.print(line, style="red", markup=False, highlight=False)
         fail(problems[-1])
+
+
+def _exposed(path: Path) -> list[str]:
+    """One warning when the apprise config (passwords, tokens) is open to group or others: it should be 0600."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []  # a missing file is reported by loading it
+    if not mode & 0o077:
+        return []
+    return [t(f"警告:apprise 配置 {path} 的权限是 {stat.filemode(mode)},同组或其他用户可以读取其中的密码和令牌;"
+              f"请运行 chmod 600 {path}",
+              f"Warning: the apprise config {path} is {stat.filemode(mode)}, open to group or others, and it holds "
+              f"passwords and tokens: run chmod 600 {path}")]
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:

@@ -1,6 +1,7 @@
 """The one composition root: builds engine, calendar and notifier from Settings, once per process."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -47,13 +48,27 @@ class Runtime:
             self.engine.dispose()
 
 
+# the ledger, digests, reports and rejects hold residents' names and phones: owner-only files (0600) and folders
+# (0700). Process-wide, so set by bianmin's own entry points only, never on importing a module.
+PRIVATE_UMASK = 0o077
+
+
+def keep_files_private() -> None:
+    """Make every file and folder this process creates from now on readable by its owner only."""
+    os.umask(PRIVATE_UMASK)
+
+
 _current: Runtime | None = None
 
 
 def current_runtime() -> Runtime:
-    """The runtime flows use: the one installed by `using_runtime`, else one built from Settings()."""
+    """The runtime flows use: the one installed by `using_runtime`, else one built from Settings().
+
+    Building it is where a flow run by a Prefect worker (a process bianmin did not start) begins.
+    """
     global _current
     if _current is None:
+        keep_files_private()
         _current = Runtime(Settings())
     return _current
 

@@ -129,7 +129,9 @@ def _has_data(s, start: datetime, end: datetime) -> bool:
 # -- one report ------------------------------------------------------------------------------------
 
 def _report_dir(rt: Runtime, office: str, month: str) -> Path:
-    return rt.settings.effective_reports_dir / report.office_dir(office) / month
+    """The folder of one report, checked to be inside the reports folder (an old ledger may hold any code)."""
+    root = rt.settings.effective_reports_dir
+    return report.confined(root, root / report.office_dir(office) / month)
 
 
 def _build(rt: Runtime, tally: MonthTally, content: report.ContentText, rows: report.SheetRows, folder: Path, *,
@@ -143,17 +145,22 @@ def _build(rt: Runtime, tally: MonthTally, content: report.ContentText, rows: re
         old_path = Path(previous.file_path).with_name(CONTENT_FILE)
         old = json.loads(old_path.read_text(encoding="utf-8")) if old_path.exists() else {}
         changes = report.diff_content(old, content.figures)
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"bianmin-{report.office_dir(tally.office)}-{tally.month}-v{version}.xlsx"
-    final_workbook = folder.parent / f"v{version}" / name
-    report.write_workbook(tally, folder / name, locale=s.locale, version=version, tz=rt.calendar.tz,
+    root = s.effective_reports_dir
+
+    def inside(path: Path) -> Path:
+        return report.confined(root, path)
+
+    final_workbook = inside(folder.parent / f"v{version}" / name)
+    inside(folder).mkdir(parents=True, exist_ok=True)
+    report.write_workbook(tally, inside(folder / name), locale=s.locale, version=version, tz=rt.calendar.tz,
                           changes=changes, previous_version=prev_version, rows=rows)
-    chart = report.write_chart(tally, folder / "chart.png", locale=s.locale)
+    chart = report.write_chart(tally, inside(folder / "chart.png"), locale=s.locale)
     for body, inline in ((EMAIL_BODY, True), (CHAT_BODY, False)):
         html = report.email_html(tally, locale=s.locale, version=version, workbook=final_workbook.resolve(),
                                  chart=chart, inline_chart=inline, changes=changes, previous_version=prev_version)
-        (folder / body).write_text(html, encoding="utf-8")
-    content.write(folder / CONTENT_FILE)
+        inside(folder / body).write_text(html, encoding="utf-8")
+    content.write(inside(folder / CONTENT_FILE))
     return {"workbook": str(final_workbook), "changes": None if changes is None else len(changes)}
 
 
@@ -179,8 +186,8 @@ def _publish(rt: Runtime, tally: MonthTally, content: report.ContentText, rows: 
     version = latest.version + 1 if latest else 1
     wanted = latest is None or resend or s.tally_resend_on_change
     base = _report_dir(rt, tally.office, tally.month)
-    staging = base / f".v{version}-{uuid.uuid4().hex[:8]}"
-    final = base / f"v{version}"
+    staging = report.confined(s.effective_reports_dir, base / f".v{version}-{uuid.uuid4().hex[:8]}")
+    final = report.confined(s.effective_reports_dir, base / f"v{version}")
     try:
         built = _build(rt, tally, content, rows, staging, version=version, previous=latest)
         total = tally.total

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from models import rules
 from models.calendar import BusinessCalendar
+from models.codes import check_office_code
 from models.errors import DomainError, NotFound
 from models.tables import (
     CALLBACK_OUTCOMES,
@@ -402,8 +403,9 @@ def _id(s: Session, row: Any) -> int:
 
 # -- reference data ------------------------------------------------------------------------------------------
 def add_office(s: Session, *, code: str, name: str, at: datetime, actor: str = "setup") -> Office:
-    """A service office (服务处)."""
+    """A service office (服务处); its code becomes a folder name of the reports, so it must match the pattern."""
     _require_aware(at)
+    check_office_code(code)
     if s.scalar(select(Office.id).where(Office.code == code)) is not None:
         raise DomainError("exists", what="服务处", what_en="office", ref=code)
     office = Office(code=code, name=name)

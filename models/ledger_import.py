@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import desk
 from models.calendar import BusinessCalendar
+from models.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.errors import DomainError
 from models.tables import (
     AuditEvent,
@@ -779,8 +780,13 @@ class _Context:
                 return next(iter(codes))
             raise RowProblem("office", "import_office_needed")
         code = self.offices.get(ref)
+        fld = "office" if value else None
         if code is None:
-            raise RowProblem("office" if value else None, "import_unknown_office", value=ref)
+            if not is_office_code(ref):
+                raise RowProblem(fld, "import_bad_office", value=ref, pattern=OFFICE_CODE_PATTERN)
+            raise RowProblem(fld, "import_unknown_office", value=ref)
+        if not is_office_code(code):  # a ledger from before the pattern: its reports would leave their folder
+            raise RowProblem(fld, "bad_office_code", value=code, pattern=OFFICE_CODE_PATTERN)
         return code
 
     def staff(self, fld: str, value: str, office: str | None = None) -> str:
@@ -1308,7 +1314,11 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
         with batch() as s:
             ctx.load(s)
             if office is not None and office not in ctx.offices:
+                if not is_office_code(office):
+                    raise ImportRefused("import_bad_office", value=office, pattern=OFFICE_CODE_PATTERN)
                 raise ImportRefused("import_unknown_office", value=office)
+            if office is not None and not is_office_code(ctx.offices[office]):
+                raise ImportRefused("bad_office_code", value=ctx.offices[office], pattern=OFFICE_CODE_PATTERN)
         for sheet in sheets:
             headers_of[sheet.name] = sheet.headers
             if on_start:

@@ -9,6 +9,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "bad_amount": ("金额格式不对:{value}", "Malformed amount {value!r}"),
     # desk operations (models/desk.py)
     "exists": ("{what}已存在:{ref}", "The {what_en} {ref} already exists"),
+    "bad_office_code": ("服务处代码不合格:{value!r}(只能用字母、数字、_ 和 -,以字母或数字开头,最多 16 个字符:{pattern};"
+                        "不能是 group、CON、NUL 等保留名)",
+                        "Malformed office code {value!r}: letters, digits, _ and - only, starting with a letter or "
+                        "digit, at most 16 characters ({pattern}), and not a reserved name such as group, CON or NUL"),
     "staff_inactive": ("员工 {staff} 已停用", "Staff member {staff} is no longer active"),
     "cs_only": ("只有客服部可以办理{action_zh}:{staff} 属于{department_zh}(办法第二条、第四条第4款)",
                 "Only customer service may {action}: {staff} belongs to {department} (procedure 2 and 4.4)"),
@@ -100,6 +104,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "import_ambiguous_staff": ("姓名 {value} 对应多名员工({codes}),请改填工号",
                                "{value} is the name of several staff members ({codes}): give the staff code"),
     "import_unknown_office": ("找不到服务处 {value}", "No office {value}"),
+    "import_bad_office": ("找不到服务处 {value!r},它也不是合格的服务处代码({pattern})",
+                          "No office {value!r}, and it is not a well-formed office code ({pattern})"),
     "import_office_needed": ("请填写服务处,或导入时用 --office 指定", "Give the office column, or --office"),
     "import_unknown_ref": ("找不到{what} {ref}(文件里和系统中都没有)",
                            "No {what_en} {ref} in the file or in the ledger"),

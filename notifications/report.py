@@ -22,6 +22,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from models.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.reconcile import GROUP, CallbackLine, Discrepancy, Figures, MonthTally, jsonable_row
 from models.tables import DEPARTMENT_NAMES
 
@@ -134,9 +135,44 @@ def office_label(office: str, locale: str) -> str:
     return word("group", locale) if office == GROUP else office
 
 
+class UnsafeReportPath(ValueError):
+    """A report file would not land inside the reports folder: nothing of that report is written.
+
+    Raised for an office code from before the code pattern (`models.codes`), still in an old ledger, and for
+    any path that resolves outside the folder (a `..`, an absolute part, a symlink pointing away).
+    """
+
+    def __init__(self, office: str | None, path: Path | str, root: Path | str) -> None:
+        self.office, self.path, self.root = office, str(path), str(root)
+        super().__init__(self.message("en"))
+
+    def message(self, locale: str) -> str:
+        if self.office is not None:
+            return (f"office code {self.office!r} cannot name a reports folder ({OFFICE_CODE_PATTERN}): its report "
+                    f"was not written; correct the code in the ledger" if locale == "en" else
+                    f"服务处代码 {self.office!r} 不能用作报表文件夹名({OFFICE_CODE_PATTERN}):该服务处的报表未生成,"
+                    f"请在台账中改正代码")
+        return (f"refused to write {self.path!r}: it is outside the reports folder {self.root}" if locale == "en"
+                else f"拒绝写入 {self.path!r}:不在报表文件夹 {self.root} 之内")
+
+
 def office_dir(office: str) -> str:
-    """The folder name of an office's reports; the group's is `group` ("*" is no folder name)."""
-    return "group" if office == GROUP else office
+    """The folder name of an office's reports; the group's is `group` ("*" is no folder name).
+
+    A code that is not a well-formed office code is refused here, before any path is built from it.
+    """
+    if office == GROUP:
+        return "group"
+    if not is_office_code(office):
+        raise UnsafeReportPath(office, office, "")
+    return office
+
+
+def confined(root: Path, path: Path) -> Path:
+    """`path`, once its resolved form is checked to be inside `root`'s; else UnsafeReportPath."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UnsafeReportPath(None, path, root)
+    return path
 
 
 # -- hashing and changes ---------------------------------------------------------------------------
