@@ -273,3 +273,36 @@ def test_the_channel_alert_is_never_routed_to_the_failing_channel():
     assert channel_alert_tags("cs-supervisor", routes=DEFAULT_ROUTES, config_tags=tags) == ["ops"]
     assert channel_alert_tags("ops", routes=DEFAULT_ROUTES, config_tags=tags) == ["cs-supervisor"]
     assert channel_alert_tags("cs-supervisor", routes=DEFAULT_ROUTES, config_tags={"cs-supervisor", "x"}) == ["x"]
+
+
+def test_run_dispatch_takes_the_channel_alert_limit_from_settings(settings, engine, tmp_path, http_servers):
+    from flows.dispatch import run_dispatch
+    from flows.runtime import Runtime
+
+    cs, ops = http_servers(2)
+    cs.respond(500)
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": cs.url("/cs"), "ops": ops.url("/ops")})
+    rt = Runtime(settings.model_copy(update={"apprise_config": config, "locale": "en", "channel_alert_minutes": 5}))
+    record(engine, [finding(1)])
+    try:
+        for minutes in (0, 1, 3):  # the backoff's tries: nothing for ops yet
+            run_dispatch(rt, T0 + timedelta(minutes=minutes))
+        quiet = len(ops.requests)
+        run_dispatch(rt, T0 + timedelta(minutes=7))
+    finally:
+        rt.close()
+
+    [post] = ops.json_bodies()
+    assert quiet == 0
+    assert f"key {CHANNEL_FAILING}:cs-supervisor" in post["message"]
+
+
+def test_the_channel_alert_limit_defaults_to_30_minutes_and_refuses_nonsense():
+    from pydantic import ValidationError
+
+    from flows.settings import Settings
+
+    assert Settings(_env_file=None).channel_alert_minutes == 30
+    for absurd in (0, -5, 10**9):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, channel_alert_minutes=absurd)
