@@ -14,12 +14,11 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from flows.dispatch import run_dispatch
 from flows.runtime import Runtime
-from models.db import make_engine, session_factory, transaction
+from models.db import session_factory, transaction
 from models.tables import Alert
 from notifications.digest import pending_count
 from tests.builders import at, request_for, setup_office
