@@ -179,7 +179,7 @@ def test_a_dispatcher_killed_after_a_receiver_got_its_digest_re_sends_at_most_th
             arrived = sink.arrived.wait(HOLD_LIMIT)
             # the kill comes once the mail of the same run is committed and the webhook's digest is still open
             eventually(lambda: unsent_or_sent(engine, "cs-supervisor")[0] == set()
-                       and len(unsent_or_sent(engine, "engineering-supervisor")[0]) == 5)
+                       and len(unsent_or_sent(engine, "engineering-supervisor")[0]) == 5, within=HOLD_LIMIT / 2)
             dispatcher.send_signal(signal.SIGKILL)
             dispatcher.wait(timeout=60)
             sink.release()
