@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from flows.cli_common import (console, emit, fail, local_text, parse_at, run_flow_once, runtime, t,
+from flows.cli_common import (console, emit, err_console, fail, local_text, parse_at, run_flow_once, runtime, t,
                                to_jsonable)
 from notifications.masking import mask_phone
 from notifications.outbox import route_tags
@@ -81,6 +81,23 @@ def run_and_print(name: str, as_of: str | None, as_json: bool) -> None:
         data = to_jsonable(result) if result is not None else {}
         data = data if isinstance(data, dict) else {"result": data}
         emit(as_json, data, lambda: _render_fields(name, data))
+    if name == "dispatch":
+        _dispatch_verdict(data, as_json)
+
+
+def _dispatch_verdict(data: dict[str, Any], as_json: bool) -> None:
+    """A dispatch whose digests did not all go out says so and exits 1 (they stay pending and are retried)."""
+    sent, failed = int(data.get("messages_sent") or 0), int(data.get("messages_failed") or 0)
+    line = t(f"已发送 {sent} 份汇总,{failed} 份发送失败(稍后重试)",
+             f"{sent} digest(s) sent, {failed} failed (they are retried later)")
+    if not failed:
+        if not as_json:
+            console.print(line, markup=False, highlight=False)
+        return
+    tags = ", ".join(sorted(data.get("errors") or {}))
+    err_console.print(line + (t(f":{tags}", f": {tags}") if tags else ""), style="red", markup=False,
+                      highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:
@@ -100,7 +117,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
 
     @run.command("dispatch")
     def dispatch(as_of: str | None = as_of_option, as_json: bool = json_option) -> None:
-        """Deliver pending alerts as digests, one per recipient tag."""
+        """Deliver pending alerts as digests, one per recipient tag; exit 1 when a digest could not be sent."""
         run_and_print("dispatch", as_of, as_json)
 
     @root.command("serve")

@@ -18,12 +18,14 @@ __all__ = ["DispatchResult", "run_dispatch", "dispatch_flow"]
 
 
 def run_dispatch(rt: Runtime, as_of: datetime) -> DispatchResult:
-    """Send every alert due at `as_of`; what fails stays pending with backoff. Safe to run concurrently."""
+    """Send every alert due at `as_of`; what fails stays pending with backoff, and a channel failing longer than
+    `channel_alert_minutes` raises a `channel-failing` alert to ops. Safe to run concurrently."""
     s = rt.settings
     return dispatch(rt.sessions, apprise_config=s.apprise_config, outbox_dir=s.effective_outbox_dir,
                     locale=s.locale, as_of=as_of, timezone=s.timezone, send_resolved=s.send_resolved,
                     backoff_base_seconds=s.backoff_base_seconds, backoff_max_seconds=s.backoff_max_seconds,
-                    lease=timedelta(minutes=10))
+                    lease=timedelta(minutes=10), channel_alert_after=timedelta(minutes=s.channel_alert_minutes),
+                    ops_routes=s.alert_routes, repeat_every=timedelta(hours=s.repeat_hours))
 
 
 # no retries here: a failed send is already retried by the outbox's backoff, on the next minute's run

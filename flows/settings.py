@@ -35,6 +35,8 @@ DEFAULT_ROUTES: dict[str, str] = {
     "fee-not-collected": "cs-supervisor",
     "monthly-report": "administration",
     "flow-failed": "ops",
+    # a delivery channel (tag) failing for channel_alert_minutes; never routed to the failing tag itself
+    "channel-failing": "ops",
 }
 
 
@@ -69,6 +71,7 @@ class Settings(BaseSettings):
     send_resolved: bool = True
     backoff_base_seconds: int = 60
     backoff_max_seconds: int = 3600
+    channel_alert_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
     alert_routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     tally_resend_on_change: bool = False
     schedule_replies: str = "*/5 * * * *"

@@ -8,8 +8,9 @@ the conditional UPDATE alone, writers being serialised by BEGIN IMMEDIATE). A cl
 
 One run claims in batches until nothing due is left (up to `max_alerts`), so each tag gets ONE digest
 per run however many alerts it has; the tags' digests are sent in parallel by a few threads (a send is
-mostly waiting on a socket), the parts of one tag in order by one thread, and every part's outcome is
-recorded afterwards in one transaction: only a part apprise reported fully sent marks its alerts sent.
+mostly waiting on a socket), the parts of one tag in order by one thread, and each part's outcome is
+committed as soon as its send is over, in a transaction of its own: only a part apprise reported fully sent
+marks its alerts sent, and a crash re-sends at most the parts in flight (one per sending thread).
 
 Long digests are split into numbered parts below the tightest size limit of the tag's services; each
 part marks only its own items, so a failure in part 2 never re-sends part 1.
@@ -17,6 +18,7 @@ part marks only its own items, so a failure in part 2 never re-sends part 1.
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -35,7 +37,10 @@ from models.db import transaction
 from models.tables import Alert
 from notifications.delivery import DEFAULT_BODY_LIMIT, AppriseConfigError, Courier, Delivery, deliver
 from notifications.masking import mask_phone, mask_text
-from notifications.outbox import acked_clause, silenced_clause
+from notifications.outbox import (FALLBACK_TAG, Finding, acked_clause, resolve_alerts, route_tags, silenced_clause,
+                                  sync_findings)
+
+log = logging.getLogger("bianmin.dispatch")
 
 TEMPLATES = Path(__file__).with_name("templates")
 SPLIT_MARGIN = 200  # room for the part marker and a service's own framing
@@ -92,6 +97,34 @@ class DispatchResult:
     per_tag: dict[str, int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    messages_failed: int = 0  # digests (parts) a service did not accept this run: they stay pending, with backoff
+
+
+@dataclass
+class TagOutcome:
+    """What one destination tag's sends did in a run (each part already recorded when this is read)."""
+
+    tag: str
+    messages_sent: int = 0
+    messages_failed: int = 0
+    alerts_sent: int = 0
+    resolved_sent: int = 0
+    alerts_failed: int = 0
+    error: str | None = None  # the first failure of the run, when a part failed
+    files: list[str] = field(default_factory=list)
+
+    def add(self, part: DigestPart, result: Delivery, sent: int, told: int, failed: int) -> None:
+        self.alerts_sent += sent
+        self.resolved_sent += told
+        self.alerts_failed += failed
+        if result.ok:
+            self.messages_sent += 1
+            if result.path:
+                self.files.append(str(result.path))
+        else:
+            self.messages_failed += 1
+            if self.error is None:
+                self.error = result.error or "delivery failed"
 
 
 # -- rendering ------------------------------------------------------------------------------------------
@@ -361,6 +394,20 @@ def _release_and_record(sessions: sessionmaker[Session], *, me: str, ids: list[i
     return len(sent_ids), len(told_ids), sum(len(v) for v in failures.values())
 
 
+def _release(sessions: sessionmaker[Session], *, me: str, ids: list[int]) -> None:
+    """Give back the rows of `ids` this dispatcher still holds (those whose outcome was never recorded)."""
+    with sessions() as s:
+        held = [i for among in _among(s, ids)
+                for i in s.scalars(select(Alert.id).where(among, Alert.claimed_by == me))]
+    if not held:
+        return
+    with transaction(sessions) as s:
+        _lock_in_key_order(s, held)
+        for among in _among(s, held):
+            s.execute(update(Alert).where(among, Alert.claimed_by == me)
+                      .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+
+
 def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start:start + size]
@@ -408,6 +455,54 @@ def pending_count(session: Session, *, as_of: datetime) -> int:
         Alert.sent_at.is_(None), Alert.resolved_at.is_(None), ~acked_clause())) or 0
 
 
+# -- channel health ------------------------------------------------------------------------------------------
+
+CHANNEL_FAILING = "channel-failing"
+ALWAYS_TAG = "always"  # apprise's tag for a URL that receives every tag's messages
+
+
+def channel_alert_tags(channel: str, *, routes: dict[str, str], config_tags: set[str]) -> list[str]:
+    """Where the alert about a failing `channel` goes: its route (default `ops`) without the failing channel;
+    when that leaves no tag the apprise config has, every other tag of the config, so that a failing `ops`
+    is never the only road to the people who can mend it."""
+    failing = channel.lower()
+    wanted = [t for t in route_tags(routes, kind=CHANNEL_FAILING) if t.lower() != failing]
+    if not config_tags:  # no apprise config (outbox files): nothing to choose from
+        return wanted or [FALLBACK_TAG]
+    usable = [t for t in wanted if t.lower() in config_tags]
+    if usable:
+        return usable
+    others = sorted(t for t in config_tags if t not in (failing, ALWAYS_TAG, "(untagged)"))
+    return others or wanted or [FALLBACK_TAG]
+
+
+def record_channel_health(sessions: sessionmaker[Session], *, failing: dict[str, str], healthy: list[str],
+                          config_tags: set[str], as_of: datetime, after: timedelta, routes: dict[str, str],
+                          repeat_every: timedelta) -> None:
+    """A channel (destination tag) whose send failed gets a `channel-failing` alert held back until `after` has
+    passed since its first failure (seen again it keeps that moment); a channel whose send went through
+    resolves its alert (closed silently if nobody had been told yet)."""
+    healthy_set = set(healthy)
+    with sessions() as s:
+        open_rows = [(row_id, ((payload or {}).get("facts") or {}).get("channel"))
+                     for row_id, payload in s.execute(select(Alert.id, Alert.payload).where(
+                         Alert.kind == CHANNEL_FAILING, Alert.resolved_at.is_(None)))]
+    mended = [row_id for row_id, channel in open_rows if channel in healthy_set]
+    if not failing and not mended:
+        return
+    with transaction(sessions) as s:
+        if mended:
+            _lock_in_key_order(s, mended)
+            resolve_alerts(s, mended, as_of=as_of)
+        for channel, error in sorted(failing.items()):
+            tags = channel_alert_tags(channel, routes=routes, config_tags=config_tags)
+            finding = Finding(key=f"{CHANNEL_FAILING}:{channel}", kind=CHANNEL_FAILING, office=None, severity=3,
+                              facts={"channel": channel, "number": channel, "error": error}, occurred_at=as_of)
+            # kinds left empty: one channel's failure resolves nothing else
+            sync_findings(s, [finding], kinds=set(), as_of=as_of, routes={CHANNEL_FAILING: ",".join(tags)},
+                          repeat_every=repeat_every, not_before=as_of + after)
+
+
 # -- the dispatcher -----------------------------------------------------------------------------------------
 
 def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, outbox_dir: Path, locale: str,
@@ -415,11 +510,15 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
              backoff_base_seconds: int = 60, backoff_max_seconds: int = 3600,
              lease: timedelta = timedelta(minutes=10), dispatcher_id: str | None = None,
              body_limit: int | None = None, concurrency: int = 8, claim_batch: int = 5000,
-             max_alerts: int = 50_000) -> DispatchResult:
+             max_alerts: int = 50_000, channel_alert_after: timedelta | None = None,
+             ops_routes: dict[str, str] | None = None,
+             repeat_every: timedelta = timedelta(hours=4)) -> DispatchResult:
     """Deliver every due alert as one digest per recipient tag; failures stay pending with backoff.
 
     Tags are sent in parallel (`concurrency` threads: the time of a send is spent waiting on a socket); the
-    parts of one tag go in order, by one thread. Every outcome is recorded after the sends, per part.
+    parts of one tag go in order, by one thread, and each part's outcome is committed as soon as its send is
+    over. With `channel_alert_after`, a tag failing that long raises a `channel-failing` alert (see
+    `record_channel_health`; `ops_routes` are the alert routes it is routed by).
     """
     me = dispatcher_id or f"dispatch-{uuid.uuid4().hex[:12]}"
     tz = ZoneInfo(timezone)
@@ -460,49 +559,74 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
                                    title_in_body=bool(info and info.title_limit == 0),
                                    markdown=bool(info and info.markdown))
 
-    def send_tag(job: tuple[str, list[DigestPart]]) -> list[tuple[DigestPart, Delivery]]:
+    def send_part(dest: str, part: DigestPart) -> Delivery:
+        if config_error:
+            return Delivery(ok=False, error=config_error)
+        try:
+            return deliver(tag=dest, title=part.title, body=part.body, apprise_config=apprise_config,
+                           outbox_dir=outbox_dir, body_format=part.body_format, at=as_of, courier=courier)
+        except Exception as exc:  # noqa: BLE001 - recorded as a failure so the other tags' sends still count
+            return Delivery(ok=False, error=f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or ''}")
+
+    def record(outcomes: list[tuple[DigestPart, Delivery]]) -> tuple[int, int, int]:
+        ids_of = [i for part, _r in outcomes for i in part.alert_ids + part.resolved_ids]
+        return _release_and_record(sessions, me=me, ids=ids_of, outcomes=outcomes, as_of=as_of,
+                                   backoff_base=backoff_base_seconds, backoff_max=backoff_max_seconds)
+
+    def send_and_record(job: tuple[str, list[DigestPart]]) -> TagOutcome:
+        # each part is recorded (committed) as soon as its send is over: a crash, or one slow channel, never
+        # holds back the record of what the other tags' services have already accepted
         dest, parts = job
-        out = []
-        for part in parts:
-            if config_error:
-                out.append((part, Delivery(ok=False, error=config_error)))
-                continue
-            try:
-                result = deliver(tag=dest, title=part.title, body=part.body, apprise_config=apprise_config,
-                                 outbox_dir=outbox_dir, body_format=part.body_format, at=as_of, courier=courier)
-            except Exception as exc:  # noqa: BLE001 - recorded as a failure so the other tags' sends still count
-                result = Delivery(ok=False, error=f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or ''}")
-            out.append((part, result))
-        return out
+        done = TagOutcome(dest)
+        for part in parts:  # the parts of one tag in order, each recorded before the next goes
+            result = send_part(dest, part)
+            sent, told, failed = record([(part, result)])
+            done.add(part, result, sent, told, failed)
+        return done
 
     dests = sorted(groups)
     workers = max(1, min(concurrency, len(dests)))
-    with courier:  # the SMTP sessions the sends leave open end with them
-        if workers == 1:
-            sent_per_tag = [send_tag(render(dest)) for dest in dests]
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bianmin-dispatch") as pool:
-                # each digest starts on its way as soon as it is rendered, while the next one is rendered
-                futures = [pool.submit(send_tag, render(dest)) for dest in dests]
-                sent_per_tag = [f.result() for f in futures]  # in tag order, whatever order they finish in
+    per_dest: list[TagOutcome] = []
+    try:
+        with courier:  # the SMTP sessions the sends leave open end with them
+            if workers == 1:
+                per_dest = [send_and_record(render(dest)) for dest in dests]
+            else:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bianmin-dispatch") as pool:
+                    # each digest starts on its way as soon as it is rendered, while the next one is rendered
+                    futures = [pool.submit(send_and_record, render(dest)) for dest in dests]
+                    failures = [f.exception() for f in futures]  # waits for every tag, whatever fails
+                    first = next((exc for exc in failures if exc is not None), None)
+                    if first is not None:
+                        raise first
+                    per_dest = [f.result() for f in futures]  # in tag order, whatever order they finish in
+    except BaseException:
+        # rows of a tag whose send or record never happened go back now rather than when the lease ends
+        try:
+            _release(sessions, me=me, ids=ids)
+        except Exception:  # noqa: BLE001 - the database may be what failed: the lease gives them back then
+            log.warning("could not release the claimed alerts after a failed dispatch; their lease will")
+        raise
 
-    outcomes: list[tuple[DigestPart, Delivery]] = [pair for tag_outcomes in sent_per_tag for pair in tag_outcomes]
     files: list[str] = []
     errors: dict[str, str] = {}
     per_tag: dict[str, int] = {}
-    for part, result in outcomes:
-        if result.ok:
-            per_tag[part.tag] = per_tag.get(part.tag, 0) + len(part.alert_ids)
-            if result.path:
-                files.append(str(result.path))
-        else:
-            errors[part.tag] = result.error or "delivery failed"
-
-    sent, resolved_sent, failed = _release_and_record(
-        sessions, me=me, ids=ids, outcomes=outcomes, as_of=as_of,
-        backoff_base=backoff_base_seconds, backoff_max=backoff_max_seconds)
+    for done in per_dest:
+        files.extend(done.files)
+        if done.alerts_sent:
+            per_tag[done.tag] = done.alerts_sent
+        if done.error is not None:
+            errors[done.tag] = done.error
+    if channel_alert_after is not None:
+        record_channel_health(
+            sessions, failing={d.tag: d.error for d in per_dest if d.error is not None},
+            healthy=[d.tag for d in per_dest if d.error is None], config_tags=set(tags_info), as_of=as_of,
+            after=channel_alert_after, routes=ops_routes or {}, repeat_every=repeat_every)
     with sessions() as s:
         left = pending_count(s, as_of=as_of)
-    return DispatchResult(messages_sent=sum(1 for _p, r in outcomes if r.ok), alerts_sent=sent,
-                          resolved_sent=resolved_sent, failed=failed, pending_left=left, per_tag=per_tag,
-                          errors=errors, files=tuple(files))
+    return DispatchResult(messages_sent=sum(d.messages_sent for d in per_dest),
+                          alerts_sent=sum(d.alerts_sent for d in per_dest),
+                          resolved_sent=sum(d.resolved_sent for d in per_dest),
+                          failed=sum(d.alerts_failed for d in per_dest), pending_left=left, per_tag=per_tag,
+                          errors=errors, files=tuple(files),
+                          messages_failed=sum(d.messages_failed for d in per_dest))

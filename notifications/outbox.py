@@ -160,15 +160,18 @@ def _facts(finding: Finding) -> dict[str, Any]:
 def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[str], as_of: datetime,
                   routes: dict[str, str], office: str | None = None,
                   repeat_every: timedelta = timedelta(hours=4),
-                  calendar: BusinessCalendar | None = None) -> SyncResult:
-    """Record findings as of `as_of` in the caller's transaction and resolve open alerts of `kinds` no longer found."""
+                  calendar: BusinessCalendar | None = None, not_before: datetime | None = None) -> SyncResult:
+    """Record findings as of `as_of` in the caller's transaction and resolve open alerts of `kinds` no longer found.
+
+    `not_before` holds a new (or reopened) alert back until then: a finding that only matters if it lasts.
+    """
     rows: dict[str, dict[str, Any]] = {}
     for f in findings:
         for tag in route_tags(routes, kind=f.kind, level=f.level, department=f.department):
             key = alert_key(f.key, tag)
             rows[key] = dict(dedupe_key=key, kind=f.kind, office=f.office, order_number=f.order_number,
                              severity=f.severity, level=f.level, tag=tag, payload=_facts(f),
-                             first_seen=as_of, last_seen=as_of, next_attempt_at=as_of, attempts=0)
+                             first_seen=as_of, last_seen=as_of, next_attempt_at=not_before or as_of, attempts=0)
     cutoff = working_time_before(calendar, as_of, repeat_every) if calendar else as_of - repeat_every
 
     keys = sorted(rows)
@@ -223,7 +226,9 @@ def _upsert(session: Session):
             "payload": ex.payload, "severity": ex.severity, "level": ex.level, "office": ex.office,
             "order_number": ex.order_number,
             "sent_at": case((renotify, None), else_=a.sent_at),
-            "next_attempt_at": case((renotify, at), else_=a.next_attempt_at),
+            # a finding that came back waits as a new one would (`not_before`); a repeat is due at once
+            "next_attempt_at": case((a.resolved_at.is_not(None), ex.next_attempt_at), (renotify, at),
+                                    else_=a.next_attempt_at),
             "attempts": case((renotify, 0), else_=a.attempts),
             "last_error": case((renotify, None), else_=a.last_error),
             "resolved_at": None,
@@ -257,6 +262,11 @@ def _resolve(session: Session, ids: list[int], *, as_of: datetime) -> int:
             .execution_options(synchronize_session=False))
         resolved += result.rowcount or 0
     return resolved
+
+
+def resolve_alerts(session: Session, ids: list[int], *, as_of: datetime) -> int:
+    """Resolve these open rows (what they reported no longer holds), in the caller's transaction."""
+    return _resolve(session, ids, as_of=as_of)
 
 
 # -- operator actions -------------------------------------------------------------------------------------
