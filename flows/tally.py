@@ -42,6 +42,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as flow_run_context
 from prefect.states import Failed
 from sqlalchemy import case, exists, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -443,26 +444,26 @@ def summary(rt: Runtime, result: TallyResult) -> str:
     return ("monthly-tally: " if en else "月度汇总:") + "; ".join(parts)
 
 
-# a flow run that ends Failed with this message has recorded one ops alert per failed report already
-PARTIAL_FAILURE = "monthly-tally: "
+# flow runs that ended Failed over failed reports: their ops alerts, one per (month, office), are recorded already
+_PARTIAL_RUNS: set[str] = set()
 
 
 def failure_message(rt: Runtime, result: TallyResult) -> str:
     """Which reports failed, in the configured locale; the others were written and sent."""
-    en = rt.settings.locale == "en"
     failed = result.failed
     names = "; ".join(f"{r.month} {report.office_label(r.office, rt.settings.locale)}: {r.error or r.send_error}"
                       for r in failed)
-    done = len(result.reports) - len(failed)
-    return PARTIAL_FAILURE + (f"{len(failed)} report(s) failed ({names}); the other {done} report(s) were "
-                              f"written and sent as usual; ops was alerted and the next run retries them" if en else
-                              f"{len(failed)} 份报表失败({names});其余 {done} 份报表照常生成并发送;已通知 ops,"
-                              f"下次运行重试")
+    total, done = len(result.reports), len(result.reports) - len(failed)
+    if rt.settings.locale == "en":
+        return (f"{len(failed)} of {total} report(s) failed ({names}); the other {done} were written and sent; "
+                f"ops was alerted and the next run retries them")
+    return f"{total} 份报表中 {len(failed)} 份失败({names});其余 {done} 份已生成并发送;已通知 ops,下次运行重试"
 
 
 def _on_tally_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """Failed reports already have their ops alerts, one per (month, office); any other failure is the flow's."""
-    if str(getattr(state, "message", "") or "").startswith(PARTIAL_FAILURE):
+    """Failed reports already have their ops alerts; any other failure is the flow's own (`on_flow_failure`)."""
+    if str(flow_run.id) in _PARTIAL_RUNS:
+        _PARTIAL_RUNS.discard(str(flow_run.id))
         return
     on_flow_failure(flow, flow_run, state)
 
@@ -486,5 +487,6 @@ def monthly_tally_flow(month: str | None = None, resend: bool = False, as_of: da
         # the other offices' reports went out; the run still is not a success
         message = failure_message(rt, result)
         logger.error(message)
+        _PARTIAL_RUNS.add(str(flow_run_context.id))
         return Failed(message=message)
     return result

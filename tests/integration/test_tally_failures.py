@@ -119,7 +119,8 @@ def test_the_flow_ends_failed_naming_the_office_with_one_ops_alert(runtime, engi
         state = monthly_tally_flow(month="2026-10", as_of=AFTER_OCTOBER, return_state=True)
 
     assert state.is_failed()
-    assert "1 report(s) failed (2026-10 A2: " in state.message and "the other 2 report(s) were written" in state.message
+    assert state.message.startswith("1 of 3 report(s) failed (2026-10 A2: NotADirectoryError: ")
+    assert "the other 2 were written and sent" in state.message
     assert list(_open_ops_alerts(runtime)) == [_ops_key("2026-10", "A2")]
     assert sorted(_runs(runtime)) == ["*", "A1"]
     assert Path(_runs(runtime)["A1"].file_path).exists()
