@@ -104,8 +104,10 @@ def test_three_runs_of_the_same_window_at_once_have_their_side_effects_once(env,
                                                                             figure):
     _ledger(engine, calendar)
 
+    # the cash check: two scheduled triggers (no day: the check due at that moment) and one by hand for the day
     flows = _at_once(env, [["run", "monthly-tally", "--month", "2026-10", "--json"]] * RUNS
-                     + [["run", "cash-check", "--day", "2026-10-30", "--json"]] * RUNS)
+                     + [["run", "cash-check", "--as-of", "2026-10-30T18:00", "--json"]] * (RUNS - 1)
+                     + [["run", "cash-check", "--day", "2026-10-30", "--json"]])
     assert [(p.args[1], p.returncode) for p in flows] == [("monthly-tally", 0)] * RUNS + [("cash-check", 0)] * RUNS, \
         "\n".join(p.stderr[-2000:] for p in flows if p.returncode)
     alerts_after_checks = sorted(_alert_keys(engine))
@@ -130,6 +132,7 @@ def test_three_runs_of_the_same_window_at_once_have_their_side_effects_once(env,
     assert reports == [("2026-10", "*", 1, True), ("2026-10", "A1", 1, True), ("2026-10", "A2", 1, True)]
     # each report was made by exactly one of the three runs; the others found it made or unchanged
     assert sum(n for (office, status), n in made.items() if status == "new") == 3
+    assert {c["day"] for c in checks} == {"2026-10-30"} and all(c["recorded"] for c in checks)
     assert [c["findings"] for c in checks[1:]] == [checks[0]["findings"]] * (RUNS - 1)
     assert alerts_after_checks == expected_alerts and "cash-unhanded" in {f["kind"] for f in checks[0]["findings"]}
     report_mails = [key for key in mails if key[0] == "administration@example.com"]
