@@ -5,8 +5,8 @@ processes started together against the same database (SQLite file, and PostgreSQ
 per office and month, one mail per report and per digest at a real SMTP sink, every alert recorded once.
 
 "server off at schedule": `bianmin serve` down across a cash cut-off and the 1st of the month. When it comes back,
-Prefect runs the schedules' late runs, all at once and with no parameters (each judges as of the moment it runs);
-the catch-up is those late runs, made here as the flows the deployments run, as of the restart. Each missed window
+Prefect runs the schedules' late runs with no parameters (each judges as of the moment it runs); the catch-up is
+those late runs, made here as the flows the deployments run, as of the restart. Each missed window
 is evaluated once, the missed month gets one report per office, and a second pile of late runs changes nothing.
 """
 from __future__ import annotations
@@ -171,8 +171,9 @@ def _missed(runtime, calendar) -> tuple[list[date], list[str], int]:
 
 
 def _late_runs(runtime, cash_runs: int, moment) -> dict[str, int]:
-    """Every late run of the schedules at once, as Prefect starts them when serve is back: no parameters, so each
-    judges as of the moment it runs. Returns the alerts they opened and the reports they made."""
+    """Every late run of the schedules, as Prefect starts them when serve is back: no parameters, so each judges as
+    of the moment it runs (back to back here; "overlap" runs the same window at the same moment). Returns the
+    alerts they opened and the reports they made."""
     from flows.cash import cash_check_flow
     from flows.dispatch import dispatch_flow
     from flows.tally import monthly_tally_flow
