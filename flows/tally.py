@@ -440,7 +440,8 @@ def summary(rt: Runtime, result: TallyResult) -> str:
     en = rt.settings.locale == "en"
     if not result.months:
         return "monthly-tally: no month to report" if en else "月度汇总:没有需要汇总的月份"
-    parts = [f"{r.month} {r.office} v{r.version} {r.status}{' sent' if r.sent else ''}" for r in result.reports]
+    parts = [f"{r.month} {r.office} failed" if r.status == "failed" else
+             f"{r.month} {r.office} v{r.version} {r.status}{' sent' if r.sent else ''}" for r in result.reports]
     return ("monthly-tally: " if en else "月度汇总:") + "; ".join(parts)
 
 
