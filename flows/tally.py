@@ -21,6 +21,13 @@ its claim also accepts `sent_at` older than this run's start, so two resends at 
 With no month (the schedule on the 1st), every month up to the previous one that has ledger data and no
 report yet is done, oldest first (at most `CATCH_UP_LIMIT`), and every send left pending by a failed or
 dead run is retried: downtime over the 1st or a crash mid-send loses no month.
+
+One office's report failing (its folder cannot be written, its workbook or its send raises) does not stop the
+others: its outcome says "failed", its claim (if it had one) is given back at once, an ops alert naming the
+month and office is recorded in the outbox (`report_failure_key`), and the flow ends Failed with a message
+naming it. The alert stays open until that report is written and sent; while it is open the scheduled run
+redoes that month, so the next run retries the office. A database error still fails the whole run (Prefect
+retries it; the office loop cannot get further without the database anyway).
 """
 from __future__ import annotations
 
@@ -31,14 +38,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import exists, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from prefect.runtime import flow_run as flow_run_context
+from prefect.states import Failed
+from sqlalchemy import case, exists, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from flows.hooks import on_flow_failure
+from flows.hooks import FLOW_FAILED, failure_key, on_flow_completion, on_flow_failure
 from flows.runtime import Runtime, current_runtime
+from flows.settings import mask_url_password
 from models.db import transaction
 from models.reconcile import (
     GROUP,
@@ -49,10 +60,13 @@ from models.reconcile import (
     reportable_month,
     shift_month,
 )
-from models.tables import CashHandover, DepartmentReport, Receipt, ReportRun, ServiceRequest, WorkOrder
+from models.tables import Alert, CashHandover, DepartmentReport, Receipt, ReportRun, ServiceRequest, WorkOrder
 from notifications import report
 from notifications.delivery import send_message
+from notifications.masking import scrub
+from notifications.outbox import Finding, sync_findings
 
+FLOW_NAME = "monthly-tally"
 CATCH_UP_LIMIT = 12
 # longer than any send takes (apprise gives up on a server well before), short enough that a send claimed by
 # a run that died is retried by the next hourly/daily run
@@ -68,7 +82,8 @@ class ReportOutcome:
 
     status: "new" (version 1), "new-version" (N+1 after a change), "unchanged" (same hash as the latest
     version), "concurrent" (another run produced this version at the same moment; this one did nothing),
-    "pending" (a scheduled run retrying a send that an earlier run failed or died in).
+    "pending" (a scheduled run retrying a send that an earlier run failed or died in), "failed" (writing or
+    recording the report raised: `error` says why; nothing of it was committed).
     send_busy: another live run holds the claim on this send, so this run left it alone.
     """
 
@@ -83,6 +98,12 @@ class ReportOutcome:
     send_error: str | None = None
     sent_before: bool = False  # this version went out in an earlier run
     send_busy: bool = False
+    error: str | None = None  # why a "failed" report could not be written or recorded
+
+    @property
+    def failed(self) -> bool:
+        """The report was not written, or its send failed: ops is told and a later run retries it."""
+        return self.status == "failed" or self.send_error is not None
 
 
 @dataclass(frozen=True)
@@ -94,16 +115,22 @@ class TallyResult:
     def sent(self) -> int:
         return sum(r.sent for r in self.reports)
 
+    @property
+    def failed(self) -> tuple[ReportOutcome, ...]:
+        return tuple(r for r in self.reports if r.failed)
+
 
 # -- which months ----------------------------------------------------------------------------------
 
 def months_to_catch_up(rt: Runtime, *, as_of: datetime) -> list[str]:
-    """Months before `as_of`'s month with ledger data and no group report yet, oldest first, at most CATCH_UP_LIMIT."""
+    """Months before `as_of`'s month with ledger data and no group report yet, or a report that failed and is not
+    yet redone, oldest first, at most CATCH_UP_LIMIT."""
     current = month_of(as_of, rt.calendar)
     candidates = [shift_month(current, -i) for i in range(CATCH_UP_LIMIT, 0, -1)]
+    failed = months_with_failed_reports(rt, candidates)
     with transaction(rt.sessions) as s:
         reported = set(s.scalars(select(ReportRun.month).where(ReportRun.office == GROUP,
-                                                               ReportRun.month.in_(candidates))))
+                                                               ReportRun.month.in_(candidates)))) - failed
         missing = []
         for month in candidates:
             if month in reported:
@@ -245,13 +272,23 @@ def _send(rt: Runtime, run: ReportRun, *, again_since: datetime | None = None,
                                                              ReportRun.send_claimed_until >= now)) is not None
     if not won:
         return _Attempt(False, None, busy)
-    ok = _deliver(rt, run, workbook)
-    mine = (ReportRun.id == run.id, ReportRun.send_claimed_by == me)
-    with transaction(rt.sessions) as session:
-        done = {"sent_at": datetime.now(timezone.utc)} if ok else {}
-        # if this claim expired and another run took over, that run owns the row now: leave it alone
-        session.execute(update(ReportRun).where(*mine).values(send_claimed_by=None, send_claimed_until=None, **done))
-    return _Attempt(True, None, False) if ok else _Attempt(False, "delivery failed; the next run retries it", False)
+    ok, error = False, "delivery failed; the next run retries it"
+    try:
+        ok = _deliver(rt, run, workbook)
+    except DBAPIError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unreadable body, an outbox that cannot be written: a failed send
+        error = f"delivery raised {_error_text(exc)}; the next run retries it"
+    finally:
+        # the claim goes back even when delivery raised, so the next run retries at once instead of waiting out
+        # the lease; only a process that dies here leaves its claim to expire
+        mine = (ReportRun.id == run.id, ReportRun.send_claimed_by == me)
+        with transaction(rt.sessions) as session:
+            done = {"sent_at": datetime.now(timezone.utc)} if ok else {}
+            # if this claim expired and another run took over, that run owns the row now: leave it alone
+            session.execute(update(ReportRun).where(*mine)
+                            .values(send_claimed_by=None, send_claimed_until=None, **done))
+    return _Attempt(True, None, False) if ok else _Attempt(False, error, False)
 
 
 def _deliver(rt: Runtime, run: ReportRun, workbook: Path) -> bool:
@@ -305,12 +342,15 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
     started = datetime.now(timezone.utc)
     as_of = as_of or started.astimezone(rt.calendar.tz)
     outcomes: list[ReportOutcome] = []
+    pending = pending_sends(rt, as_of=as_of) if month is None else []
     if month is None:
-        for run in pending_sends(rt, as_of=as_of):
+        for run in pending:
             attempt = _send(rt, run)
             outcomes.append(ReportOutcome(run.month, run.office, run.version, run.content_hash, "pending",
                                           attempt.sent, run.file_path, int(run.summary.get("findings") or 0),
                                           attempt.error, send_busy=attempt.busy))
+        # a retried send that went out closes its failure alert before the catch-up looks for failed months
+        record_report_failures(rt, outcomes, at=started)
         months = months_to_catch_up(rt, as_of=as_of)
     else:
         months = [reportable_month(month, calendar=rt.calendar, as_of=as_of)]
@@ -328,11 +368,78 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
         gc.freeze()
         try:
             for office, tally in [*offices.items(), (group.office, group)]:
-                outcomes.append(_publish(rt, tally, contents.pop(office), rows.pop(office), resend=resend,
-                                         as_of=as_of, started=started))
+                try:
+                    outcome = _publish(rt, tally, contents.pop(office), rows.pop(office), resend=resend,
+                                       as_of=as_of, started=started)
+                except DBAPIError:
+                    raise  # the database is down or refused: no office can go on, the whole run fails
+                except Exception as exc:  # noqa: BLE001 - one office's report must not stop the others'
+                    outcome = ReportOutcome(m, office, 0, "", "failed", False, "", len(tally.discrepancies),
+                                            error=_error_text(exc))
+                outcomes.append(outcome)
         finally:
             gc.unfreeze()
+    record_report_failures(rt, outcomes[len(pending):], at=started)
     return TallyResult(tuple(months), tuple(outcomes))
+
+
+def _error_text(exc: BaseException) -> str:
+    # an OSError names the file; a secret in a URL or a resident's mobile never reaches the alert
+    return scrub(mask_url_password(f"{type(exc).__name__}: {exc}"))[:300]
+
+
+def report_failure_key(month: str, office: str) -> str:
+    """The ops alert of one (month, office) report that failed; a "flow-failed" alert of its own, so the flow's
+    recovery does not resolve it, only that report's success does."""
+    return f"{failure_key(FLOW_NAME)}:{month}:{office}"
+
+
+def record_report_failures(rt: Runtime, outcomes: list[ReportOutcome], *, at: datetime) -> None:
+    """Record an ops alert for each of `outcomes` that failed; resolve it for each that now went well."""
+    if not outcomes:
+        return
+    s = rt.settings
+    findings, fine = [], []
+    for r in outcomes:
+        if r.send_busy:
+            continue  # another run is sending it: that run says how it went
+        if not r.failed:
+            fine.append(report_failure_key(r.month, r.office))
+            continue
+        where = report.office_label(r.office, "en")
+        error = r.error or r.send_error or ""
+        findings.append(Finding(
+            key=report_failure_key(r.month, r.office), kind=FLOW_FAILED, office=None if r.office == GROUP else r.office,
+            level=1, severity=3, occurred_at=at,
+            facts={"flow": FLOW_NAME, "number": f"{r.month} {where}", "month": r.month, "office": r.office,
+                   "error": (f"report of {where} for {r.month} not written: " if r.status == "failed"
+                             else f"report of {where} for {r.month} not sent: ") + error}))
+    with transaction(rt.sessions) as session:
+        if findings:
+            # kinds left empty: recording these must not resolve any other flow's failure
+            sync_findings(session, findings, kinds=set(), as_of=at, routes=s.alert_routes,
+                          repeat_every=timedelta(hours=s.repeat_hours))
+        fine_keys = set(fine)
+        open_failures = session.execute(select(Alert.id, Alert.dedupe_key).where(
+            Alert.kind == FLOW_FAILED, Alert.resolved_at.is_(None),
+            Alert.dedupe_key.startswith(failure_key(FLOW_NAME) + ":", autoescape=True))).all()
+        healed = [row_id for row_id, key in open_failures if key.rsplit("@", 1)[0] in fine_keys]
+        if healed:  # resolved as the outbox resolves: nobody told means nothing to take back
+            session.execute(
+                update(Alert).where(Alert.id.in_(healed))
+                .values(resolved_at=at, resolved_notified_at=case((Alert.last_notified_at.is_(None), at),
+                                                                  else_=Alert.resolved_notified_at))
+                .execution_options(synchronize_session=False))
+
+
+def months_with_failed_reports(rt: Runtime, months: list[str]) -> set[str]:
+    """Those of `months` with a report whose failure alert is still open: the catch-up redoes them."""
+    prefix = failure_key(FLOW_NAME) + ":"
+    with transaction(rt.sessions) as session:
+        keys = session.scalars(select(Alert.dedupe_key).where(
+            Alert.kind == FLOW_FAILED, Alert.resolved_at.is_(None),
+            Alert.dedupe_key.startswith(prefix, autoescape=True)))
+        return {key[len(prefix):].split(":", 1)[0] for key in keys} & set(months)
 
 
 def summary(rt: Runtime, result: TallyResult) -> str:
@@ -340,8 +447,33 @@ def summary(rt: Runtime, result: TallyResult) -> str:
     en = rt.settings.locale == "en"
     if not result.months:
         return "monthly-tally: no month to report" if en else "月度汇总:没有需要汇总的月份"
-    parts = [f"{r.month} {r.office} v{r.version} {r.status}{' sent' if r.sent else ''}" for r in result.reports]
+    parts = [f"{r.month} {r.office} failed" if r.status == "failed" else
+             f"{r.month} {r.office} v{r.version} {r.status}{' sent' if r.sent else ''}" for r in result.reports]
     return ("monthly-tally: " if en else "月度汇总:") + "; ".join(parts)
+
+
+# flow runs that ended Failed over failed reports: their ops alerts, one per (month, office), are recorded already
+_PARTIAL_RUNS: set[str] = set()
+
+
+def failure_message(rt: Runtime, result: TallyResult) -> str:
+    """Which reports failed, in the configured locale; the others were written and sent."""
+    failed = result.failed
+    names = "; ".join(f"{r.month} {report.office_label(r.office, rt.settings.locale)}: {r.error or r.send_error}"
+                      for r in failed)
+    total, done = len(result.reports), len(result.reports) - len(failed)
+    if rt.settings.locale == "en":
+        return (f"{len(failed)} of {total} report(s) failed ({names}); the other {done} were written and sent; "
+                f"ops was alerted and the next run retries them")
+    return f"{total} 份报表中 {len(failed)} 份失败({names});其余 {done} 份已生成并发送;已通知 ops,下次运行重试"
+
+
+def _on_tally_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Failed reports already have their ops alerts; any other failure is the flow's own (`on_flow_failure`)."""
+    if str(flow_run.id) in _PARTIAL_RUNS:
+        _PARTIAL_RUNS.discard(str(flow_run.id))
+        return
+    on_flow_failure(flow, flow_run, state)
 
 
 # -- Prefect ---------------------------------------------------------------------------------------
@@ -352,10 +484,17 @@ def _tally_task(month: str | None, resend: bool, as_of: datetime | None) -> Tall
     return run_monthly_tally(current_runtime(), month, resend, as_of)
 
 
-@flow(name="monthly-tally", on_failure=[on_flow_failure])
+@flow(name=FLOW_NAME, on_failure=[_on_tally_failure], on_completion=[on_flow_completion])
 def monthly_tally_flow(month: str | None = None, resend: bool = False, as_of: datetime | None = None) -> TallyResult:
     """The reconciled monthly tally to administration; with no month, every missed month up to the previous one."""
     rt = current_runtime()
     result = _tally_task(month, resend, as_of)
-    get_run_logger().info(summary(rt, result))
+    logger = get_run_logger()
+    logger.info(summary(rt, result))
+    if result.failed:
+        # the other offices' reports went out; the run still is not a success
+        message = failure_message(rt, result)
+        logger.error(message)
+        _PARTIAL_RUNS.add(str(flow_run_context.id))
+        return Failed(message=message)
     return result
