@@ -134,10 +134,14 @@ def harden_privacy_url(url: str) -> str:
 
 def privacy_url(url: str) -> str:
     """An apprise URL in apprise's own privacy form (tokens and passwords elided); never the raw text."""
+    from notifications.delivery import quiet_apprise
+
     try:
         import apprise
 
-        obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        # apprise logs the URL it parses ("Unparseable URL <raw>" at ERROR, "Loaded ... URL" at DEBUG)
+        with quiet_apprise():
+            obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     except Exception:  # noqa: BLE001 - whatever went wrong, the raw URL must not come out
         obj = None
     if obj:

@@ -169,3 +169,15 @@ def test_config_tags_show_a_json_webhook_without_its_secret_path(tmp_path):
     config.write_text("urls:\n  - json://127.0.0.1:9/hook/CANARYsecretpath42:\n      tag: ops\n", encoding="utf-8")
     [url] = config_tags(config)["ops"].urls
     assert "CANARYsecretpath42" not in url and url.startswith("json://127.0.0.1:9/")
+
+
+def test_showing_a_url_in_privacy_form_logs_nothing_of_it_even_with_apprise_at_debug():
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(level=logging.DEBUG); "
+            "logging.getLogger('apprise').setLevel(logging.DEBUG); "
+            "from notifications.masking import privacy_url; "
+            "print(privacy_url('nosuchscheme://CANARYraw31337/x'), privacy_url('json://127.0.0.1:9/h/CANARYjs4242'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "CANARY" not in done.stdout + done.stderr
