@@ -644,7 +644,10 @@ def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
 
 @functools.cache
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
+    # only the HTML templates escape: the title is a mail subject and a workbook property, plain text, and the
+    # HTML template escapes it once itself (escaping it here too showed "R&amp;amp;D" in the body)
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(["html", "html.j2"], default_for_string=False),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
     env.filters["pct"] = lambda v: "–" if v is None else f"{Decimal(v) * 100:.1f}%"
     env.filters["money"] = lambda v: "–" if v is None else f"{Decimal(v):,.2f}"
