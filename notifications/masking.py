@@ -132,6 +132,16 @@ def harden_privacy_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "&".join(pairs), parts.fragment))
 
 
+_SECRET_QUERY = re.compile(r"(?P<key>(?:^|[?&;])[^=&;]*(?:password|passwd|pwd|secret|token|key)[^=&;]*=)[^&;#]*", re.I)
+_USER_PASSWORD = re.compile(r"(?P<head>^[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]*(?P<tail>@)", re.I)
+
+
+def mask_url_password(url: str) -> str:
+    """Any URL (a database URL) as it may be shown: the password and secret-looking query values as ****."""
+    url = _USER_PASSWORD.sub(lambda m: f"{m['head']}****{m['tail']}", url)
+    return _SECRET_QUERY.sub(lambda m: f"{m['key']}****", url)
+
+
 def privacy_url(url: str) -> str:
     """An apprise URL in apprise's own privacy form (tokens and passwords elided); never the raw text."""
     from notifications.delivery import quiet_apprise

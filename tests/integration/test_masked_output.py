@@ -79,3 +79,24 @@ def test_the_outbox_payload_keeps_no_full_number_of_a_resident(runtime, engine):
     assert facts["address"] == "3栋501(身份证110***********123X,备用139****4321)"
     assert not has_unmasked_mobile(json.dumps(payload, ensure_ascii=False))
     assert ledger == MOBILE  # the ledger itself keeps what the clerk typed
+
+
+def test_config_show_hides_a_database_password_given_in_the_query(settings):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.cli_common import set_runtime
+    from flows.runtime import Runtime
+
+    url = "postgresql://bianmin@127.0.0.1:5432/ledger?password=CANARYpg0query&sslmode=disable"
+    rt = Runtime(settings.model_copy(update={"database_url": url}))
+    set_runtime(rt)
+    try:
+        result = CliRunner().invoke(app, ["config", "show", "--json"])
+    finally:
+        set_runtime(None)
+        rt.close()
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["database_url"] == \
+        "postgresql://bianmin@127.0.0.1:5432/ledger?password=****&sslmode=disable"
+    assert "CANARYpg0query" not in result.stdout + result.stderr

@@ -181,3 +181,16 @@ def test_showing_a_url_in_privacy_form_logs_nothing_of_it_even_with_apprise_at_d
             "print(privacy_url('nosuchscheme://CANARYraw31337/x'), privacy_url('json://127.0.0.1:9/h/CANARYjs4242'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "CANARY" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://bianmin:CANARYpw77@db.example.com:5432/ledger", "postgresql://bianmin:****@db.example.com:5432/ledger"),
+    ("postgresql://bianmin@db:5432/ledger?password=CANARYpw77&sslmode=require",
+     "postgresql://bianmin@db:5432/ledger?password=****&sslmode=require"),
+    ("postgresql+psycopg://u@h/db?sslpassword=CANARYpw77", "postgresql+psycopg://u@h/db?sslpassword=****"),
+    ("sqlite:////srv/bianmin/var/bianmin.db", "sqlite:////srv/bianmin/var/bianmin.db"),
+])
+def test_a_database_url_is_shown_without_its_password_wherever_it_rides(url, shown):
+    from notifications.masking import mask_url_password
+
+    assert mask_url_password(url) == shown
