@@ -16,11 +16,12 @@ from flows.callbacks import run_chase_replies
 from flows.tally import run_monthly_tally
 from models import desk
 from models.db import transaction
-from models.tables import Alert, Callback, ServiceRequest
+from models.tables import Alert, Callback, ServiceRequest, Staff
 from notifications.masking import has_unmasked_mobile
 from tests.builders import accepted_job, at, collect_fee, give_receipts, request_for, setup_office
 
 MOBILE, DOTTED, FULL_WIDTH, ID_CARD = "13812345678", "139.8765.4321", "１３７１１１１２２２２", "11010519900307123X"
+SPACED = "186  0000  9999"
 
 
 def _report_folder(runtime, office: str) -> Path:
@@ -37,6 +38,7 @@ def _workbook_texts(folder: Path) -> list[str]:
 def test_a_collect_reason_a_department_report_and_a_callback_note_reach_the_report_masked(runtime, engine, calendar):
     with transaction(engine) as s:
         o = setup_office(s)
+        s.scalar(select(Staff).where(Staff.code == o.plumber)).name = f"钱师傅 {SPACED}"  # on every callback line
         r = give_receipts(s, o, first="000101", count=5)
         differs = accepted_job(s, calendar, o, at=at("2026-10-14", "09:00"))
         collect_fee(s, o, differs, receipt=r[0], amount=Decimal("60.00"), reason=f"业主{MOBILE}说老人优惠",
@@ -57,6 +59,7 @@ def test_a_collect_reason_a_department_report_and_a_callback_note_reach_the_repo
         assert [c for c in cells if has_unmasked_mobile(c)] == []
         tally = (folder / "tally.json").read_text(encoding="utf-8")
         assert "老人优惠" in tally and "138****5678" in tally and "110***********123X" in tally
+        assert "钱师傅 186****9999" in tally and any(c == "钱师傅 186****9999" for c in cells)
         assert not has_unmasked_mobile(tally)
         for body in ("email.html", "summary.html"):
             assert not has_unmasked_mobile((folder / body).read_text(encoding="utf-8"))
