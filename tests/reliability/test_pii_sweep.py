@@ -199,7 +199,7 @@ _SEPARATORS = re.compile(r"[\s.\-+]")
 
 
 def normalized(text: str) -> str:
-    """Full-width to ASCII and the separators a clerk puts between digit groups gone: '１３８ 1234.5678' -> '13812345678'."""
+    """Full-width to ASCII, the separators a clerk puts between digit groups gone: '１３８ 1234.5678' -> '13812345678'."""
     return _SEPARATORS.sub("", unicodedata.normalize("NFKC", text)).upper()
 
 

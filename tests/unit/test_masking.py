@@ -184,7 +184,8 @@ def test_showing_a_url_in_privacy_form_logs_nothing_of_it_even_with_apprise_at_d
 
 
 @pytest.mark.parametrize("url, shown", [
-    ("postgresql://bianmin:CANARYpw77@db.example.com:5432/ledger", "postgresql://bianmin:****@db.example.com:5432/ledger"),
+    ("postgresql://bianmin:CANARYpw77@db.example.com:5432/ledger",
+     "postgresql://bianmin:****@db.example.com:5432/ledger"),
     ("postgresql://bianmin@db:5432/ledger?password=CANARYpw77&sslmode=require",
      "postgresql://bianmin@db:5432/ledger?password=****&sslmode=require"),
     ("postgresql+psycopg://u@h/db?sslpassword=CANARYpw77", "postgresql+psycopg://u@h/db?sslpassword=****"),
