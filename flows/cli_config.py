@@ -15,7 +15,11 @@ config_app = typer.Typer(no_args_is_help=True, help="Show and check the configur
 @config_app.command("show")
 def show(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Print the effective settings, secrets masked."""
+    from notifications.masking import mask_url_password
+
     values = runtime().settings.masked()
+    # a password may also ride in the query (postgresql://u@h/db?password=...), which settings' mask misses
+    values["database_url"] = mask_url_password(str(values["database_url"]))
 
     def render() -> None:
         table = Table(t("生效配置", "Effective settings"))

@@ -102,6 +102,11 @@ def _capture() -> Iterator[list[str]]:
         _captured.reset(token)
 
 
+def quiet_apprise():
+    """A block in which apprise's log lines are kept from every handler (they may quote a URL whole)."""
+    return _capture()
+
+
 class AppriseConfigError(ValueError):
     """The apprise config cannot be read; the message never quotes a URL."""
 

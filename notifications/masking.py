@@ -5,21 +5,37 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-# A mainland mobile number: 1[3-9] and nine more digits, optionally after +86/0086/86 and written with
-# spaces or dashes between the groups (138 1234 5678, 138-1234-5678, +86 13812345678). The lookarounds
-# keep us from biting into longer digit runs such as order or receipt numbers.
-_SEP = r"[ \-]?"
-_HEAD, _FOUR = r"1[3-9]\d", r"\d{4}"
+# A mainland mobile number: 1[3-9] and nine more digits, optionally after +86/0086/86, written plain or with
+# spaces, dashes or dots between the groups (138 1234 5678, 138  8765  4321, 138.1234.5678, +86 13812345678),
+# in ASCII or full-width digits (１３９１２３４５６７８: Python's \d is any decimal digit). The lookarounds keep
+# us from biting into longer digit runs such as order, receipt or ID numbers.
+_GAP = r"[ \t\u00a0\u3000]{0,3}"
+_SEP = rf"(?:{_GAP}[\-.．－‐–—·・]?{_GAP})"
+_HEAD, _FOUR = r"[1１][3-9３-９]\d", r"\d{4}"
 _MOBILE = re.compile(
     r"(?<![\d])"
-    r"(?P<prefix>(?:\+|00)?86[ \-]?)?"
+    rf"(?P<prefix>(?:[+＋]|00|００)?[8８][6６]{_SEP})?"
     rf"(?P<head>{_HEAD})" + _SEP + rf"(?P<mid>{_FOUR})" + _SEP + rf"(?P<tail>{_FOUR})"
     r"(?![\d])"
 )
-# The part every match contains. A pattern that starts with a lookbehind is tried at every position of the
-# text (220 us for a 2.7 kB digest); one that starts with the literal "1" is found by a fast scan (2.5 us), and
-# a text without it cannot hold a mobile number, masked ones ("138****5678") included.
-_MOBILE_CORE = re.compile(_HEAD + _SEP + _FOUR)
+# A resident identity card number (居民身份证): 17 digits and a check digit or X, the 7th-14th a birth date.
+_ID_CARD = re.compile(r"\d(?<!\d\d)\d{16}[\dXxＸｘ](?![\d])")  # \d first: a scan, not a try at every position
+_ID_DATE = re.compile(r"\d{6}(?:18|19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+_TO_ASCII = str.maketrans("０１２３４５６７８９ＸｘＸ", "0123456789XxX")
+# Necessary conditions, checked first: a text without them cannot hold a mobile or ID number (masked ones
+# such as "138****5678" included). Each pattern starts with a literal, which the regex engine finds by a fast
+# scan: a full-width digit class or a pattern starting with a lookbehind is tried at every position instead
+# (35 us against 3 us for a 2.7 kB digest). Full-width digits are rare enough to send a text the slow way.
+_QUICK_ONE = re.compile(rf"1(?:[3-9]\d{_SEP}{_FOUR}|[89]\d{{8}})")  # a mobile's head; an ID's 18xx/19xx year
+_QUICK_TWO = re.compile(r"20\d{8}")  # an ID's 20xx year
+_FULL_WIDTH_DIGITS = "０１２３４５６７８９"
+_FULL_WIDTH_DIGIT = re.compile(f"[{_FULL_WIDTH_DIGITS}]")
+
+
+def _may_hold_numbers(text: str) -> bool:
+    return (_QUICK_ONE.search(text) is not None or _QUICK_TWO.search(text) is not None
+            or (_FULL_WIDTH_DIGIT.search(text) is not None if len(text) < 100
+                else any(digit in text for digit in _FULL_WIDTH_DIGITS)))
 
 
 def mask_phone(phone: str | None) -> str:
@@ -35,18 +51,29 @@ def mask_phone(phone: str | None) -> str:
     return "****"
 
 
+def _mask_id(m: re.Match) -> str:
+    number = m.group(0)
+    if _ID_DATE.match(number.translate(_TO_ASCII)) is None:
+        return number  # 18 digits that carry no birth date: some other number
+    return f"{number[:3]}{'*' * 11}{number[-4:]}"
+
+
+def _mask_mobile(m: re.Match) -> str:
+    return f"{m['prefix'] or ''}{m['head']}****{m['tail']}"
+
+
 def mask_text(text: str | None) -> str:
-    """`text` with every Chinese mobile number in it masked (free-text notes included)."""
+    """`text` with every Chinese mobile number and identity card number in it masked (free-text notes included)."""
     if not text:
         return text or ""
-    if _MOBILE_CORE.search(text) is None:
+    if not _may_hold_numbers(text):
         return text
-    return _MOBILE.sub(lambda m: f"{m['prefix'] or ''}{m['head']}****{m['tail']}", text)
+    return _MOBILE.sub(_mask_mobile, _ID_CARD.sub(_mask_id, text))
 
 
 def has_unmasked_mobile(text: str) -> bool:
-    """True when `text` still carries a full mobile number (tests and a last check before sending)."""
-    return _MOBILE_CORE.search(text) is not None and _MOBILE.search(text) is not None
+    """True when `text` still carries a full mobile or ID number (tests and a last check before sending)."""
+    return _may_hold_numbers(text) and mask_text(text) != text
 
 
 def mask_facts(value: Any) -> Any:
@@ -76,31 +103,55 @@ def _elide(value: str) -> str:
     return f"{value[:1]}...{value[-1:]}" if len(value) > 2 else "..."
 
 
+# generic webhooks: the path is where the receiving side keeps its secret (json://host/hook/<secret>), and
+# apprise's privacy form shows it whole, as it does their custom query arguments
+GENERIC_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+
+
 def harden_privacy_url(url: str) -> str:
-    """Apprise's privacy URL with every non-standard query value elided too."""
+    """Apprise's privacy URL with every non-standard query value elided too, and a generic webhook's path.
+
+    Scheme, host and port stay readable (they say which service it is); for json/xml/form URLs each path
+    segment is elided as apprise elides tokens (`h...k`).
+    """
     from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
     try:
         parts = urlsplit(url)
     except ValueError:
         return url.split("://", 1)[0] + "://****"
-    if not parts.query:
-        return url
+    path = parts.path
+    if parts.scheme.lower() in GENERIC_SCHEMES and path.strip("/"):
+        path = "/".join(quote(_elide(unquote(seg)), safe="@.,") if seg else seg for seg in path.split("/"))
     pairs = []
-    for pair in parts.query.split("&"):
+    for pair in parts.query.split("&") if parts.query else ():
         key, _, value = pair.partition("=")  # keys kept raw: "+Header" must not turn into " Header"
         if unquote(key).lower() not in _SAFE_QUERY_KEYS:
             value = quote(_elide(unquote(value)), safe="@.,")
         pairs.append(f"{key}={value}")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(pairs), parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, path, "&".join(pairs), parts.fragment))
+
+
+_SECRET_QUERY = re.compile(r"(?P<key>(?:^|[?&;])[^=&;]*(?:password|passwd|pwd|secret|token|key)[^=&;]*=)[^&;#]*", re.I)
+_USER_PASSWORD = re.compile(r"(?P<head>^[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]*(?P<tail>@)", re.I)
+
+
+def mask_url_password(url: str) -> str:
+    """Any URL (a database URL) as it may be shown: the password and secret-looking query values as ****."""
+    url = _USER_PASSWORD.sub(lambda m: f"{m['head']}****{m['tail']}", url)
+    return _SECRET_QUERY.sub(lambda m: f"{m['key']}****", url)
 
 
 def privacy_url(url: str) -> str:
     """An apprise URL in apprise's own privacy form (tokens and passwords elided); never the raw text."""
+    from notifications.delivery import quiet_apprise
+
     try:
         import apprise
 
-        obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        # apprise logs the URL it parses ("Unparseable URL <raw>" at ERROR, "Loaded ... URL" at DEBUG)
+        with quiet_apprise():
+            obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     except Exception:  # noqa: BLE001 - whatever went wrong, the raw URL must not come out
         obj = None
     if obj:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from models.calendar import BusinessCalendar
 from models.tables import Alert, AlertSilence, AuditEvent, UTCDateTime
+from notifications.masking import mask_facts, mask_phone
 
 FALLBACK_TAG = "ops"  # a finding nobody is routed to still reaches someone: nothing is dropped silently
 DEPARTMENT_PLACEHOLDER = "{dept}"
@@ -152,9 +153,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def _facts(finding: Finding) -> dict[str, Any]:
+    # the payload is read to build messages, never to call anyone: the ledger keeps the only full numbers
+    facts = mask_facts(_jsonable(finding.facts))
+    if facts.get("phone"):
+        facts["phone"] = mask_phone(facts["phone"])
     return {"key": finding.key, "department": finding.department,
             "occurred_at": finding.occurred_at.isoformat() if finding.occurred_at else None,
-            "facts": _jsonable(finding.facts)}
+            "facts": facts}
 
 
 def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[str], as_of: datetime,

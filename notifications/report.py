@@ -25,8 +25,18 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from models.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.reconcile import GROUP, CallbackLine, Discrepancy, Figures, MonthTally, jsonable_row
 from models.tables import DEPARTMENT_NAMES
+from notifications.masking import mask_facts, mask_text
 
 TEMPLATES = Path(__file__).with_name("templates")
+
+# Everything here goes to administration: every text that came from the ledger (a collect reason, a department
+# report's description, an imported note, a name) has its mobile and ID numbers masked before it is written.
+# Names and codes repeat on every row of a big month: each distinct one is masked once.
+_masked = functools.lru_cache(maxsize=1 << 16)(mask_text)
+
+
+def _masked_cell(value: Any) -> Any:
+    return _masked(value) if type(value) is str else value
 
 # -- labels --------------------------------------------------------------------------------------
 
@@ -238,7 +248,8 @@ def content_texts(group: MonthTally, offices: dict[str, MonthTally]) -> dict[str
 
     def flush() -> None:
         if run:
-            piece = ",".join(run)
+            # masked as one text: a scan of a thousand lines costs less than a look at each of their names
+            piece = mask_text(",".join(run))
             group_pieces.append(piece)
             mine = office_pieces.get(run_office)
             if mine is not None:
@@ -265,6 +276,7 @@ def content_texts(group: MonthTally, offices: dict[str, MonthTally]) -> dict[str
 def _content_text(figures: dict, lines: list[str]) -> ContentText:
     # canonical JSON sorts the keys: "callbacks" comes first, then the rest of the object as canonical_json writes it
     del figures["callbacks"]
+    figures = mask_facts(figures)
     rest = canonical_json(figures)
     pieces = ['{"callbacks":[']
     for index, piece in enumerate(lines):
@@ -460,12 +472,14 @@ class SheetRows:
 
 
 def _finding_row(d: Discrepancy, locale: str, tz) -> list[Any]:
-    return [kind_label(d.kind, locale), d.office, d.order_number, d.reference, department_label(d.department, locale),
-            d.worker, d.worker_name, excel_time(d.occurred_at, tz), d.amount, d.expected, _detail(d, locale)]
+    return [kind_label(d.kind, locale), _masked_cell(d.office), _masked_cell(d.order_number), mask_text(d.reference),
+            department_label(d.department, locale), _masked_cell(d.worker), _masked_cell(d.worker_name),
+            excel_time(d.occurred_at, tz), d.amount, d.expected, mask_text(_detail(d, locale))]
 
 
 def _callback_row(c: CallbackLine, locale: str, tz) -> list[Any]:
-    return [c.office, c.order_number, c.rework_of, department_label(c.department, locale), c.worker, c.worker_name,
+    return [_masked_cell(c.office), c.order_number, c.rework_of, department_label(c.department, locale),
+            _masked_cell(c.worker), _masked_cell(c.worker_name),
             excel_time(c.due_at, tz), excel_time(c.done_at, tz), word(c.outcome, locale) if c.outcome else "",
             word("yes" if c.on_time else "no", locale), c.rework_order]
 
@@ -542,7 +556,8 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     sheet = _Sheet(book, formats, w("workers"))
     sheet.table([w("office"), w("department"), w("worker_code"), w("worker")] + _metric_headers(locale),
                 ["text"] * 4 + _metric_kinds(),
-                [[f.office, department_label(f.department, locale), f.worker, f.worker_name] + _metric_values(f)
+                [[_masked_cell(f.office), department_label(f.department, locale), _masked_cell(f.worker),
+                  _masked_cell(f.worker_name)] + _metric_values(f)
                  for f in tally.by_worker()])
     sheet.finish()
 
@@ -565,7 +580,7 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     if changes is not None and previous_version is not None:
         sheet = _Sheet(book, formats, w("changes", version=previous_version))
         labels = {key: (en if locale == "en" else zh) for key, zh, en, _fmt in METRICS}
-        rows = [[c.section, c.item or w("total"), labels.get(c.metric, c.metric),
+        rows = [[c.section, mask_text(c.item) or w("total"), labels.get(c.metric, c.metric),
                  (w("removed") if c.before and c.section == "findings" else c.before),
                  (w("added") if c.after and c.section == "findings" else c.after)] for c in changes]
         sheet.table([w("section"), w("item"), w("metric"), w("before"), w("after")], ["text"] * 5,
@@ -658,7 +673,10 @@ def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
 
 @functools.cache
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
+    # only the HTML templates escape: the title is a mail subject and a workbook property, plain text, and the
+    # HTML template escapes it once itself (escaping it here too showed "R&amp;amp;D" in the body)
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(["html", "html.j2"], default_for_string=False),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
     env.filters["pct"] = lambda v: "–" if v is None else f"{Decimal(v) * 100:.1f}%"
     env.filters["money"] = lambda v: "–" if v is None else f"{Decimal(v):,.2f}"
@@ -692,7 +710,7 @@ def email_html(tally: MonthTally, *, locale: str, version: int, workbook: Path, 
         before = previous.as_dict()[key] if previous else None
         headline.append(dict(label=en if locale == "en" else zh, fmt=fmt, now=now, before=before))
     template = _environment().get_template(f"{locale}/report_email.html.j2")
-    return template.render(
+    return mask_text(template.render(
         title=title(tally, locale=locale, version=version),
         month=tally.month, office=office_label(tally.office, locale), version=version,
         headline=headline,
@@ -703,7 +721,7 @@ def email_html(tally: MonthTally, *, locale: str, version: int, workbook: Path, 
         chart=chart_data, chart_name=chart.name if chart else None, workbook=str(workbook),
         workbook_name=workbook.name,
         changes=len(changes) if changes is not None else None, previous_version=previous_version,
-    )
+    ))
 
 
 def atomic_write_text(path: Path, text: str) -> None:

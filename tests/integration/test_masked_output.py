@@ -1,0 +1,105 @@
+"""Residents' numbers reach administration and the outbox masked, free text included (issue 18, defects 3 and 4).
+
+The ledger keeps what the clerk typed; the alerts table, the report's workbook, `tally.json` and the HTML
+summary hold masked copies only.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+from sqlalchemy import select
+
+from flows.callbacks import run_chase_replies
+from flows.tally import run_monthly_tally
+from models import desk
+from models.db import transaction
+from models.tables import Alert, Callback, ServiceRequest, Staff
+from notifications.masking import has_unmasked_mobile
+from tests.builders import accepted_job, at, collect_fee, give_receipts, request_for, setup_office
+
+MOBILE, DOTTED, FULL_WIDTH, ID_CARD = "13812345678", "139.8765.4321", "１３７１１１１２２２２", "11010519900307123X"
+SPACED = "186  0000  9999"
+
+
+def _report_folder(runtime, office: str) -> Path:
+    [folder] = (runtime.settings.effective_reports_dir / office / "2026-10").glob("v*")
+    return folder
+
+
+def _workbook_texts(folder: Path) -> list[str]:
+    [path] = folder.glob("*.xlsx")
+    book = openpyxl.load_workbook(path, read_only=True)
+    return [str(cell) for sheet in book for row in sheet.iter_rows(values_only=True) for cell in row if cell]
+
+
+def test_a_collect_reason_a_department_report_and_a_callback_note_reach_the_report_masked(runtime, engine, calendar):
+    with transaction(engine) as s:
+        o = setup_office(s)
+        s.scalar(select(Staff).where(Staff.code == o.plumber)).name = f"钱师傅 {SPACED}"  # on every callback line
+        r = give_receipts(s, o, first="000101", count=5)
+        differs = accepted_job(s, calendar, o, at=at("2026-10-14", "09:00"))
+        collect_fee(s, o, differs, receipt=r[0], amount=Decimal("60.00"), reason=f"业主{MOBILE}说老人优惠",
+                    at=at("2026-10-14", "11:30"))
+        desk.department_report(s, by=o.eng_supervisor, department="engineering", worker=o.plumber,
+                               address=f"5栋101 电话{DOTTED}", description=f"疏通下水道,身份证{ID_CARD}",
+                               fee=Decimal("50.00"), at=at("2026-10-20", "17:00"))
+        unsatisfied = accepted_job(s, calendar, o, at=at("2026-10-20", "09:00"))
+        owed = s.scalar(select(Callback).where(Callback.order_id == unsatisfied.id))
+        owed.done_at, owed.outcome, owed.note = at("2026-10-21", "10:00"), "unsatisfied", f"还在漏,回电{FULL_WIDTH}"
+
+    run_monthly_tally(runtime, "2026-10", as_of=at("2026-11-01", "08:00"))
+
+    for office in ("A1", "group"):
+        folder = _report_folder(runtime, office)
+        cells = _workbook_texts(folder)
+        assert any("老人优惠" in c for c in cells) and any("疏通下水道" in c for c in cells)
+        assert [c for c in cells if has_unmasked_mobile(c)] == []
+        tally = (folder / "tally.json").read_text(encoding="utf-8")
+        assert "老人优惠" in tally and "138****5678" in tally and "110***********123X" in tally
+        assert "钱师傅 186****9999" in tally and any(c == "钱师傅 186****9999" for c in cells)
+        assert not has_unmasked_mobile(tally)
+        for body in ("email.html", "summary.html"):
+            assert not has_unmasked_mobile((folder / body).read_text(encoding="utf-8"))
+        json.loads(tally)  # still the JSON the next version compares against
+
+
+def test_the_outbox_payload_keeps_no_full_number_of_a_resident(runtime, engine):
+    with transaction(engine) as s:
+        o = setup_office(s)
+        request_for(s, o, at=at("2026-11-25", "10:00"), resident=f"刘女士{FULL_WIDTH}", phone=MOBILE,
+                    address=f"3栋501(身份证{ID_CARD},备用{DOTTED})")
+
+    run_chase_replies(runtime, at("2026-11-25", "11:00"))
+
+    with runtime.sessions() as s:
+        [payload] = s.scalars(select(Alert.payload)).all()
+        ledger = s.scalar(select(ServiceRequest.phone))
+    facts = payload["facts"]
+    assert facts["phone"] == "138****5678" and facts["resident"] == "刘女士１３７****２２２２"
+    assert facts["address"] == "3栋501(身份证110***********123X,备用139****4321)"
+    assert not has_unmasked_mobile(json.dumps(payload, ensure_ascii=False))
+    assert ledger == MOBILE  # the ledger itself keeps what the clerk typed
+
+
+def test_config_show_hides_a_database_password_given_in_the_query(settings):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.cli_common import set_runtime
+    from flows.runtime import Runtime
+
+    url = "postgresql://bianmin@127.0.0.1:5432/ledger?password=CANARYpg0query&sslmode=disable"
+    rt = Runtime(settings.model_copy(update={"database_url": url}))
+    set_runtime(rt)
+    try:
+        result = CliRunner().invoke(app, ["config", "show", "--json"])
+    finally:
+        set_runtime(None)
+        rt.close()
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["database_url"] == \
+        "postgresql://bianmin@127.0.0.1:5432/ledger?password=****&sslmode=disable"
+    assert "CANARYpg0query" not in result.stdout + result.stderr
