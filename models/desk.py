@@ -57,6 +57,8 @@ _DEPT_ZH = {code: names[0] for code, names in DEPARTMENT_NAMES.items()}
 _CATEGORY_ZH = {"plumbing": "水管维修安装", "electrical": "电路维修安装", "cleaning": "保洁", "greening": "绿化",
                 "appliance": "家电维修", "renovation": "房屋修缮"}
 _ACTION_ZH = {"register": "登记", "reply": "回复", "issue": "开通知单", "callback": "回访"}
+# a receipt's serial is an Integer column: 32 bits on PostgreSQL
+_SERIAL_LIMIT = 2**31
 # a rework order is scheduled this long after the unsatisfied callback unless the caller says otherwise
 DEFAULT_REWORK_WITHIN = timedelta(hours=24)
 
@@ -662,10 +664,12 @@ def issue_receipts(s: Session, *, by: str | Staff, to: str | Staff, first: str, 
                           department_zh=_DEPT_ZH.get(issuer.department, issuer.department))
     holder = _staff(s, to)
     first = str(first).strip()
-    if not first.isdigit():
+    if not (first.isascii() and first.isdigit()):  # str.isdigit alone takes "²" and "١٢", which int() refuses
         raise DomainError("receipt_number", number=first)
     if count < 1 or count > 10000:
         raise DomainError("receipt_count", count=count)
+    if len(first) > value_rules.limit_of(Receipt.number) or int(first) + count > _SERIAL_LIMIT:
+        raise DomainError("receipt_too_large", number=first, limit=_SERIAL_LIMIT - 1)
     width, start = len(first), int(first)
     numbers = [f"{start + i:0{width}d}" for i in range(count)]
     known = s.info.get(_KEYS, {}).get((Receipt, "number"), {})

@@ -856,31 +856,34 @@ _ERROR_FIELDS: dict[str, dict[str, str]] = {
     "staff": {"unknown_department": "department", "unknown_role": "role"},
     "requests": {"cs_only": "by", "wrong_office": "by", "out_of_scope": "category", "unknown_category": "category",
                  "price_category": "price", "fee_needed": "fee", "community_office": "community",
-                 "not_found": "price", "before_event": "replied_at", "negative_amount": "fee"},
+                 "not_found": "price", "before_event": "replied_at", "negative_amount": "fee",
+                 "time_out_of_range": "received_at"},
     "orders": {"cs_only": "by", "worker_department": "worker", "wrong_office": "worker",
                "already_issued": "request", "before_event": "issued_at", "already_completed": "completed_at",
-               "already_accepted": "accepted_at", "accept_before_completion": "accepted_at"},
+               "already_accepted": "accepted_at", "accept_before_completion": "accepted_at",
+               "time_out_of_range": "issued_at"},
     "receipts": {"receipt_number": "number", "receipt_not_unused": "number", "receipt_holder": "collected_by",
                  "collect_before_acceptance": "collected_at", "rework_free": "amount",
                  "amount_differs": "amount", "already_collected": "order", "unknown_method": "method",
-                 "negative_amount": "amount", "receipts_issuer": "collected_by"},
+                 "negative_amount": "amount", "receipts_issuer": "collected_by", "receipt_too_large": "number",
+                 "time_out_of_range": "collected_at"},
     "handovers": {"not_cashier": "cashier", "handover_duplicate": "receipts", "not_found": "receipts",
                   "handover_not_cash": "receipts", "handover_not_collector": "receipts",
-                  "handover_already": "receipts", "before_event": "handed_at", "negative_amount": "counted"},
+                  "handover_already": "receipts", "before_event": "handed_at", "negative_amount": "counted",
+                  "time_out_of_range": "handed_at"},
     "callbacks": {"cs_only": "by", "callback_before_acceptance": "at", "no_callback_owed": "order",
-                  "before_event": "at"},
+                  "before_event": "at", "time_out_of_range": "at"},
     "department_reports": {"report_by": "by", "worker_department": "worker", "report_department": "department",
-                           "negative_amount": "fee"},
+                           "negative_amount": "fee", "time_out_of_range": "reported_at"},
 }
 
 
 def _field_of(kind: Kind, error: DomainError) -> str | None:
-    """The column a desk refusal concerns: by its code, or the field a value rule names (models.values)."""
-    fld = _ERROR_FIELDS[kind.name].get(error.code)
-    if fld is None:
-        named = error.params.get("field")
-        fld = next((c.field for c in kind.columns if c.field == named), None)
-    return fld
+    """The column a desk refusal concerns: the field it names (models.values' rules), else by its code."""
+    named = error.params.get("field")
+    if any(c.field == named for c in kind.columns):
+        return named
+    return _ERROR_FIELDS[kind.name].get(error.code)
 
 
 def _request_row(s: Session, ctx: _Context, batch: _Decided, v: dict[str, Any]) -> tuple[str, list[desk.Decision]]:

@@ -58,6 +58,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "receipts_issuer": ("票据只能由客服部或财务部发放:{staff} 属于{department_zh}",
                         "Receipts are issued by customer service or finance: {staff} belongs to {department}"),
     "receipt_number": ("票据号只能是数字:{number}", "A receipt number is digits only, not {number}"),
+    "receipt_too_large": ("票据号太大:{number}(最大 {limit})", "Receipt number {number} is too large (at most {limit})"),
     "receipt_count": ("票据张数不对:{count}", "Receipt count must be 1..10000, not {count}"),
     "receipt_exists": ("票据号 {number} 已发放过", "Receipt {number} has already been issued"),
     "receipt_not_unused": ("票据 {number} 不可用(状态:{state})", "Receipt {number} cannot be used: it is {state}"),
