@@ -265,7 +265,8 @@ def test_a_department_report_is_recorded_against_an_order(cli, scene):
 
 @pytest.mark.parametrize("fee, refusal", [
     ("1e-30", "Malformed amount '1e-30' for --fee"), ("0.001", "--fee '0.001' has more than 2 decimal places"),
-    ("80e2", "Malformed amount '80e2' for --fee"), ("99999999999999999999", "--fee '99999999999999999999' is too large"),
+    ("80e2", "Malformed amount '80e2' for --fee"),
+    ("99999999999999999999", "--fee '99999999999999999999' is too large"),
     ("-0", "--fee must be a non-negative amount")])
 def test_a_fee_that_is_not_plain_money_is_refused_naming_the_field_and_nothing_is_written(cli, scene, fee, refusal):
     before = row_counts(cli.rt.engine)
