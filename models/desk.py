@@ -430,7 +430,8 @@ def add_community(s: Session, *, office: str | Office, code: str, name: str, at:
                   actor: str = "setup") -> Community:
     """A community (小区) managed by an office."""
     _require_aware(at)
-    code, name = _text(code, "code", Community.code, required=True), _text(name, "name", Community.name)
+    code = _text(code, "code", Community.code, required=True)
+    name = _text(name, "name", Community.name, required=True)
     off = _office(s, office)
     if s.scalar(select(Community.id).where(Community.code == code)) is not None:
         raise DomainError("exists", what="小区", what_en="community", ref=code)
@@ -466,7 +467,8 @@ def set_price(s: Session, *, code: str, category: str, name: str, fee: Decimal, 
               actor: str = "setup") -> PriceItem:
     """Create a price-list item or change it; out-of-scope categories cannot be priced."""
     _require_aware(at)
-    code, name = _text(code, "code", PriceItem.code, required=True), _text(name, "name", PriceItem.name)
+    code = _text(code, "code", PriceItem.code, required=True)
+    name = _text(name, "name", PriceItem.name, required=True)
     _check_category(category)
     amount = _money(fee, "fee")
     item = s.scalar(select(PriceItem).where(PriceItem.code == code))

@@ -124,14 +124,16 @@ FUTURE_HORIZON = timedelta(days=366)  # a booking, an event typed ahead or a sil
 def moment(value: datetime, *, field: str, now: datetime | None = None) -> datetime:
     """`value` if it lies in EARLIEST_YEAR..LATEST_YEAR and, given `now`, no more than FUTURE_HORIZON after it;
     also refused: a moment whose UTC form would leave the calendar (year 1 with a positive offset)."""
+    # as a clerk wrote it (isoformat would add year 1's local mean time offset, +08:05:43)
+    shown_as = f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}"
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise DomainError("time_out_of_range", field=field, value=value.isoformat(), earliest=EARLIEST_YEAR,
+        raise DomainError("time_out_of_range", field=field, value=shown_as, earliest=EARLIEST_YEAR,
                           latest=LATEST_YEAR)
     try:
         value.astimezone(timezone.utc)
     except (OverflowError, ValueError):
-        raise DomainError("time_out_of_range", field=field, value=value.isoformat(), earliest=EARLIEST_YEAR,
+        raise DomainError("time_out_of_range", field=field, value=shown_as, earliest=EARLIEST_YEAR,
                           latest=LATEST_YEAR) from None
     if now is not None and value - now > FUTURE_HORIZON:
-        raise DomainError("time_too_far", field=field, value=value.isoformat(), days=FUTURE_HORIZON.days)
+        raise DomainError("time_too_far", field=field, value=shown_as, days=FUTURE_HORIZON.days)
     return value

@@ -1,4 +1,4 @@
-"""Hostile values typed into every desk, run, import and alerts command: each is refused with exit code 2 and one
+"""Hostile values typed into every desk, run, import, alerts and set-up command (but `office add`): each is refused with exit code 2 and one
 line on stderr, never a traceback, and the ledger is left as it was.
 
 The commands run through the real entry point (`flows.cli.main`) in a process of their own; one process takes the
@@ -60,6 +60,7 @@ INTEGER = {**NUMBERS, **BIG, "fraction": "2.5", "negative": "-5"}
 CODE = {**NUMBERS, **BIG, "line break": "A1\nB"}  # a code that names nothing
 NAME = {"empty": "", **BIG, "line break": "刘\n女士", "tab": "刘\t女士", "longer than its column": "刘" * 301}
 FREE_TEXT = {"10k characters": TEN_K, "just over the limit": "x" * 2001, **CONTROLS}
+NEW_CODE = {"empty": "", **BIG, "line break": "X\nY", "longer than its column": "C" * 33}  # a code being created
 CHOICE = {**NUMBERS, **BIG, "line break": "cash\n"}
 RECEIPT_FIRST = {**NUMBERS, **BIG, "superscript digit": "²", "arabic digits": "١٢٣", "too many digits": "9" * 41,
                  "past the serial column": "2147483647"}
@@ -150,6 +151,14 @@ def commands(n: dict[str, str], ledger_file: Path) -> dict[str, tuple[list[str],
                             "--by": {"empty": "", **BIG, "longer than its column": "b" * 101},
                             "--reason": {"empty": "", **FREE_TEXT}}),
         "alerts silences": (["alerts", "silences"], {"--at": TIME}),
+        "staff add": (["staff", "add", "A1-NEW", "--name", "新人", "--office", "A1", "--dept", "cs", "--role", "clerk",
+                       *AT],
+                      {2: NEW_CODE, "--name": NAME, "--office": CODE, "--dept": CHOICE, "--role": CHOICE,
+                       "--at": TIME}),
+        "community add": (["community", "add", "A1-C9", "--office", "A1", "--name", "新小区", *AT],
+                          {2: NEW_CODE, "--office": CODE, "--name": NAME, "--at": TIME}),
+        "prices set": (["prices", "set", "VALVE", "--category", "plumbing", "--name", "换阀门", "--fee", "50", *AT],
+                       {2: NEW_CODE, "--category": CHOICE, "--name": NAME, "--fee": MONEY, "--at": TIME}),
     }
 
 
