@@ -4,62 +4,66 @@ Nothing imported at module level pulls in Prefect: commands that run a flow impo
 """
 from __future__ import annotations
 
-import gc
 import sys
 
-# A command is a short process that builds ~80k long-lived objects while importing (SQLAlchemy, typer, rich;
-# twice that with Prefect): the cyclic collector, run over and over meanwhile, finds nothing to free.
-_gc_was_enabled = gc.isenabled()
-gc.disable()
-
 import typer
-# typer 0.29 vendors click; its exceptions are what the parser raises
-from typer._click import exceptions as click_errors
 
 from flows import cli_alerts, cli_cash, cli_config, cli_desk, cli_import, cli_run, cli_setup, cli_tally
-from flows.cli_common import err_console, t, warn_calendar_gaps
+from flows.cli_common import command_group, say_error, t, warn_calendar_gaps
 from flows.runtime import keep_files_private
+from models import values
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="bianmin 便民: the paid convenience services ledger and its scheduled checks.")
-run_app = typer.Typer(no_args_is_help=True, help="Run one flow once, now or as of a given moment.")
+app = command_group("bianmin 便民: the paid convenience services ledger and its scheduled checks.",
+                    add_completion=False, pretty_exceptions_enable=False)
+run_app = command_group("Run one flow once, now or as of a given moment.")
 app.add_typer(run_app, name="run")
 
 for module in (cli_setup, cli_config, cli_desk, cli_alerts, cli_run, cli_cash, cli_tally, cli_import):
     module.register(app, run_app)
 
-if _gc_was_enabled:
-    gc.enable()
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a bad argument is one line on stderr and exit code 2, like a refused operation."""
     keep_files_private()
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = app(args=argv, prog_name="bianmin", standalone_mode=False)
-    except click_errors.NoArgsIsHelpError:
-        code = 0  # the help is already on screen
-    except click_errors.UsageError as exc:
-        # click would draw a multi-line box; scripts and clerks get one line naming the problem
-        where = f"bianmin {exc.ctx.command_path.partition(' ')[2]}".strip() if exc.ctx else "bianmin"
-        err_console.print(t(f"{where}:参数错误:{exc.format_message()}(--help 查看用法)",
-                            f"{where}: {exc.format_message()} (see --help)"),
-                          style="red", markup=False, highlight=False, soft_wrap=True)
-        code = 2
-    except click_errors.Abort:
-        err_console.print(t("已取消", "Aborted"), style="red")
+        code = 2 if _hostile_argument(args) else app(args=args, prog_name="bianmin", standalone_mode=False)
+    except typer.Abort:
+        say_error(t("已取消", "Aborted"))
         code = 1
-    except click_errors.ClickException as exc:
-        err_console.print(exc.format_message(), style="red", markup=False, highlight=False, soft_wrap=True)
-        code = exc.exit_code
+    except typer.TyperException as exc:
+        # the parser's errors (typer's public base of its click exceptions); a usage error carries exit code 2
+        # and the context of the command it concerns
+        code = getattr(exc, "exit_code", 1)
+        ctx = getattr(exc, "ctx", None)
+        if code == 2:
+            where = f"bianmin {ctx.command_path.partition(' ')[2]}".strip() if ctx is not None else "bianmin"
+            say_error(t(f"{where}:参数错误:{exc.format_message()}(--help 查看用法)",
+                        f"{where}: {exc.format_message()} (see --help)"))
+        else:
+            say_error(exc.format_message())
     finally:
         warn_calendar_gaps()
-    code = code if isinstance(code, int) else 0
-    # the command is done: the interpreter's last collections would walk every object only to find them all
-    # reachable (~0.5 s once Prefect is loaded); exit handlers (Prefect's flushes, stopping a temporary server)
-    # still run
-    gc.freeze()
-    sys.exit(code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _hostile_argument(args: list[str]) -> bool:
+    """Refuse, before any command sees it, an argument no field could take: longer than the longest text the
+    ledger keeps, or holding a control character (line breaks and tabs aside: a note may have lines)."""
+    for index, arg in enumerate(args):
+        name = arg.partition("=")[0] if arg.startswith("--") and "=" in arg else \
+            args[index - 1] if index and args[index - 1].startswith("-") else t(f"第 {index + 1} 个参数",
+                                                                               f"argument {index + 1}")
+        name = values.shown(name, 40)
+        if len(arg) > values.FREE_TEXT_MAX:
+            say_error(t(f"{name} 太长:{len(arg)} 个字符,最多 {values.FREE_TEXT_MAX} 个",
+                        f"{name} is too long: {len(arg)} characters, at most {values.FREE_TEXT_MAX}"))
+            return True
+        char = values.control_in(arg)
+        if char is not None:
+            say_error(t(f"{name} 含有控制字符 {char},不予受理", f"{name} holds a control character {char}: refused"))
+            return True
+    return False
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from flows.cli_common import console, emit, fail, local_text, parse_at, runtime, t, to_jsonable
+from flows.cli_common import (check_text, command_group, console, emit, fail, local_text, parse_at, runtime, t,
+                               to_jsonable)
+from models import values
 from models.db import transaction
+from models.tables import Alert, AlertSilence
 from notifications import outbox
 
-alerts_app = typer.Typer(no_args_is_help=True, help="The alert outbox: list, acknowledge, silence.")
+alerts_app = command_group("The alert outbox: list, acknowledge, silence.")
 
 
 def _db_error(exc: SQLAlchemyError) -> None:
@@ -23,7 +26,7 @@ def _db_error(exc: SQLAlchemyError) -> None:
 def list_cmd(open_only: bool = typer.Option(False, "--open", help="Only alerts not resolved."),
              as_json: bool = typer.Option(False, "--json", help="A JSON list of alerts."),
              at: str | None = typer.Option(None, "--at", help="Judge silences as of this time; default now."),
-             limit: int = typer.Option(1000, "--limit", min=1)) -> None:
+             limit: int = typer.Option(1000, "--limit", min=1, max=100_000)) -> None:
     """List outbox alerts, newest first: key, kind, level, tag, office, order, status, attempts."""
     rt = runtime()
     as_of = parse_at(at)
@@ -62,13 +65,14 @@ def ack_cmd(key: str = typer.Argument(..., help="An alert key (as listed), or an
     """Acknowledge an alert: no more reminders until its level changes."""
     rt = runtime()
     moment = parse_at(at)
+    by = check_text(by, "--by", Alert.acked_by)
     try:
         with transaction(rt.sessions) as s:
             count = outbox.ack(s, key=key, by=by, at=moment)
     except SQLAlchemyError as exc:
         _db_error(exc)
     if not count:
-        fail(t(f"没有未解除的提醒:{key}", f"No open alert with key {key}"))
+        fail(t(f"没有未解除的提醒:{values.shown(key)}", f"No open alert with key {values.shown(key)}"))
     emit(as_json, {"key": key, "acked": count, "by": by, "at": moment},
          lambda: console.print(t(f"已确认 {key}({count} 条通知),{by}", f"Acknowledged {key} ({count} row(s)) by {by}"),
                                markup=False, highlight=False))
@@ -84,12 +88,15 @@ def silence_cmd(kind: str = typer.Option(..., "--kind", help="Alert kind, e.g. c
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Hold back delivery of one kind of alert (in one office) until a time; recorded with who and why."""
     rt = runtime()
-    starts_at = parse_at(start)
-    ends = parse_at(until)
+    starts_at = parse_at(start, field="--from")
+    ends = parse_at(until, field="--until")
     if ends <= starts_at:
         fail(t("静默结束时间必须晚于开始时间", "The silence must end after it starts"))
     if not reason.strip():
         fail(t("请说明静默原因", "Give a reason for the silence"))
+    kind, by = check_text(kind, "--kind", AlertSilence.kind), check_text(by, "--by", AlertSilence.created_by)
+    office = check_text(office, "--office", AlertSilence.office)
+    reason = check_text(reason, "--reason", AlertSilence.reason)
     try:
         with transaction(rt.sessions) as s:
             row = outbox.silence(s, kind=kind, office=office, starts_at=starts_at, until=ends, by=by,

@@ -4,25 +4,15 @@ Prefect (and flows.cash, which imports it) is imported inside the command only.
 """
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
-from flows.cli_common import console, emit, fail, local_text, parse_at, run_flow_once, t, to_jsonable
-from models.tables import DEPARTMENT_NAMES
+from flows.cli_common import (check_text, console, emit, local_text, parse_at, parse_day, run_flow_once, t,
+                               to_jsonable)
+from models.tables import DEPARTMENT_NAMES, Office
 from notifications.masking import mask_phone
-
-
-def _parse_day(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        fail(t(f"日期格式不对:{value!r}(应为 YYYY-MM-DD,如 2026-10-08)",
-               f"Malformed day {value!r}: use YYYY-MM-DD, e.g. 2026-10-08"))
 
 
 def cash_data(result: Any) -> dict[str, Any]:
@@ -117,8 +107,9 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """End-of-day cash check: cash not handed over, shortfalls, receipt custody, fees not collected."""
-        the_day = _parse_day(day)
-        moment = parse_at(as_of, default_now=False)
+        the_day = parse_day(day)
+        moment = parse_at(as_of, default_now=False, field="--as-of")
+        office = check_text(office, "--office", Office.code)
         def load():
             from flows.cash import cash_check_flow
             return cash_check_flow

@@ -4,13 +4,12 @@ Kept free of Prefect so that a clerk's command starts instantly.
 """
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NoReturn
 
 import typer
@@ -18,6 +17,7 @@ from rich.console import Console
 
 from flows.runtime import Runtime, using_runtime
 from flows.settings import Settings
+from models import values
 from models.errors import DomainError
 
 console = Console()
@@ -51,8 +51,31 @@ def t(zh: str, en: str) -> str:
 
 def fail(message: str) -> NoReturn:
     """A refused operation or bad argument: one line on stderr, exit code 2, never a traceback."""
-    err_console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    say_error(message)
     raise typer.Exit(code=2)
+
+
+def say_error(message: str) -> None:
+    """One line on stderr: whatever a value echoed in it holds (a line break, an ANSI escape) is shown escaped."""
+    err_console.print(values.shown(message, 4000), style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+def command_group(help: str, **options: Any) -> typer.Typer:
+    """A group of commands that, called bare, shows its help and succeeds (typer's `no_args_is_help` raises a
+    usage error instead, which `main` would report as a bad argument)."""
+    return typer.Typer(help=help, invoke_without_command=True, callback=_help_when_bare, **options)
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        shown = ctx.get_help()  # rich prints it itself and returns nothing
+        if shown:
+            typer.echo(shown)
+        raise typer.Exit()
+
+
+def refused(error: DomainError) -> NoReturn:
+    fail(error.message(locale()))
 
 
 @contextmanager
@@ -64,32 +87,65 @@ def refusals() -> Iterator[None]:
         fail(exc.message(locale()))
 
 
-def parse_at(value: str | None, *, default_now: bool = True) -> datetime | None:
-    """An ISO time given on the command line: local time unless it carries an offset; default now."""
+def parse_at(value: str | None, *, default_now: bool = True, field: str = "--at") -> datetime | None:
+    """An ISO time given on the command line: local time unless it carries an offset; default now.
+
+    Refused: a time outside the years the ledger keeps, or further ahead of now than a booking can be
+    (models.values.moment)."""
     rt = runtime()
+    now = datetime.now(rt.calendar.tz)
     if value is None:
-        return datetime.now(rt.calendar.tz) if default_now else None
+        return now if default_now else None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        fail(t(f"时间格式不对:{value!r}(应为 ISO 格式,如 2026-10-03T14:05)",
-               f"Malformed time {value!r}: use ISO format, e.g. 2026-10-03T14:05"))
+        fail(t(f"时间格式不对:{values.shown(value)!r}(应为 ISO 格式,如 2026-10-03T14:05)",
+               f"Malformed time {values.shown(value)!r}: use ISO format, e.g. 2026-10-03T14:05"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=rt.calendar.tz)
-    return parsed
+    try:
+        return values.moment(parsed, field=field, now=now)
+    except DomainError as exc:
+        refused(DomainError(exc.code, **(exc.params | {"value": value.strip()})))  # as typed, not as read
 
 
-def parse_amount(value: str | None) -> Decimal | None:
+def parse_day(value: str | None, *, field: str = "--day") -> date | None:
+    """A day `YYYY-MM-DD` given on the command line, within the same years as any time (parse_at)."""
     if value is None:
         return None
-    cleaned = value.strip().replace("¥", "").replace("￥", "").replace("元", "").replace(",", "")
     try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        fail(t(f"金额格式不对:{value!r}", f"Malformed amount {value!r}"))
-    if not amount.is_finite():
-        fail(t(f"金额格式不对:{value!r}", f"Malformed amount {value!r}"))
-    return amount.quantize(Decimal("0.01"))
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        fail(t(f"日期格式不对:{values.shown(value)!r}(应为 YYYY-MM-DD,如 2026-10-08)",
+               f"Malformed day {values.shown(value)!r}: use YYYY-MM-DD, e.g. 2026-10-08"))
+    tz = runtime().calendar.tz
+    try:
+        values.moment(datetime(day.year, day.month, day.day, 12, tzinfo=tz), field=field, now=datetime.now(tz))
+    except DomainError as exc:
+        refused(exc)
+    return day
+
+
+def parse_amount(value: str | None, field: str = "--amount") -> Decimal | None:
+    """An amount given on the command line (models.values.money: digits, at most 2 places, within the column)."""
+    if value is None:
+        return None
+    try:
+        return values.money(value, field=field)
+    except DomainError as exc:
+        refused(exc)
+
+
+def check_text(value: str | None, field: str, column: object, *, required: bool = True) -> str | None:
+    """A text argument the command stores or looks up itself (not through the desk): models.values.text's rule;
+    given but empty is refused unless not `required`."""
+    try:
+        checked = values.text(value, field=field, column=column)
+    except DomainError as exc:
+        refused(exc)
+    if checked == "" and required:
+        refused(DomainError("missing", field=field))
+    return checked
 
 
 def local_text(value: str | datetime | None) -> str:
@@ -98,18 +154,6 @@ def local_text(value: str | datetime | None) -> str:
         return ""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return runtime().calendar.local(moment).strftime("%Y-%m-%d %H:%M")
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside the block (imports: everything they build is kept)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = False, **parameters: Any) -> Any:
@@ -126,8 +170,7 @@ def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = F
     if announce:
         err_console.print(t(f"Prefect:{target.where}", f"Prefect: {target.where}"), style="dim", markup=False,
                           highlight=False)
-    with collector_paused():  # importing Prefect keeps all it builds (~80k objects): nothing to collect
-        flow = load_flow()
+    flow = load_flow()
     try:
         target.wait_ready()
     except ServeError as exc:  # no Prefect server to record the run in: the run cannot happen

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from flows.cli_common import console, emit, err_console, fail, runtime, t
+from flows.cli_common import command_group, console, emit, err_console, fail, runtime, t
 
-config_app = typer.Typer(no_args_is_help=True, help="Show and check the configuration.")
+config_app = command_group("Show and check the configuration.")
 
 
 @config_app.command("show")

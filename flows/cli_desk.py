@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from flows.cli_common import (console, emit, fail, local_text, locale, parse_amount, parse_at, runtime, t)
+from flows.cli_common import (command_group, console, emit, fail, local_text, locale, parse_amount, parse_at, runtime,
+                               t)
 from models import desk, rules
 from models.calendar import CalendarError
 from models.db import transaction
@@ -17,9 +18,9 @@ from models.errors import DomainError
 
 T = TypeVar("T")
 
-desk_app = typer.Typer(no_args_is_help=True, help="The CS desk: register, issue, accept, collect, hand over, call back.")
-receipts_app = typer.Typer(no_args_is_help=True, help="Receipt books: issue, void, return.")
-orders_app = typer.Typer(no_args_is_help=True, help="Work orders.")
+desk_app = command_group("The CS desk: register, issue, accept, collect, hand over, call back.")
+receipts_app = command_group("Receipt books: issue, void, return.")
+orders_app = command_group("Work orders.")
 desk_app.add_typer(receipts_app, name="receipts")
 
 JSON = typer.Option(False, "--json", help="One JSON object.")
@@ -65,8 +66,8 @@ def register_cmd(office: str = typer.Option(..., "--office"), by: str = BY,
                  community: str | None = typer.Option(None, "--community"),
                  at: str | None = AT, as_json: bool = JSON) -> None:
     """Register a resident's request (登记表); CS only."""
-    when, amount = parse_at(at), parse_amount(fee)
-    pref = parse_at(preferred, default_now=False)
+    when, amount = parse_at(at), parse_amount(fee, "--fee")
+    pref = parse_at(preferred, default_now=False, field="--preferred")
     reply_minutes = runtime().settings.reply_minutes
 
     def op(s) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def issue_cmd(request: str = typer.Argument(...), by: str = BY, worker: str = ty
               scheduled: str = typer.Option(..., "--scheduled", help="Agreed visiting time, ISO."),
               at: str | None = AT, as_json: bool = JSON) -> None:
     """Issue the work order (通知单) to the category's department; prints its number."""
-    when, sched = parse_at(at), parse_at(scheduled, default_now=False)
+    when, sched = parse_at(at), parse_at(scheduled, default_now=False, field="--scheduled")
 
     def op(s) -> dict[str, Any]:
         o = desk.issue_order(s, request=request, by=by, worker=worker, scheduled=sched, at=when)
@@ -196,7 +197,7 @@ def collect_cmd(order: str = typer.Argument(...), by: str = BY, receipt: str = t
                 reason: str | None = typer.Option(None, "--reason", help="Why the amount differs from the fee."),
                 at: str | None = AT, as_json: bool = JSON) -> None:
     """Collect the fee after acceptance, on a receipt."""
-    when, paid = parse_at(at), parse_amount(amount)
+    when, paid = parse_at(at), parse_amount(amount, "--amount")
     rt = runtime()
 
     def op(s) -> dict[str, Any]:
@@ -218,7 +219,7 @@ def handover_cmd(by: str = BY, cashier: str = typer.Option(..., "--cashier"),
                  counted: str = typer.Option(..., "--counted", help="What the cashier counted."),
                  at: str | None = AT, as_json: bool = JSON) -> None:
     """Hand cash to a finance cashier; a shortfall is recorded."""
-    when, amount = parse_at(at), parse_amount(counted)
+    when, amount = parse_at(at), parse_amount(counted, "--counted")
     numbers = [n.strip() for n in receipts.split(",") if n.strip()]
 
     def op(s) -> dict[str, Any]:
@@ -266,7 +267,7 @@ def report_cmd(by: str = BY, dept: str = typer.Option(..., "--dept", help="engin
                order: str | None = typer.Option(None, "--order"), fee: str | None = typer.Option(None, "--fee"),
                at: str | None = AT, as_json: bool = JSON) -> None:
     """A department's own record of a job, for the monthly reconciliation."""
-    when, amount = parse_at(at), parse_amount(fee)
+    when, amount = parse_at(at), parse_amount(fee, "--fee")
     d = desk_call(lambda s: {"report": desk.department_report(
         s, by=by, department=dept, worker=worker, address=address, description=description, at=when, order=order,
         fee=amount).reference, "department": dept, "order": order, "state": "recorded"})

@@ -12,7 +12,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.cli_common import console, emit, fail, locale, refusals, runtime, t, to_jsonable
+from flows.cli_common import check_text, console, emit, fail, locale, refusals, runtime, t, to_jsonable
+from models.tables import Office
 
 REJECTS_SHOWN = 40
 
@@ -28,7 +29,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         kind: str = typer.Option(None, "--kind", help="Kind of a CSV file: requests, orders, receipts, handovers, "
                                                      "callbacks, department_reports, staff (default: from the name)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Check every row and report; write nothing."),
-        batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Rows per transaction."),
+        batch_size: int = typer.Option(1000, "--batch-size", min=1, max=100_000, help="Rows per transaction."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Bring an existing ledger in: every row checked by the desk's rules, rejects written next to the file.
@@ -45,6 +46,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
             return
         if file is None:
             fail(t("请给出要导入的文件,或用 --template 生成模板", "Give the file to import, or --template PATH"))
+        office = check_text(office, "--office", Office.code)
         rt = runtime()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True, disable=as_json) as progress:
@@ -83,7 +85,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         month: str = typer.Option("2026-10", "--month", help="The month to build, YYYY-MM."),
         offices: int = typer.Option(2, "--offices", min=1, max=20, help="How many service offices."),
         seed: int = typer.Option(7, "--seed", help="The same seed builds the same month."),
-        orders: int = typer.Option(None, "--orders", min=10, help="Work orders per office (default ~150)."),
+        orders: int = typer.Option(None, "--orders", min=10, max=10_000, help="Work orders per office (default ~150)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Build a realistic month with known problems planted, run every check once as of its end, and the tally."""

@@ -73,7 +73,7 @@ def _render_fields(name: str, data: dict[str, Any]) -> None:
 
 def run_and_print(name: str, as_of: str | None, as_json: bool) -> None:
     """Run one flow now (or as of a moment) through Prefect and print what it found; exit 1 when it failed."""
-    result = run_flow_once(name, lambda: _load_flow(name), announce=True, as_of=parse_at(as_of))
+    result = run_flow_once(name, lambda: _load_flow(name), announce=True, as_of=parse_at(as_of, field="--as-of"))
     if hasattr(result, "findings") and hasattr(result, "judged_at"):
         data = _chase_data(result)
         emit(as_json, data, lambda: _render_chase(data))

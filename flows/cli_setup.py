@@ -6,17 +6,17 @@ from typing import Any
 
 import typer
 
-from flows.cli_common import console, emit, parse_amount, parse_at, runtime, t
+from flows.cli_common import command_group, console, emit, parse_amount, parse_at, runtime, t
 from flows.cli_desk import desk_call
 from flows.settings import mask_url_password
 from models import desk
 from models.db import upgrade
 
-db_app = typer.Typer(no_args_is_help=True, help="The ledger database.")
-office_app = typer.Typer(no_args_is_help=True, help="Service offices (服务处).")
-community_app = typer.Typer(no_args_is_help=True, help="Communities (小区) of an office.")
-staff_app = typer.Typer(no_args_is_help=True, help="Staff members.")
-prices_app = typer.Typer(no_args_is_help=True, help="The price list.")
+db_app = command_group("The ledger database.")
+office_app = command_group("Service offices (服务处).")
+community_app = command_group("Communities (小区) of an office.")
+staff_app = command_group("Staff members.")
+prices_app = command_group("The price list.")
 
 JSON = typer.Option(False, "--json", help="One JSON object.")
 AT = typer.Option(None, "--at", help="ISO time (local unless an offset is given); default now.")
@@ -78,7 +78,7 @@ def prices_set(code: str = typer.Argument(...),
                name: str = typer.Option(..., "--name"), fee: str = typer.Option(..., "--fee"),
                at: str | None = AT, as_json: bool = JSON) -> None:
     """Set (create or change) a price-list item."""
-    when, amount = parse_at(at), parse_amount(fee)
+    when, amount = parse_at(at), parse_amount(fee, "--fee")
     _setup(as_json, lambda s: {"price": desk.set_price(s, code=code, category=category, name=name, fee=amount,
                                                        at=when).code,
                                "category": category, "fee": amount, "state": "set"},

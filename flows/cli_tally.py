@@ -4,6 +4,7 @@ Prefect (and flows.tally, which imports it) and models.reconcile (pandas) are im
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Optional
 
@@ -11,6 +12,8 @@ import typer
 from rich.table import Table
 
 from flows.cli_common import console, emit, refusals, run_flow_once, runtime, t, to_jsonable
+from models import values
+from models.errors import DomainError
 
 _STATUS = {
     "new": ("新报表", "new"),
@@ -63,6 +66,10 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
             from models.reconcile import reportable_month  # it imports pandas: not on every command's start
 
             with refusals():
+                year = re.match(r"\s*([0-9]+)-", month)
+                if year and not values.EARLIEST_YEAR <= int(year[1]) <= values.LATEST_YEAR:
+                    raise DomainError("time_out_of_range", field="--month", value=month,
+                                      earliest=values.EARLIEST_YEAR, latest=values.LATEST_YEAR)
                 month = reportable_month(month, calendar=rt.calendar, as_of=datetime.now(rt.calendar.tz))
         def load():
             from flows.tally import monthly_tally_flow

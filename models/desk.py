@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from models import rules
+from models import values as value_rules
 from models.calendar import BusinessCalendar
 from models.codes import check_office_code
 from models.errors import DomainError, NotFound
@@ -57,6 +58,8 @@ _DEPT_ZH = {code: names[0] for code, names in DEPARTMENT_NAMES.items()}
 _CATEGORY_ZH = {"plumbing": "水管维修安装", "electrical": "电路维修安装", "cleaning": "保洁", "greening": "绿化",
                 "appliance": "家电维修", "renovation": "房屋修缮"}
 _ACTION_ZH = {"register": "登记", "reply": "回复", "issue": "开通知单", "callback": "回访"}
+# a receipt's serial is an Integer column: 32 bits on PostgreSQL
+_SERIAL_LIMIT = 2**31
 # a rework order is scheduled this long after the unsatisfied callback unless the caller says otherwise
 DEFAULT_REWORK_WITHIN = timedelta(hours=24)
 
@@ -175,9 +178,11 @@ def _require_office(staff: Staff, office: Office) -> None:
         raise DomainError("wrong_office", staff=staff.code, office=office.code)
 
 
-def _require_aware(at: datetime) -> None:
+def _require_aware(at: datetime, field: str = "at") -> None:
     if at.tzinfo is None:
         raise ValueError(f"naive datetime {at!r}: desk operations take aware times")
+    if not value_rules.EARLIEST_YEAR <= at.year <= value_rules.LATEST_YEAR:  # cheap: every row of an import
+        value_rules.moment(at, field=field)
 
 
 def _not_before(at: datetime, earlier: datetime | None, event: str) -> None:
@@ -187,12 +192,20 @@ def _not_before(at: datetime, earlier: datetime | None, event: str) -> None:
 
 
 def _money(value: Decimal | str | int | None, field: str) -> Decimal | None:
+    """An amount the ledger can hold (models.values.money: to the cent, not negative, within Numeric(12, 2))."""
     if value is None:
         return None
-    amount = value if type(value) is Decimal else Decimal(str(value))
-    if not amount.is_finite() or amount < 0:
-        raise DomainError("negative_amount", field=field, value=str(value))
-    return amount.quantize(_CENT)
+    if type(value) is Decimal and value.is_finite() and not value.is_signed() \
+            and value < value_rules.MONEY_LIMIT and value == value.quantize(_CENT):
+        return value.quantize(_CENT)  # what the CLI and the import hand over, already read by the same rule
+    return value_rules.money(value, field=field)
+
+
+def _text(value: str | None, field: str, column: Any, *, required: bool = False) -> str | None:
+    """`value` stripped, if its column holds it and it has no control character (models.values.text)."""
+    if required and not (value or "").strip():
+        raise DomainError("missing", field=field)
+    return value_rules.text(value, field=field, column=column)
 
 
 def _check_category(category: str) -> None:
@@ -419,6 +432,8 @@ def add_community(s: Session, *, office: str | Office, code: str, name: str, at:
                   actor: str = "setup") -> Community:
     """A community (小区) managed by an office."""
     _require_aware(at)
+    code = _text(code, "code", Community.code, required=True)
+    name = _text(name, "name", Community.name, required=True)
     off = _office(s, office)
     if s.scalar(select(Community.id).where(Community.code == code)) is not None:
         raise DomainError("exists", what="小区", what_en="community", ref=code)
@@ -434,6 +449,7 @@ def add_staff(s: Session, *, code: str, name: str, office: str | Office, departm
               at: datetime, actor: str = "setup") -> Staff:
     """A staff member; what they may do follows from department and role."""
     _require_aware(at)
+    code, name = _text(code, "code", Staff.code, required=True), _text(name, "name", Staff.name, required=True)
     off = _office(s, office)
     if department not in DEPARTMENTS:
         raise DomainError("unknown_department", department=department)
@@ -453,6 +469,8 @@ def set_price(s: Session, *, code: str, category: str, name: str, fee: Decimal, 
               actor: str = "setup") -> PriceItem:
     """Create a price-list item or change it; out-of-scope categories cannot be priced."""
     _require_aware(at)
+    code = _text(code, "code", PriceItem.code, required=True)
+    name = _text(name, "name", PriceItem.name, required=True)
     _check_category(category)
     amount = _money(fee, "fee")
     item = s.scalar(select(PriceItem).where(PriceItem.code == code))
@@ -498,10 +516,13 @@ def decide_register(s: Session, *, office: str | Office | OfficeFacts, by: str |
     if channel not in CHANNELS:
         raise DomainError("unknown_channel", channel=channel)
     _check_category(category)
-    for field, value in (("resident", resident), ("address", address), ("phone", phone),
-                         ("description", description)):
-        if not (value or "").strip():
-            raise DomainError("missing", field=field)
+    resident = _text(resident, "resident", ServiceRequest.resident_name, required=True)
+    address = _text(address, "address", ServiceRequest.address, required=True)
+    phone = _text(phone, "phone", ServiceRequest.phone, required=True)
+    description = _text(description, "description", ServiceRequest.description, required=True)
+    expected_result = _text(expected_result, "expected_result", ServiceRequest.expected_result)
+    if preferred is not None:
+        _require_aware(preferred, "preferred")
     item = _get(s, PriceItem, price) if price is not None else None
     if item is not None and item.category != category:
         raise DomainError("price_category", price=item.code, price_category=item.category, category=category)
@@ -518,7 +539,7 @@ def decide_register(s: Session, *, office: str | Office | OfficeFacts, by: str |
     if number is None:
         number = _next_number(s, ServiceRequest, "number", f"R-{off.code}-{_day(at)}", office_id=off.id,
                               when="received_at", at=at)
-    elif _taken(s, ServiceRequest, "number", number):
+    elif _taken(s, ServiceRequest, "number", _text(number, "number", ServiceRequest.number, required=True)):
         raise DomainError("exists", what="登记", what_en="request", ref=number)
     values = {"number": number, "office_id": off.id, "community_id": comm.id if comm else None,
               "channel": channel, "received_at": at, "received_by_id": clerk.id, "resident_name": resident.strip(),
@@ -562,7 +583,7 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
                 scheduled: datetime, at: datetime, number: str | None = None) -> WorkOrder:
     """The notice (通知单) to the department that does this category of work, for one of its workers."""
     _require_aware(at)
-    _require_aware(scheduled)
+    _require_aware(scheduled, "scheduled")
     req = _request(s, request)
     clerk = _staff(s, by)
     _require_cs(clerk, "issue")
@@ -585,7 +606,7 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
     if number is None:
         number = _next_number(s, WorkOrder, "number", f"WO-{office.code}-{_day(at)}", office_id=office.id,
                               when="issued_at", at=at)
-    elif _taken(s, WorkOrder, "number", number):
+    elif _taken(s, WorkOrder, "number", _text(number, "number", WorkOrder.number, required=True)):
         raise DomainError("exists", what="通知单", what_en="work order", ref=number)
     order = WorkOrder(id=_new_id(s, WorkOrder), number=number, request_id=req.id, office_id=req.office_id,
                       department=department, worker_id=hand.id, issued_at=at, issued_by_id=clerk.id,
@@ -620,8 +641,7 @@ def accept(s: Session, *, order: str | WorkOrder, signed_by: str, at: datetime, 
     """The resident inspected the work and signed the notice; the callback becomes owed."""
     _require_aware(at)
     wo = _order(s, order)
-    if not (signed_by or "").strip():
-        raise DomainError("missing", field="signed_by")
+    signed_by = _text(signed_by, "signed_by", WorkOrder.accepted_by, required=True)
     if wo.completed_at is None:
         raise DomainError("accept_before_completion", order=wo.number)
     if wo.accepted_at is not None:
@@ -648,10 +668,12 @@ def issue_receipts(s: Session, *, by: str | Staff, to: str | Staff, first: str, 
                           department_zh=_DEPT_ZH.get(issuer.department, issuer.department))
     holder = _staff(s, to)
     first = str(first).strip()
-    if not first.isdigit():
+    if not (first.isascii() and first.isdigit()):  # str.isdigit alone takes "²" and "١٢", which int() refuses
         raise DomainError("receipt_number", number=first)
     if count < 1 or count > 10000:
         raise DomainError("receipt_count", count=count)
+    if len(first) > value_rules.limit_of(Receipt.number) or int(first) + count > _SERIAL_LIMIT:
+        raise DomainError("receipt_too_large", number=first, limit=_SERIAL_LIMIT - 1)
     width, start = len(first), int(first)
     numbers = [f"{start + i:0{width}d}" for i in range(count)]
     known = s.info.get(_KEYS, {}).get((Receipt, "number"), {})
@@ -684,6 +706,7 @@ def issue_receipts(s: Session, *, by: str | Staff, to: str | Staff, first: str, 
 def _retire_receipt(s: Session, *, number: str, by: str | Staff, at: datetime, reason: str | None,
                     state: str) -> Receipt:
     _require_aware(at)
+    reason = _text(reason, "reason", Receipt.reason)
     receipt = _receipt(s, number)
     who = _staff(s, by)
     if receipt.state != "issued":
@@ -718,6 +741,7 @@ def collect(s: Session, *, order: str | WorkOrder, by: str | Staff, receipt: str
     if method not in PAYMENT_METHODS:
         raise DomainError("unknown_method", method=method)
     paid = _money(amount, "amount")
+    reason = _text(reason, "reason", Receipt.reason)
     if wo.accepted_at is None or at < wo.accepted_at:
         raise DomainError("collect_before_acceptance", order=wo.number)
     rec = _receipt(s, receipt)
@@ -778,7 +802,8 @@ def handover(s: Session, *, by: str | Staff, cashier: str | Staff, receipts: lis
     if number is None:
         number = _next_number(s, CashHandover, "number", f"H-{office.code}-{_day(at)}", office_id=office.id,
                               when="handed_at", at=at)
-    elif s.scalar(select(CashHandover.id).where(CashHandover.number == number)) is not None:
+    elif s.scalar(select(CashHandover.id).where(
+            CashHandover.number == _text(number, "number", CashHandover.number, required=True))) is not None:
         raise DomainError("exists", what="交款", what_en="handover", ref=number)
     ho = CashHandover(number=number, office_id=office.id, handed_by_id=hander.id, received_by_id=teller.id,
                       handed_at=at, confirmed_at=at, declared_amount=declared, counted_amount=counted_amount,
@@ -812,6 +837,7 @@ def callback(s: Session, *, order: str | WorkOrder, by: str | Staff, outcome: st
     _require_cs(clerk, "callback")
     if outcome not in CALLBACK_OUTCOMES:
         raise DomainError("unknown_outcome", outcome=outcome)
+    note = _text(note, "note", Callback.note)
     if wo.accepted_at is None or at < wo.accepted_at:
         raise DomainError("callback_before_acceptance", order=wo.number)
     row = s.scalar(select(Callback).where(Callback.order_id == _id(s, wo), Callback.done_at.is_(None))
@@ -863,13 +889,16 @@ def department_report(s: Session, *, by: str | Staff, department: str, worker: s
                           department=department, category=department,
                           worker_department_zh=_DEPT_ZH.get(hand.department, hand.department),
                           department_zh=_DEPT_ZH[department], category_zh=_DEPT_ZH[department])
+    address = _text(address, "address", DepartmentReport.address, required=True)
+    description = _text(description, "description", DepartmentReport.description, required=True)
     wo = _order(s, order) if order is not None else None
     amount = _money(fee, "fee")
     office = s.get(Office, hand.office_id)
     if reference is None:
         reference = _next_number(s, DepartmentReport, "reference", f"DR-{office.code}-{_day(at)}",
                                  office_id=office.id, when="reported_at", at=at)
-    elif _taken(s, DepartmentReport, "reference", reference):
+    elif _taken(s, DepartmentReport, "reference",
+                _text(reference, "reference", DepartmentReport.reference, required=True)):
         raise DomainError("exists", what="部门记录", what_en="department report", ref=reference)
     report = DepartmentReport(id=_new_id(s, DepartmentReport), reference=reference, office_id=office.id,
                               department=department, reported_by_id=reporter.id, worker_id=hand.id,

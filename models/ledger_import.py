@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache, partial
 from itertools import chain
 from pathlib import Path
@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, updat
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import desk
+from models import desk, values
 from models.calendar import BusinessCalendar
 from models.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.errors import DomainError
@@ -335,23 +335,10 @@ def _serial(number: float, date_alone: bool) -> datetime:
     return _EXCEL_EPOCH + timedelta(days=number)
 
 
-_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-
-
-def read_money(value: Any) -> Decimal:
-    """An amount from a cell: 80, 80.5, '¥80.00', '80元', '1,200'; never through float arithmetic."""
-    if isinstance(value, bool):
-        raise InvalidOperation(str(value))
-    if isinstance(value, float):
-        value = repr(value)
-    text = str(value).strip()
-    if _PLAIN_AMOUNT.fullmatch(text) is None:
-        for token in ("¥", "￥", "元", "RMB", "CNY", ",", "，", " "):
-            text = text.replace(token, "")
-    amount = Decimal(text)
-    if not amount.is_finite():
-        raise InvalidOperation(text)
-    return amount.quantize(Decimal("0.01"))
+def read_money(value: Any, fld: str = "amount") -> Decimal:
+    """An amount from a cell: 80, 80.5, '¥80.00', '80元', '1,200'; never through float arithmetic. The desk's rule
+    (models.values.money), the sign kept for the caller to refuse in the clerk's words; DomainError otherwise."""
+    return values.money(value, field=fld, signed=True)
 
 
 def _text(value: Any) -> str:
@@ -431,15 +418,18 @@ def _converter(col: Column, tz) -> Callable[[Any, str], Any] | None:
                 raise RowProblem(fld, code, value=text) from None
         return convert
     if how == "money":
+        plain = values.PLAIN_MONEY.fullmatch
+
         def convert(raw: Any, text: str) -> Any:
+            if type(raw) is str and plain(raw) is not None:
+                return Decimal(raw).quantize(_CENT)  # the rule's plainest form: digits, 2 places, in range
             try:
-                if type(raw) is str and _PLAIN_AMOUNT.fullmatch(raw) is not None:
-                    amount = Decimal(raw).quantize(_CENT)  # read_money's own path for a plain amount: finite
-                else:
-                    amount = read_money(raw)
-            except (InvalidOperation, ValueError):
-                raise RowProblem(fld, "import_bad_amount", value=text) from None
-            if amount < 0:
+                amount = read_money(raw, col.headers[1])
+            except DomainError as error:
+                if error.code == "money_malformed":
+                    raise RowProblem(fld, "import_bad_amount", value=text) from None
+                raise RowProblem(fld, error.code, **error.params) from None
+            if amount.is_signed():
                 raise RowProblem(fld, "import_negative", value=text)
             return amount
         return convert
@@ -872,22 +862,34 @@ _ERROR_FIELDS: dict[str, dict[str, str]] = {
     "staff": {"unknown_department": "department", "unknown_role": "role"},
     "requests": {"cs_only": "by", "wrong_office": "by", "out_of_scope": "category", "unknown_category": "category",
                  "price_category": "price", "fee_needed": "fee", "community_office": "community",
-                 "not_found": "price", "before_event": "replied_at", "negative_amount": "fee"},
+                 "not_found": "price", "before_event": "replied_at", "negative_amount": "fee",
+                 "time_out_of_range": "received_at"},
     "orders": {"cs_only": "by", "worker_department": "worker", "wrong_office": "worker",
                "already_issued": "request", "before_event": "issued_at", "already_completed": "completed_at",
-               "already_accepted": "accepted_at", "accept_before_completion": "accepted_at"},
+               "already_accepted": "accepted_at", "accept_before_completion": "accepted_at",
+               "time_out_of_range": "issued_at"},
     "receipts": {"receipt_number": "number", "receipt_not_unused": "number", "receipt_holder": "collected_by",
                  "collect_before_acceptance": "collected_at", "rework_free": "amount",
                  "amount_differs": "amount", "already_collected": "order", "unknown_method": "method",
-                 "negative_amount": "amount", "receipts_issuer": "collected_by"},
+                 "negative_amount": "amount", "receipts_issuer": "collected_by", "receipt_too_large": "number",
+                 "time_out_of_range": "collected_at"},
     "handovers": {"not_cashier": "cashier", "handover_duplicate": "receipts", "not_found": "receipts",
                   "handover_not_cash": "receipts", "handover_not_collector": "receipts",
-                  "handover_already": "receipts", "before_event": "handed_at", "negative_amount": "counted"},
+                  "handover_already": "receipts", "before_event": "handed_at", "negative_amount": "counted",
+                  "time_out_of_range": "handed_at"},
     "callbacks": {"cs_only": "by", "callback_before_acceptance": "at", "no_callback_owed": "order",
-                  "before_event": "at"},
+                  "before_event": "at", "time_out_of_range": "at"},
     "department_reports": {"report_by": "by", "worker_department": "worker", "report_department": "department",
-                           "negative_amount": "fee"},
+                           "negative_amount": "fee", "time_out_of_range": "reported_at"},
 }
+
+
+def _field_of(kind: Kind, error: DomainError) -> str | None:
+    """The column a desk refusal concerns: the field it names (models.values' rules), else by its code."""
+    named = error.params.get("field")
+    if any(c.field == named for c in kind.columns):
+        return named
+    return _ERROR_FIELDS[kind.name].get(error.code)
 
 
 def _request_row(s: Session, ctx: _Context, batch: _Decided, v: dict[str, Any]) -> tuple[str, list[desk.Decision]]:
@@ -1476,7 +1478,7 @@ def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tup
                     if isinstance(error, RowProblem):
                         rejects.append(_reject(sheet, line, cells, error.field, error.error))
                     else:
-                        rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
+                        rejects.append(_reject(sheet, line, cells, _field_of(kind, error), error))
                     counts["rejected"] += 1
                     continue
                 counts[outcome] += 1
@@ -1571,7 +1573,7 @@ def _decide(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
             counts["rejected"] += 1
             continue
         except DomainError as error:
-            refused.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
+            refused.append(_reject(sheet, line, cells, _field_of(kind, error), error))
             counts["rejected"] += 1
             continue
         batch.take(decisions)
@@ -1704,7 +1706,7 @@ def _row_by_row(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[in
             rejects.append(_reject(sheet, line, cells, problem.field, problem.error))
             counts["rejected"] += 1
         except DomainError as error:
-            rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
+            rejects.append(_reject(sheet, line, cells, _field_of(kind, error), error))
             counts["rejected"] += 1
 
 

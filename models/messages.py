@@ -20,6 +20,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "before_event": ("时间 {at} 早于它所依据的{event}({event_at}),不能倒记",
                      "{at} is before the {event} it depends on ({event_at}): refused"),
     "negative_amount": ("金额不能为负或无效:{field}={value}", "{field} must be a non-negative amount, not {value}"),
+    # values at every door (models/values.py)
+    "money_malformed": ("金额格式不对:{field}={value}(应为数字,最多两位小数,如 80 或 80.50;不能用科学计数法)",
+                        "Malformed amount {value!r} for {field}: write digits with at most 2 decimal places, "
+                        "e.g. 80 or 80.50 (no exponent)"),
+    "money_places": ("金额最多两位小数(到分):{field}={value}",
+                     "{field} {value!r} has more than {places} decimal places: amounts are to the cent"),
+    "money_too_large": ("金额太大:{field}={value}(应小于 {limit})",
+                        "{field} {value!r} is too large: an amount is below {limit}"),
+    "text_control": ("{field} 含有控制字符 {char}(第 {position} 个字符),不予受理",
+                     "{field} holds a control character {char} (character {position}): refused"),
+    "text_too_long": ("{field} 太长:{length} 个字符,最多 {limit} 个", "{field} is too long: {length} characters, "
+                      "at most {limit}"),
+    "time_out_of_range": ("{field} 的时间 {value} 超出范围({earliest}–{latest} 年)",
+                          "{field} {value} is outside the years {earliest}-{latest}"),
+    "time_too_far": ("{field} 的时间 {value} 太远:最多只能比现在晚 {days} 天",
+                     "{field} {value} is too far ahead: at most {days} days from now"),
     "out_of_scope": ("不受理:{category_zh}({category})。家电维修和房屋修缮暂不列入有偿服务范围(《便民有偿服务管理办法》第二条)",
                      "Refused: {category}. Household-appliance repair and house renovation are not offered as "
                      "paid services (procedure, section 2)"),
@@ -46,6 +62,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "receipts_issuer": ("票据只能由客服部或财务部发放:{staff} 属于{department_zh}",
                         "Receipts are issued by customer service or finance: {staff} belongs to {department}"),
     "receipt_number": ("票据号只能是数字:{number}", "A receipt number is digits only, not {number}"),
+    "receipt_too_large": ("票据号太大:{number}(最大 {limit})", "Receipt number {number} is too large (at most {limit})"),
     "receipt_count": ("票据张数不对:{count}", "Receipt count must be 1..10000, not {count}"),
     "receipt_exists": ("票据号 {number} 已发放过", "Receipt {number} has already been issued"),
     "receipt_not_unused": ("票据 {number} 不可用(状态:{state})", "Receipt {number} cannot be used: it is {state}"),
@@ -121,9 +138,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 
 def render(code: str, locale: str, **params) -> str:
+    """The message in `locale`, on one line: a value echoed back has its control characters escaped and is cut
+    short (a clerk's typo may be 10,000 characters or carry an ANSI escape)."""
     zh, en = MESSAGES.get(code, (code, code))
     template = en if locale == "en" else zh
+    from models.values import shown
+
+    params = {k: shown(v, 200) if isinstance(v, str) else v for k, v in params.items()}
     try:
         return template.format(**params)
     except (KeyError, IndexError):
         return f"{template} {params}"
+

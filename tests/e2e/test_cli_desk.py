@@ -261,3 +261,41 @@ def test_a_department_report_is_recorded_against_an_order(cli, scene):
     refused = cli("desk", "report", "--by", "A1-CS1", "--dept", "engineering", "--worker", "A1-PL1",
                   "--address", "x", "--description", "y", *AT)
     assert refused.exit_code == 2 and "A1-CS1 is not in engineering" in refused.stderr
+
+
+@pytest.mark.parametrize("fee, refusal", [
+    ("1e-30", "Malformed amount '1e-30' for --fee"), ("0.001", "--fee '0.001' has more than 2 decimal places"),
+    ("80e2", "Malformed amount '80e2' for --fee"),
+    ("99999999999999999999", "--fee '99999999999999999999' is too large"),
+    ("-0", "--fee must be a non-negative amount")])
+def test_a_fee_that_is_not_plain_money_is_refused_naming_the_field_and_nothing_is_written(cli, scene, fee, refusal):
+    before = row_counts(cli.rt.engine)
+    result = cli(*REGISTER, "--by", "A1-CS1", "--category", "plumbing", *AT, "--fee", fee)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and refusal in result.stderr
+    assert row_counts(cli.rt.engine) == before
+
+
+@pytest.mark.parametrize("option, value, refusal", [
+    ("--resident", "刘" * 101, "resident is too long: 101 characters, at most 100"),
+    ("--address", "3栋" + "5" * 299, "address is too long: 301 characters, at most 300"),
+    ("--address", "3栋\x1b[31m501", "address holds a control character U+001B"),
+    ("--resident", "刘\n女士", "resident holds a control character U+000A"),
+    ("--description", "漏水\x07", "description holds a control character U+0007"),
+])
+def test_a_name_too_long_for_its_column_or_with_a_control_character_is_refused(cli, scene, option, value, refusal):
+    before = row_counts(cli.rt.engine)
+    args = [*REGISTER, "--by", "A1-CS1", "--category", "plumbing", *AT]
+    args[args.index(option) + 1] = value
+    result = cli(*args)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and refusal in result.stderr
+    assert "\x1b" not in result.stderr
+    assert row_counts(cli.rt.engine) == before
+
+
+def test_a_callback_note_keeps_its_lines(cli, scene):
+    ok(cli("desk", "callback", scene["accepted"], "--by", "A1-CS1", "--outcome", "satisfied",
+           "--note", "很满意\r\n谢谢", "--at", "2026-10-08T10:00", "--json"))
+    story = ok(cli("orders", "show", scene["accepted"], "--json"))
+    assert story["callbacks"][0]["note"] == "很满意\n谢谢"
