@@ -12,8 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.cli_common import check_text, console, emit, fail, locale, refusals, runtime, t, to_jsonable
-from models.tables import Office
+from flows.cli_common import console, emit, fail, locale, refusals, runtime, t, to_jsonable
 
 REJECTS_SHOWN = 40
 
@@ -46,7 +45,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
             return
         if file is None:
             fail(t("请给出要导入的文件,或用 --template 生成模板", "Give the file to import, or --template PATH"))
-        office = check_text(office, "--office", Office.code)
+        # --office is checked by the import against the office-code pattern, stricter than any text rule
         rt = runtime()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True, disable=as_json) as progress:

@@ -137,6 +137,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+class _Shown(str):
+    """A value already escaped for one line: `{value!r}` quotes it without escaping its backslashes again."""
+
+    def __repr__(self) -> str:
+        return f"'{self}'"
+
+
 def render(code: str, locale: str, **params) -> str:
     """The message in `locale`, on one line: a value echoed back has its control characters escaped and is cut
     short (a clerk's typo may be 10,000 characters or carry an ANSI escape)."""
@@ -144,7 +151,7 @@ def render(code: str, locale: str, **params) -> str:
     template = en if locale == "en" else zh
     from models.values import shown
 
-    params = {k: shown(v, 200) if isinstance(v, str) else v for k, v in params.items()}
+    params = {k: _Shown(shown(v, 200)) if isinstance(v, str) else v for k, v in params.items()}
     try:
         return template.format(**params)
     except (KeyError, IndexError):
