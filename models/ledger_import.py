@@ -22,7 +22,6 @@ import csv
 import gc
 import json
 import re
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1578,9 +1577,6 @@ def _decide_batch(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[
     verdict.count_into(counts, rejects)
 
 
-_WRITER_SWITCH_INTERVAL = 0.0005
-
-
 def _can_overlap(sessions: sessionmaker[Session], sheet: _Sheet) -> bool:
     """Whether `_Pipeline` writes this sheet: a desk-decided kind, on an SQLite file (its write is a few GIL-free
     calls)."""
@@ -1616,11 +1612,6 @@ class _Pipeline:
         self.batch, self.ctx, self.sheet, self.counts, self.rejects = batch, ctx, sheet, counts, rejects
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bianmin-import-writer")
         self.flight: tuple[list[tuple[int, tuple]], _Verdict, Any] | None = None
-        # the writer needs the GIL a few times a batch (between its statements); while the deciding thread runs
-        # Python it gets it only when the interpreter's switch interval ends, 5 ms by default: at 0.5 ms the
-        # writer no longer waits longer for the GIL than for the database. Put back when the sheet is done.
-        self.switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self.switch_interval, _WRITER_SWITCH_INTERVAL))
 
     def put(self, pending: list[tuple[int, tuple]]) -> None:
         verdict, inserts = self._prepare(pending, over=self.flight[1].decided if self.flight else None)
@@ -1638,7 +1629,6 @@ class _Pipeline:
             self.flight[2].exception()
             self.flight = None
         self.writer.shutdown(wait=True)
-        sys.setswitchinterval(self.switch_interval)
 
     def _prepare(self, pending: list[tuple[int, tuple]], over: _Decided | None = None
                  ) -> tuple[_Verdict, tuple[list[_Insert], list[_Insert]]]:
