@@ -19,7 +19,6 @@ Nothing here reads the clock: the caller passes `now` (used only where a sheet c
 from __future__ import annotations
 
 import csv
-import gc
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -1303,7 +1302,7 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
     results: list[SheetResult] = []
     rejects: list[RejectedRow] = []
     headers_of: dict[str, list[Any]] = {}
-    with _unit_of_work(sessions, dry_run) as batch, _fewer_collections():
+    with _unit_of_work(sessions, dry_run) as batch:
         with batch() as s:
             ctx.load(s)
             if office is not None and office not in ctx.offices:
@@ -1345,26 +1344,6 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
 def _no_counts() -> dict[str, int]:
     """A sheet's or a batch's counts before its first row (the fields of SheetResult after its kind)."""
     return {"rows": 0, "added": 0, "present": 0, "rejected": 0}
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """The cyclic GC's youngest generation collected a tenth as often while an import runs.
-
-    An import makes and drops a few dicts and tuples per cell: at the default threshold (700 allocations) the GC
-    ran every few rows and, as batches survived into the older generations, went through every object the process
-    holds (SQLAlchemy's, the modules') again and again: a fifth of the import's time on 100k rows. Nothing an
-    import makes is cyclic garbage that must go sooner; the thresholds are put back when it ends.
-    """
-    before = gc.get_threshold()
-    if before[0] == 0:  # collection switched off by the program: leave it so
-        yield
-        return
-    gc.set_threshold(before[0] * 10, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 @contextmanager
