@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import desk
@@ -2026,26 +2026,46 @@ def _row_by_row(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[in
                     with s.begin_nested():
                         _decide_batch(s, ctx, sheet, [one], counts, rejects)
                     break
-                except _Redo:
-                    # a row it changes changed between the look-up and the write (another writer, on a database
-                    # whose reads do not lock): decide it again on what is there now
+                except (_Redo, IntegrityError) as error:
+                    # a row it changes changed between the look-up and the write, or another writer took its
+                    # number (a database whose reads do not lock): decide it again on what is there now
                     if attempt == 2:
-                        raise
+                        if isinstance(error, _Redo):
+                            raise
+                        _refused_by_database(sheet, one, error, counts, rejects)
+                except DataError as error:
+                    _refused_by_database(sheet, one, error, counts, rejects)
+                    break
         return
     writer = _WRITERS[kind.name]
     for line, cells in pending:
-        counts["rows"] += 1
         try:
             values = read_row(kind, sheet.header_map, cells, ctx.calendar.tz)
             with s.begin_nested():
                 outcome = writer(s, ctx, values)
+            counts["rows"] += 1
             counts[outcome] += 1
         except RowProblem as problem:
+            counts["rows"] += 1
             rejects.append(_reject(sheet, line, cells, problem.field, problem.error))
             counts["rejected"] += 1
         except DomainError as error:
+            counts["rows"] += 1
             rejects.append(_reject(sheet, line, cells, _ERROR_FIELDS[kind.name].get(error.code), error))
             counts["rejected"] += 1
+        except (DataError, IntegrityError) as error:
+            _refused_by_database(sheet, (line, cells), error, counts, rejects)
+
+
+def _refused_by_database(sheet: _Sheet, one: tuple[int, tuple], error: SQLAlchemyError, counts: dict[str, int],
+                         rejects: list[RejectedRow]) -> None:
+    """A row the database itself will not store (a value longer than its column, a character it cannot hold):
+    that row is reported, named by the database's error class only (its message quotes the row's values)."""
+    line, cells = one
+    counts["rows"] += 1
+    counts["rejected"] += 1
+    name = type(getattr(error, "orig", None) or error).__name__
+    rejects.append(_reject(sheet, line, cells, None, DomainError("import_database_refused", error=name)))
 
 
 def _reject(sheet: _Sheet, line: int, cells: tuple, fld: str | None, error: DomainError) -> RejectedRow:

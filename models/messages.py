@@ -105,6 +105,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                            "No {what_en} {ref} in the file or in the ledger"),
     "import_receipt_used": ("收据号 {number} 已用于通知单 {order},同一张收据不能用两次",
                             "Receipt {number} was already used for work order {order}: a receipt is used once"),
+    "import_database_refused": ("数据库拒收这一行({error}):请检查各列的长度和内容",
+                                "The database refused this row ({error}): check its values' length and content"),
     # the import's limits (models/ledger_import.py MAX_*; docs/import.md "Limits")
     "import_too_big": ("{file} 有 {size},超过导入上限 {limit}。整个文件未导入(0 行),请拆成几个文件后分别导入",
                        "{file} is {size}, over the import limit of {limit}: nothing was imported (0 rows); split "
