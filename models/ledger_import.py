@@ -681,15 +681,16 @@ def _workbook_census(path: Path) -> dict[str, str]:
                 raise ImportRefused("import_too_big_unzipped", file=path.name, size=_mib(total),
                                     limit=_mib(MAX_FILE_BYTES))
             book = _target("", _relations(zf, infos, "_rels/.rels").get("officeDocument", "xl/workbook.xml"))
-            folder = book.rpartition("/")[0]
-            rels = _relations(zf, infos, f"{folder}/_rels/{book.rpartition('/')[2]}.rels", by_id=True)
+            folder, _, base = book.rpartition("/")
+            book_rels = f"{folder}/_rels/{base}.rels" if folder else f"_rels/{base}.rels"
+            rels = _relations(zf, infos, book_rels, by_id=True)
             parts: dict[str, str] = {}
             for element in _part(zf, infos, book).iter():
                 if element.tag.rpartition("}")[2] == "sheet":
                     rid = next((v for k, v in element.attrib.items() if k.rpartition("}")[2] == "id"), None)
                     if rid in rels:
                         parts[element.get("name", "")] = _target(folder, rels[rid])
-            shared = _relations(zf, infos, f"{folder}/_rels/{book.rpartition('/')[2]}.rels").get("sharedStrings")
+            shared = _relations(zf, infos, book_rels).get("sharedStrings")
             if shared is not None:
                 parts[_SHARED] = _target(folder, shared)
             return parts

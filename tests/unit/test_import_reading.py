@@ -247,3 +247,37 @@ def test_a_sheet_keeps_the_stored_texts_of_its_times_for_its_next_batches_within
 
     texts.update({n: (FIVE_PAST_TWO, "") for n in range(4 * _SEEN_MOMENTS)})
     assert sheet.moment_texts() == {}  # memory stays bounded however many distinct times a sheet holds
+
+
+@pytest.mark.parametrize("writer", ["xlsxwriter", "xlsxwriter constant memory", "openpyxl"])
+def test_the_fast_count_of_a_sheet_agrees_with_its_exact_parse(tmp_path, writer):
+    import zipfile
+
+    import xlsxwriter
+
+    from models.ledger_import import _exact_extent, _sheet_extent, _workbook_census
+
+    path = tmp_path / "requests.xlsx"
+    cells = [(0, c, f"列{c}") for c in range(12)] + [(r, c, f"{r}-{c}") for r in range(1, 300, 3) for c in range(0, 12, 2)]
+    cells += [(1000, 26, 7.5), (1001, 27, True)]
+    if writer == "openpyxl":
+        book = Workbook()
+        ws = book.active
+        ws.title = "requests"
+        for r, c, v in cells:
+            ws.cell(r + 1, c + 1, v)
+        book.save(path)
+    else:
+        book = xlsxwriter.Workbook(str(path), {"constant_memory": writer.endswith("memory")})
+        ws = book.add_worksheet("requests")
+        for r, c, v in sorted(cells):
+            ws.write(r, c, v)
+        book.close()
+    parts = _workbook_census(path)
+
+    with zipfile.ZipFile(path) as zf:
+        fast = _sheet_extent(zf, parts["requests"], parts.get("\0shared strings"), "requests")
+        exact = _exact_extent(zf, parts["requests"], {})
+
+    assert fast == exact
+    assert (fast.rows, fast.columns, fast.cells) == (1002, 28, len(cells))
