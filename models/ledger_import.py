@@ -1024,7 +1024,10 @@ def _calamine_sheets(path: Path, kind_name: str | None, ignored: list[str],
             ignored.append(name)
             continue
         _check_sheet(path, _workbook_census(path) if parts is None else parts, name)  # before calamine lays it out
-        ws = book.get_sheet_by_name(name)
+        try:
+            ws = book.get_sheet_by_name(name)  # the whole sheet is read here, before any row is written
+        except Exception as exc:  # calamine's XmlError, ZipError ... for a sheet it cannot read
+            raise ImportRefused("import_unreadable", file=path.name, error=type(exc).__name__) from exc
 
         def cells_by_row(ws=ws) -> Iterator[tuple]:
             # rows start at row 1; columns at the first one used, so put back the empty ones before it

@@ -214,3 +214,12 @@ def test_a_workbook_within_every_limit_is_imported(cli, engine, tmp_path):
 @pytest.mark.parametrize("number, letters", [(1, "A"), (26, "Z"), (27, "AA"), (200, "GR"), (16384, "XFD")])
 def test_column_numbers_are_spelled_as_a_spreadsheet_does(number, letters):
     assert column_letters(number) == letters
+
+
+def test_a_workbook_whose_sheet_is_not_well_formed_is_refused_with_one_line(cli, engine, tmp_path):
+    made = workbook(tmp_path / "made.xlsx")
+    path = rewrite(made, lambda xml: xml.replace(b"</sheetData>", b"</sheetDat>"))
+
+    line = refused(cli("import", path), engine, tmp_path)
+
+    assert line == "Cannot read crafted-made.xlsx (XmlError)"
