@@ -553,7 +553,7 @@ class _Sheet:
 # -- limits: what a file may hold, checked before any row is read -----------------------------------------------
 # A sheet is read whole by its reader (calamine lays every sheet out as a grid of rows x columns), so a 5 KB
 # workbook with one cell at XFD1048576 asks for 17 billion cells; and the csv module refuses a field longer than
-# its own limit mid-file. Every source is measured first (`_csv_census`, `_sheet_census`), and refused as a whole
+# its own limit mid-file. Every source is measured first (`_csv_census`, `_check_sheet`), and refused as a whole
 # (ImportRefused: one line, nothing written) when it goes past one of these (docs/import.md, "Limits").
 MAX_FILE_BYTES = 1 << 30           # a CSV file, or a workbook's parts once unzipped (a zip bomb is refused unread)
 MAX_ROWS = 1_000_000               # the last row a sheet or CSV file uses (Excel's own limit is 1,048,576)
@@ -581,13 +581,11 @@ def _column_number(letters: str) -> int:
     return number
 
 
-def _may_hold_run(data: bytes, stop: bytes, start: int = 0, end: int | None = None) -> bool:
-    """Whether data[start:end] may hold a run of MAX_CELL_CHARS bytes without `stop`: every such run contains an
-    aligned window of _TEXT_RUN bytes without it, so looking at those windows never misses one (and may see a run
-    a little shorter, which the exact check then clears)."""
-    end = len(data) if end is None else end
-    return any(data.find(stop, at, min(at + _TEXT_RUN, end)) < 0 for at in range(start, end, _TEXT_RUN)
-               if min(at + _TEXT_RUN, end) - at == _TEXT_RUN)
+def _may_hold_run(data: bytes, stop: bytes) -> bool:
+    """Whether data may hold a run of MAX_CELL_CHARS bytes without `stop`: every such run contains an aligned
+    window of _TEXT_RUN bytes without it, so looking at those windows never misses one (and may see a run a little
+    shorter, which the exact check then clears)."""
+    return any(data.find(stop, at, at + _TEXT_RUN) < 0 for at in range(0, len(data) - _TEXT_RUN + 1, _TEXT_RUN))
 
 
 def _refuse_file_size(path: Path, size: int) -> None:
