@@ -650,6 +650,7 @@ _REF = re.compile(r"\$?([A-Z]{1,3})\$?([0-9]{1,7})")
 # the form every writer we know gives a cell (Excel, WPS, LibreOffice, openpyxl, xlsxwriter): r="..." first
 _CELL_COLUMN = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
 _CELL_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
+_LEADING_ZERO = re.compile(rb'<c r="[A-Z]{1,3}0')
 
 
 @dataclass
@@ -824,11 +825,13 @@ def _sheet_extent(zf, member: str, shared: str | None, name: str) -> _Extent:
                 or b"<c\t" in chunk or b"<c\n" in chunk or b"<c\r" in chunk):
             return _exact_extent(zf, member, long_shared)
         rows = _CELL_ROW.findall(chunk)
-        if chunk.count(b"<c ") + chunk.count(b"<c>") + chunk.count(b"<c/>") != len(rows):
+        if (chunk.count(b"<c ") + chunk.count(b"<c>") + chunk.count(b"<c/>") != len(rows)
+                or _LEADING_ZERO.search(chunk) is not None):
             return _exact_extent(zf, member, long_shared)  # a cell without r="A1" first: placed by its neighbours
         if rows:
+            # without leading zeros, the largest of the longest numbers is the largest: compared as bytes
             longest = max(map(len, rows))
-            extent.rows = max(extent.rows, max(int(r) for r in rows if len(r) == longest))
+            extent.rows = max(extent.rows, int(max(r for r in rows if len(r) == longest)))
             extent.columns = max(extent.columns, *(_column_number(c.decode()) for c in set(_CELL_COLUMN.findall(chunk))))
             extent.cells += len(rows)
     return extent

@@ -281,3 +281,18 @@ def test_the_fast_count_of_a_sheet_agrees_with_its_exact_parse(tmp_path, writer)
 
     assert fast == exact
     assert (fast.rows, fast.columns, fast.cells) == (1002, 28, len(cells))
+
+
+def test_a_cell_address_with_leading_zeros_is_counted_by_its_number(tmp_path):
+    import zipfile
+
+    from models.ledger_import import _sheet_extent
+
+    path = tmp_path / "requests.xlsx"
+    cells = '<c r="A999999" t="inlineStr"><is><t>far</t></is></c><c r="A0000001" t="inlineStr"><is><t>x</t></is></c>'
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                    f'main"><sheetData><row r="1">{cells}</row></sheetData></worksheet>')
+    with zipfile.ZipFile(path) as zf:
+        extent = _sheet_extent(zf, "xl/worksheets/sheet1.xml", None, "requests")
+    assert (extent.rows, extent.columns, extent.cells) == (999_999, 1, 2)
