@@ -128,6 +128,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
                            "No {what_en} {ref} in the file or in the ledger"),
     "import_receipt_used": ("收据号 {number} 已用于通知单 {order},同一张收据不能用两次",
                             "Receipt {number} was already used for work order {order}: a receipt is used once"),
+    "import_database_refused": ("数据库拒收这一行({error}):请检查各列的长度和内容",
+                                "The database refused this row ({error}): check its values' length and content"),
+    # the import's limits (models/ledger_import.py MAX_*; docs/import.md "Limits")
+    "import_too_big": ("{file} 有 {size},超过导入上限 {limit}。整个文件未导入(0 行),请拆成几个文件后分别导入",
+                       "{file} is {size}, over the import limit of {limit}: nothing was imported (0 rows); split "
+                       "it into several files"),
+    "import_too_big_unzipped": ("{file} 解压后有 {size},超过上限 {limit}(不像正常的工作簿)。整个文件未导入(0 行)",
+                                "{file} unzips to {size}, over the limit of {limit} (not an ordinary workbook): "
+                                "nothing was imported (0 rows)"),
+    "import_too_many_rows": ("{sheet} 有 {rows} 行,超过上限 {limit} 行。整个文件未导入(0 行),请拆成几个文件后分别导入",
+                             "{sheet} has {rows} rows, over the limit of {limit}: nothing was imported (0 rows); "
+                             "split it into several files"),
+    "import_sheet_too_big": ("工作表 {sheet} 用到了单元格 {last},超过上限(最多 {rows} 行、{columns} 列即到 {last_column} 列)。"
+                             "整个文件未导入(0 行),请删掉数据以外的单元格(Ctrl+End 可找到最后一个单元格)后重新导入",
+                             "Sheet {sheet} uses cell {last}, beyond the limit of {rows} rows and {columns} columns "
+                             "(up to column {last_column}): nothing was imported (0 rows); delete the cells beyond "
+                             "your data (Ctrl+End finds the last one) and import again"),
+    "import_sheet_sparse": ("工作表 {sheet} 的单元格铺到 {last}({grid} 格),实际只有 {cells} 格有内容。整个文件未导入(0 行),"
+                            "请删掉数据以外的单元格(Ctrl+End 可找到最后一个单元格)后重新导入",
+                            "Sheet {sheet} spreads to {last} ({grid} cells) but holds only {cells}: nothing was "
+                            "imported (0 rows); delete the cells beyond your data (Ctrl+End finds the last one) "
+                            "and import again"),
+    "import_cell_too_long": ("{sheet} 第 {line} 行 {column} 列的单元格有 {length} 个字符,超过上限 {limit}。"
+                             "整个文件未导入(0 行)",
+                             "{sheet} line {line} column {column}: the cell holds {length} characters, over the "
+                             "limit of {limit}: nothing was imported (0 rows)"),
+    "import_cell_too_long_csv": ("{sheet} 第 {line} 行有一个单元格超过 {limit} 个字符的上限。整个文件未导入(0 行)",
+                                 "{sheet} line {line}: a cell is longer than the limit of {limit} characters: "
+                                 "nothing was imported (0 rows)"),
+    "import_bad_csv": ("{file} 第 {line} 行无法读取({error})。整个文件未导入(0 行)",
+                       "Cannot read {file} at line {line} ({error}): nothing was imported (0 rows)"),
     # the demo (flows/demo.py)
     "demo_exists": ("数据库 {database} 里已经有台账(也许是上次的演示):演示只在空数据库里生成。"
                     "删除数据目录(默认 ./var)或设置 BIANMIN_DATA_DIR 换一个目录后重试",

@@ -133,3 +133,25 @@ def test_a_second_receipt_for_one_order_in_the_same_batch_is_refused_as_already_
 
     assert (result.kept, result.rejected) == (2, 1)
     assert [(r.line, r.code, r.params["receipt"]) for r in result.rejects] == [(4, "already_collected", "000101")]
+
+
+@pytest.mark.parametrize("kind", ["requests", "staff"])
+def test_a_row_the_database_refuses_is_reported_and_the_rest_of_its_batch_is_kept(
+        engine, calendar, office, tmp_path, backend, kind):
+    if backend == "sqlite":
+        pytest.skip("SQLite stores a text of any length: nothing for it to refuse")
+    too_long = "长" * 101  # the name columns hold 100 characters
+    if kind == "requests":
+        rows = [request_row(n) for n in range(1, 5)]
+        rows[1][4] = too_long
+        path = write_csv(tmp_path / "登记表.csv", rows)
+    else:
+        path = tmp_path / "员工.csv"
+        path.write_text("工号,姓名,服务处,部门,岗位\n" + "".join(
+            f"A1-W{n},{too_long if n == 2 else f'师傅{n}'},A1,工程部,师傅\n" for n in range(1, 5)), encoding="utf-8")
+
+    result = run_import(engine, calendar, path, batch_size=10)
+
+    assert (result.kept, result.rejected) == (3, 1)
+    assert [r.line for r in result.rejects] == [3]
+    assert "refused" in result.rejects[0].reason("en")

@@ -247,3 +247,52 @@ def test_a_sheet_keeps_the_stored_texts_of_its_times_for_its_next_batches_within
 
     texts.update({n: (FIVE_PAST_TWO, "") for n in range(4 * _SEEN_MOMENTS)})
     assert sheet.moment_texts() == {}  # memory stays bounded however many distinct times a sheet holds
+
+
+@pytest.mark.parametrize("writer", ["xlsxwriter", "xlsxwriter constant memory", "openpyxl"])
+def test_the_fast_count_of_a_sheet_agrees_with_its_exact_parse(tmp_path, writer):
+    import zipfile
+
+    import xlsxwriter
+
+    from models.ledger_import import _exact_extent, _sheet_extent, _workbook_census
+
+    path = tmp_path / "requests.xlsx"
+    cells = [(0, c, f"列{c}") for c in range(12)] + [(r, c, f"{r}-{c}") for r in range(1, 300, 3) for c in range(0, 12, 2)]
+    cells += [(1000, 26, 7.5), (1001, 27, True)]
+    if writer == "openpyxl":
+        book = Workbook()
+        ws = book.active
+        ws.title = "requests"
+        for r, c, v in cells:
+            ws.cell(r + 1, c + 1, v)
+        book.save(path)
+    else:
+        book = xlsxwriter.Workbook(str(path), {"constant_memory": writer.endswith("memory")})
+        ws = book.add_worksheet("requests")
+        for r, c, v in sorted(cells):
+            ws.write(r, c, v)
+        book.close()
+    parts = _workbook_census(path)
+
+    with zipfile.ZipFile(path) as zf:
+        fast = _sheet_extent(zf, parts["requests"], parts.get("\0shared strings"), "requests")
+        exact = _exact_extent(zf, parts["requests"], {})
+
+    assert fast == exact
+    assert (fast.rows, fast.columns, fast.cells) == (1002, 28, len(cells))
+
+
+def test_a_cell_address_with_leading_zeros_is_counted_by_its_number(tmp_path):
+    import zipfile
+
+    from models.ledger_import import _sheet_extent
+
+    path = tmp_path / "requests.xlsx"
+    cells = '<c r="A999999" t="inlineStr"><is><t>far</t></is></c><c r="A0000001" t="inlineStr"><is><t>x</t></is></c>'
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                    f'main"><sheetData><row r="1">{cells}</row></sheetData></worksheet>')
+    with zipfile.ZipFile(path) as zf:
+        extent = _sheet_extent(zf, "xl/worksheets/sheet1.xml", None, "requests")
+    assert (extent.rows, extent.columns, extent.cells) == (999_999, 1, 2)
