@@ -17,7 +17,8 @@ import typer
 from typer._click import exceptions as click_errors
 
 from flows import cli_alerts, cli_cash, cli_config, cli_desk, cli_import, cli_run, cli_setup, cli_tally
-from flows.cli_common import err_console, t, warn_calendar_gaps
+from flows.cli_common import err_console, locale, t, warn_calendar_gaps
+from models.errors import DomainError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="bianmin 便民: the paid convenience services ledger and its scheduled checks.")
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a bad argument is one line on stderr and exit code 2, like a refused operation."""
     try:
         code = app(args=argv, prog_name="bianmin", standalone_mode=False)
+    except DomainError as exc:  # a refusal no command caught itself, e.g. a ledger that cannot be used
+        err_console.print(exc.message(locale()), style="red", markup=False, highlight=False, soft_wrap=True)
+        code = 2
     except click_errors.NoArgsIsHelpError:
         code = 0  # the help is already on screen
     except click_errors.UsageError as exc:

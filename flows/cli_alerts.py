@@ -7,16 +7,15 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from flows.cli_common import console, emit, fail, local_text, parse_at, runtime, t, to_jsonable
-from models.db import transaction
+from flows.cli_common import console, emit, fail, local_text, locale, parse_at, runtime, t, to_jsonable
+from models.db import transaction, unusable
 from notifications import outbox
 
 alerts_app = typer.Typer(no_args_is_help=True, help="The alert outbox: list, acknowledge, silence.")
 
 
 def _db_error(exc: SQLAlchemyError) -> None:
-    fail(t(f"数据库错误({type(exc).__name__}),是否已运行 bianmin db upgrade?",
-           f"Database error ({type(exc).__name__}); has `bianmin db upgrade` been run?"))
+    fail(unusable(exc, runtime().settings.effective_database_url).message(locale()))
 
 
 @alerts_app.command("list")
