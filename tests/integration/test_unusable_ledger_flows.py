@@ -12,6 +12,7 @@ from flows.callbacks import chase_callbacks_flow, chase_replies_flow
 from flows.cash import cash_check_flow
 from flows.dispatch import dispatch_flow
 from flows.runtime import Runtime, using_runtime
+from flows.settings import Settings
 from flows.tally import monthly_tally_flow
 from models.db import MIGRATIONS_DIR, head_revision
 
@@ -45,11 +46,13 @@ def test_the_head_revision_read_from_the_migration_files_is_alembics():
 
 @pytest.mark.prefect
 @pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.name)
-def test_a_flow_on_an_unmigrated_database_fails_with_one_line_and_no_traceback(settings, tmp_path, prefect_harness,
-                                                                               logged, flow):
+def test_a_flow_on_an_unmigrated_database_fails_with_one_line_and_no_traceback(tmp_path, prefect_harness, logged,
+                                                                               flow):
     empty = tmp_path / "empty.db"
     empty.touch()
-    rt = Runtime(settings.model_copy(update={"database_url": f"sqlite:///{empty}", "locale": "en"}))
+    settings = Settings(_env_file=None, data_dir=tmp_path / "var", database_url=f"sqlite:///{empty}", locale="en",
+                        outbox_dir=tmp_path / "outbox", reports_dir=tmp_path / "reports")
+    rt = Runtime(settings)
     with using_runtime(rt):
         state = flow(return_state=True)
     assert state.is_failed()
