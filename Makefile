@@ -6,15 +6,25 @@ STAMP  := $(VENV)/.installed
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install test test-sqlite demo run serve bench migration clean
+.PHONY: install lock test test-sqlite demo run serve bench migration clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+# Exactly the versions in requirements.lock (the set CI tested), each file checked against its hash; then the
+# project itself, built with the lock's setuptools/wheel. --clear: a package dropped from the lock goes too.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerate requirements.lock from pyproject.toml's ranges, keeping the current pins where they still fit.
+# Upgrade everything: make lock LOCK_ARGS=--upgrade; one package: make lock LOCK_ARGS='--upgrade-package typer'
+LOCK_VENV ?= .venv-lock
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q pip-tools==7.7.0; }
+	$(LOCK_VENV)/bin/pip-compile -q --generate-hashes --extra test --all-build-deps --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file requirements.lock pyproject.toml
 
 # The whole suite on SQLite and on PostgreSQL (the local server if one answers, else one started in a temp dir).
 test: $(STAMP)

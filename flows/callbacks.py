@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flows.hooks import on_flow_completion, on_flow_failure, retry_on_io_error
-from flows.runtime import Runtime, current_runtime
+from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import chase
 from models.calendar import BusinessCalendar
 from models.db import transaction
@@ -190,10 +190,14 @@ def _chase_callbacks_task(as_of: datetime) -> ChaseResult:
 @flow(name="chase-replies", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
 def chase_replies_flow(as_of: datetime | None = None) -> ChaseResult:
     """Phone requests with no reply within the reply time."""
+    if (refused := ledger_refusal(current_runtime())) is not None:
+        return refused
     return _log(_chase_replies_task(as_of or _now(current_runtime())))
 
 
 @flow(name="chase-callbacks", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
 def chase_callbacks_flow(as_of: datetime | None = None) -> ChaseResult:
     """Overdue callbacks escalating by level, missing rework, rework callbacks, late work orders."""
+    if (refused := ledger_refusal(current_runtime())) is not None:
+        return refused
     return _log(_chase_callbacks_task(as_of or _now(current_runtime())))

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.callbacks import record_watermark
 from flows.hooks import on_flow_completion, on_flow_failure
-from flows.runtime import Runtime, current_runtime
+from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import cash
 from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
 from models.db import transaction
@@ -205,6 +205,8 @@ def cash_check_flow(day: date | None = None, as_of: datetime | None = None,
                     office: str | None = None) -> CashCheckResult:
     """Cash not handed to finance by its due time, handover mismatches, receipt custody, fees not collected."""
     rt = current_runtime()
+    if (refused := ledger_refusal(rt)) is not None:
+        return refused
     result = _cash_check_task(day, as_of, office, datetime.now(rt.calendar.tz))
     logger = get_run_logger()
     logger.info(summary(rt, result))

@@ -9,9 +9,10 @@ import sys
 import typer
 
 from flows import cli_alerts, cli_cash, cli_config, cli_desk, cli_import, cli_run, cli_setup, cli_tally
-from flows.cli_common import command_group, say_error, t, warn_calendar_gaps
+from flows.cli_common import command_group, locale, say_error, t, warn_calendar_gaps
 from flows.runtime import keep_files_private
 from models import values
+from models.errors import DomainError
 
 app = command_group("bianmin 便民: the paid convenience services ledger and its scheduled checks.",
                     add_completion=False, pretty_exceptions_enable=False)
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         code = 2 if _hostile_argument(args) else app(args=args, prog_name="bianmin", standalone_mode=False)
+    except DomainError as exc:  # a refusal no command caught itself, e.g. a ledger that cannot be used
+        say_error(exc.message(locale()))
+        code = 2
     except typer.Abort:
         say_error(t("已取消", "Aborted"))
         code = 1

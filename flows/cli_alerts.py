@@ -7,10 +7,10 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from flows.cli_common import (check_text, command_group, console, emit, fail, local_text, parse_at, runtime, t,
-                               to_jsonable)
+from flows.cli_common import (check_text, command_group, console, emit, fail, local_text, locale, parse_at,
+                               runtime, t, to_jsonable)
 from models import values
-from models.db import transaction
+from models.db import transaction, unusable
 from models.tables import Alert, AlertSilence
 from notifications import outbox
 
@@ -18,8 +18,7 @@ alerts_app = command_group("The alert outbox: list, acknowledge, silence.")
 
 
 def _db_error(exc: SQLAlchemyError) -> None:
-    fail(t(f"数据库错误({type(exc).__name__}),是否已运行 bianmin db upgrade?",
-           f"Database error ({type(exc).__name__}); has `bianmin db upgrade` been run?"))
+    fail(unusable(exc, runtime().settings.effective_database_url).message(locale()))
 
 
 @alerts_app.command("list")

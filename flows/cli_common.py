@@ -166,6 +166,8 @@ def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = F
     from flows.serve import ServeError, prepare_for_run
 
     rt = runtime()
+    with refusals():  # a ledger that cannot be used refuses the run before Prefect starts (exit 2, one line)
+        rt.engine
     target = prepare_for_run(rt.settings)
     if announce:
         err_console.print(t(f"Prefect:{target.where}", f"Prefect: {target.where}"), style="dim", markup=False,

@@ -13,7 +13,7 @@ from flows.cli_common import (command_group, console, emit, fail, local_text, lo
                                t)
 from models import desk, rules
 from models.calendar import CalendarError
-from models.db import transaction
+from models.db import transaction, unusable
 from models.errors import DomainError
 
 T = TypeVar("T")
@@ -43,9 +43,8 @@ def desk_call(op: Callable[[Any], T]) -> T:
         # two desks numbering the same day at once: the unique constraint refused the second
         fail(t(f"与已有记录冲突,请重试:{type(exc.orig).__name__}",
                f"Conflicts with an existing record, please retry: {type(exc.orig).__name__}"))
-    except SQLAlchemyError as exc:
-        fail(t(f"数据库错误({type(exc).__name__}),是否已运行 bianmin db upgrade?",
-               f"Database error ({type(exc).__name__}); has `bianmin db upgrade` been run?"))
+    except SQLAlchemyError as exc:  # the ledger failed mid-command (opening it is checked by the runtime)
+        fail(unusable(exc, rt.settings.effective_database_url).message(locale()))
 
 
 def _say(as_json: bool, data: dict[str, Any], zh: str, en: str) -> None:

@@ -11,7 +11,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.hooks import on_flow_completion, on_flow_failure
-from flows.runtime import Runtime, current_runtime
+from flows.runtime import Runtime, current_runtime, ledger_refusal
 from notifications.digest import DispatchResult, dispatch
 
 __all__ = ["DispatchResult", "run_dispatch", "dispatch_flow"]
@@ -38,4 +38,6 @@ def _dispatch_task(as_of: datetime) -> DispatchResult:
 def dispatch_flow(as_of: datetime | None = None) -> DispatchResult:
     """Deliver pending alerts as digests, one per recipient tag, with backoff on failure."""
     rt = current_runtime()
+    if (refused := ledger_refusal(rt)) is not None:
+        return refused
     return _dispatch_task(as_of or datetime.now(rt.calendar.tz))

@@ -4,13 +4,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.settings import Settings
 from models.calendar import BusinessCalendar, load_override
-from models.db import make_engine, read_only, session_factory
+from models.db import LedgerUnusable, open_ledger, read_only, session_factory
 
 
 @dataclass
@@ -21,7 +22,9 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.effective_database_url)
+        # checked once, where every command and flow first touches the ledger: a database that is down, missing or
+        # not migrated is one LedgerUnusable line naming the URL (password masked), never a traceback halfway
+        return open_ledger(self.settings.effective_database_url)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
@@ -88,3 +91,15 @@ class using_runtime:
     def __exit__(self, *exc) -> None:
         global _current
         _current = self._previous
+
+
+def ledger_refusal(rt: Runtime) -> Any:
+    """What a flow's body returns first when the ledger cannot be used: a Failed state whose message is the
+    one-line refusal (an exception would have Prefect log a traceback for the flow and for each task); else None."""
+    try:
+        rt.engine
+    except LedgerUnusable as exc:
+        from prefect.states import Failed
+
+        return Failed(message=exc.message(rt.settings.locale))
+    return None

@@ -48,7 +48,7 @@ from sqlalchemy import case, exists, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from flows.hooks import FLOW_FAILED, failure_key, on_flow_completion, on_flow_failure
-from flows.runtime import Runtime, current_runtime
+from flows.runtime import Runtime, current_runtime, ledger_refusal
 from flows.settings import mask_url_password
 from models.db import transaction
 from models.reconcile import (
@@ -488,6 +488,8 @@ def _tally_task(month: str | None, resend: bool, as_of: datetime | None) -> Tall
 def monthly_tally_flow(month: str | None = None, resend: bool = False, as_of: datetime | None = None) -> TallyResult:
     """The reconciled monthly tally to administration; with no month, every missed month up to the previous one."""
     rt = current_runtime()
+    if (refused := ledger_refusal(rt)) is not None:
+        return refused
     result = _tally_task(month, resend, as_of)
     logger = get_run_logger()
     logger.info(summary(rt, result))

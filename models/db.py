@@ -1,32 +1,119 @@
 """Engines, sessions and schema migrations; nothing here reads settings."""
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from models.errors import DomainError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-# json.dumps(value) builds a new C encoder on every call; audit events are written several per imported row.
-# Made once with json.dumps' own defaults, the text is the same (only the circular-reference check is left out:
-# a JSON column's value is plain data)
-_ENCODE = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True,
-) if json.encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]
+class LedgerUnusable(DomainError):
+    """The ledger database cannot be used as configured (unreachable, missing, not migrated): refused before
+    anything was read or written, one line naming the URL with its password masked."""
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as it may be shown or logged: SQLAlchemy's own rendering with the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not even a URL: hide whatever stands between the scheme and an @
+        return re.sub(r"(?<=://)[^/@]*@", "***@", str(url))
+
+
+def _reason(exc: BaseException, url: str | URL) -> str:
+    """The driver's complaint on one line (psycopg's spans several), never quoting the password."""
+    text_ = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        text_ = text_.replace(str(password), "***")
+    return text_[:300]
+
+
+def unusable(exc: BaseException, url: str | URL) -> LedgerUnusable:
+    """The refusal for an error met while opening the ledger at `url`."""
+    shown = shown_url(url)
+    if isinstance(exc, ArgumentError):  # unparsable URL, unknown scheme or driver (NoSuchModuleError)
+        return LedgerUnusable("ledger_bad_url", url=shown, reason=_reason(exc, url))
+    orig = getattr(exc, "orig", None)
+    # PostgreSQL's "no such database" (3D000; psycopg gives no sqlstate for a refused connection, only the text)
+    if getattr(orig, "sqlstate", None) == "3D000" or re.search(r'FATAL: +database ".*" does not exist', str(orig)):
+        return LedgerUnusable("ledger_no_database", url=shown)
+    return LedgerUnusable("ledger_unreachable", url=shown, reason=_reason(exc, url))
+
+
+_REVISION_LINE = re.compile(r'^(down_)?revision\s*(?::[^=]*)?=\s*["\']([^"\']+)["\']', re.M)
+
+
+@cache
+def head_revision() -> str:
+    """The newest migration's revision, read from the version files (alembic's loader costs ~0.7 s a process)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for down, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            (parents if down else revisions).add(value)
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
+
+
+def check_ledger(engine: Engine, url: str | URL | None = None) -> None:
+    """Raise LedgerUnusable unless the database answers and its schema is at the newest migration.
+    `url` is the one to name in the message (the engine's may have its driver added)."""
+    url = url or engine.url
+    try:
+        with read_only(engine).connect() as conn:
+            revision = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                        if inspect(conn).has_table("alembic_version") else None)
+    except DBAPIError as exc:
+        raise unusable(exc, url) from exc
+    head = head_revision()
+    if revision == head:
+        return
+    shown = shown_url(url)
+    if revision is None:
+        raise LedgerUnusable("ledger_not_migrated", url=shown)
+    raise LedgerUnusable("ledger_old_schema", url=shown, revision=revision, head=head)
+
+
+def open_ledger(url: str, **kwargs) -> Engine:
+    """An engine on the ledger at `url`, checked once: it answers and `bianmin db upgrade` has been run."""
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+                and not Path(parsed.database).exists():
+            # connecting would create an empty file: say what is missing instead
+            raise LedgerUnusable("ledger_not_migrated", url=shown_url(url))
+        engine = make_engine(url, **kwargs)
+    except ArgumentError as exc:
+        raise unusable(exc, url) from exc
+    try:
+        check_ledger(engine, url)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 def json_serializer(value: Any) -> str:
-    """The text json.dumps(value) gives, made faster: JSON columns are written through it."""
-    if _ENCODE is None or isinstance(value, str):
-        return json.dumps(value)
-    return "".join(_ENCODE(value, 0))
+    """The text of JSON columns: json.dumps' own (its public form; tests hold the text to it)."""
+    return json.dumps(value)
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -38,22 +125,25 @@ def make_engine(url: str, **kwargs) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"timeout": 30})
+        # how long a writer waits for SQLite's lock before "database is locked": 30 s, or the URL's own
+        # `?timeout=` in seconds (pysqlite's parameter), for the connection and its busy_timeout pragma alike
+        wait = float(parsed.query.get("timeout", kwargs.get("connect_args", {}).get("timeout", 30)))
+        kwargs.setdefault("connect_args", {"timeout": wait})
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=int(wait * 1000)))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection, _record, *, busy_ms: int = 30000) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     # a checkpoint (WAL pages copied into the database, with an fsync) after 10,000 pages (~40 MB) instead of
     # SQLite's 1,000: a batch of an import dirties a few thousand index pages, so with the default nearly every
     # commit checkpointed and the same pages were copied again and again (a tenth of an import's time). Commits
@@ -105,6 +195,12 @@ def upgrade(url: str, revision: str = "head") -> str:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
+    try:  # a URL that cannot connect is one line naming it, not alembic's traceback
+        engine = make_engine(url)
+        engine.connect().close()
+    except (ArgumentError, DBAPIError) as exc:
+        raise unusable(exc, url) from exc
+    engine.dispose()
     command.upgrade(alembic_config(url), revision)
     engine = make_engine(url)
     try:

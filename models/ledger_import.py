@@ -35,7 +35,8 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, updat
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import desk, values
+from models import desk
+from models.values import PLAIN_MONEY, money as money_rule
 from models.calendar import BusinessCalendar
 from models.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.errors import DomainError
@@ -336,7 +337,7 @@ def _serial(number: float, date_alone: bool) -> datetime:
 def read_money(value: Any, fld: str = "amount") -> Decimal:
     """An amount from a cell: 80, 80.5, '¥80.00', '80元', '1,200'; never through float arithmetic. The desk's rule
     (models.values.money), the sign kept for the caller to refuse in the clerk's words; DomainError otherwise."""
-    return values.money(value, field=fld, signed=True)
+    return money_rule(value, field=fld, signed=True)
 
 
 def _text(value: Any) -> str:
@@ -416,7 +417,7 @@ def _converter(col: Column, tz) -> Callable[[Any, str], Any] | None:
                 raise RowProblem(fld, code, value=text) from None
         return convert
     if how == "money":
-        plain = values.PLAIN_MONEY.fullmatch
+        plain = PLAIN_MONEY.fullmatch
 
         def convert(raw: Any, text: str) -> Any:
             if type(raw) is str and plain(raw) is not None:

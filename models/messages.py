@@ -165,6 +165,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
                     "The database {database} already holds a ledger (perhaps an earlier demo): the demo builds "
                     "into an empty database only. Remove the data folder (./var by default) or set "
                     "BIANMIN_DATA_DIR to another folder, and run it again"),
+    # opening the ledger database (models/db.py open_ledger)
+    "ledger_not_migrated": ("账本数据库 {url} 不存在或尚未建表:请先运行 bianmin db upgrade",
+                            "The ledger database {url} is missing or has no tables yet: run `bianmin db upgrade` "
+                            "first"),
+    "ledger_old_schema": ("账本数据库 {url} 的结构版本是 {revision},本程序需要 {head}:请运行 bianmin db upgrade",
+                          "The ledger database {url} is at schema revision {revision}, this bianmin needs {head}: "
+                          "run `bianmin db upgrade`"),
+    "ledger_no_database": ("数据库 {url} 不存在:请先创建(createdb),再运行 bianmin db upgrade",
+                           "The database {url} does not exist: create it (createdb), then run `bianmin db upgrade`"),
+    "ledger_unreachable": ("无法使用账本数据库 {url}:{reason}", "Cannot use the ledger database {url}: {reason}"),
+    "ledger_bad_url": ("数据库地址无法使用(BIANMIN_DATABASE_URL):{url}:{reason}",
+                       "Unusable database URL (BIANMIN_DATABASE_URL) {url}: {reason}"),
 }
 
 

@@ -22,7 +22,7 @@ _CENT = Decimal(1).scaleb(-_PLACES)
 MONEY_LIMIT = Decimal(10) ** _WHOLE_DIGITS  # an amount is below this
 # a plain amount as clerks and spreadsheets write it: the import's fast path takes exactly these
 PLAIN_MONEY = re.compile(rf"[0-9]{{1,{_WHOLE_DIGITS}}}(?:\.[0-9]{{1,{_PLACES}}})?")
-_GROUPED = re.compile(rf"-?[0-9]{{1,3}}(?:,[0-9]{{3}})+(?:\.[0-9]+)?")
+_GROUPED = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _CURRENCY = ("¥", "￥", "元", "RMB", "CNY")
 # full-width digits, point and comma, as a Chinese input method types them

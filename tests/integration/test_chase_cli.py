@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import sqlite3
+from contextlib import closing
 
 import pytest
 from typer.testing import CliRunner
@@ -76,9 +79,14 @@ def test_run_chase_replies_prints_a_table_even_when_nothing_is_overdue(cli, sett
     assert "0 new" in result.stdout or "新增提醒 0 条" in result.stdout
 
 
-def test_a_failed_run_exits_non_zero_and_still_reaches_ops(cli, settings, tmp_path):
-    # a database that was never migrated: the flow fails, and so does recording the failure in it
-    broken = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}", "locale": "en"})
+def test_a_failed_run_exits_non_zero_and_still_reaches_ops(cli, settings, tmp_path, sqlite_template):
+    # a migrated database whose alerts table is gone: the flow fails, and so does recording the failure in it
+    # (a database never migrated is refused before the run: tests/e2e/test_unusable_ledger.py)
+    damaged = tmp_path / "no-alerts.db"
+    shutil.copy(sqlite_template, damaged)
+    with closing(sqlite3.connect(damaged)) as conn:
+        conn.execute("DROP TABLE alerts")
+    broken = settings.model_copy(update={"database_url": f"sqlite:///{damaged}", "locale": "en"})
     result = cli("run", "chase-replies", "--as-of", "2026-11-26T11:00", settings_=broken)
     assert result.exit_code == 1
     assert "chase-replies failed" in result.output
