@@ -31,7 +31,6 @@ retries it; the office loop cannot get further without the database anyway).
 """
 from __future__ import annotations
 
-import gc
 import json
 import shutil
 import uuid
@@ -361,24 +360,16 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
         offices = group.split()
         contents = report.content_texts(group, offices)
         rows = report.SheetRows.split(group, offices, locale=s.locale, tz=rt.calendar.tz)
-        # The month's million-odd row objects live until its last report is written. Left to the cyclic GC,
-        # they keep its full collections rare, so each workbook's garbage (xlsxwriter's objects are cyclic)
-        # piled up between them: +120 MB of peak RSS at a 100k-job month. Frozen, they are neither scanned nor
-        # counted, and the workbooks' garbage goes as usual.
-        gc.freeze()
-        try:
-            for office, tally in [*offices.items(), (group.office, group)]:
-                try:
-                    outcome = _publish(rt, tally, contents.pop(office), rows.pop(office), resend=resend,
-                                       as_of=as_of, started=started)
-                except DBAPIError:
-                    raise  # the database is down or refused: no office can go on, the whole run fails
-                except Exception as exc:  # noqa: BLE001 - one office's report must not stop the others'
-                    outcome = ReportOutcome(m, office, 0, "", "failed", False, "", len(tally.discrepancies),
-                                            error=_error_text(exc))
-                outcomes.append(outcome)
-        finally:
-            gc.unfreeze()
+        for office, tally in [*offices.items(), (group.office, group)]:
+            try:
+                outcome = _publish(rt, tally, contents.pop(office), rows.pop(office), resend=resend,
+                                   as_of=as_of, started=started)
+            except DBAPIError:
+                raise  # the database is down or refused: no office can go on, the whole run fails
+            except Exception as exc:  # noqa: BLE001 - one office's report must not stop the others'
+                outcome = ReportOutcome(m, office, 0, "", "failed", False, "", len(tally.discrepancies),
+                                        error=_error_text(exc))
+            outcomes.append(outcome)
     record_report_failures(rt, outcomes[len(pending):], at=started)
     return TallyResult(tuple(months), tuple(outcomes))
 

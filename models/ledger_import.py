@@ -2118,6 +2118,17 @@ def write_rejects(path: Path, rejects: list[RejectedRow], headers_of: dict[str, 
                 out.writerow([*_pad(r.cells, len(headers)), reason(r)])
         return target
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    def as_text(ws, value: Any) -> Any:
+        # a rejected cell may hold what a worksheet cannot (an escape character) or what it would run (=cmd|...):
+        # it goes back to the clerk escaped, and always as text
+        if not isinstance(value, str):
+            return value
+        cell = WriteOnlyCell(ws, value=_WORKSHEET_ILLEGAL.sub(
+            lambda m: m.group().encode("unicode_escape").decode("ascii"), value))
+        cell.data_type = "s"
+        return cell
 
     book = Workbook(write_only=True)
     by_sheet: dict[str, list[RejectedRow]] = {}
@@ -2128,9 +2139,12 @@ def write_rejects(path: Path, rejects: list[RejectedRow], headers_of: dict[str, 
         headers = headers_of[name]
         ws.append([*headers, REJECTS_HEADER])
         for r in rows:
-            ws.append([*_pad(r.cells, len(headers)), reason(r)])
+            ws.append([as_text(ws, v) for v in (*_pad(r.cells, len(headers)), reason(r))])
     book.save(target)
     return target
+
+
+_WORKSHEET_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # what an xlsx cannot hold (XML 1.0)
 
 
 def _pad(cells: tuple, width: int) -> list[Any]:

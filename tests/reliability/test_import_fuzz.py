@@ -310,5 +310,5 @@ def test_the_real_program_on_a_generated_file_exits_without_a_traceback(db_url, 
     done = subprocess.run([str(BIANMIN), "import", str(path)], env=env, capture_output=True, text=True, timeout=300)
 
     assert done.returncode == code, done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     assert (numbers_in(engine, "P-") == set()) == (code == 2)

@@ -296,3 +296,19 @@ def test_a_cell_address_with_leading_zeros_is_counted_by_its_number(tmp_path):
     with zipfile.ZipFile(path) as zf:
         extent = _sheet_extent(zf, "xl/worksheets/sheet1.xml", None, "requests")
     assert (extent.rows, extent.columns, extent.cells) == (999_999, 1, 2)
+
+
+def test_a_rejects_workbook_keeps_escape_characters_and_formulas_as_plain_escaped_text(tmp_path):
+    from openpyxl import load_workbook
+
+    from models.ledger_import import RejectedRow, write_rejects
+
+    hostile = "=cmd|' /C calc'!A0\x1b[31m"
+    row = RejectedRow("登记表", 3, "业主姓名", "text_control", {"field": "resident", "char": "U+001B", "position": 19},
+                      ("P-03", hostile, 80))
+    path = write_rejects(tmp_path / "登记表.xlsx", [row], {"登记表": ["编号", "业主姓名", "金额"]})
+
+    sheet = load_workbook(path)["登记表"]
+    cell = sheet.cell(row=2, column=2)
+    assert (cell.data_type, cell.value) == ("s", "=cmd|' /C calc'!A0\\x1b[31m")
+    assert sheet.cell(row=2, column=3).value == 80
