@@ -5,7 +5,7 @@ flows.demo (which runs the flows' logic functions) inside its command.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -64,6 +64,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
                 result = import_ledger(rt.sessions, file, calendar=rt.calendar, now=datetime.now(rt.calendar.tz),
                                        office=office, kind=kind, dry_run=dry_run, batch_size=batch_size,
                                        callback_workdays=rt.settings.callback_workdays,
+                                       rework_within=timedelta(hours=rt.settings.rework_due_hours),
                                        on_start=on_start, on_row=on_row)
         loc = locale()
         data = {

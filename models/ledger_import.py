@@ -1103,6 +1103,7 @@ class _Context:
     now: datetime
     office: str | None
     callback_workdays: int
+    rework_within: timedelta = desk.DEFAULT_REWORK_WITHIN
     staff_by_code: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (name, office code)
     staff_by_name: dict[str, list[str]] = field(default_factory=dict)
     offices: dict[str, str] = field(default_factory=dict)  # code or name -> code
@@ -1408,7 +1409,7 @@ def _callback_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
         return "present"
     clerk = ctx.member("by", v["by"], ctx.office_code(s, wo.office_id))
     desk.callback(s, order=wo, by=clerk, outcome=v["outcome"], at=v["at"], calendar=ctx.calendar, note=v["note"],
-                  callback_workdays=ctx.callback_workdays)
+                  callback_workdays=ctx.callback_workdays, rework_within=ctx.rework_within)
     return "added"
 
 
@@ -1682,6 +1683,7 @@ def _processed(table: Table, keys: tuple[str, ...], processors: Sequence[Any], r
 def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar: BusinessCalendar, now: datetime,
                   office: str | None = None, kind: str | None = None, dry_run: bool = False,
                   batch_size: int = 1000, callback_workdays: int = 2,
+                  rework_within: timedelta = desk.DEFAULT_REWORK_WITHIN,
                   on_start: Callable[[str, int | None], None] | None = None,
                   on_row: Callable[[], None] | None = None, overlap: bool = True) -> ImportResult:
     """Import one workbook or CSV file into the ledger through the desk operations; see the module docstring.
@@ -1693,7 +1695,8 @@ def import_ledger(sessions: sessionmaker[Session], path: Path | str, *, calendar
     """
     path = Path(path)
     sheets, ignored = open_sheets(path, kind)
-    ctx = _Context(calendar=calendar, now=now, office=office, callback_workdays=callback_workdays)
+    ctx = _Context(calendar=calendar, now=now, office=office, callback_workdays=callback_workdays,
+                   rework_within=rework_within)
     results: list[SheetResult] = []
     rejects: list[RejectedRow] = []
     headers_of: dict[str, list[Any]] = {}

@@ -120,3 +120,44 @@ def test_a_dry_run_reports_what_would_happen_and_writes_nothing(cli, engine, tmp
 
     assert (data["dry_run"], data["kept"], data["rejected"], data["rejects_file"]) == (True, 8, 2, None)
     assert requests_kept(engine) == 0
+
+
+def write_csv(path, rows: list[list[str]]):
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8-sig")
+    return path
+
+
+def test_an_imported_unsatisfied_callback_schedules_its_rework_by_the_rework_due_hours_setting(
+        settings, engine, tmp_path):
+    from datetime import datetime, timedelta
+
+    from models.tables import WorkOrder
+    from tests.builders import TZ
+
+    with transaction(engine) as s:
+        setup_office(s, "A1")
+    rt = Runtime(settings.model_copy(update={"locale": "en", "rework_due_hours": 48}))
+    set_runtime(rt)
+    try:
+        runner = CliRunner()
+        files = [
+            write_csv(tmp_path / "登记表.csv", [
+                ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容", "费用"],
+                ["R-1", "2026/10/12 9:00", "A1-CS1", "来访", "刘女士", "3栋501", "13812345678", "水", "漏水", "80"]]),
+            write_csv(tmp_path / "通知单.csv", [
+                ["通知单号", "登记号", "施工人员", "开单时间", "约定时间", "完工时间", "验收时间"],
+                ["WO-1", "R-1", "A1-PL1", "2026/10/12 9:10", "2026/10/12 10:00", "2026/10/12 10:40",
+                 "2026/10/12 10:50"]]),
+            write_csv(tmp_path / "回访记录.csv", [["通知单号", "回访人", "回访结果", "回访时间", "备注"],
+                                              ["WO-1", "A1-CS1", "不满意", "2026/10/13 10:00", "还在滴水"]])]
+        for path in files:
+            done = runner.invoke(app, ["import", str(path)])
+            assert done.exit_code == 0, done.output
+    finally:
+        set_runtime(None)
+        rt.close()
+
+    with engine.connect() as conn:
+        scheduled = conn.scalar(select(WorkOrder.scheduled_for).where(WorkOrder.rework_of_id.is_not(None)))
+    called = datetime(2026, 10, 13, 10, 0, tzinfo=TZ)
+    assert scheduled.astimezone(TZ) == called + timedelta(hours=48)
