@@ -22,6 +22,7 @@ from sqlalchemy import Result, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
+from models.cash import HandoverShortfall, classify_handover
 from models.rules import cash_due
 from models.tables import (
     Callback,
@@ -650,24 +651,33 @@ def find_cash_unhanded(session: Session, *, window: MonthWindow, calendar: Busin
 
 
 def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
-    """Handovers confirmed in the month where finance counted less than was declared."""
+    """Handovers confirmed in the month where finance counted less than the receipts they cover: the daily cash
+    check's rule (cash.classify_handover), so the report and the alert agree about every handover."""
     holder = aliased(Staff)
+    covered = func.coalesce(func.sum(Receipt.amount), 0)
     query = (
-        select(Office.code, CashHandover.number, holder.department, holder.code, holder.name,
-               CashHandover.confirmed_at, CashHandover.declared_amount, CashHandover.counted_amount)
+        select(Office.code, CashHandover.id, CashHandover.number, holder.department, holder.code, holder.name,
+               CashHandover.handed_at, CashHandover.confirmed_at, CashHandover.counted_amount,
+               covered.label("covered"))
         .join(Office, Office.id == CashHandover.office_id)
         .join(holder, holder.id == CashHandover.handed_by_id)
-        .where(_within(CashHandover.confirmed_at, window),
-               CashHandover.counted_amount < CashHandover.declared_amount)
+        .outerjoin(Receipt, Receipt.handover_id == CashHandover.id)
+        .where(_within(CashHandover.confirmed_at, window))
+        .group_by(Office.code, CashHandover.id, CashHandover.number, holder.department, holder.code, holder.name,
+                  CashHandover.handed_at, CashHandover.confirmed_at, CashHandover.counted_amount)
     )
     found = []
-    for office, number, dept, code, name, at, declared, counted in _rows(session, query):
+    for office, hid, number, dept, code, name, handed_at, at, counted, cov in _rows(session, query):
+        finding = classify_handover(handover=number, collector=code, collector_name=name, department=dept,
+                                    office=office, handed_at=handed_at, receipts=(), covered=_money(cov),
+                                    counted=_money(counted))
+        if not isinstance(finding, HandoverShortfall):
+            continue
         orders = _rows(
             session, select(WorkOrder.number).join(Receipt, Receipt.order_id == WorkOrder.id)
-            .join(CashHandover, CashHandover.id == Receipt.handover_id)
-            .where(CashHandover.number == number).order_by(WorkOrder.number)).scalars().all()
+            .where(Receipt.handover_id == hid).order_by(WorkOrder.number)).scalars().all()
         found.append(Discrepancy("handover-shortfall", office, number, orders[0] if len(orders) == 1 else None,
-                                 dept, code, name, at, amount=_money(counted), expected=_money(declared),
+                                 dept, code, name, at, amount=finding.counted, expected=finding.covered,
                                  detail=", ".join(orders)))
     return found
 

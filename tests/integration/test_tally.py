@@ -99,6 +99,24 @@ def october(engine, calendar):
     return build_october(engine, calendar)
 
 
+def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_shortfall_for_the_same_handover(
+        engine, calendar, october):
+    from models.cash import HandoverShortfall, handover_mismatches
+    from models.tables import CashHandover
+
+    with transaction(engine) as s:  # a row not written by the desk: the collector declared what finance counted
+        short = s.scalar(select(CashHandover).where(CashHandover.number == october["handover-shortfall"][0]))
+        short.declared_amount, short.origin = short.counted_amount, None
+    with transaction(engine) as s:
+        daily = [f for f in handover_mismatches(s, as_of=AFTER_OCTOBER) if isinstance(f, HandoverShortfall)]
+        tally = reconcile_month(s, month="2026-10", calendar=calendar)
+    monthly = [d for d in tally.discrepancies if d.kind == "handover-shortfall"]
+
+    assert [(f.handover, f.counted, f.covered) for f in daily] == \
+        [(d.reference, d.amount, d.expected) for d in monthly] == \
+        [(october["handover-shortfall"][0], Decimal("70.00"), Decimal("80.00"))]
+
+
 def test_every_finding_of_the_month_appears_once_with_its_order_number(engine, calendar, october):
     with transaction(engine) as s:
         tally = reconcile_month(s, month="2026-10", calendar=calendar)
