@@ -10,7 +10,7 @@ from flows.cli_common import command_group, console, emit, parse_amount, parse_a
 from flows.cli_desk import desk_call
 from flows.settings import mask_url_password
 from models import desk
-from models.db import upgrade
+from models.db import transaction, upgrade
 
 db_app = command_group("The ledger database.")
 office_app = command_group("Service offices (服务处).")
@@ -28,7 +28,11 @@ def db_upgrade(as_json: bool = JSON) -> None:
     url = runtime().settings.effective_database_url
     revision = upgrade(url)
     shown = mask_url_password(url)
-    emit(as_json, {"database": shown, "revision": revision},
+    from notifications.outbox import mask_stored_payloads
+
+    with transaction(runtime().sessions) as session:  # alerts kept by an older version: no unmasked copy
+        masked = mask_stored_payloads(session)
+    emit(as_json, {"database": shown, "revision": revision, "alerts_masked": masked},
          lambda: console.print(t(f"数据库已是最新结构(版本 {revision}):{shown}",
                                  f"Database at schema revision {revision}: {shown}")))
 

@@ -162,6 +162,29 @@ def _facts(finding: Finding) -> dict[str, Any]:
             "facts": facts}
 
 
+def _masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    facts = mask_facts(payload.get("facts") or {})
+    if isinstance(facts, dict) and facts.get("phone"):
+        facts["phone"] = mask_phone(facts["phone"])
+    return {**payload, "facts": facts}
+
+
+def mask_stored_payloads(session: Session, *, batch: int = 1000) -> int:
+    """Mask the residents' numbers in alerts written before their free text was masked; how many rows changed."""
+    changed, last_id = 0, 0
+    while True:
+        rows = session.execute(select(Alert.id, Alert.payload).where(Alert.id > last_id)
+                               .order_by(Alert.id).limit(batch)).all()
+        if not rows:
+            return changed
+        for alert_id, payload in rows:
+            masked = _masked_payload(payload or {})
+            if masked != (payload or {}):
+                session.execute(update(Alert).where(Alert.id == alert_id).values(payload=masked))
+                changed += 1
+        last_id = rows[-1][0]
+
+
 def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[str], as_of: datetime,
                   routes: dict[str, str], office: str | None = None,
                   repeat_every: timedelta = timedelta(hours=4),

@@ -103,3 +103,34 @@ def test_config_show_hides_a_database_password_given_in_the_query(settings):
     assert json.loads(result.stdout)["database_url"] == \
         "postgresql://bianmin@127.0.0.1:5432/ledger?password=****&sslmode=disable"
     assert "CANARYpg0query" not in result.stdout + result.stderr
+
+
+def test_db_upgrade_masks_the_numbers_an_older_version_left_in_stored_alerts_once(settings, engine):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.cli_common import set_runtime
+    from flows.runtime import Runtime
+
+    seen = at("2026-10-12", "09:30")
+    old = {"key": "reply-overdue:R-1", "department": "cs", "occurred_at": seen.isoformat(),
+           "facts": {"request": "R-A1-20261012-001", "phone": "13812345678",
+                     "note": "业主说打 139 1234 5678 或 １３７１２３４５６７８", "address": "3栋501"}}
+    with transaction(engine) as s:
+        s.add(Alert(dedupe_key="reply-overdue:R-1@cs-supervisor", kind="reply-overdue", office="A1",
+                    tag="cs-supervisor", payload=old, first_seen=seen, last_seen=seen))
+    rt = Runtime(settings.model_copy(update={"locale": "en"}))
+    set_runtime(rt)
+    try:
+        runs = [CliRunner().invoke(app, ["db", "upgrade", "--json"]) for _ in range(2)]
+    finally:
+        set_runtime(None)
+        rt.close()
+
+    assert [r.exit_code for r in runs] == [0, 0]
+    assert [json.loads(r.stdout)["alerts_masked"] for r in runs] == [1, 0]
+    with transaction(engine) as s:
+        payload = s.scalar(select(Alert.payload))
+    assert payload["facts"]["phone"] == "138****5678"
+    assert not has_unmasked_mobile(json.dumps(payload, ensure_ascii=False))
+    assert payload["facts"]["request"] == "R-A1-20261012-001" and payload["facts"]["address"] == "3栋501"
