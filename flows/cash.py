@@ -28,6 +28,7 @@ from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import cash
 from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
 from models.db import transaction
+from models.rules import overdue_minutes
 from models.tables import FlowWatermark
 from notifications.outbox import Finding, sync_findings
 
@@ -115,19 +116,12 @@ def findings_of(check: CashCheck) -> list[Finding]:
             facts={"order_number": f.order, "resident": f.resident, "phone": f.phone, "address": f.address,
                    "holder": f.worker_name, "department": f.department, "amount": _money(f.fee),
                    "accepted_at": f.accepted_at.isoformat(), "due_at": f.due_at.isoformat(),
-                   "overdue_minutes": int((check.as_of - f.due_at).total_seconds() // 60)},
+                   "overdue_minutes": overdue_minutes(f.due_at, check.as_of)},
             occurred_at=f.due_at))
     return out
 
 
 # -- which day, which moment --------------------------------------------------------------------
-
-def _previous_working_day(rt: Runtime, day: date) -> date:
-    day -= timedelta(days=1)
-    while not rt.calendar.is_working_day(day):
-        day -= timedelta(days=1)
-    return day
-
 
 def _evaluation(rt: Runtime, day: date) -> datetime:
     s = rt.settings
@@ -142,7 +136,7 @@ def judge_window(rt: Runtime, day: date | None, as_of: datetime | None, now: dat
         today = cal.local(moment).date()
         if not cal.is_working_day(today):
             return today, moment, True
-        return (today if moment >= _evaluation(rt, today) else _previous_working_day(rt, today)), moment, False
+        return (today if moment >= _evaluation(rt, today) else cal.previous_working_day(today)), moment, False
     moment = as_of or min(_evaluation(rt, day), now)
     return day, moment, not cal.is_working_day(day)
 
