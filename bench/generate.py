@@ -524,13 +524,8 @@ class _Generator:
             self.sink.add("callbacks", cb)
             return order
 
-        back = [END_DAY]
-        while len(back) < 8:
-            d = back[-1] - timedelta(days=1)
-            while not cal.is_working_day(d):
-                d -= timedelta(days=1)
-            back.append(d)
         # back[i]: the i-th working day before END_DAY (back[0] is END_DAY itself)
+        back = [cal.working_days_before(END_DAY, i) for i in range(8)]
         for i in range(k):
             order = accepted_job(back[r.choice([3, 4, 5, 6])])
             P.callbacks_overdue.append(order["number"])

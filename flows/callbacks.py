@@ -9,21 +9,19 @@ turns it into one digest per recipient.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flows.hooks import on_flow_completion, on_flow_failure, retry_on_io_error
+from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import chase
 from models.calendar import BusinessCalendar
 from models.db import transaction
-from models.tables import FlowWatermark
-from notifications.outbox import Finding, sync_findings
+from notifications.outbox import Finding
 
 REPLY_KINDS = frozenset({"reply-overdue"})
 CALLBACK_KINDS = frozenset({"callback-overdue", "rework-callback-missing", "rework-missing", "order-overdue"})
@@ -103,34 +101,11 @@ def callback_chase_findings(found: chase.CallbackChase, cal: BusinessCalendar) -
 
 # -- recording --------------------------------------------------------------------------------
 
-def record_watermark(session: Session, *, flow_name: str, as_of: datetime, scope: str = "*") -> None:
-    """Remember the latest moment this flow evaluated; replaying an earlier moment does not move it back."""
-    now = datetime.now(timezone.utc)
-    mark = session.get(FlowWatermark, (flow_name, scope))
-    if mark is None:
-        try:
-            with session.begin_nested():
-                session.add(FlowWatermark(flow=flow_name, scope=scope, window_end=as_of, updated_at=now))
-            return
-        except IntegrityError:  # a concurrent run wrote it first
-            mark = session.scalars(select(FlowWatermark).where(
-                FlowWatermark.flow == flow_name, FlowWatermark.scope == scope)).one()
-    if as_of > mark.window_end:
-        mark.window_end = as_of
-    mark.updated_at = now
-
-
 def _record(rt: Runtime, session: Session, flow_name: str, findings: list[Finding], kinds: frozenset[str],
             as_of: datetime, judged: datetime) -> ChaseResult:
-    s = rt.settings
-    mark = session.get(FlowWatermark, (flow_name, "*"))
-    if mark is not None and as_of < mark.window_end:
-        # the outbox holds later knowledge: a replay reports what was overdue then and writes nothing,
-        # so replaying last week cannot reopen alerts since resolved, nor resolve today's
+    synced = record_run(rt, session, flow_name=flow_name, findings=findings, kinds=kinds, as_of=as_of)
+    if synced is None:  # a replay reports what was overdue then
         return ChaseResult(flow=flow_name, as_of=as_of, judged_at=judged, findings=tuple(findings), recorded=False)
-    synced = sync_findings(session, findings, kinds=set(kinds), as_of=as_of, routes=s.alert_routes,
-                           repeat_every=timedelta(hours=s.repeat_hours), calendar=rt.calendar)
-    record_watermark(session, flow_name=flow_name, as_of=as_of)
     return ChaseResult(flow=flow_name, as_of=as_of, judged_at=judged, findings=tuple(findings),
                        new=synced.new, seen_again=synced.seen_again, resolved=synced.resolved)
 

@@ -17,19 +17,19 @@ week cannot reopen alerts that a handover has since resolved.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.callbacks import record_watermark
 from flows.hooks import on_flow_completion, on_flow_failure
+from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import cash
 from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
 from models.db import transaction
-from models.tables import FlowWatermark
-from notifications.outbox import Finding, sync_findings
+from models.rules import overdue_minutes
+from notifications.outbox import Finding
 
 CASH_KINDS = frozenset({"cash-unhanded", "cash-shortfall", "cash-overcount", "receipt-unreturned", "receipt-gap",
                         "receipt-double-use", "fee-not-collected"})
@@ -115,19 +115,12 @@ def findings_of(check: CashCheck) -> list[Finding]:
             facts={"order_number": f.order, "resident": f.resident, "phone": f.phone, "address": f.address,
                    "holder": f.worker_name, "department": f.department, "amount": _money(f.fee),
                    "accepted_at": f.accepted_at.isoformat(), "due_at": f.due_at.isoformat(),
-                   "overdue_minutes": int((check.as_of - f.due_at).total_seconds() // 60)},
+                   "overdue_minutes": overdue_minutes(f.due_at, check.as_of)},
             occurred_at=f.due_at))
     return out
 
 
 # -- which day, which moment --------------------------------------------------------------------
-
-def _previous_working_day(rt: Runtime, day: date) -> date:
-    day -= timedelta(days=1)
-    while not rt.calendar.is_working_day(day):
-        day -= timedelta(days=1)
-    return day
-
 
 def _evaluation(rt: Runtime, day: date) -> datetime:
     s = rt.settings
@@ -142,7 +135,7 @@ def judge_window(rt: Runtime, day: date | None, as_of: datetime | None, now: dat
         today = cal.local(moment).date()
         if not cal.is_working_day(today):
             return today, moment, True
-        return (today if moment >= _evaluation(rt, today) else _previous_working_day(rt, today)), moment, False
+        return (today if moment >= _evaluation(rt, today) else cal.previous_working_day(today)), moment, False
     moment = as_of or min(_evaluation(rt, day), now)
     return day, moment, not cal.is_working_day(day)
 
@@ -160,16 +153,13 @@ def run_cash_check(rt: Runtime, day: date | None = None, as_of: datetime | None 
         check = cash.check_cash(session, day=day, as_of=as_of, calendar=rt.calendar, cutoff=s.cash_cutoff,
                                 return_workdays=s.receipt_return_workdays, office=office)
         findings = findings_of(check)
-        scope = office or "*"
-        mark = session.get(FlowWatermark, (FLOW_NAME, scope))
         result = CashCheckResult(day=day, as_of=as_of, skipped=False, findings=tuple(findings),
                                  counts=dict(check.findings_by_kind), collectors=check.collectors,
                                  offices=check.offices, office=office)
-        if mark is not None and as_of < mark.window_end:
+        synced = record_run(rt, session, flow_name=FLOW_NAME, findings=findings, kinds=CASH_KINDS, as_of=as_of,
+                            scope=office or "*", office=office)
+        if synced is None:  # a replay of an earlier moment reports what was known then
             return result
-        synced = sync_findings(session, findings, kinds=set(CASH_KINDS), as_of=as_of, routes=s.alert_routes,
-                               office=office, repeat_every=timedelta(hours=s.repeat_hours), calendar=rt.calendar)
-        record_watermark(session, flow_name=FLOW_NAME, as_of=as_of, scope=scope)
     return replace(result, new=synced.new, seen_again=synced.seen_again, resolved=synced.resolved, recorded=True)
 
 

@@ -124,6 +124,19 @@ class BusinessCalendar:
             day += timedelta(days=1)
         return day
 
+    def previous_working_day(self, day: date) -> date:
+        """The last working day strictly before `day`."""
+        day -= timedelta(days=1)
+        while not self.is_working_day(day):
+            day -= timedelta(days=1)
+        return day
+
+    def working_days_before(self, day: date, n: int) -> date:
+        """The n-th working day before `day` (n >= 0; 0 means `day` itself)."""
+        for _ in range(n):
+            day = self.previous_working_day(day)
+        return day
+
     def working_day_on_or_after(self, day: date) -> date:
         return day if self.is_working_day(day) else self.next_working_day(day)
 
@@ -156,6 +169,31 @@ class BusinessCalendar:
     def is_working_time(self, moment: datetime) -> bool:
         local = self.local(moment)
         return self.is_working_day(local.date()) and self.work_start <= local.time() < self.work_end
+
+    def last_working_time(self, moment: datetime) -> datetime:
+        """`moment` itself when in working hours, else the end of the last working period before it."""
+        if self.is_working_time(moment):
+            return moment
+        local = self.local(moment)
+        day = local.date()
+        if self.is_working_day(day) and local.time() >= self.work_end:
+            return self.at(day, self.work_end)
+        return self.at(self.previous_working_day(day), self.work_end)
+
+    def working_time_before(self, moment: datetime, span: timedelta) -> datetime:
+        """The moment `span` of working time (working hours of working days only) before `moment`."""
+        local = self.local(moment)
+        remaining, day = span, local.date()
+        for _ in range(400):  # a year of days off in a row is not a calendar, it is a bug
+            if self.is_working_day(day):
+                start = self.at(day, self.work_start)
+                end = min(self.at(day, self.work_end), local)
+                if end > start:
+                    if end - start >= remaining:
+                        return end - remaining
+                    remaining -= end - start
+            day -= timedelta(days=1)
+        return moment - span
 
     def next_working_time(self, moment: datetime) -> datetime:
         """`moment` itself when in working hours, else the start of the next working period."""

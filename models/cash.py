@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, aliased
 from models.calendar import BusinessCalendar
 from models.facts import maker
 from models.planning import broad, short_queries
-from models.rules import cash_due
+from models.rules import cash_due, overdue_minutes
 from models.tables import (
     CashHandover,
     Money,
@@ -305,7 +305,7 @@ def unhanded_by_collector(held: Iterable[CashHeld], *, as_of: datetime, calendar
             receipts=tuple(i.receipt for i in items),
             orders=tuple(dict.fromkeys(i.order for i in items if i.order)),
             total=sum((i.amount for i in items), ZERO),
-            overdue_minutes=int((as_of - due).total_seconds() // 60)))
+            overdue_minutes=overdue_minutes(due, as_of)))
     return out
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, aliased
 from models.calendar import BusinessCalendar
 from models.facts import maker
 from models.planning import short_queries
-from models.rules import callback_level, escalation_due, reply_due
+from models.rules import callback_level, escalation_due, overdue_minutes, reply_due
 from models.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
 
 
@@ -148,24 +148,7 @@ _overdue_work_order = maker(OverdueWorkOrder)
 
 def judged_at(as_of: datetime, calendar: BusinessCalendar) -> datetime:
     """The moment deadlines are judged at: `as_of` in working time, else the end of the last working period."""
-    if calendar.is_working_time(as_of):
-        return as_of
-    local = calendar.local(as_of)
-    day = local.date()
-    if calendar.is_working_day(day) and local.time() >= calendar.work_end:
-        return calendar.at(day, calendar.work_end)
-    day -= timedelta(days=1)
-    while not calendar.is_working_day(day):
-        day -= timedelta(days=1)
-    return calendar.at(day, calendar.work_end)
-
-
-_MINUTE = timedelta(minutes=1)
-
-
-def overdue_minutes(due_at: datetime, as_of: datetime) -> int:
-    """Whole minutes past due, rounded down; 0 when not past due."""
-    return max((as_of - due_at) // _MINUTE, 0)
+    return calendar.last_working_time(as_of)
 
 
 # -- queries --------------------------------------------------------------------------------------

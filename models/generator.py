@@ -185,14 +185,6 @@ def _month_days(month: str) -> list[date]:
     return days
 
 
-def _working_days_before(calendar: BusinessCalendar, day: date, n: int) -> date:
-    for _ in range(n):
-        day -= timedelta(days=1)
-        while not calendar.is_working_day(day):
-            day -= timedelta(days=1)
-    return day
-
-
 class _Builder:
     """Runs the month as a queue of timed events, each a desk operation, in one transaction per day."""
 
@@ -404,7 +396,7 @@ def _plant(jobs: list[_Job], plan: Plan, calendar: BusinessCalendar, rng: random
         j = pick(office, lambda j: j.channel == "phone" and j.reply_after is not None and j.day < last)
         if j is not None:
             j.reply_after = timedelta(minutes=25 + rng.randrange(20))
-    callback_day = _working_days_before(calendar, last, 3)
+    callback_day = calendar.working_days_before(last, 3)
     for k in range(plan.overdue_callbacks):
         office = codes[k % len(codes)]
         j = pick(office, lambda j: j.day == callback_day and not j.open_order, callback_day)
@@ -413,7 +405,7 @@ def _plant(jobs: list[_Job], plan: Plan, calendar: BusinessCalendar, rng: random
         j.skip_callback = True
         planted.append(Planted("callback-overdue", office, j.order, f"callback-overdue:{j.order}:1",
                                "callback-missing", j.order, f"通知单 {j.order} 验收后逾期未回访"))
-    held_day = _working_days_before(calendar, last, 1)
+    held_day = calendar.working_days_before(last, 1)
     for k in range(plan.cash_held):
         office = codes[k % len(codes)]
         j = pick(office, lambda j: j.day == held_day and not j.open_order, held_day)
@@ -519,7 +511,7 @@ def _callback(b: _Builder, order: str, office: str, clerk: str, worker: str, res
     when = cal.at(day, time(9, 30)) + timedelta(minutes=rng.randrange(0, 150))
     roll = rng.random()
     # a rework chain needs a few working days: only early enough in the month
-    late = day > _working_days_before(cal, last, 4)
+    late = day > cal.working_days_before(last, 4)
     outcome = "unreachable" if roll < 0.05 else "unsatisfied" if roll < 0.11 and not late else "satisfied"
 
     def call(s: Session) -> None:

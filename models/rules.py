@@ -49,6 +49,14 @@ def _minutes(count: int) -> timedelta:
     return timedelta(minutes=count)
 
 
+_MINUTE = timedelta(minutes=1)
+
+
+def overdue_minutes(due_at: datetime, as_of: datetime) -> int:
+    """Whole minutes past due, rounded down; 0 when not past due."""
+    return max((as_of - due_at) // _MINUTE, 0)
+
+
 def callback_due(accepted_at: datetime, calendar: BusinessCalendar, *, workdays: int = 2) -> datetime:
     """The return visit is due by the end of the `workdays`-th working day after acceptance."""
     day = calendar.add_working_days(calendar.local(accepted_at).date(), workdays)

@@ -34,6 +34,7 @@ from sqlalchemy import Integer, and_, any_, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import transaction
+from models.rules import overdue_minutes
 from models.tables import Alert
 from notifications.delivery import DEFAULT_BODY_LIMIT, AppriseConfigError, Courier, Delivery, deliver
 from notifications.masking import mask_phone, mask_text
@@ -189,7 +190,7 @@ def item_from(alert: Alert, *, as_of: datetime, tz: ZoneInfo, resolved: bool = F
     overdue = _as_int(facts.get("overdue_minutes"))
     if overdue is None and due_at:
         try:
-            overdue = max(0, int((as_of - datetime.fromisoformat(due_at)).total_seconds() // 60))
+            overdue = overdue_minutes(datetime.fromisoformat(due_at), as_of)
         except (TypeError, ValueError):
             overdue = None
     detail_parts = [str(facts[k]) for k in ("note", "reason", "flow", "flow_run", "error", "message") if facts.get(k)]

@@ -109,24 +109,6 @@ def alert_key(finding_key: str, tag: str) -> str:
     return f"{head}~{digest}@{tag}"
 
 
-# -- repeat interval ------------------------------------------------------------------------------------
-
-def working_time_before(calendar: BusinessCalendar, as_of: datetime, span: timedelta) -> datetime:
-    """The moment `span` of working time before `as_of` (working hours of working days only)."""
-    local = calendar.local(as_of)
-    remaining, day = span, local.date()
-    for _ in range(400):  # a year of days off in a row is not a calendar, it is a bug
-        if calendar.is_working_day(day):
-            start = calendar.at(day, calendar.work_start)
-            end = min(calendar.at(day, calendar.work_end), local)
-            if end > start:
-                if end - start >= remaining:
-                    return end - remaining
-                remaining -= end - start
-        day -= timedelta(days=1)
-    return as_of - span
-
-
 # -- recording ------------------------------------------------------------------------------------------
 
 def _insert_for(session: Session):
@@ -200,7 +182,7 @@ def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[s
             rows[key] = dict(dedupe_key=key, kind=f.kind, office=f.office, order_number=f.order_number,
                              severity=f.severity, level=f.level, tag=tag, payload=_facts(f),
                              first_seen=as_of, last_seen=as_of, next_attempt_at=not_before or as_of, attempts=0)
-    cutoff = working_time_before(calendar, as_of, repeat_every) if calendar else as_of - repeat_every
+    cutoff = calendar.working_time_before(as_of, repeat_every) if calendar else as_of - repeat_every
 
     keys = sorted(rows)
     gone = _gone(session, kinds=kinds, office=office, found=set(rows))

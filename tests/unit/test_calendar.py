@@ -1,7 +1,7 @@
 """The business calendar against the published calendars, the company's overrides, and years without data."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import chinese_calendar
 import holidays
@@ -122,3 +122,55 @@ def test_add_working_days_is_monotone_in_the_count_and_lands_on_a_working_day(da
 @given(days, st.integers(min_value=1, max_value=15))
 def test_n_working_days_later_is_exactly_n_working_days_between(day, n):
     assert CAL.working_days_between(day, CAL.add_working_days(day, n)) == n
+
+
+def test_the_working_day_before_national_day_week_2026_is_september_30th():
+    assert CAL.previous_working_day(date(2026, 10, 8)) == date(2026, 9, 30)
+
+
+@given(days, st.integers(min_value=1, max_value=15))
+def test_n_working_days_before_agrees_with_chinesecalendar(day, n):
+    assert CAL.working_days_before(day, n) == chinese_calendar.find_workday(-n, day)
+
+
+@given(days)
+def test_zero_working_days_before_a_day_is_the_day_itself(day):
+    assert CAL.working_days_before(day, 0) == day
+
+
+TZ = CAL.tz
+moments = st.datetimes(min_value=datetime(2010, 2, 1), max_value=datetime(2026, 11, 30)).map(
+    lambda m: m.replace(tzinfo=TZ))
+
+
+def working_time_between(first: datetime, last: datetime) -> timedelta:
+    """Working hours (08:30-17:30 of chinesecalendar's working days) between two moments, day by day."""
+    total, day = timedelta(0), first.date()
+    while day <= last.date():
+        if chinese_calendar.is_workday(day):
+            start = max(first, datetime.combine(day, time(8, 30), tzinfo=TZ))
+            end = min(last, datetime.combine(day, time(17, 30), tzinfo=TZ))
+            total += max(end - start, timedelta(0))
+        day += timedelta(days=1)
+    return total
+
+
+@given(moments, st.integers(min_value=1, max_value=60 * 9 * 15))
+def test_working_time_before_leaves_exactly_that_much_working_time_by_chinesecalendar(moment, minutes):
+    span = timedelta(minutes=minutes)
+    before = CAL.working_time_before(moment, span)
+    assert before < moment
+    assert working_time_between(before, moment) == span
+    assert chinese_calendar.is_workday(before.date()) and time(8, 30) <= before.time() <= time(17, 30)
+
+
+@given(moments)
+def test_the_last_working_time_is_the_moment_itself_or_the_close_of_chinesecalendars_last_working_day(moment):
+    last = CAL.last_working_time(moment)
+    working = chinese_calendar.is_workday(moment.date()) and time(8, 30) <= moment.time() < time(17, 30)
+    if working:
+        assert last == moment
+    else:
+        day = moment.date() if chinese_calendar.is_workday(moment.date()) and moment.time() >= time(17, 30) \
+            else chinese_calendar.find_workday(-1, moment.date())
+        assert last == datetime.combine(day, time(17, 30), tzinfo=TZ)

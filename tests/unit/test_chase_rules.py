@@ -6,9 +6,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from models.calendar import BusinessCalendar
-from models.chase import OverdueCallback, ReworkWithoutCallback, judged_at, overdue_minutes
+from models.chase import OverdueCallback, ReworkWithoutCallback, judged_at
 from models.facts import maker
-from models.rules import callback_due, callback_level, reply_due
+from models.rules import callback_due, callback_level, overdue_minutes, reply_due
+from models.tables import Alert
+from notifications.digest import item_from
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = BusinessCalendar()
@@ -86,13 +88,24 @@ def test_a_finding_missing_a_value_is_refused():
         maker(OverdueCallback)("WO-1", "R-1")
 
 
-@pytest.mark.parametrize(("late", "minutes"), [
+LATENESS = [
     (timedelta(0), 0), (timedelta(microseconds=1), 0), (timedelta(seconds=59, microseconds=999999), 0),
     (timedelta(minutes=1), 1), (timedelta(minutes=1, microseconds=1), 1), (timedelta(hours=17, minutes=30), 1050),
-    (timedelta(days=400, seconds=7), 576000), (-timedelta(minutes=5), 0), (-timedelta(microseconds=1), 0)])
+    (timedelta(days=400, seconds=7), 576000), (-timedelta(minutes=5), 0), (-timedelta(microseconds=1), 0)]
+
+
+@pytest.mark.parametrize(("late", "minutes"), LATENESS)
 def test_overdue_minutes_are_whole_minutes_past_due_and_never_negative(late, minutes):
     due = datetime(2026, 11, 26, 9, 0, tzinfo=SH)
     assert overdue_minutes(due, due + late) == minutes
+
+
+@pytest.mark.parametrize(("late", "minutes"), LATENESS)
+def test_a_digest_line_without_stored_overdue_minutes_counts_them_from_its_due_time_by_the_same_rule(late, minutes):
+    due = datetime(2026, 11, 26, 9, 0, tzinfo=SH)
+    alert = Alert(id=1, dedupe_key="order-overdue:WO-1@ops", kind="order-overdue", level=1, severity=2, office="A1",
+                  tag="ops", payload={"key": "order-overdue:WO-1", "facts": {"due_at": due.isoformat()}})
+    assert item_from(alert, as_of=due + late, tz=SH).overdue_minutes == minutes
 
 
 def test_a_reply_is_due_the_configured_minutes_after_the_call():
