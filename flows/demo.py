@@ -106,7 +106,8 @@ def run_demo(rt: Runtime, month: str = "2026-10", offices: int = 2, seed: int = 
         # the outbox keeps one row per finding and recipient tag ("<key>@<tag>"): count findings, list tags
         for key, tag, kind, payload in session.execute(
                 select(Alert.dedupe_key, Alert.tag, Alert.kind, Alert.payload)
-                .where(Alert.resolved_at.is_(None), Alert.kind != catalogue.FLOW_FAILED.name).order_by(Alert.dedupe_key)):
+                .where(Alert.resolved_at.is_(None), Alert.kind != catalogue.FLOW_FAILED.name)
+                .order_by(Alert.dedupe_key)):
             finding = (payload or {}).get("key") or key.rsplit("@", 1)[0]
             if finding not in recipients:
                 kinds[kind] += 1

@@ -69,7 +69,8 @@ def record_flow_failure(flow_name: str, run_name: str, error: str, *, at: dateti
 
     rt = current_runtime()
     at = at or datetime.now(timezone.utc)
-    finding = Finding(key=failure_key(flow_name), kind=FLOW_FAILED, office=None, level=1, severity=catalogue.FLOW_FAILED.severity,
+    finding = Finding(key=failure_key(flow_name), kind=FLOW_FAILED, office=None, level=1,
+                      severity=catalogue.FLOW_FAILED.severity,
                       facts={"flow": flow_name, "flow_run": run_name, "error": error, "at": at.isoformat()},
                       occurred_at=at)
     try:

@@ -296,7 +296,8 @@ def _deliver(rt: Runtime, run: ReportRun, workbook: Path) -> bool:
     s = rt.settings
     folder = workbook.parent
     title = report.title_for(run.month, run.office, run.version, locale=s.locale)
-    tags = [t.strip() for t in s.alert_routes.get(catalogue.MONTHLY_REPORT.name, catalogue.MONTHLY_REPORT.route).split(",") if t.strip()]
+    route = s.alert_routes.get(catalogue.MONTHLY_REPORT.name, catalogue.MONTHLY_REPORT.route)
+    tags = [t.strip() for t in route.split(",") if t.strip()]
     results = []
     for tag in tags:
         if _only_email(s.apprise_config, tag):
