@@ -19,12 +19,13 @@ from flows.hooks import on_flow_completion, on_flow_failure, retry_on_io_error
 from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import chase
+from models import findings as catalogue
 from models.calendar import BusinessCalendar
 from models.db import transaction
 from notifications.outbox import Finding
 
-REPLY_KINDS = frozenset({"reply-overdue"})
-CALLBACK_KINDS = frozenset({"callback-overdue", "rework-callback-missing", "rework-missing", "order-overdue"})
+REPLY_KINDS = frozenset(k.name for k in catalogue.REPLY_KINDS)
+CALLBACK_KINDS = frozenset(k.name for k in catalogue.CALLBACK_KINDS)
 
 
 @dataclass(frozen=True)
@@ -55,36 +56,39 @@ def _common(f, cal: BusinessCalendar) -> dict:
 
 
 def reply_finding(r: chase.OverdueReply, cal: BusinessCalendar) -> Finding:
-    return Finding(key=f"reply-overdue:{r.request_number}", kind="reply-overdue", office=r.office, level=1,
-                   severity=2, facts={**_common(r, cal), "received_at": _iso(r.received_at, cal)},
+    kind = catalogue.REPLY_OVERDUE
+    return Finding(key=kind.key(r.request_number), kind=kind.name, office=r.office, level=1,
+                   severity=kind.severity, facts={**_common(r, cal), "received_at": _iso(r.received_at, cal)},
                    occurred_at=r.due_at)
 
 
 def callback_findings(c: chase.OverdueCallback, cal: BusinessCalendar) -> list[Finding]:
     """One finding per level reached: at level 2 the manager is told and the supervisor's alert stays open."""
     rework = isinstance(c, chase.ReworkWithoutCallback)
-    kind = "rework-callback-missing" if rework else "callback-overdue"
+    kind = catalogue.REWORK_CALLBACK_MISSING if rework else catalogue.CALLBACK_OVERDUE
     facts = {**_common(c, cal), "order_number": c.order_number, "department": c.department, "worker": c.worker,
              "escalates_at": _iso(c.escalates_at, cal), "callback_id": c.callback_id}
     if rework:
         facts["rework_of"] = c.rework_of
-    return [Finding(key=f"{kind}:{c.order_number}:{level}", kind=kind, office=c.office, level=level,
-                    severity=3 if level >= 2 else 2, order_number=c.order_number, facts=facts,
+    return [Finding(key=kind.key(c.order_number, level), kind=kind.name, office=c.office, level=level,
+                    severity=kind.severity_at(level), order_number=c.order_number, facts=facts,
                     occurred_at=c.due_at if level == 1 else c.escalates_at)
             for level in c.levels]
 
 
 def missing_rework_finding(m: chase.MissingRework, cal: BusinessCalendar) -> Finding:
-    return Finding(key=f"rework-missing:{m.order_number}", kind="rework-missing", office=m.office, level=1,
-                   severity=2, order_number=m.order_number,
+    kind = catalogue.REWORK_MISSING
+    return Finding(key=kind.key(m.order_number), kind=kind.name, office=m.office, level=1,
+                   severity=kind.severity, order_number=m.order_number,
                    facts={**_common(m, cal), "order_number": m.order_number, "department": m.department,
                           "callback_done_at": _iso(m.callback_done_at, cal)},
                    occurred_at=m.due_at)
 
 
 def overdue_order_finding(o: chase.OverdueWorkOrder, cal: BusinessCalendar) -> Finding:
-    return Finding(key=f"order-overdue:{o.order_number}", kind="order-overdue", office=o.office, level=1,
-                   severity=2, order_number=o.order_number, department=o.department,
+    kind = catalogue.ORDER_OVERDUE
+    return Finding(key=kind.key(o.order_number), kind=kind.name, office=o.office, level=1,
+                   severity=kind.severity, order_number=o.order_number, department=o.department,
                    facts={**_common(o, cal), "order_number": o.order_number, "department": o.department,
                           "rework_of": o.rework_of, "scheduled_for": _iso(o.due_at, cal)},
                    occurred_at=o.due_at)

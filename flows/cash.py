@@ -26,13 +26,13 @@ from flows.hooks import on_flow_completion, on_flow_failure
 from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import cash
+from models import findings as catalogue
 from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
 from models.db import transaction
 from models.rules import overdue_minutes
 from notifications.outbox import Finding
 
-CASH_KINDS = frozenset({"cash-unhanded", "cash-shortfall", "cash-overcount", "receipt-unreturned", "receipt-gap",
-                        "receipt-double-use", "fee-not-collected"})
+CASH_KINDS = frozenset(k.name for k in catalogue.CASH_KINDS)
 
 
 @dataclass(frozen=True)
@@ -74,24 +74,23 @@ def findings_of(check: CashCheck) -> list[Finding]:
     out: list[Finding] = []
     for u in check.unhanded:
         out.append(Finding(
-            key=u.key, kind="cash-unhanded", office=u.office, severity=2, department=u.department,
+            key=u.key, kind=u.kind.name, office=u.office, severity=u.kind.severity, department=u.department,
             facts={"number": f"{u.collector_name}({u.collector}) {u.due_at.date().isoformat()}",
                    "collector": u.collector, "holder": u.collector_name, "department": u.department,
                    "due_at": u.due_at.isoformat(), "overdue_minutes": u.overdue_minutes,
                    "receipts": list(u.receipts), "orders": list(u.orders), "amount": _money(u.total),
                    "day": check.day.isoformat(), "figures": _figures_facts(figures.get(u.collector))},
             occurred_at=u.due_at))
-    for m, kind, severity in ([(m, "cash-shortfall", 3) for m in check.shortfalls]
-                              + [(m, "cash-overcount", 2) for m in check.overcounts]):
+    for m in (*check.shortfalls, *check.overcounts):
         out.append(Finding(
-            key=m.key, kind=kind, office=m.office, severity=severity, department=m.department,
+            key=m.key, kind=m.kind.name, office=m.office, severity=m.kind.severity, department=m.department,
             facts={"number": m.handover, "handover": m.handover, "collector": m.collector, "holder": m.collector_name,
                    "department": m.department, "handed_at": m.handed_at.isoformat(), "receipts": list(m.receipts),
                    "covered": _money(m.covered), "counted": _money(m.counted), "amount": _money(m.difference)},
             occurred_at=m.handed_at))
     for b in check.unreturned:
         out.append(Finding(
-            key=b.key, kind="receipt-unreturned", office=b.office, severity=2, department=b.department,
+            key=b.key, kind=b.kind.name, office=b.office, severity=b.kind.severity, department=b.department,
             facts={"number": f"{b.numbers[0]}…{b.numbers[-1]}" if len(b.numbers) > 1 else b.numbers[0],
                    "book": b.book, "collector": b.holder, "holder": b.holder_name, "department": b.department,
                    "issued_at": b.issued_at.isoformat(), "due_at": b.return_due.isoformat(),
@@ -99,18 +98,18 @@ def findings_of(check: CashCheck) -> list[Finding]:
             occurred_at=b.return_due))
     for g in check.gaps:
         out.append(Finding(
-            key=g.key, kind="receipt-gap", office=g.office, severity=2, department=g.department,
+            key=g.key, kind=g.kind.name, office=g.office, severity=g.kind.severity, department=g.department,
             facts={"receipt": g.number, "book": g.book, "collector": g.holder, "holder": g.holder_name,
                    "department": g.department, "used_after": g.used_after, "receipts": [g.number]}))
     for d in check.used_twice:
         out.append(Finding(
-            key=d.key, kind="receipt-double-use", office=d.office, severity=3,
+            key=d.key, kind=d.kind.name, office=d.office, severity=d.kind.severity,
             order_number=d.orders[0] if d.how == "order" else None,
             facts={"number": d.ref, "how": d.how, "ref": d.ref, "receipts": list(d.numbers), "orders": list(d.orders),
                    "amount": _money(d.total)}))
     for f in check.fees_not_collected:
         out.append(Finding(
-            key=f.key, kind="fee-not-collected", office=f.office, severity=2, order_number=f.order,
+            key=f.key, kind=f.kind.name, office=f.office, severity=f.kind.severity, order_number=f.order,
             department=f.department,
             facts={"order_number": f.order, "resident": f.resident, "phone": f.phone, "address": f.address,
                    "holder": f.worker_name, "department": f.department, "amount": _money(f.fee),

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from flows.cli_common import (check_text, console, emit, local_text, parse_at, parse_day, run_flow_once, t,
                                to_jsonable)
+from models import findings as catalogue
 from models.tables import DEPARTMENT_NAMES, Office
 from notifications.masking import mask_phone
 
@@ -25,23 +26,15 @@ def cash_data(result: Any) -> dict[str, Any]:
     return data
 
 
-_KIND_NAMES = {
-    "cash-unhanded": ("现金未交", "cash not handed over"),
-    "cash-shortfall": ("交款短款", "handover shortfall"),
-    "cash-overcount": ("交款长款", "handover over-count"),
-    "receipt-unreturned": ("票据未交回", "receipts not returned"),
-    "receipt-gap": ("票据跳号", "receipt number skipped"),
-    "receipt-double-use": ("票据重复使用", "receipt used twice"),
-    "fee-not-collected": ("费用未收", "fee not collected"),
-}
+_KIND_NAMES = {k.name: (k.count_label.zh_CN, k.count_label.en) for k in catalogue.CASH_KINDS if k.count_label}
 
 
 def _what(finding: dict[str, Any]) -> str:
     facts = finding["facts"]
     kind = finding["kind"]
-    if kind == "fee-not-collected":
+    if kind == catalogue.FEE_NOT_COLLECTED.name:
         return f"{facts.get('order_number')} {facts.get('resident', '')} {facts.get('phone', '')}"
-    if kind in ("cash-shortfall", "cash-overcount"):
+    if kind in (catalogue.CASH_SHORTFALL.name, catalogue.CASH_OVERCOUNT.name):
         return t(f"交款 {facts['handover']}:应交 {facts['covered']},实点 {facts['counted']}",
                  f"handover {facts['handover']}: receipts {facts['covered']}, counted {facts['counted']}")
     receipts = facts.get("receipts") or []

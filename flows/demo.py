@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from flows.runtime import Runtime
 from flows.settings import mask_url_password
+from models import findings as catalogue
 from models.db import upgrade
 from models.errors import DomainError
 from models.generator import GeneratedMonth, Planted, generate_month
@@ -105,7 +106,8 @@ def run_demo(rt: Runtime, month: str = "2026-10", offices: int = 2, seed: int = 
         # the outbox keeps one row per finding and recipient tag ("<key>@<tag>"): count findings, list tags
         for key, tag, kind, payload in session.execute(
                 select(Alert.dedupe_key, Alert.tag, Alert.kind, Alert.payload)
-                .where(Alert.resolved_at.is_(None), Alert.kind != "flow-failed").order_by(Alert.dedupe_key)):
+                .where(Alert.resolved_at.is_(None), Alert.kind != catalogue.FLOW_FAILED.name)
+                .order_by(Alert.dedupe_key)):
             finding = (payload or {}).get("key") or key.rsplit("@", 1)[0]
             if finding not in recipients:
                 kinds[kind] += 1

@@ -13,17 +13,18 @@ from sqlalchemy import case, update
 
 from flows.runtime import current_runtime
 from flows.settings import mask_url_password
+from models import findings as catalogue
 from models.db import transaction
 from models.tables import Alert
 
 log = logging.getLogger("bianmin.flows")
 
-FLOW_FAILED = "flow-failed"
+FLOW_FAILED = catalogue.FLOW_FAILED.name
 
 
 def failure_key(flow_name: str) -> str:
     """One open alert per failing flow: a flow failing every minute is one problem, repeated on the repeat interval."""
-    return f"{FLOW_FAILED}:{flow_name}"
+    return catalogue.FLOW_FAILED.key(flow_name)
 
 
 def _error_text(state: Any) -> str:
@@ -63,12 +64,13 @@ def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def record_flow_failure(flow_name: str, run_name: str, error: str, *, at: datetime | None = None) -> bool:
-    """Record a "flow-failed" finding for tag ops; returns whether it reached the outbox (else it was sent directly)."""
+    """Record a flow-failed finding for tag ops; returns whether it reached the outbox (else it was sent directly)."""
     from notifications.outbox import Finding, sync_findings
 
     rt = current_runtime()
     at = at or datetime.now(timezone.utc)
-    finding = Finding(key=failure_key(flow_name), kind=FLOW_FAILED, office=None, level=1, severity=3,
+    finding = Finding(key=failure_key(flow_name), kind=FLOW_FAILED, office=None, level=1,
+                      severity=catalogue.FLOW_FAILED.severity,
                       facts={"flow": flow_name, "flow_run": run_name, "error": error, "at": at.isoformat()},
                       occurred_at=at)
     try:
@@ -97,7 +99,7 @@ def on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
 
 
 def resolve_flow_failure(flow_name: str, *, at: datetime | None = None) -> int:
-    """A flow that succeeds again resolves its own open "flow-failed" alert (and no other flow's)."""
+    """A flow that succeeds again resolves its own open flow-failed alert (and no other flow's)."""
     at = at or datetime.now(timezone.utc)
     with transaction(current_runtime().sessions) as session:
         result = session.execute(

@@ -16,28 +16,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEFAULT_ROUTES: dict[str, str] = {
-    # alert kind[:level] -> apprise tag(s), comma separated; "{dept}" is the holder's department
-    "reply-overdue": "cs-supervisor",
-    "callback-overdue:1": "cs-supervisor",
-    "callback-overdue:2": "cs-manager",
-    "rework-missing": "cs-supervisor",
-    "rework-callback-missing:1": "cs-supervisor",
-    "rework-callback-missing:2": "cs-manager",
-    "rework-callback-missing": "cs-supervisor",
-    "order-overdue": "{dept}-supervisor",
-    "cash-unhanded": "finance-manager,{dept}-supervisor",
-    "cash-shortfall": "finance-manager,{dept}-supervisor",
-    "cash-overcount": "finance-manager",
-    "receipt-unreturned": "finance-manager,{dept}-supervisor",
-    "receipt-gap": "finance-manager,{dept}-supervisor",
-    "receipt-double-use": "finance-manager",
-    "fee-not-collected": "cs-supervisor",
-    "monthly-report": "administration",
-    "flow-failed": "ops",
-    # a delivery channel (tag) failing for channel_alert_minutes; never routed to the failing tag itself
-    "channel-failing": "ops",
-}
+from models import findings as catalogue
+
+# alert kind[:level] -> apprise tag(s), comma separated; "{dept}" is the holder's department
+DEFAULT_ROUTES: dict[str, str] = catalogue.default_routes()
 
 
 class Settings(BaseSettings):

@@ -49,6 +49,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from flows.hooks import FLOW_FAILED, failure_key, on_flow_completion, on_flow_failure
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from flows.settings import mask_url_password
+from models import findings as catalogue
 from models.db import transaction
 from models.reconcile import (
     GROUP,
@@ -291,11 +292,12 @@ def _send(rt: Runtime, run: ReportRun, *, again_since: datetime | None = None,
 
 
 def _deliver(rt: Runtime, run: ReportRun, workbook: Path) -> bool:
-    """Send the report to every tag of the "monthly-report" route; True when apprise reported success for all."""
+    """Send the report to every tag of the monthly-report route; True when apprise reported success for all."""
     s = rt.settings
     folder = workbook.parent
     title = report.title_for(run.month, run.office, run.version, locale=s.locale)
-    tags = [t.strip() for t in s.alert_routes.get("monthly-report", "administration").split(",") if t.strip()]
+    route = s.alert_routes.get(catalogue.MONTHLY_REPORT.name, catalogue.MONTHLY_REPORT.route)
+    tags = [t.strip() for t in route.split(",") if t.strip()]
     results = []
     for tag in tags:
         if _only_email(s.apprise_config, tag):
@@ -380,9 +382,9 @@ def _error_text(exc: BaseException) -> str:
 
 
 def report_failure_key(month: str, office: str) -> str:
-    """The ops alert of one (month, office) report that failed; a "flow-failed" alert of its own, so the flow's
+    """The ops alert of one (month, office) report that failed; a flow-failed alert of its own, so the flow's
     recovery does not resolve it, only that report's success does."""
-    return f"{failure_key(FLOW_NAME)}:{month}:{office}"
+    return catalogue.FLOW_FAILED.key(FLOW_NAME, month, office)
 
 
 def record_report_failures(rt: Runtime, outcomes: list[ReportOutcome], *, at: datetime) -> None:
@@ -401,7 +403,7 @@ def record_report_failures(rt: Runtime, outcomes: list[ReportOutcome], *, at: da
         error = r.error or r.send_error or ""
         findings.append(Finding(
             key=report_failure_key(r.month, r.office), kind=FLOW_FAILED, office=None if r.office == GROUP else r.office,
-            level=1, severity=3, occurred_at=at,
+            level=1, severity=catalogue.FLOW_FAILED.severity, occurred_at=at,
             facts={"flow": FLOW_NAME, "number": f"{r.month} {where}", "month": r.month, "office": r.office,
                    "error": (f"report of {where} for {r.month} not written: " if r.status == "failed"
                              else f"report of {where} for {r.month} not sent: ") + error}))

@@ -42,8 +42,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from models import findings as catalogue
 from models.calendar import BusinessCalendar
 from models.facts import maker
+from models.findings import Kind
 from models.planning import broad, short_queries
 from models.rules import cash_due, overdue_minutes
 from models.tables import (
@@ -89,6 +91,8 @@ class CashHeld:
 class UnhandedCash:
     """Cash a collector still holds after its due time: one per collector and due time."""
 
+    kind: ClassVar[Kind] = catalogue.CASH_UNHANDED
+
     collector: str
     collector_name: str
     department: str
@@ -101,14 +105,14 @@ class UnhandedCash:
 
     @property
     def key(self) -> str:
-        return f"cash-unhanded:{self.collector}:{self.due_at.date().isoformat()}"
+        return self.kind.key(self.collector, self.due_at.date().isoformat())
 
 
 @dataclass(frozen=True)
 class _HandoverCount:
     """What finance counted for one handover against the receipts it covers."""
 
-    kind: ClassVar[str]
+    kind: ClassVar[Kind]
 
     handover: str
     collector: str
@@ -122,14 +126,14 @@ class _HandoverCount:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.handover}"
+        return self.kind.key(self.handover)
 
 
 @dataclass(frozen=True)
 class HandoverShortfall(_HandoverCount):
     """Finance counted less than the receipts a handover covers."""
 
-    kind: ClassVar[str] = "cash-shortfall"
+    kind: ClassVar[Kind] = catalogue.CASH_SHORTFALL
 
     @property
     def difference(self) -> Decimal:
@@ -140,7 +144,7 @@ class HandoverShortfall(_HandoverCount):
 class HandoverOvercount(_HandoverCount):
     """Finance counted more than the receipts a handover covers: money without a receipt."""
 
-    kind: ClassVar[str] = "cash-overcount"
+    kind: ClassVar[Kind] = catalogue.CASH_OVERCOUNT
 
     @property
     def difference(self) -> Decimal:
@@ -150,6 +154,8 @@ class HandoverOvercount(_HandoverCount):
 @dataclass(frozen=True)
 class UnreturnedReceipt:
     """Blank numbers of one book still with its holder after the return window: one per book."""
+
+    kind: ClassVar[Kind] = catalogue.RECEIPT_UNRETURNED
 
     book: str
     holder: str
@@ -162,12 +168,14 @@ class UnreturnedReceipt:
 
     @property
     def key(self) -> str:
-        return f"receipt-unreturned:{self.book}"
+        return self.kind.key(self.book)
 
 
 @dataclass(frozen=True)
 class ReceiptGap:
     """A blank number skipped: a higher number of the same book was already used."""
+
+    kind: ClassVar[Kind] = catalogue.RECEIPT_GAP
 
     number: str
     book: str
@@ -179,12 +187,14 @@ class ReceiptGap:
 
     @property
     def key(self) -> str:
-        return f"receipt-gap:{self.number}"
+        return self.kind.key(self.number)
 
 
 @dataclass(frozen=True)
 class ReceiptUsedTwice:
     """One receipt leaf used for two collections, or one order paid on two receipts (legacy/imported data)."""
+
+    kind: ClassVar[Kind] = catalogue.RECEIPT_DOUBLE_USE
 
     how: str  # "number": one book serial on two receipt rows; "order": one order on two used receipts
     ref: str  # the serial's first number, or the order number
@@ -195,12 +205,14 @@ class ReceiptUsedTwice:
 
     @property
     def key(self) -> str:
-        return f"receipt-double-use:{self.how}:{self.ref}"
+        return self.kind.key(self.how, self.ref)
 
 
 @dataclass(frozen=True)
 class FeeNotCollected:
     """An accepted job with a fee due and no receipt by its cut-off."""
+
+    kind: ClassVar[Kind] = catalogue.FEE_NOT_COLLECTED
 
     order: str
     office: str
@@ -215,7 +227,7 @@ class FeeNotCollected:
 
     @property
     def key(self) -> str:
-        return f"fee-not-collected:{self.order}"
+        return self.kind.key(self.order)
 
 
 @dataclass(frozen=True)
@@ -731,7 +743,8 @@ def check_cash(session: Session, *, day: date, as_of: datetime, calendar: Busine
         day=day, as_of=as_of, unhanded=tuple(unhanded), shortfalls=shortfalls, overcounts=overcounts,
         unreturned=tuple(unreturned), gaps=tuple(gaps), used_twice=tuple(twice), fees_not_collected=tuple(fees),
         collectors=tuple(collectors), offices=tuple(office_totals(collectors)),
-        findings_by_kind={"cash-unhanded": len(unhanded), "cash-shortfall": len(shortfalls),
-                          "cash-overcount": len(overcounts), "receipt-unreturned": len(unreturned),
-                          "receipt-gap": len(gaps), "receipt-double-use": len(twice),
-                          "fee-not-collected": len(fees)})
+        findings_by_kind={k.name: len(found) for k, found in (
+                          (catalogue.CASH_UNHANDED, unhanded), (catalogue.CASH_SHORTFALL, shortfalls),
+                          (catalogue.CASH_OVERCOUNT, overcounts), (catalogue.RECEIPT_UNRETURNED, unreturned),
+                          (catalogue.RECEIPT_GAP, gaps), (catalogue.RECEIPT_DOUBLE_USE, twice),
+                          (catalogue.FEE_NOT_COLLECTED, fees))})

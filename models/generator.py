@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import desk
 from models.calendar import BusinessCalendar
+from models.findings import (CALLBACK_MISSING, CALLBACK_OVERDUE, CASH_SHORTFALL, CASH_UNHANDED, HANDOVER_SHORTFALL,
+                             PRIVATE_JOB, RECEIPT_GAP, REPLY_OVERDUE)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英",
@@ -87,7 +89,7 @@ class Plan:
 class Planted:
     """One planted problem: the alert the flows must record for it and the report row the tally must show."""
 
-    kind: str  # the alert kind (private-job: the tally's kind; no flow alerts on it)
+    kind: str  # the alert kind (a private job: the tally's kind; no flow alerts on it)
     office: str
     reference: str  # request, order, handover, receipt number or report reference
     alert_key: str | None  # the outbox dedupe key the flows record; None when only the tally finds it
@@ -297,7 +299,7 @@ def generate_month(sessions: sessionmaker[Session], *, calendar: BusinessCalenda
         numbers = [f"{prefix}{first + i:06d}" for i in range(count)]
         if skip is not None:
             gap_number = numbers.pop(skip)
-            planted.append(Planted("receipt-gap", office, gap_number, f"receipt-gap:{gap_number}", "receipt-gap",
+            planted.append(Planted(RECEIPT_GAP.name, office, gap_number, RECEIPT_GAP.key(gap_number), RECEIPT_GAP.name,
                                    gap_number, f"收据 {gap_number} 被跳号({worker} 的票本)"))
         for j, number in zip(js, numbers):
             receipt_of[j.order] = number
@@ -323,8 +325,8 @@ def generate_month(sessions: sessionmaker[Session], *, calendar: BusinessCalenda
         short = (worker, d) in shortfall_days
         counted = total - SHORTFALL if short else total
         if short:
-            planted.append(Planted("cash-shortfall", office, number, f"cash-shortfall:{number}",
-                                   "handover-shortfall", number,
+            planted.append(Planted(CASH_SHORTFALL.name, office, number, CASH_SHORTFALL.key(number),
+                                   HANDOVER_SHORTFALL.name, number,
                                    f"交款 {number} 点收少了 {SHORTFALL} 元(应交 {total})"))
         handed = max(calendar.at(d, time(17, 0)), max(j.collected for j in js) + timedelta(minutes=5))
         b.at(handed,
@@ -336,7 +338,7 @@ def generate_month(sessions: sessionmaker[Session], *, calendar: BusinessCalenda
         office = codes[k % len(codes)]
         d = working[len(working) // 2 + k]
         ref = f"DR-{office}-{d:%Y%m%d}-P{k + 1}"
-        planted.append(Planted("private-job", office, ref, None, "private-job", ref,
+        planted.append(Planted(PRIVATE_JOB.name, office, ref, None, PRIVATE_JOB.name, ref,
                                f"工程部记录了一单客服未登记的活({ref})"))
         b.at(calendar.at(d, time(16, 0)),
              lambda s, o=office, r=ref, t=calendar.at(d, time(16, 0)):
@@ -389,7 +391,7 @@ def _plant(jobs: list[_Job], plan: Plan, calendar: BusinessCalendar, rng: random
             j.channel, j.open_order = "phone", True
         j.received = max(j.received, calendar.at(last, time(13, 0)))
         j.reply_after = None
-        planted.append(Planted("reply-overdue", office, j.number, f"reply-overdue:{j.number}", None,
+        planted.append(Planted(REPLY_OVERDUE.name, office, j.number, REPLY_OVERDUE.key(j.number), None,
                                None, f"电话登记 {j.number} 一直未回复业主"))
     for k in range(plan.late_replies):
         office = codes[k % len(codes)]
@@ -403,8 +405,8 @@ def _plant(jobs: list[_Job], plan: Plan, calendar: BusinessCalendar, rng: random
         if j is None:
             continue
         j.skip_callback = True
-        planted.append(Planted("callback-overdue", office, j.order, f"callback-overdue:{j.order}:1",
-                               "callback-missing", j.order, f"通知单 {j.order} 验收后逾期未回访"))
+        planted.append(Planted(CALLBACK_OVERDUE.name, office, j.order, CALLBACK_OVERDUE.key(j.order, 1),
+                               CALLBACK_MISSING.name, j.order, f"通知单 {j.order} 验收后逾期未回访"))
     held_day = calendar.working_days_before(last, 1)
     for k in range(plan.cash_held):
         office = codes[k % len(codes)]
@@ -412,8 +414,9 @@ def _plant(jobs: list[_Job], plan: Plan, calendar: BusinessCalendar, rng: random
         if j is None:
             continue
         j.method, j.hold_cash = "cash", True
-        planted.append(Planted("cash-unhanded", office, j.order, f"cash-unhanded:{j.worker}:{held_day.isoformat()}",
-                               "cash-unhanded", j.order, f"{j.worker} 收的现金({j.order})过夜未交财务"))
+        planted.append(Planted(CASH_UNHANDED.name, office, j.order,
+                               CASH_UNHANDED.key(j.worker, held_day.isoformat()), CASH_UNHANDED.name, j.order,
+                               f"{j.worker} 收的现金({j.order})过夜未交财务"))
     return planted
 
 

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
 from models.cash import HandoverShortfall, classify_handover
+from models.findings import (AMOUNT_DIFFERS, CALLBACK_MISSING, CASH_UNHANDED, HANDOVER_SHORTFALL, OUT_OF_SCOPE,
+                             PAID_WITHOUT_COMPLETION, PRIVATE_JOB, RECEIPT_GAP, REWORK_MISSING, TALLY_KINDS, UNPAID)
 from models.rules import cash_due
 from models.tables import (
     Callback,
@@ -41,18 +43,7 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 #: finding kinds in the order the report lists them
-KINDS = (
-    "unpaid",
-    "paid-without-completion",
-    "amount-differs",
-    "cash-unhanded",
-    "handover-shortfall",
-    "receipt-gap",
-    "private-job",
-    "callback-missing",
-    "rework-missing",
-    "out-of-scope",
-)
+KINDS = tuple(k.name for k in TALLY_KINDS)
 
 #: words in a description that mean household-appliance repair or renovation (procedure 2: not offered).
 #: Water heaters are left out on purpose: their plumbing is in scope.
@@ -579,7 +570,7 @@ def find_unpaid(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
         .where(_within(WorkOrder.accepted_at, window), WorkOrder.completed_at < window.end,
                WorkOrder.fee > 0, ~paid)
     )
-    return [Discrepancy("unpaid", office, number, number, dept, code, name, at, expected=_money(fee))
+    return [Discrepancy(UNPAID.name, office, number, number, dept, code, name, at, expected=_money(fee))
             for office, number, dept, code, name, at, fee in _rows(session, query)]
 
 
@@ -599,7 +590,7 @@ def find_paid_without_completion(session: Session, *, window: MonthWindow) -> li
         .where(or_(WorkOrder.id.is_(None), WorkOrder.completed_at.is_(None), WorkOrder.accepted_at.is_(None),
                    ~done))
     )
-    return [Discrepancy("paid-without-completion", office, order or receipt, order, dept or cdept, code, name, at,
+    return [Discrepancy(PAID_WITHOUT_COMPLETION.name, office, order or receipt, order, dept or cdept, code, name, at,
                         amount=_money(amount), detail=receipt)
             for office, receipt, order, dept, cdept, code, name, at, amount in _rows(session, query)]
 
@@ -616,7 +607,7 @@ def find_amount_differs(session: Session, *, window: MonthWindow) -> list[Discre
         .join(worker, worker.id == WorkOrder.worker_id)
         .where(Receipt.state == "used", _within(Receipt.collected_at, window), Receipt.amount != WorkOrder.fee)
     )
-    return [Discrepancy("amount-differs", office, number, number, dept, code, name, at, amount=_money(amount),
+    return [Discrepancy(AMOUNT_DIFFERS.name, office, number, number, dept, code, name, at, amount=_money(amount),
                         expected=_money(fee), detail=reason or "")
             for office, number, dept, code, name, at, amount, fee, reason, receipt in _rows(session, query)
             # SQLite compares NUMERIC as REAL: confirm in Decimal
@@ -645,7 +636,7 @@ def find_cash_unhanded(session: Session, *, window: MonthWindow, calendar: Busin
     for office, receipt, order, dept, cdept, code, name, at, amount in _rows(session, query):
         due = cash_due(at, calendar, cutoff=cutoff)
         if window.start <= due < window.end:
-            found.append(Discrepancy("cash-unhanded", office, order or receipt, order, dept or cdept, code, name,
+            found.append(Discrepancy(CASH_UNHANDED.name, office, order or receipt, order, dept or cdept, code, name,
                                      at, amount=_money(amount), detail=receipt))
     return found
 
@@ -676,7 +667,7 @@ def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[D
         orders = _rows(
             session, select(WorkOrder.number).join(Receipt, Receipt.order_id == WorkOrder.id)
             .where(Receipt.handover_id == hid).order_by(WorkOrder.number)).scalars().all()
-        found.append(Discrepancy("handover-shortfall", office, number, orders[0] if len(orders) == 1 else None,
+        found.append(Discrepancy(HANDOVER_SHORTFALL.name, office, number, orders[0] if len(orders) == 1 else None,
                                  dept, code, name, at, amount=finding.counted, expected=finding.covered,
                                  detail=", ".join(orders)))
     return found
@@ -698,7 +689,7 @@ def find_receipt_gaps(session: Session, *, window: MonthWindow) -> list[Discrepa
         .join(holder, holder.id == ReceiptBook.holder_id)
         .where(ReceiptBook.issued_at < window.end, ~accounted, leapfrogged)
     )
-    return [Discrepancy("receipt-gap", office, receipt, None, dept, code, name, issued, detail=receipt)
+    return [Discrepancy(RECEIPT_GAP.name, office, receipt, None, dept, code, name, issued, detail=receipt)
             for office, receipt, dept, code, name, issued in _rows(session, query)]
 
 
@@ -724,10 +715,10 @@ def find_department_reports(session: Session, *, window: MonthWindow) -> list[Di
     for office, ref, order, dept, code, name, at, fee, description, address in _rows(session, query):
         amount = _money(fee) if fee is not None else None
         if order is None:
-            found.append(Discrepancy("private-job", office, ref, None, dept, code, name, at, amount=amount,
+            found.append(Discrepancy(PRIVATE_JOB.name, office, ref, None, dept, code, name, at, amount=amount,
                                      detail=f"{address}: {description}"))
         if mentions_out_of_scope(description):
-            found.append(Discrepancy("out-of-scope", office, order or ref, order, dept, code, name, at,
+            found.append(Discrepancy(OUT_OF_SCOPE.name, office, order or ref, order, dept, code, name, at,
                                      amount=amount, detail=description))
     return found
 
@@ -744,7 +735,7 @@ def find_out_of_scope_requests(session: Session, *, window: MonthWindow) -> list
         .join(worker, worker.id == WorkOrder.worker_id)
         .where(_within(WorkOrder.accepted_at, window), or_(*words))
     )
-    return [Discrepancy("out-of-scope", office, number, number, dept, code, name, at, amount=_money(fee),
+    return [Discrepancy(OUT_OF_SCOPE.name, office, number, number, dept, code, name, at, amount=_money(fee),
                         detail=description)
             for office, number, dept, code, name, at, fee, description in _rows(session, query)]
 
@@ -770,7 +761,7 @@ def find_callbacks_missing(session: Session, *, window: MonthWindow) -> list[Dis
     found: dict[str, Discrepancy] = {}
     for query, detail in ((late, "overdue"), (none_at_all, "none")):
         for office, number, dept, code, name, at in _rows(session, query):
-            found.setdefault(number, Discrepancy("callback-missing", office, number, number, dept, code, name, at,
+            found.setdefault(number, Discrepancy(CALLBACK_MISSING.name, office, number, number, dept, code, name, at,
                                                  detail=detail))
     return list(found.values())
 
@@ -788,7 +779,7 @@ def find_rework_missing(session: Session, *, window: MonthWindow) -> list[Discre
         .where(Callback.outcome == "unsatisfied", _within(Callback.done_at, window))
         .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at < window.end))
     )
-    return [Discrepancy("rework-missing", office, number, number, dept, code, name, at, detail=note or "")
+    return [Discrepancy(REWORK_MISSING.name, office, number, number, dept, code, name, at, detail=note or "")
             for office, number, dept, code, name, at, note in _rows(session, query)]
 
 

@@ -33,6 +33,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Integer, and_, any_, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from models import findings as catalogue
 from models.db import transaction
 from models.rules import overdue_minutes
 from models.tables import Alert
@@ -133,6 +134,8 @@ class TagOutcome:
 # the templates ship with the code: checking their files' mtimes before every digest cost more than rendering it
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=False, undefined=StrictUndefined,
                    keep_trailing_newline=False, auto_reload=False)
+# the digests' kind labels come from the finding catalogue, one table per locale
+_env.globals["finding_labels"] = {locale: catalogue.labels("label", locale) for locale in ("zh_CN", "en")}
 
 
 class _Macros:
@@ -458,7 +461,7 @@ def pending_count(session: Session, *, as_of: datetime) -> int:
 
 # -- channel health ------------------------------------------------------------------------------------------
 
-CHANNEL_FAILING = "channel-failing"
+CHANNEL_FAILING = catalogue.CHANNEL_FAILING.name
 ALWAYS_TAG = "always"  # apprise's tag for a URL that receives every tag's messages
 
 
@@ -497,7 +500,8 @@ def record_channel_health(sessions: sessionmaker[Session], *, failing: dict[str,
             resolve_alerts(s, mended, as_of=as_of)
         for channel, error in sorted(failing.items()):
             tags = channel_alert_tags(channel, routes=routes, config_tags=config_tags)
-            finding = Finding(key=f"{CHANNEL_FAILING}:{channel}", kind=CHANNEL_FAILING, office=None, severity=3,
+            finding = Finding(key=catalogue.CHANNEL_FAILING.key(channel), kind=CHANNEL_FAILING, office=None,
+                              severity=catalogue.CHANNEL_FAILING.severity,
                               facts={"channel": channel, "number": channel, "error": error}, occurred_at=as_of)
             # kinds left empty: one channel's failure resolves nothing else
             sync_findings(s, [finding], kinds=set(), as_of=as_of, routes={CHANNEL_FAILING: ",".join(tags)},

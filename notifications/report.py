@@ -22,6 +22,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from models import findings as catalogue
 from models.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.reconcile import GROUP, CallbackLine, Discrepancy, Figures, MonthTally, jsonable_row
 from models.tables import DEPARTMENT_NAMES
@@ -40,18 +41,7 @@ def _masked_cell(value: Any) -> Any:
 
 # -- labels --------------------------------------------------------------------------------------
 
-KIND_LABELS = {
-    "unpaid": ("已验收未收费", "Accepted but not paid"),
-    "paid-without-completion": ("收费但未完工验收", "Paid without completion"),
-    "amount-differs": ("收费金额与约定不符", "Amount differs from agreed fee"),
-    "cash-unhanded": ("现金月底未交财务", "Cash not handed over by month end"),
-    "handover-shortfall": ("交款短缺", "Handover shortfall"),
-    "receipt-gap": ("票据跳号", "Receipt gap"),
-    "private-job": ("私接活(无客服登记)", "Private job (no CS registration)"),
-    "callback-missing": ("回访缺失", "Callback missing"),
-    "rework-missing": ("不满意未返修", "Unsatisfied without rework"),
-    "out-of-scope": ("超范围服务", "Out-of-scope work"),
-}
+KIND_LABELS = {k.name: (k.report_label.zh_CN, k.report_label.en) for k in catalogue.TALLY_KINDS if k.report_label}
 
 # (key, zh, en, format): format is one of int, money, rate
 METRICS = (
@@ -116,8 +106,7 @@ WORDS = {
     "added": ("新增", "added"),
     "removed": ("已消除", "removed"),
     "no_changes": ("无变化", "no changes"),
-    "callback-missing:overdue": ("到期未回访", "due and not done"),
-    "callback-missing:none": ("验收后无回访记录", "no callback recorded after acceptance"),
+    **catalogue.detail_labels(),
     "satisfied": ("满意", "satisfied"),
     "unsatisfied": ("不满意", "unsatisfied"),
     "unreachable": ("未联系上", "unreachable"),
@@ -437,7 +426,7 @@ def _metric_kinds() -> list[str]:
 
 
 def _detail(d, locale: str) -> str:
-    # callback-missing carries a code for its two cases; every other detail is ledger text (a reason, a description)
+    # a missing callback carries a code for its two cases; every other detail is ledger text (a reason, a description)
     key = f"{d.kind}:{d.detail}"
     return word(key, locale) if key in WORDS else d.detail
 
