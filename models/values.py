@@ -76,10 +76,21 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069
 _FREE_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+_SHAPES: dict[int, tuple[Any, int, bool]] = {}  # id(column) -> (column, its limit, whether it holds lines)
+
+
+def _shape(column: Any) -> tuple[int, bool]:
+    # read once per column: an ORM attribute's .type goes through SQLAlchemy's proxies, 8 us a call
+    entry = _SHAPES.get(id(column))
+    if entry is None or entry[0] is not column:
+        length = getattr(column.type, "length", None)
+        entry = _SHAPES[id(column)] = (column, length or FREE_TEXT_MAX, length is None)
+    return entry[1], entry[2]
+
+
 def limit_of(column: Any) -> int:
     """The length a String column holds (read from the table definition), or FREE_TEXT_MAX for Text."""
-    length = getattr(column.type, "length", None)
-    return length or FREE_TEXT_MAX
+    return _shape(column)[0]
 
 
 def text(value: str | None, *, field: str, column: Any = None, limit: int | None = None,
@@ -90,9 +101,10 @@ def text(value: str | None, *, field: str, column: Any = None, limit: int | None
     if value is None:
         return None
     value = str(value).strip()
-    most = limit if limit is not None else limit_of(column) if column is not None else FREE_TEXT_MAX
+    column_limit, column_lines = _shape(column) if column is not None else (FREE_TEXT_MAX, False)
+    most = limit if limit is not None else column_limit
     if lines is None:
-        lines = column is not None and getattr(column.type, "length", None) is None
+        lines = column_lines
     if lines:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
     bad = (_FREE_CONTROL if lines else _CONTROL).search(value)
