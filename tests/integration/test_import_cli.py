@@ -7,29 +7,18 @@ import json
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_common import set_runtime
-from flows.runtime import Runtime
-from models.db import transaction
 from models.ledger_import import KINDS, ORDER, REJECTS_HEADER
 from models.tables import ServiceRequest
-from tests.builders import setup_office
+from tests.cli import office_cli
 
 HEADER = "登记号,登记时间,登记人,接待方式,业主姓名,住址,联系方式,类别,报修内容,费用\n"
 
 
 @pytest.fixture
 def cli(settings, engine):
-    with transaction(engine) as s:
-        setup_office(s, "A1")
-    rt = Runtime(settings.model_copy(update={"locale": "zh_CN"}))
-    set_runtime(rt)
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, [str(a) for a in args])
-    set_runtime(None)
-    rt.close()
+    with office_cli(settings, engine, locale="zh_CN") as invoke:
+        yield invoke
 
 
 def requests_kept(engine) -> int:
@@ -134,28 +123,20 @@ def test_an_imported_unsatisfied_callback_schedules_its_rework_by_the_rework_due
     from models.tables import WorkOrder
     from tests.builders import TZ
 
-    with transaction(engine) as s:
-        setup_office(s, "A1")
-    rt = Runtime(settings.model_copy(update={"locale": "en", "rework_due_hours": 48}))
-    set_runtime(rt)
-    try:
-        runner = CliRunner()
-        files = [
-            write_csv(tmp_path / "登记表.csv", [
-                ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容", "费用"],
-                ["R-1", "2026/10/12 9:00", "A1-CS1", "来访", "刘女士", "3栋501", "13812345678", "水", "漏水", "80"]]),
-            write_csv(tmp_path / "通知单.csv", [
-                ["通知单号", "登记号", "施工人员", "开单时间", "约定时间", "完工时间", "验收时间"],
-                ["WO-1", "R-1", "A1-PL1", "2026/10/12 9:10", "2026/10/12 10:00", "2026/10/12 10:40",
-                 "2026/10/12 10:50"]]),
-            write_csv(tmp_path / "回访记录.csv", [["通知单号", "回访人", "回访结果", "回访时间", "备注"],
-                                              ["WO-1", "A1-CS1", "不满意", "2026/10/13 10:00", "还在滴水"]])]
+    files = [
+        write_csv(tmp_path / "登记表.csv", [
+            ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式", "类别", "报修内容", "费用"],
+            ["R-1", "2026/10/12 9:00", "A1-CS1", "来访", "刘女士", "3栋501", "13812345678", "水", "漏水", "80"]]),
+        write_csv(tmp_path / "通知单.csv", [
+            ["通知单号", "登记号", "施工人员", "开单时间", "约定时间", "完工时间", "验收时间"],
+            ["WO-1", "R-1", "A1-PL1", "2026/10/12 9:10", "2026/10/12 10:00", "2026/10/12 10:40",
+             "2026/10/12 10:50"]]),
+        write_csv(tmp_path / "回访记录.csv", [["通知单号", "回访人", "回访结果", "回访时间", "备注"],
+                                          ["WO-1", "A1-CS1", "不满意", "2026/10/13 10:00", "还在滴水"]])]
+    with office_cli(settings, engine, locale="en", rework_due_hours=48) as invoke:
         for path in files:
-            done = runner.invoke(app, ["import", str(path)])
+            done = invoke("import", path)
             assert done.exit_code == 0, done.output
-    finally:
-        set_runtime(None)
-        rt.close()
 
     with engine.connect() as conn:
         scheduled = conn.scalar(select(WorkOrder.scheduled_for).where(WorkOrder.rework_of_id.is_not(None)))

@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 import xlsxwriter
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_common import set_runtime
-from flows.runtime import Runtime
 from models.db import transaction
 from models.ledger_import import MAX_CELL_CHARS, MAX_FILE_BYTES, column_letters
 from models.tables import ServiceRequest
 from tests.builders import setup_office
+from tests.cli import office_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 BIANMIN = ROOT / ".venv" / "bin" / "bianmin"
@@ -30,14 +27,8 @@ GOOD = ["R-1", "2026-10-08 09:00", "A1-CS1", "来电", "刘女士", "3栋501", "
 
 @pytest.fixture
 def cli(settings, engine):
-    with transaction(engine) as s:
-        setup_office(s, "A1")
-    rt = Runtime(settings.model_copy(update={"locale": "en"}))
-    set_runtime(rt)
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, [str(a) for a in args])
-    set_runtime(None)
-    rt.close()
+    with office_cli(settings, engine, locale="en") as invoke:
+        yield invoke
 
 
 def requests_kept(engine) -> int:

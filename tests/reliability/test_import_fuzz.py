@@ -21,14 +21,11 @@ import xlsxwriter
 from hypothesis import HealthCheck, given, settings, strategies as st
 from openpyxl import Workbook
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_common import set_runtime
-from flows.runtime import Runtime
 from models.db import transaction
 from models.tables import ServiceRequest
 from tests.builders import setup_office
+from tests.cli import office_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 BIANMIN = ROOT / ".venv" / "bin" / "bianmin"
@@ -200,14 +197,8 @@ def _replace_in_zip(path: Path, old: bytes, new: bytes) -> None:
 
 @pytest.fixture
 def cli(settings, engine):
-    with transaction(engine) as s:
-        setup_office(s, "A1")
-    rt = Runtime(settings.model_copy(update={"locale": "en"}))
-    set_runtime(rt)
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, [str(a) for a in args])
-    set_runtime(None)
-    rt.close()
+    with office_cli(settings, engine, locale="en") as invoke:
+        yield invoke
 
 
 def numbers_in(engine, prefix: str) -> set[str]:
