@@ -52,7 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 migration: $(STAMP)
-	$(BIN)/python -m models.migrations.regenerate
+	$(BIN)/python -m models.ledger.migrations.regenerate
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

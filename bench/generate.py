@@ -31,9 +31,9 @@ from sqlalchemy.engine import make_url
 
 from models.calendar import BusinessCalendar
 from models.desk import DEFAULT_REWORK_WITHIN
-from models.db import make_engine, upgrade
+from models.ledger.db import make_engine, upgrade
 from models.rules import CATEGORY_DEPARTMENT, callback_due, cash_due
-from models.tables import (
+from models.ledger.tables import (
     CashHandover,
     Callback,
     Community,
@@ -110,7 +110,7 @@ def schema_fingerprint() -> str:
     if os.environ.get("BIANMIN_BENCH_SCHEMA"):  # pin a database built before someone's schema edit
         return os.environ["BIANMIN_BENCH_SCHEMA"]
     digest = hashlib.sha1()
-    for path in sorted((Path(__file__).parents[1] / "models" / "migrations" / "versions").glob("*.py")):
+    for path in sorted((Path(__file__).parents[1] / "models" / "ledger" / "migrations" / "versions").glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:6]
 

@@ -38,7 +38,7 @@ class Ctx:
 
     def __init__(self, url: str, planted: Planted, workdir: Path) -> None:
         from models.calendar import BusinessCalendar
-        from models.db import make_engine, session_factory
+        from models.ledger.db import make_engine, session_factory
 
         self.url = url
         self.planted = planted
@@ -85,7 +85,7 @@ def _dt_params(**values):
     """Bind parameters typed as the ledger's UTCDateTime, so SQLite compares in its stored format."""
     from sqlalchemy import bindparam
 
-    from models.tables import UTCDateTime
+    from models.ledger.tables import UTCDateTime
 
     return [bindparam(k, v, type_=UTCDateTime()) for k, v in values.items()]
 
@@ -677,7 +677,7 @@ def _dispatch_config(ctx: Ctx, scheme: str) -> Path:
 
 def _fill_outbox(ctx: Ctx) -> None:
     """10,000 pending reply-overdue alerts across the office tags (bulk insert; not timed)."""
-    from models.tables import Alert
+    from models.ledger.tables import Alert
 
     now = datetime.now(timezone.utc)
     rows = []
@@ -822,7 +822,7 @@ def _import_db(ctx: Ctx) -> None:
     from sqlalchemy.engine import make_url
 
     from bench.generate import _Generator, _Sink, pg_admin_url
-    from models.db import make_engine, upgrade
+    from models.ledger.db import make_engine, upgrade
 
     if make_url(ctx.url).get_backend_name() == "sqlite":
         path = ctx.workdir / "import.db"
@@ -845,7 +845,7 @@ def _import_db(ctx: Ctx) -> None:
 
 
 def _import(ctx: Ctx, path: Path, overlap: bool = True):
-    from models.db import make_engine, session_factory
+    from models.ledger.db import make_engine, session_factory
     from models.ledger_import import import_ledger
 
     engine = make_engine(ctx.import_url)
@@ -992,7 +992,7 @@ def prefect_overhead(*, url: str, db: str, planted: Planted, log, runs: int = 5)
     temporary server's start and stop."""
     from flows.serve import LocalPrefectServer, TemporaryPrefectServer, server_healthy
     from flows.settings import Settings
-    from models.db import upgrade
+    from models.ledger.db import upgrade
     from tests.servers import free_port
 
     out: dict = {}

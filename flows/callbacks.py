@@ -21,7 +21,7 @@ from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import chase
 from models import findings as catalogue
 from models.calendar import BusinessCalendar
-from models.db import transaction
+from models.ledger.db import transaction
 from notifications.outbox import Finding
 
 REPLY_KINDS = frozenset(k.name for k in catalogue.REPLY_KINDS)

@@ -28,7 +28,7 @@ from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import cash
 from models import findings as catalogue
 from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
-from models.db import transaction
+from models.ledger.db import transaction
 from models.rules import overdue_minutes
 from notifications.outbox import Finding
 

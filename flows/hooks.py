@@ -14,8 +14,8 @@ from sqlalchemy import case, update
 from flows.runtime import current_runtime
 from flows.settings import mask_url_password
 from models import findings as catalogue
-from models.db import transaction
-from models.tables import Alert
+from models.ledger.db import transaction
+from models.ledger.tables import Alert
 
 log = logging.getLogger("bianmin.flows")
 

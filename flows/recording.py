@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flows.runtime import Runtime
-from models.tables import FlowWatermark
+from models.ledger.tables import FlowWatermark
 from notifications.outbox import Finding, SyncResult, sync_findings
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.settings import Settings
 from models.calendar import BusinessCalendar, load_override
-from models.db import LedgerUnusable, open_ledger, read_only, session_factory
+from models.ledger.db import LedgerUnusable, open_ledger, read_only, session_factory
 
 
 @dataclass

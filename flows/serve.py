@@ -290,7 +290,7 @@ def serve_all(settings: Settings, *, say: Callable[[str], None] = print) -> int:
     """Serve every deployment until SIGINT/SIGTERM; start and stop a local server when none is configured."""
     for key, value in prefect_environment(settings).items():
         os.environ.setdefault(key, value)
-    from models.db import upgrade
+    from models.ledger.db import upgrade
 
     # a fresh install would otherwise fail every scheduled run on a missing table; safe to run again
     upgrade(settings.effective_database_url)

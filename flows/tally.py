@@ -50,7 +50,7 @@ from flows.hooks import FLOW_FAILED, failure_key, on_flow_completion, on_flow_fa
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from flows.settings import mask_url_password
 from models import findings as catalogue
-from models.db import transaction
+from models.ledger.db import transaction
 from models.reconcile import (
     GROUP,
     MonthTally,
@@ -60,7 +60,7 @@ from models.reconcile import (
     reportable_month,
     shift_month,
 )
-from models.tables import Alert, CashHandover, DepartmentReport, Receipt, ReportRun, ServiceRequest, WorkOrder
+from models.ledger.tables import Alert, CashHandover, DepartmentReport, Receipt, ReportRun, ServiceRequest, WorkOrder
 from notifications import report
 from notifications.delivery import send_message
 from notifications.masking import scrub

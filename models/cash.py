@@ -48,7 +48,7 @@ from models.facts import maker
 from models.findings import Kind
 from models.planning import broad, short_queries
 from models.rules import cash_due, overdue_minutes
-from models.tables import (
+from models.ledger.tables import (
     CashHandover,
     Money,
     Office,

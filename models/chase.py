@@ -35,7 +35,7 @@ from models.calendar import BusinessCalendar
 from models.facts import maker
 from models.planning import short_queries
 from models.rules import callback_level, escalation_due, overdue_minutes, reply_due
-from models.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
+from models.ledger.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
 
 
 # -- the business facts ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Every operation takes the session first and keyword-only arguments (codes and numbers as strings, or the ORM
 object itself), validates everything BEFORE writing, then writes its rows and one AuditEvent and flushes. The
-caller owns the transaction (models.db.transaction), so a refusal (DomainError) leaves the ledger untouched.
+caller owns the transaction (models.ledger.db.transaction), so a refusal (DomainError) leaves the ledger untouched.
 
 Numbers (an explicit `number=` from an import is used as given):
   request   R-<office>-<YYYYMMDD>-<nnn>        date of `at` as given (the CLI passes local time)
@@ -24,11 +24,11 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from models import rules
-from models import values as value_rules
+from models.ledger import values as value_rules
 from models.calendar import BusinessCalendar
-from models.codes import check_office_code
+from models.ledger.codes import check_office_code
 from models.errors import DomainError, NotFound
-from models.tables import (
+from models.ledger.tables import (
     CALLBACK_OUTCOMES,
     CATEGORIES,
     CHANNELS,
@@ -192,7 +192,7 @@ def _not_before(at: datetime, earlier: datetime | None, event: str) -> None:
 
 
 def _money(value: Decimal | str | int | None, field: str) -> Decimal | None:
-    """An amount the ledger can hold (models.values.money: to the cent, not negative, within Numeric(12, 2))."""
+    """An amount the ledger can hold (models.ledger.values.money: to the cent, not negative, within Numeric(12, 2))."""
     if value is None:
         return None
     if type(value) is Decimal and value.is_finite() and not value.is_signed() \
@@ -202,7 +202,7 @@ def _money(value: Decimal | str | int | None, field: str) -> Decimal | None:
 
 
 def _text(value: str | None, field: str, column: Any, *, required: bool = False) -> str | None:
-    """`value` stripped, if its column holds it and it has no control character (models.values.text)."""
+    """`value` stripped, if its column holds it and it has no control character (models.ledger.values.text)."""
     if required and not (value or "").strip():
         raise DomainError("missing", field=field)
     return value_rules.text(value, field=field, column=column)

@@ -36,11 +36,11 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import desk
-from models.values import PLAIN_MONEY, money as money_rule
+from models.ledger.values import PLAIN_MONEY, money as money_rule
 from models.calendar import BusinessCalendar
-from models.codes import OFFICE_CODE_PATTERN, is_office_code
+from models.ledger.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.errors import DomainError
-from models.tables import (
+from models.ledger.tables import (
     AuditEvent,
     Callback,
     CashHandover,
@@ -336,7 +336,7 @@ def _serial(number: float, date_alone: bool) -> datetime:
 
 def read_money(value: Any, fld: str = "amount") -> Decimal:
     """An amount from a cell: 80, 80.5, '¥80.00', '80元', '1,200'; never through float arithmetic. The desk's rule
-    (models.values.money), the sign kept for the caller to refuse in the clerk's words; DomainError otherwise."""
+    (models.ledger.values.money), the sign kept for the caller to refuse in the clerk's words; DomainError otherwise."""
     return money_rule(value, field=fld, signed=True)
 
 
@@ -1271,7 +1271,7 @@ _ERROR_FIELDS: dict[str, dict[str, str]] = {
 
 
 def _field_of(kind: Kind, error: DomainError) -> str | None:
-    """The column a desk refusal concerns: the field it names (models.values' rules), else by its code."""
+    """The column a desk refusal concerns: the field it names (models.ledger.values' rules), else by its code."""
     named = error.params.get("field")
     if any(c.field == named for c in kind.columns):
         return named
@@ -1985,7 +1985,7 @@ class _Pipeline:
                  counts: dict[str, int], rejects: list[RejectedRow]) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from models.db import read_only
+        from models.ledger.db import read_only
 
         engine = sessions.kw["bind"]
         self.reads = sessionmaker(read_only(engine), expire_on_commit=False)

@@ -20,7 +20,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "before_event": ("时间 {at} 早于它所依据的{event}({event_at}),不能倒记",
                      "{at} is before the {event} it depends on ({event_at}): refused"),
     "negative_amount": ("金额不能为负或无效:{field}={value}", "{field} must be a non-negative amount, not {value}"),
-    # values at every door (models/values.py)
+    # values at every door (models/ledger/values.py)
     "money_malformed": ("金额格式不对:{field}={value}(应为数字,最多两位小数,如 80 或 80.50;不能用科学计数法)",
                         "Malformed amount {value!r} for {field}: write digits with at most 2 decimal places, "
                         "e.g. 80 or 80.50 (no exponent)"),
@@ -159,13 +159,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                  "nothing was imported (0 rows)"),
     "import_bad_csv": ("{file} 第 {line} 行无法读取({error})。整个文件未导入(0 行)",
                        "Cannot read {file} at line {line} ({error}): nothing was imported (0 rows)"),
-    # the demo (flows/demo.py)
+    # the demo (commands/demo.py)
     "demo_exists": ("数据库 {database} 里已经有台账(也许是上次的演示):演示只在空数据库里生成。"
                     "删除数据目录(默认 ./var)或设置 BIANMIN_DATA_DIR 换一个目录后重试",
                     "The database {database} already holds a ledger (perhaps an earlier demo): the demo builds "
                     "into an empty database only. Remove the data folder (./var by default) or set "
                     "BIANMIN_DATA_DIR to another folder, and run it again"),
-    # opening the ledger database (models/db.py open_ledger)
+    # opening the ledger database (models/ledger/db.py open_ledger)
     "ledger_not_migrated": ("账本数据库 {url} 不存在或尚未建表:请先运行 bianmin db upgrade",
                             "The ledger database {url} is missing or has no tables yet: run `bianmin db upgrade` "
                             "first"),
@@ -192,7 +192,7 @@ def render(code: str, locale: str, **params) -> str:
     short (a clerk's typo may be 10,000 characters or carry an ANSI escape)."""
     zh, en = MESSAGES.get(code, (code, code))
     template = en if locale == "en" else zh
-    from models.values import shown
+    from models.ledger.values import shown
 
     params = {k: _Shown(shown(v, 200)) if isinstance(v, str) else v for k, v in params.items()}
     try:

@@ -26,7 +26,7 @@ from models.cash import HandoverShortfall, classify_handover
 from models.findings import (AMOUNT_DIFFERS, CALLBACK_MISSING, CASH_UNHANDED, HANDOVER_SHORTFALL, OUT_OF_SCOPE,
                              PAID_WITHOUT_COMPLETION, PRIVATE_JOB, RECEIPT_GAP, REWORK_MISSING, TALLY_KINDS, UNPAID)
 from models.rules import cash_due
-from models.tables import (
+from models.ledger.tables import (
     Callback,
     CashHandover,
     DepartmentReport,

@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 from functools import cache
 
 from models.calendar import BusinessCalendar
-from models.tables import CATEGORIES, OUT_OF_SCOPE_CATEGORIES
+from models.ledger.tables import CATEGORIES, OUT_OF_SCOPE_CATEGORIES
 
 CATEGORY_DEPARTMENT = {
     "plumbing": "engineering",

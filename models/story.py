@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from models.errors import NotFound
-from models.tables import (
+from models.ledger.tables import (
     AuditEvent,
     Callback,
     CashHandover,

@@ -34,9 +34,9 @@ from sqlalchemy import Integer, and_, any_, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import findings as catalogue
-from models.db import transaction
+from models.ledger.db import transaction
 from models.rules import overdue_minutes
-from models.tables import Alert
+from models.ledger.tables import Alert
 from notifications.delivery import DEFAULT_BODY_LIMIT, AppriseConfigError, Courier, Delivery, deliver
 from notifications.masking import mask_phone, mask_text
 from notifications.outbox import (FALLBACK_TAG, Finding, acked_clause, resolve_alerts, route_tags, silenced_clause,

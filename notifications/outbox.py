@@ -30,7 +30,7 @@ from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.calendar import BusinessCalendar
-from models.tables import Alert, AlertSilence, AuditEvent, UTCDateTime
+from models.ledger.tables import Alert, AlertSilence, AuditEvent, UTCDateTime
 from notifications.masking import mask_facts, mask_phone
 
 FALLBACK_TAG = "ops"  # a finding nobody is routed to still reaches someone: nothing is dropped silently

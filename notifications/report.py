@@ -23,9 +23,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from models import findings as catalogue
-from models.codes import OFFICE_CODE_PATTERN, is_office_code
+from models.ledger.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.reconcile import GROUP, CallbackLine, Discrepancy, Figures, MonthTally, jsonable_row
-from models.tables import DEPARTMENT_NAMES
+from models.ledger.tables import DEPARTMENT_NAMES
 from notifications.masking import mask_facts, mask_text
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -137,7 +137,7 @@ def office_label(office: str, locale: str) -> str:
 class UnsafeReportPath(ValueError):
     """A report file would not land inside the reports folder: nothing of that report is written.
 
-    Raised for an office code from before the code pattern (`models.codes`), still in an old ledger, and for
+    Raised for an office code from before the code pattern (`models.ledger.codes`), still in an old ledger, and for
     any path that resolves outside the folder (a `..`, an absolute part, a symlink pointing away).
     """
 

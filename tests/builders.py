@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models import desk
 from models.calendar import BusinessCalendar
-from models.tables import AuditEvent, Receipt, ServiceRequest, WorkOrder
+from models.ledger.tables import AuditEvent, Receipt, ServiceRequest, WorkOrder
 
 TZ = ZoneInfo("Asia/Shanghai")
 PRICES = {  # code: (category, name, fee)

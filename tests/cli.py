@@ -7,10 +7,10 @@ from contextlib import contextmanager
 
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_common import set_runtime
+from commands.cli import app
+from commands.common import set_runtime
 from flows.runtime import Runtime
-from models.db import transaction
+from models.ledger.db import transaction
 from tests.builders import setup_office
 
 

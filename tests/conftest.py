@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 from flows.runtime import Runtime
 from flows.settings import Settings
 from models.calendar import BusinessCalendar
-from models.db import make_engine, upgrade
-from models.tables import Base
+from models.ledger.db import make_engine, upgrade
+from models.ledger.tables import Base
 
 PG_URL = os.environ.get("BIANMIN_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_common import set_runtime
+from commands.cli import app
+from commands.common import set_runtime
 from flows.runtime import Runtime
 from models import desk
-from models.db import transaction
-from models.tables import Base
+from models.ledger.db import transaction
+from models.ledger.tables import Base
 from tests.builders import accepted_job, at, collect_fee, give_receipts, hand_over, order_for, request_for, setup_office
 
 

@@ -1,7 +1,7 @@
 """Hostile values typed into every desk, run, import, alerts and set-up command (but `office add`): each is refused with exit code 2 and one
 line on stderr, never a traceback, and the ledger is left as it was.
 
-The commands run through the real entry point (`flows.cli.main`) in a process of their own; one process takes the
+The commands run through the real entry point (`commands.cli.main`) in a process of their own; one process takes the
 whole list (a process per case would be ~600 interpreter starts), each case with its own stderr and exit code. NUL
 cannot travel in a process's argv at all, so it is passed here the only way it can reach `main`.
 """
@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models import desk
-from models.db import transaction
-from models.tables import Base
+from models.ledger.db import transaction
+from models.ledger.tables import Base
 from tests.builders import accepted_job, at, collect_fee, give_receipts, order_for, request_for, setup_office
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 
 DRIVER = """
 import contextlib, io, json, sys, traceback
-from flows.cli import main
+from commands.cli import main
 
 results = []
 for args in json.load(open(sys.argv[1], encoding="utf-8")):

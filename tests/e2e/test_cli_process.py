@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from models import desk
-from models.db import transaction
+from models.ledger.db import transaction
 from tests.builders import at, order_for, request_for, setup_office
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_a_refusal_in_a_real_process_is_one_line_on_stderr_with_exit_code_2(env,
 
 
 def test_a_desk_command_does_not_import_prefect(env, completed_orders):
-    probe = ("import sys\nfrom flows.cli import app\n"
+    probe = ("import sys\nfrom commands.cli import app\n"
              "try:\n    app(sys.argv[1:], standalone_mode=False)\n"
              "finally:\n    print('prefect loaded' if 'prefect' in sys.modules else 'prefect absent', file=sys.stderr)\n")
     result = subprocess.run([str(PYTHON), "-c", probe, "desk", "accept", completed_orders["2026"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from models.tables import AuditEvent, Office
+from models.ledger.tables import AuditEvent, Office
 from tests.e2e.test_cli_desk import cli, cli_zh, ok  # noqa: F401  (fixtures)
 
 HOSTILE = ["../evil", "/tmp/x", "", "a/b", "..", "CON", "A" * 17, "服务处", "a\nb"]

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from flows.runtime import Runtime
 from flows.settings import Settings
-from models.db import transaction, upgrade
-from models.tables import Alert, FlowWatermark
+from models.ledger.db import transaction, upgrade
+from models.ledger.tables import Alert, FlowWatermark
 from tests.builders import at, request_for, setup_office
 
 BIANMIN = str(Path(sys.executable).with_name("bianmin"))

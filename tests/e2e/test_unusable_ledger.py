@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from models.db import make_engine, upgrade
+from models.ledger.db import make_engine, upgrade
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_common import set_runtime
+from commands.cli import app
+from commands.common import set_runtime
 from flows.runtime import Runtime
 from flows.settings import DEFAULT_ROUTES
-from models.db import transaction
+from models.ledger.db import transaction
 from notifications.digest import dispatch
 from notifications.outbox import routed_tags
 from tests.integration.test_outbox import T0, finding, record
@@ -175,7 +175,7 @@ def test_alerts_list_never_shows_a_secret_stored_in_an_error(cli, engine, tmp_pa
 
 
 def test_the_alerts_commands_do_not_import_prefect(settings):
-    code = ("import sys; from typer.testing import CliRunner; from flows.cli import app; "
+    code = ("import sys; from typer.testing import CliRunner; from commands.cli import app; "
             "CliRunner().invoke(app, ['alerts', 'list', '--json']); CliRunner().invoke(app, ['config', 'check']); "
             "print('prefect' in sys.modules)")
     env = {"BIANMIN_DATABASE_URL": settings.effective_database_url, "BIANMIN_DATA_DIR": str(settings.data_dir),

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from flows import cli_common
+from commands import common as cli_common
 from flows.cash import cash_check_flow, run_cash_check
 from flows.dispatch import run_dispatch
 from flows.runtime import using_runtime
-from models.db import transaction
-from models.tables import Alert
+from models.ledger.db import transaction
+from models.ledger.tables import Alert
 from tests.integration.test_cash_queries import CashDesk, evening, local
 
 
@@ -166,7 +166,7 @@ def test_the_cli_prints_the_figures_as_json_with_phones_masked(runtime, office, 
     office.book("000101", 10, local(2026, 10, 12, 8, 40))
     office.paid_job("000101", local(2026, 10, 12, 9, 0), fee="80.00")
     office.job(local(2026, 10, 12, 10, 0), fee="50.00", worker="W2")
-    from flows.cli import app
+    from commands.cli import app
 
     cli_common.set_runtime(runtime)
     try:

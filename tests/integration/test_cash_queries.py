@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from models import desk
 from models.calendar import BusinessCalendar
 from models.cash import CashCheck, check_cash, evaluation_time
-from models.db import session_factory, transaction
-from models.tables import CashHandover, Receipt, ReceiptBook, Staff, WorkOrder
+from models.ledger.db import session_factory, transaction
+from models.ledger.tables import CashHandover, Receipt, ReceiptBook, Staff, WorkOrder
 from tests.plans import query_plans
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -11,11 +11,11 @@ from contextlib import closing
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_common import set_runtime
+from commands.cli import app
+from commands.common import set_runtime
 from flows.runtime import Runtime
 from flows.settings import Settings
-from models.db import transaction
+from models.ledger.db import transaction
 from tests.builders import accepted_job, at, order_for, request_for, setup_office
 
 pytestmark = pytest.mark.prefect

@@ -16,8 +16,8 @@ from flows.callbacks import (
 )
 from flows.runtime import Runtime, using_runtime
 from models import desk
-from models.db import transaction
-from models.tables import Alert, FlowWatermark, WorkOrder
+from models.ledger.db import transaction
+from models.ledger.tables import Alert, FlowWatermark, WorkOrder
 from tests.builders import accepted_job, at, order_for, request_for, setup_office
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models import chase, desk
-from models.db import transaction
-from models.tables import Callback
+from models.ledger.db import transaction
+from models.ledger.tables import Callback
 from tests.builders import accepted_job, at, order_for, request_for, setup_office
 from tests.plans import query_plans
 

@@ -8,8 +8,8 @@ from sqlalchemy.dialects.sqlite import DATETIME
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import StatementError
 
-from models.db import json_serializer, make_engine, read_only, transaction
-from models.tables import AuditEvent, Office, UTCDateTime
+from models.ledger.db import json_serializer, make_engine, read_only, transaction
+from models.ledger.tables import AuditEvent, Office, UTCDateTime
 
 AT = datetime(2026, 10, 9, 2, 0, tzinfo=timezone.utc)
 

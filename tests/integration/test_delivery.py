@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from models.db import session_factory
-from models.tables import Alert
+from models.ledger.db import session_factory
+from models.ledger.tables import Alert
 from notifications.delivery import deliver, send_message
 from notifications.digest import dispatch
 from notifications.masking import has_unmasked_mobile

@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 
 from flows.callbacks import run_chase_callbacks, run_chase_replies
 from flows.cash import run_cash_check
-from flows.demo import run_demo
+from commands.demo import run_demo
 from flows.runtime import Runtime
 from flows.tally import run_monthly_tally
-from models.db import session_factory, upgrade
+from models.ledger.db import session_factory, upgrade
 from models.errors import DomainError
-from models.generator import Plan, generate_month
-from models.tables import Alert, ServiceRequest, WorkOrder
+from commands.generator import Plan, generate_month
+from models.ledger.tables import Alert, ServiceRequest, WorkOrder
 from notifications.report import KIND_LABELS, METRICS
 
 LABEL = {key: en for key, _zh, en, _fmt in METRICS}
@@ -105,7 +105,7 @@ def test_a_second_demo_in_the_same_database_is_refused_and_adds_nothing(demo, rt
 def ledger(tmp_path: Path, name: str):
     url = f"sqlite:///{tmp_path / name}"
     upgrade(url)
-    from models.db import make_engine
+    from models.ledger.db import make_engine
 
     return make_engine(url)
 

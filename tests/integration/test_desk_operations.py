@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from models import desk
-from models.db import transaction
+from models.ledger.db import transaction
 from models.errors import DomainError
-from models.tables import AuditEvent, Callback, Office, Receipt, ServiceRequest, Staff, WorkOrder
+from models.ledger.tables import AuditEvent, Callback, Office, Receipt, ServiceRequest, Staff, WorkOrder
 from tests.builders import accepted_job, at, collect_fee, give_receipts, order_for, request_for, setup_office
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from models import desk
-from models.db import transaction
-from models.tables import AuditEvent, Callback, CashHandover, Receipt, WorkOrder
+from models.ledger.db import transaction
+from models.ledger.tables import AuditEvent, Callback, CashHandover, Receipt, WorkOrder
 from tests.builders import accepted_job, at, collect_fee, give_receipts, hand_over, setup_office
 
 

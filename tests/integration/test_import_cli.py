@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from models.ledger_import import KINDS, ORDER, REJECTS_HEADER
-from models.tables import ServiceRequest
+from models.ledger.tables import ServiceRequest
 from tests.cli import office_cli
 
 HEADER = "登记号,登记时间,登记人,接待方式,业主姓名,住址,联系方式,类别,报修内容,费用\n"
@@ -120,7 +120,7 @@ def test_an_imported_unsatisfied_callback_schedules_its_rework_by_the_rework_due
         settings, engine, tmp_path):
     from datetime import datetime, timedelta
 
-    from models.tables import WorkOrder
+    from models.ledger.tables import WorkOrder
     from tests.builders import TZ
 
     files = [

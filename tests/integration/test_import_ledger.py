@@ -10,9 +10,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from models.db import session_factory, transaction
+from models.ledger.db import session_factory, transaction
 from models.ledger_import import REJECTS_HEADER, ImportRefused, import_ledger
-from models.tables import Callback, CashHandover, DepartmentReport, Receipt, ServiceRequest, Staff, WorkOrder
+from models.ledger.tables import Callback, CashHandover, DepartmentReport, Receipt, ServiceRequest, Staff, WorkOrder
 from tests.builders import PRICES, TZ, setup_office
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)

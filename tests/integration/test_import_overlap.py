@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
-from models.db import session_factory, transaction
+from models.ledger.db import session_factory, transaction
 from models.ledger_import import import_ledger
-from models.tables import AuditEvent, ServiceRequest
+from models.ledger.tables import AuditEvent, ServiceRequest
 from tests.builders import TZ, ledger_picture, request_for, setup_office
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import delete, select
 
 from models import desk
-from models.db import session_factory, transaction
+from models.ledger.db import session_factory, transaction
 from models.errors import DomainError
 from models.ledger_import import import_ledger
-from models.tables import AuditEvent, ServiceRequest, Staff
+from models.ledger.tables import AuditEvent, ServiceRequest, Staff
 from tests.builders import TZ, ledger_picture, setup_office
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)

@@ -1,4 +1,4 @@
-"""The import refuses, row by row, the values the desk refuses (models/values.py): amounts that are not plain
+"""The import refuses, row by row, the values the desk refuses (models/ledger/values.py): amounts that are not plain
 money, names longer than their column, control characters and ANSI escapes. Each reject names line and column."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from models.db import session_factory, transaction
+from models.ledger.db import session_factory, transaction
 from models.ledger_import import import_ledger
-from models.tables import ServiceRequest
+from models.ledger.tables import ServiceRequest
 from tests.builders import TZ, setup_office
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)

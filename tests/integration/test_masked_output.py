@@ -15,8 +15,8 @@ from sqlalchemy import select
 from flows.callbacks import run_chase_replies
 from flows.tally import run_monthly_tally
 from models import desk
-from models.db import transaction
-from models.tables import Alert, Callback, ServiceRequest, Staff
+from models.ledger.db import transaction
+from models.ledger.tables import Alert, Callback, ServiceRequest, Staff
 from notifications.masking import has_unmasked_mobile
 from tests.builders import accepted_job, at, collect_fee, give_receipts, request_for, setup_office
 
@@ -87,8 +87,8 @@ def test_the_outbox_payload_keeps_no_full_number_of_a_resident(runtime, engine):
 def test_config_show_hides_a_database_password_given_in_the_query(settings):
     from typer.testing import CliRunner
 
-    from flows.cli import app
-    from flows.cli_common import set_runtime
+    from commands.cli import app
+    from commands.common import set_runtime
     from flows.runtime import Runtime
 
     url = "postgresql://bianmin@127.0.0.1:5432/ledger?password=CANARYpg0query&sslmode=disable"
@@ -108,8 +108,8 @@ def test_config_show_hides_a_database_password_given_in_the_query(settings):
 def test_db_upgrade_masks_the_numbers_an_older_version_left_in_stored_alerts_once(settings, engine):
     from typer.testing import CliRunner
 
-    from flows.cli import app
-    from flows.cli_common import set_runtime
+    from commands.cli import app
+    from commands.common import set_runtime
     from flows.runtime import Runtime
 
     seen = at("2026-10-12", "09:30")

@@ -1,8 +1,8 @@
 from alembic import command
 from sqlalchemy import inspect, select
 
-from models.db import alembic_config, make_engine, upgrade
-from models.tables import Base, Department
+from models.ledger.db import alembic_config, make_engine, upgrade
+from models.ledger.tables import Base, Department
 
 
 def test_upgrade_is_safe_to_run_again(db_url):

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from flows.settings import DEFAULT_ROUTES
 from models.calendar import BusinessCalendar
-from models.db import session_factory, transaction
-from models.tables import Alert, AlertSilence, AuditEvent
+from models.ledger.db import session_factory, transaction
+from models.ledger.tables import Alert, AlertSilence, AuditEvent
 from notifications import outbox
 from notifications.digest import dispatch
 from notifications.outbox import Finding, route_tags, sync_findings

@@ -11,8 +11,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from flows.settings import DEFAULT_ROUTES
-from models.db import make_engine, session_factory, transaction
-from models.tables import Alert
+from models.ledger.db import make_engine, session_factory, transaction
+from models.ledger.tables import Alert
 from notifications.digest import dispatch
 from notifications.outbox import sync_findings
 from tests.integration.test_outbox import T0, finding, listed_orders

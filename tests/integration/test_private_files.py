@@ -98,7 +98,7 @@ def test_the_ledger_and_its_folder_made_by_the_cli_are_its_owners_only(fresh_env
 def test_a_process_whose_first_bianmin_call_is_the_flows_runtime_makes_owner_only_files(fresh_env, tmp_path):
     # what a Prefect worker's flow run does first: build the runtime, then touch the database
     script = ("from flows.runtime import current_runtime\n"
-              "from models.db import upgrade\n"
+              "from models.ledger.db import upgrade\n"
               "upgrade(current_runtime().settings.effective_database_url)\n")
     done = subprocess.run([str(PYTHON), "-c", script], env=fresh_env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, umask=0o022)

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from flows.tally import run_monthly_tally
 from models import desk
-from models.db import transaction
+from models.ledger.db import transaction
 from models.errors import DomainError
 from models.reconcile import reconcile_month
-from models.tables import Callback, Receipt, ReportRun
+from models.ledger.tables import Callback, Receipt, ReportRun
 from tests.builders import accepted_job, at, collect_fee, give_receipts, hand_over, order_for, request_for, setup_office
 from tests.servers import http_server, smtp_server  # noqa: F401  (fixtures)
 
@@ -102,7 +102,7 @@ def october(engine, calendar):
 def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_shortfall_for_the_same_handover(
         engine, calendar, october):
     from models.cash import HandoverShortfall, handover_mismatches
-    from models.tables import CashHandover
+    from models.ledger.tables import CashHandover
 
     with transaction(engine) as s:  # a row not written by the desk: the collector declared what finance counted
         short = s.scalar(select(CashHandover).where(CashHandover.number == october["handover-shortfall"][0]))
@@ -325,8 +325,8 @@ def test_english_headers_when_the_locale_is_english(runtime, october):
 
 
 def test_the_flow_runs_under_prefect_and_the_cli_prints_json(runtime, october, prefect_harness):
-    from flows import cli_common
-    from flows.cli import app
+    from commands import common as cli_common
+    from commands.cli import app
     from flows.runtime import using_runtime
     from flows.tally import monthly_tally_flow
 

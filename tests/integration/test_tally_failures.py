@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from flows.tally import run_monthly_tally
-from models.db import transaction
-from models.tables import Alert, ReportRun
+from models.ledger.db import transaction
+from models.ledger.tables import Alert, ReportRun
 from tests.builders import accepted_job, at, setup_office
 from tests.integration.test_tally import AFTER_OCTOBER, build_october
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from flows.tally import SEND_LEASE, run_monthly_tally
-from models.db import transaction
-from models.tables import ReportRun
+from models.ledger.db import transaction
+from models.ledger.tables import ReportRun
 from tests.builders import at
 from tests.integration.test_tally import AFTER_OCTOBER, build_october
 from tests.servers import http_server  # noqa: F401  (fixture)

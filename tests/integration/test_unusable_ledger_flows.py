@@ -14,7 +14,7 @@ from flows.dispatch import dispatch_flow
 from flows.runtime import Runtime, using_runtime
 from flows.settings import Settings
 from flows.tally import monthly_tally_flow
-from models.db import MIGRATIONS_DIR, head_revision
+from models.ledger.db import MIGRATIONS_DIR, head_revision
 
 FLOWS = [chase_replies_flow, chase_callbacks_flow, dispatch_flow, cash_check_flow, monthly_tally_flow]
 

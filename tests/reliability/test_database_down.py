@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from flows.callbacks import chase_callbacks_flow
 from flows.dispatch import dispatch_flow
 from flows.runtime import Runtime, using_runtime
-from models.db import make_engine, transaction
-from models.tables import Alert
+from models.ledger.db import make_engine, transaction
+from models.ledger.tables import Alert
 from tests.builders import accepted_job, at, order_for, request_for, setup_office
 from tests.servers import write_apprise_config
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
-from models.db import make_engine, transaction
-from models.tables import AuditEvent, Base, ServiceRequest
+from models.ledger.db import make_engine, transaction
+from models.ledger.tables import AuditEvent, Base, ServiceRequest
 from tests.builders import setup_office
 
 ROOT = Path(__file__).resolve().parents[2]

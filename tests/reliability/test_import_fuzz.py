@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from models.db import transaction
-from models.tables import ServiceRequest
+from models.ledger.db import transaction
+from models.ledger.tables import ServiceRequest
 from tests.builders import setup_office
 from tests.cli import office_cli
 

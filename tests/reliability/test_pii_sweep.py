@@ -28,9 +28,9 @@ from flows.dispatch import run_dispatch
 from flows.settings import DEFAULT_ROUTES
 from flows.tally import run_monthly_tally
 from models import desk
-from models.db import transaction
+from models.ledger.db import transaction
 from models.ledger_import import import_ledger
-from models.tables import Alert, Callback
+from models.ledger.tables import Alert, Callback
 from notifications.outbox import routed_tags
 from tests.builders import at, give_receipts, order_for, request_for, setup_office
 from tests.servers import write_apprise_config

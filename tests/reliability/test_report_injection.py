@@ -20,9 +20,9 @@ from flows.callbacks import run_chase_replies
 from flows.dispatch import run_dispatch
 from flows.tally import run_monthly_tally
 from models import desk
-from models.db import transaction
+from models.ledger.db import transaction
 from models.reconcile import reconcile_month
-from models.tables import Callback
+from models.ledger.tables import Callback
 from notifications import report
 from tests.builders import OfficeCodes, accepted_job, at, collect_fee, give_receipts, request_for, setup_office
 from tests.servers import write_apprise_config

@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 from flows.runtime import using_runtime
 from flows.settings import Settings
 from models.cash import evaluation_time
-from models.db import transaction
-from models.tables import Alert, FlowWatermark, ReportRun
+from models.ledger.db import transaction
+from models.ledger.tables import Alert, FlowWatermark, ReportRun
 from notifications.outbox import alert_key, route_tags
 from tests.builders import accepted_job, at, collect_fee, give_receipts, setup_office
 from tests.integration.test_tally import build_october

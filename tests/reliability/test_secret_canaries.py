@@ -26,8 +26,8 @@ from flows.callbacks import run_chase_replies
 from flows.dispatch import run_dispatch
 from flows.runtime import Runtime
 from flows.settings import DEFAULT_ROUTES
-from models.db import make_engine, transaction
-from models.tables import Base
+from models.ledger.db import make_engine, transaction
+from models.ledger.tables import Base
 from notifications.delivery import config_problems, config_tags, deliver
 from notifications.masking import privacy_url
 from notifications.outbox import routed_tags

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs
 import pytest
 from sqlalchemy import select
 
-from models.db import session_factory
-from models.tables import Alert
+from models.ledger.db import session_factory
+from models.ledger.tables import Alert
 from tests.integration.test_delivery import send_digests
 from tests.integration.test_outbox import T0, finding, listed_orders, record
 from tests.servers import smtp_server, write_apprise_config  # noqa: F401 (fixtures)

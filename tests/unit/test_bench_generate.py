@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from bench import run as bench
 from bench.generate import CURRENT_DAYS, END_DAY, BenchParams, Planted, daily_counts, generate_into
 from models.calendar import BusinessCalendar
-from models.db import session_factory
+from models.ledger.db import session_factory
 from models.rules import callback_due
-from models.tables import Callback, CashHandover, Receipt, ServiceRequest, WorkOrder
+from models.ledger.tables import Callback, CashHandover, Receipt, ServiceRequest, WorkOrder
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ def test_an_unknown_layout_is_refused_by_name():
 def test_the_current_fortnights_jobs_and_open_items_are_in_the_first_two_offices_only(db_url, engine):
     from datetime import timedelta
 
-    from models.tables import Office
+    from models.ledger.tables import Office
 
     generate_into(db_url, BenchParams(orders=15_000, open_items=10))  # three offices
     since = BusinessCalendar().at(END_DAY - timedelta(days=CURRENT_DAYS - 1), datetime.min.time())

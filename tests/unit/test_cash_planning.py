@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models.planning import broad
-from models.tables import Receipt
+from models.ledger.tables import Receipt
 
 
 def _where(dialect) -> str:

@@ -9,7 +9,7 @@ from models.calendar import BusinessCalendar
 from models.chase import OverdueCallback, ReworkWithoutCallback, judged_at
 from models.facts import maker
 from models.rules import callback_due, callback_level, overdue_minutes, reply_due
-from models.tables import Alert
+from models.ledger.tables import Alert
 from notifications.digest import item_from
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flows.callbacks import CALLBACK_KINDS, REPLY_KINDS
 from flows.cash import CASH_KINDS
-from flows.cli_cash import _KIND_NAMES
+from commands.cash import _KIND_NAMES
 from flows.settings import DEFAULT_ROUTES, Settings
 from models import findings as catalogue
 from models.reconcile import KINDS as TALLY_KINDS
@@ -17,7 +17,7 @@ CATALOGUE = ROOT / "models" / "findings.py"
 
 
 def _code_files() -> list[Path]:
-    return sorted(p for folder in ("models", "notifications", "flows") for p in (ROOT / folder).rglob("*")
+    return sorted(p for folder in ("models", "notifications", "flows", "commands") for p in (ROOT / folder).rglob("*")
                   if p.suffix in (".py", ".j2") and p != CATALOGUE)
 
 

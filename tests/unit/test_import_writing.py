@@ -12,9 +12,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, Numeric, String, Table, Text, insert, select, text
 
-from models.db import make_engine
+from models.ledger.db import make_engine
 from models.ledger_import import _ROWS_PER_INSERT, _insert_statements, _statement_sizes
-from models.tables import UTCDateTime
+from models.ledger.tables import UTCDateTime
 
 metadata = MetaData()
 ROWS = Table("rows", metadata, Column("id", Integer, primary_key=True), Column("n", Integer),

@@ -1,4 +1,4 @@
-"""The office code pattern, declared once in models/codes.py, and the report folder built from it."""
+"""The office code pattern, declared once in models/ledger/codes.py, and the report folder built from it."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from models.codes import OFFICE_CODE_PATTERN, is_office_code
+from models.ledger.codes import OFFICE_CODE_PATTERN, is_office_code
 from notifications import report
 
 HOSTILE = ["../evil", "/tmp/x", "", "a/b", "..", ".", "CON", "nul", "group", "A" * 17, "服务处", "a\nb", "A1\n",

@@ -1,4 +1,4 @@
-"""The value rules every door shares (models/values.py): money, text, moments."""
+"""The value rules every door shares (models/ledger/values.py): money, text, moments."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models import values
+from models.ledger import values
 from models.errors import DomainError
 from models.messages import render
-from models.tables import Callback, ServiceRequest
+from models.ledger.tables import Callback, ServiceRequest
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=TZ)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from flows.cli_common import command_group, console, emit, err_console, fail, runtime, t
+from commands.common import command_group, console, emit, err_console, fail, runtime, t
 
 config_app = command_group("Show and check the configuration.")
 

@@ -12,7 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from models.errors import DomainError
-from models.tables import Money
+from models.ledger.tables import Money
 
 # -- money ---------------------------------------------------------------------------------------------------
 # the column is Numeric(precision, scale): at most precision - scale digits before the point, scale after

@@ -9,11 +9,11 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from flows.cli_common import (command_group, console, emit, fail, local_text, locale, parse_amount, parse_at, runtime,
+from commands.common import (command_group, console, emit, fail, local_text, locale, parse_amount, parse_at, runtime,
                                t)
 from models import desk, rules
 from models.calendar import CalendarError
-from models.db import transaction, unusable
+from models.ledger.db import transaction, unusable
 from models.errors import DomainError
 
 T = TypeVar("T")

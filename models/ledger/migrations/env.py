@@ -1,8 +1,8 @@
-"""Alembic environment: bianmin's metadata, the URL from the Config (set by models.db)."""
+"""Alembic environment: bianmin's metadata, the URL from the Config (set by models.ledger.db)."""
 from alembic import context
 
-from models.db import make_engine
-from models.tables import Base
+from models.ledger.db import make_engine
+from models.ledger.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -6,11 +6,11 @@ from typing import Any
 
 import typer
 
-from flows.cli_common import command_group, console, emit, parse_amount, parse_at, runtime, t
-from flows.cli_desk import desk_call
+from commands.common import command_group, console, emit, parse_amount, parse_at, runtime, t
+from commands.desk import desk_call
 from flows.settings import mask_url_password
 from models import desk
-from models.db import transaction, upgrade
+from models.ledger.db import transaction, upgrade
 
 db_app = command_group("The ledger database.")
 office_app = command_group("Service offices (服务处).")

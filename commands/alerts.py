@@ -7,11 +7,11 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from flows.cli_common import (check_text, command_group, console, emit, fail, local_text, locale, parse_at,
+from commands.common import (check_text, command_group, console, emit, fail, local_text, locale, parse_at,
                                runtime, t, to_jsonable)
-from models import values
-from models.db import transaction, unusable
-from models.tables import Alert, AlertSilence
+from models.ledger import values
+from models.ledger.db import transaction, unusable
+from models.ledger.tables import Alert, AlertSilence
 from notifications import outbox
 
 alerts_app = command_group("The alert outbox: list, acknowledge, silence.")

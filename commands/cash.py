@@ -9,10 +9,10 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli_common import (check_text, console, emit, local_text, parse_at, parse_day, run_flow_once, t,
+from commands.common import (check_text, console, emit, local_text, parse_at, parse_day, run_flow_once, t,
                                to_jsonable)
 from models import findings as catalogue
-from models.tables import DEPARTMENT_NAMES, Office
+from models.ledger.tables import DEPARTMENT_NAMES, Office
 from notifications.masking import mask_phone
 
 

@@ -1,7 +1,7 @@
 """Regenerate the initial migration (0001) from the models. Until the first release there is one
 schema revision; after it, add new revisions with `alembic revision --autogenerate` instead.
 
-    python -m models.migrations.regenerate
+    python -m models.ledger.migrations.regenerate
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 
-from models.db import MIGRATIONS_DIR, alembic_config
+from models.ledger.db import MIGRATIONS_DIR, alembic_config
 
 VERSIONS = MIGRATIONS_DIR / "versions"
 

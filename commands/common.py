@@ -17,7 +17,7 @@ from rich.console import Console
 
 from flows.runtime import Runtime, using_runtime
 from flows.settings import Settings
-from models import values
+from models.ledger import values
 from models.errors import DomainError
 
 console = Console()
@@ -91,7 +91,7 @@ def parse_at(value: str | None, *, default_now: bool = True, field: str = "--at"
     """An ISO time given on the command line: local time unless it carries an offset; default now.
 
     Refused: a time outside the years the ledger keeps, or further ahead of now than a booking can be
-    (models.values.moment)."""
+    (models.ledger.values.moment)."""
     rt = runtime()
     now = datetime.now(rt.calendar.tz)
     if value is None:
@@ -127,7 +127,7 @@ def parse_day(value: str | None, *, field: str = "--day") -> date | None:
 
 
 def parse_amount(value: str | None, field: str = "--amount") -> Decimal | None:
-    """An amount given on the command line (models.values.money: digits, at most 2 places, within the column)."""
+    """An amount given on the command line (models.ledger.values.money: digits, at most 2 places, within the column)."""
     if value is None:
         return None
     try:
@@ -137,7 +137,7 @@ def parse_amount(value: str | None, field: str = "--amount") -> Decimal | None:
 
 
 def check_text(value: str | None, field: str, column: object, *, required: bool = True) -> str | None:
-    """A text argument the command stores or looks up itself (not through the desk): models.values.text's rule;
+    """A text argument the command stores or looks up itself (not through the desk): models.ledger.values.text's rule;
     given but empty is refused unless not `required`."""
     try:
         checked = values.text(value, field=field, column=column)

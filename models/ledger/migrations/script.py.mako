@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import models.tables
+import models.ledger.tables
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

@@ -1,7 +1,7 @@
 """`bianmin import` (existing Excel/CSV ledgers in) and `bianmin demo` (a realistic month, every flow, one command).
 
 `import` runs no flow and must start instantly: nothing here imports Prefect at module level; `demo` imports
-flows.demo (which runs the flows' logic functions) inside its command.
+commands.demo (which runs the flows' logic functions) inside its command.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.cli_common import console, emit, fail, locale, refusals, runtime, t, to_jsonable
+from commands.common import console, emit, fail, locale, refusals, runtime, t, to_jsonable
 
 REJECTS_SHOWN = 40
 
@@ -89,7 +89,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Build a realistic month with known problems planted, run every check once as of its end, and the tally."""
-        from flows.demo import render_demo, run_demo
+        from commands.demo import render_demo, run_demo
 
         rt = runtime()
         with refusals():

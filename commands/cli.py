@@ -8,10 +8,10 @@ import sys
 
 import typer
 
-from flows import cli_alerts, cli_cash, cli_config, cli_desk, cli_import, cli_run, cli_setup, cli_tally
-from flows.cli_common import command_group, locale, say_error, t, warn_calendar_gaps
+from commands import alerts, cash, config, desk, imports, run, setup, tally
+from commands.common import command_group, locale, say_error, t, warn_calendar_gaps
 from flows.runtime import keep_files_private
-from models import values
+from models.ledger import values
 from models.errors import DomainError
 
 app = command_group("bianmin 便民: the paid convenience services ledger and its scheduled checks.",
@@ -19,7 +19,7 @@ app = command_group("bianmin 便民: the paid convenience services ledger and it
 run_app = command_group("Run one flow once, now or as of a given moment.")
 app.add_typer(run_app, name="run")
 
-for module in (cli_setup, cli_config, cli_desk, cli_alerts, cli_run, cli_cash, cli_tally, cli_import):
+for module in (setup, config, desk, alerts, run, cash, tally, imports):
     module.register(app, run_app)
 
 

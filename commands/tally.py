@@ -11,8 +11,8 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli_common import console, emit, refusals, run_flow_once, runtime, t, to_jsonable
-from models import values
+from commands.common import console, emit, refusals, run_flow_once, runtime, t, to_jsonable
+from models.ledger import values
 from models.errors import DomainError
 
 _STATUS = {

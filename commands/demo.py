@@ -2,7 +2,7 @@
 
 The flows' plain logic functions are called directly with the Runtime (run_chase_replies, run_chase_callbacks,
 run_cash_check, run_monthly_tally, run_dispatch): no Prefect server, no scheduler, a few seconds on SQLite. What
-they found is then compared with what the generator planted (models.generator): each planted problem must be in
+they found is then compared with what the generator planted (commands.generator): each planted problem must be in
 the outbox exactly once and in the report's findings exactly once, nothing else may be, and the report's figures
 must equal the generator's own counts.
 """
@@ -20,10 +20,10 @@ from sqlalchemy import select
 from flows.runtime import Runtime
 from flows.settings import mask_url_password
 from models import findings as catalogue
-from models.db import upgrade
+from models.ledger.db import upgrade
 from models.errors import DomainError
-from models.generator import GeneratedMonth, Planted, generate_month
-from models.tables import Alert, Office
+from commands.generator import GeneratedMonth, Planted, generate_month
+from models.ledger.tables import Alert, Office
 
 # the report's figures the generator counts itself
 FIGURES = ("orders", "completed", "accepted", "receipts", "revenue_cash", "revenue_electronic", "phone_requests",

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from flows.cli_common import (console, emit, err_console, fail, local_text, parse_at, run_flow_once, runtime, t,
+from commands.common import (console, emit, err_console, fail, local_text, parse_at, run_flow_once, runtime, t,
                                to_jsonable)
 from notifications.masking import mask_phone
 from notifications.outbox import route_tags
