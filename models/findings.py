@@ -9,16 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.texts import Text
 
-@dataclass(frozen=True)
-class Label:
-    """One text in both languages of the project."""
-
-    zh_CN: str
-    en: str
-
-    def __call__(self, locale: str) -> str:
-        return self.en if locale == "en" else self.zh_CN
+# a kind's labels are declared with the kind, in the catalogue's one text type
+Label = Text
 
 
 @dataclass(frozen=True)
