@@ -139,6 +139,6 @@ def labels(field: str, locale: str) -> dict[str, str]:
     return {k.name: getattr(k, field)(locale) for k in ALL if getattr(k, field) is not None}
 
 
-def detail_labels() -> dict[str, tuple[str, str]]:
-    """Report words by "kind:code" -> (zh_CN, en): the words of a report row whose detail is a code, not ledger text."""
-    return {f"{k.name}:{code}": (label.zh_CN, label.en) for k in ALL for code, label in k.detail_labels}
+def detail_labels() -> dict[str, Text]:
+    """Report words by "kind:code": the words of a report row whose detail is a code, not ledger text."""
+    return {f"{k.name}:{code}": label for k in ALL for code, label in k.detail_labels}

@@ -15,9 +15,9 @@ TEMPLATES = list((ROOT / "notifications" / "templates").rglob("*.j2"))
 # a code a DomainError (or an import refusal built on one) is raised with
 RAISED = re.compile(r"\b(?:(?:DomainError|NotFound|ImportRefused)\(|RowProblem\([^,()]+,)\s*\"([\w.-]+)\"")
 # any literal naming a catalogue area's code; a literal ending in "." starts an f-string family (checked apart)
-AREA = re.compile(r"[\"']((?:cli|digest|report|flow|department)\.[\w.-]*)(\{)?")
+AREA = re.compile(r"[\"']((?:cli|digest|report|flow|calendar|department)\.[\w.-]*)(\{)?")
 # a template's words: text("code", ...)
-IN_TEMPLATE = re.compile(r"\btext\(\s*\"([\w.-]+)\"")
+IN_TEMPLATE = re.compile(r"\b(?:html_)?text\(\s*\"([\w.-]+)\"")
 
 # placeholders one language needs and the other spells out: the code's zh_CN says "两位" for `places`
 ONE_LANGUAGE_ONLY = {"money_places": {"places"}}
