@@ -46,7 +46,7 @@ def _masked_cell(value: Any) -> Any:
 
 KIND_LABELS = {k.name: k.report_label for k in catalogue.TALLY_KINDS if k.report_label}
 
-# (key, zh, en, format), the words the catalogue's "report.metric.<key>"; format is one of int, money, rate
+# (key, zh, en, format): the words are the catalogue's "report.metric.<key>"; format is one of int, money, rate
 METRICS = tuple((key, *texts.TEXTS[f"report.metric.{key}"], fmt) for key, fmt in (
     ("orders", "int"), ("completed", "int"), ("on_time_rate", "rate"), ("accepted", "int"), ("receipts", "int"),
     ("revenue_cash", "money"), ("revenue_electronic", "money"), ("revenue", "money"), ("average_fee", "money"),
@@ -55,6 +55,7 @@ METRICS = tuple((key, *texts.TEXTS[f"report.metric.{key}"], fmt) for key, fmt in
 ))
 # a report row's detail that is a code, not ledger text -> its words
 DETAIL_LABELS = catalogue.detail_labels()
+
 
 def word(key: str, locale: str, **params: Any) -> str:
     """The catalogue's "report.<key>" in `locale`."""
