@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from commands.common import (check_text, command_group, console, emit, fail, local_text, locale, parse_at,
                                runtime, t, to_jsonable)
+from models import texts
 from models.ledger import values
 from models.ledger.db import transaction, unusable
 from models.ledger.tables import Alert, AlertSilence
@@ -38,11 +39,11 @@ def list_cmd(open_only: bool = typer.Option(False, "--open", help="Only alerts n
 
     def render() -> None:
         # the columns an operator acts on; order, kind and errors are in --json
-        table = Table(title=t(f"提醒({len(views)} 条)", f"Alerts ({len(views)})"))
-        for header in (t("编号", "Key"), t("级", "Lv"), t("通知", "Tag"), t("服务处", "Office"),
-                       t("状态", "Status"), t("尝试", "Tries"), t("最近发现", "Last seen")):
+        table = Table(title=t("cli.alerts.alerts", count=len(views)))
+        for header in (t("cli.alerts.key"), t("cli.alerts.lv"), t("cli.alerts.tag"), t("cli.office"),
+                       t("cli.status"), t("cli.alerts.tries"), t("cli.alerts.last_seen")):
             # the key is what `alerts ack` takes: keep it on one line so it can be copied
-            table.add_column(header, no_wrap=header == t("编号", "Key"), overflow="fold")
+            table.add_column(header, no_wrap=header == t("cli.alerts.key"), overflow="fold")
         for v in views:
             last_seen = runtime().calendar.local(v.last_seen).strftime("%m-%d %H:%M")
             table.add_row(v.key, str(v.level), v.tag, v.office or "", _status(v.status), str(v.attempts), last_seen)
@@ -52,8 +53,7 @@ def list_cmd(open_only: bool = typer.Option(False, "--open", help="Only alerts n
 
 
 def _status(status: str) -> str:
-    zh = {"pending": "待发送", "sent": "已发送", "resolved": "已解除", "acked": "已确认", "silenced": "已静默"}
-    return t(zh.get(status, status), status)
+    return t(f"cli.alerts.status.{status}") if f"cli.alerts.status.{status}" in texts.TEXTS else status
 
 
 @alerts_app.command("ack")
@@ -71,9 +71,9 @@ def ack_cmd(key: str = typer.Argument(..., help="An alert key (as listed), or an
     except SQLAlchemyError as exc:
         _db_error(exc)
     if not count:
-        fail(t(f"没有未解除的提醒:{values.shown(key)}", f"No open alert with key {values.shown(key)}"))
+        fail(t("cli.alerts.no_open_alert", key=values.shown(key)))
     emit(as_json, {"key": key, "acked": count, "by": by, "at": moment},
-         lambda: console.print(t(f"已确认 {key}({count} 条通知),{by}", f"Acknowledged {key} ({count} row(s)) by {by}"),
+         lambda: console.print(t("cli.alerts.acknowledged", key=key, count=count, by=by),
                                markup=False, highlight=False))
 
 
@@ -90,9 +90,9 @@ def silence_cmd(kind: str = typer.Option(..., "--kind", help="Alert kind, e.g. c
     starts_at = parse_at(start, field="--from")
     ends = parse_at(until, field="--until")
     if ends <= starts_at:
-        fail(t("静默结束时间必须晚于开始时间", "The silence must end after it starts"))
+        fail(t("cli.alerts.silence_ends_first"))
     if not reason.strip():
-        fail(t("请说明静默原因", "Give a reason for the silence"))
+        fail(t("cli.alerts.silence_reason_needed"))
     kind, by = check_text(kind, "--kind", AlertSilence.kind), check_text(by, "--by", AlertSilence.created_by)
     office = check_text(office, "--office", AlertSilence.office)
     reason = check_text(reason, "--reason", AlertSilence.reason)
@@ -103,11 +103,11 @@ def silence_cmd(kind: str = typer.Option(..., "--kind", help="Alert kind, e.g. c
             row_id = row.id
     except SQLAlchemyError as exc:
         _db_error(exc)
-    where = office or t("全部服务处", "all offices")
+    where = office or t("cli.alerts.all_offices")
     emit(as_json, {"id": row_id, "kind": kind, "office": office, "from": starts_at, "until": ends, "by": by,
                    "reason": reason},
-         lambda: console.print(t(f"已静默 {kind}({where})至 {local_text(ends)},{by}:{reason}",
-                                 f"Silenced {kind} ({where}) until {local_text(ends)} by {by}: {reason}"),
+         lambda: console.print(t("cli.alerts.silenced", kind=kind, where=where, ends=local_text(ends), by=by,
+                                  reason=reason),
                                markup=False, highlight=False))
 
 
@@ -122,9 +122,9 @@ def silences_cmd(as_json: bool = typer.Option(False, "--json"),
                  "by": r.created_by, "reason": r.reason} for r in outbox.active_silences(s, as_of=as_of)]
 
     def render() -> None:
-        table = Table(title=t("生效中的静默", "Active silences"))
-        for header in ("id", t("类别", "Kind"), t("服务处", "Office"), t("至", "Until"), t("设置人", "By"),
-                       t("原因", "Reason")):
+        table = Table(title=t("cli.alerts.active_silences"))
+        for header in ("id", t("cli.kind"), t("cli.office"), t("cli.alerts.until"), t("cli.alerts.by"),
+                       t("cli.alerts.reason")):
             table.add_column(header)
         for r in rows:
             table.add_row(str(r["id"]), r["kind"], r["office"] or "*", local_text(r["until"]), r["by"], r["reason"])

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from commands.common import (check_text, console, emit, local_text, parse_at, parse_day, run_flow_once, t,
+from commands.common import (check_text, console, emit, local_text, locale, parse_at, parse_day, run_flow_once, t,
                                to_jsonable)
 from models import findings as catalogue
 from models.ledger.tables import DEPARTMENT_NAMES, Office
@@ -26,7 +26,7 @@ def cash_data(result: Any) -> dict[str, Any]:
     return data
 
 
-_KIND_NAMES = {k.name: (k.count_label.zh_CN, k.count_label.en) for k in catalogue.CASH_KINDS if k.count_label}
+_KIND_NAMES = {k.name: k.count_label for k in catalogue.CASH_KINDS if k.count_label}
 
 
 def _what(finding: dict[str, Any]) -> str:
@@ -35,8 +35,7 @@ def _what(finding: dict[str, Any]) -> str:
     if kind == catalogue.FEE_NOT_COLLECTED.name:
         return f"{facts.get('order_number')} {facts.get('resident', '')} {facts.get('phone', '')}"
     if kind in (catalogue.CASH_SHORTFALL.name, catalogue.CASH_OVERCOUNT.name):
-        return t(f"交款 {facts['handover']}:应交 {facts['covered']},实点 {facts['counted']}",
-                 f"handover {facts['handover']}: receipts {facts['covered']}, counted {facts['counted']}")
+        return t("cli.cash.handover", handover=facts['handover'], covered=facts['covered'], counted=facts['counted'])
     receipts = facts.get("receipts") or []
     shown = ", ".join(receipts[:6]) + (" …" if len(receipts) > 6 else "")
     orders = facts.get("orders") or []
@@ -46,44 +45,42 @@ def _what(finding: dict[str, Any]) -> str:
 def _render(data: dict[str, Any]) -> None:
     day, when = data["day"], local_text(data["as_of"])
     if data["skipped"]:
-        console.print(t(f"现金检查 {day}:休息日,不做检查;未解决的提醒保持不变。",
-                        f"Cash check {day}: a day off, nothing evaluated; open findings stay open."))
+        console.print(t("cli.cash.day_off", day=day))
         return
-    findings = Table(title=t(f"现金检查 {day}(截至 {when})", f"Cash check {day} (as of {when})"))
-    for header in (t("类别", "Finding"), t("服务处", "Office"), t("经手人", "Holder"), t("票据 / 单号", "Receipts / orders"),
-                   t("金额", "Amount"), t("到期", "Due"), t("逾期(分钟)", "Overdue (min)")):
+    findings = Table(title=t("cli.cash.title", day=day, when=when))
+    for header in (t("cli.cash.finding"), t("cli.office"), t("cli.cash.holder"), t("cli.cash.receipts_orders"),
+                   t("cli.cash.amount"), t("cli.due"), t("cli.overdue_min")):
         findings.add_column(header)
     for f in data["findings"]:
         facts = f["facts"]
-        zh, en = _KIND_NAMES.get(f["kind"], (f["kind"], f["kind"]))
-        findings.add_row(t(zh, en), f["office"] or "", facts.get("holder", ""), _what(f), facts.get("amount", ""),
-                         local_text(facts.get("due_at")), str(facts.get("overdue_minutes", "")))
+        name = _KIND_NAMES.get(f["kind"])
+        findings.add_row(name(locale()) if name else f["kind"], f["office"] or "", facts.get("holder", ""), _what(f),
+                         facts.get("amount", ""), local_text(facts.get("due_at")),
+                         str(facts.get("overdue_minutes", "")))
     if data["findings"]:
         console.print(findings)
     else:
-        console.print(t(f"现金检查 {day}(截至 {when}):没有发现问题。", f"Cash check {day} (as of {when}): nothing found."))
+        console.print(t("cli.cash.nothing_found", day=day, when=when))
 
-    people = Table(title=t(f"{day} 收款与交款(按经手人)", f"{day} money by collector"))
-    for header in (t("服务处", "Office"), t("经手人", "Collector"), t("部门", "Department"), t("现金", "Cash"),
-                   t("电子支付", "Electronic"), t("已交财务", "Handed over"), t("未交现金", "Outstanding")):
-        people.add_column(header, justify="right" if header not in (t("服务处", "Office"), t("经手人", "Collector"),
-                                                                     t("部门", "Department")) else "left")
+    people = Table(title=t("cli.cash.money_by_collector", day=day))
+    for header in (t("cli.office"), t("cli.cash.collector"), t("cli.cash.department"), t("cli.cash.cash"),
+                   t("cli.cash.electronic"), t("cli.cash.handed_over"), t("cli.cash.outstanding")):
+        people.add_column(header, justify="right" if header not in (t("cli.office"), t("cli.cash.collector"),
+                                                                     t("cli.cash.department")) else "left")
     for c in data["collectors"]:
-        zh, en = DEPARTMENT_NAMES.get(c["department"], (c["department"], c["department"]))
-        people.add_row(c["office"], f"{c['name']} ({c['collector']})", t(zh, en), c["cash"], c["electronic"],
+        department = DEPARTMENT_NAMES.get(c["department"])
+        people.add_row(c["office"], f"{c['name']} ({c['collector']})",
+                       department(locale()) if department else c["department"], c["cash"], c["electronic"],
                        c["handed_over"], c["outstanding"])
     for o in data["offices"]:
-        people.add_row(o["office"], t(f"合计({o['collectors']} 人)", f"total ({o['collectors']})"), "", o["cash"],
+        people.add_row(o["office"], t("cli.cash.total", collectors=o['collectors']), "", o["cash"],
                        o["electronic"], o["handed_over"], o["outstanding"], style="bold")
     if data["collectors"]:
         console.print(people)
     if not data["recorded"]:
-        console.print(t("回放:提醒表已有更晚的现金检查结果,本次只显示、不写入提醒。",
-                        "Replay: the outbox already holds a later cash check; shown only, no alerts recorded."))
+        console.print(t("cli.cash.replay"))
         return
-    console.print(t(f"新增提醒 {data['new']} 条,仍未解决 {data['seen_again']} 条,已解决 {data['resolved']} 条",
-                    f"{data['new']} new alert(s) queued, {data['seen_again']} still open, "
-                    f"{data['resolved']} resolved"))
+    console.print(t("cli.alerts_summary", new=data['new'], seen_again=data['seen_again'], resolved=data['resolved']))
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         say_error(exc.message(locale()))
         code = 2
     except typer.Abort:
-        say_error(t("已取消", "Aborted"))
+        say_error(t("cli.usage.aborted"))
         code = 1
     except typer.TyperException as exc:
         # the parser's errors (typer's public base of its click exceptions); a usage error carries exit code 2
@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = getattr(exc, "ctx", None)
         if code == 2:
             where = f"bianmin {ctx.command_path.partition(' ')[2]}".strip() if ctx is not None else "bianmin"
-            say_error(t(f"{where}:参数错误:{exc.format_message()}(--help 查看用法)",
-                        f"{where}: {exc.format_message()} (see --help)"))
+            say_error(t("cli.usage.bad_argument", where=where, problem=exc.format_message()))
         else:
             say_error(exc.format_message())
     finally:
@@ -56,16 +55,14 @@ def _hostile_argument(args: list[str]) -> bool:
     ledger keeps, or holding a control character (line breaks and tabs aside: a note may have lines)."""
     for index, arg in enumerate(args):
         name = arg.partition("=")[0] if arg.startswith("--") and "=" in arg else \
-            args[index - 1] if index and args[index - 1].startswith("-") else t(f"第 {index + 1} 个参数",
-                                                                               f"argument {index + 1}")
+            args[index - 1] if index and args[index - 1].startswith("-") else t("cli.usage.argument", number=index + 1)
         name = values.shown(name, 40)
         if len(arg) > values.FREE_TEXT_MAX:
-            say_error(t(f"{name} 太长:{len(arg)} 个字符,最多 {values.FREE_TEXT_MAX} 个",
-                        f"{name} is too long: {len(arg)} characters, at most {values.FREE_TEXT_MAX}"))
+            say_error(t("cli.usage.too_long", name=name, length=len(arg), limit=values.FREE_TEXT_MAX))
             return True
         char = values.control_in(arg)
         if char is not None:
-            say_error(t(f"{name} 含有控制字符 {char},不予受理", f"{name} holds a control character {char}: refused"))
+            say_error(t("cli.usage.control_character", name=name, char=char))
             return True
     return False
 

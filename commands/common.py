@@ -17,8 +17,9 @@ from rich.console import Console
 
 from flows.runtime import Runtime, using_runtime
 from flows.settings import Settings
-from models.ledger import values
+from models import texts
 from models.errors import DomainError
+from models.ledger import values
 
 console = Console()
 err_console = Console(stderr=True)
@@ -44,9 +45,9 @@ def locale() -> str:
     return runtime().settings.locale
 
 
-def t(zh: str, en: str) -> str:
-    """Text in the configured locale."""
-    return en if locale() == "en" else zh
+def t(code: str, **values: Any) -> str:
+    """The catalogue's text `code` (models/texts.py) in the configured locale, filled from `values`."""
+    return texts.render(code, locale(), **values)
 
 
 def fail(message: str) -> NoReturn:
@@ -99,8 +100,7 @@ def parse_at(value: str | None, *, default_now: bool = True, field: str = "--at"
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        fail(t(f"时间格式不对:{values.shown(value)!r}(应为 ISO 格式,如 2026-10-03T14:05)",
-               f"Malformed time {values.shown(value)!r}: use ISO format, e.g. 2026-10-03T14:05"))
+        fail(t("cli.bad_time", value=values.shown(value)))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=rt.calendar.tz)
     try:
@@ -116,8 +116,7 @@ def parse_day(value: str | None, *, field: str = "--day") -> date | None:
     try:
         day = date.fromisoformat(value.strip())
     except ValueError:
-        fail(t(f"日期格式不对:{values.shown(value)!r}(应为 YYYY-MM-DD,如 2026-10-08)",
-               f"Malformed day {values.shown(value)!r}: use YYYY-MM-DD, e.g. 2026-10-08"))
+        fail(t("cli.bad_day", value=values.shown(value)))
     tz = runtime().calendar.tz
     try:
         values.moment(datetime(day.year, day.month, day.day, 12, tzinfo=tz), field=field, now=datetime.now(tz))
@@ -170,13 +169,13 @@ def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = F
         rt.engine
     target = prepare_for_run(rt.settings)
     if announce:
-        err_console.print(t(f"Prefect:{target.where}", f"Prefect: {target.where}"), style="dim", markup=False,
+        err_console.print(t("cli.prefect", where=target.where), style="dim", markup=False,
                           highlight=False)
     flow = load_flow()
     try:
         target.wait_ready()
     except ServeError as exc:  # no Prefect server to record the run in: the run cannot happen
-        err_console.print(t(f"{name} 无法运行:{exc}", f"{name} could not run: {exc}"), style="red", markup=False,
+        err_console.print(t("cli.could_not_run", name=name, error=exc), style="red", markup=False,
                           highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
     from prefect.context import SettingsContext, get_settings_context
@@ -190,7 +189,7 @@ def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = F
     with using_runtime(rt), SettingsContext(profile=ctx.profile, settings=quiet):
         state = flow(**parameters, return_state=True)
     if not state.is_completed():
-        err_console.print(t(f"{name} 运行失败:{state.message}", f"{name} failed: {state.message}"),
+        err_console.print(t("cli.run_failed", name=name, message=state.message),
                           style="red", markup=False, highlight=False)
         raise typer.Exit(code=1)
     return state.result()

@@ -22,8 +22,8 @@ def show(as_json: bool = typer.Option(False, "--json", help="One JSON object."))
     values["database_url"] = mask_url_password(str(values["database_url"]))
 
     def render() -> None:
-        table = Table(t("生效配置", "Effective settings"))
-        table.add_column(t("值", "value"))
+        table = Table(t("cli.config.effective_settings"))
+        table.add_column(t("cli.config.value"))
         for key, value in values.items():
             table.add_row(key, str(value))
         console.print(table)
@@ -45,8 +45,7 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
     data: dict = {"apprise_config": str(path) if path else None, "tags": {}, "missing": [], "errors": [],
                   "outbox_dir": str(settings.effective_outbox_dir), "test": None}
     if path is None:
-        data["note"] = t(f"未设置 apprise 配置:提醒写入 {settings.effective_outbox_dir}/*.txt",
-                         f"No apprise config: alerts are written to {settings.effective_outbox_dir}/*.txt")
+        data["note"] = t("cli.config.no_apprise", folder=settings.effective_outbox_dir)
     else:
         data["warnings"] = _exposed(path)
         try:
@@ -56,14 +55,13 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
             tags = {}
         data["tags"] = {tag: list(info.urls) for tag, info in tags.items()}
         if tags:  # apprise skips an entry it cannot read: that is a configuration error too
-            data["errors"].extend(t(f"apprise 配置有无法加载的条目:{line}", f"apprise skipped an entry: {line}")
+            data["errors"].extend(t("cli.config.skipped_entry", line=line)
                                   for line in config_problems(path))
         if not data["errors"]:
             data["missing"] = [tag for tag in needed if tag.lower() not in tags]
     if send_test:
-        title = t("【便民】测试消息", "[bianmin] test message")
-        body = t(f"这是发往 {send_test} 的测试消息,收到即说明通知渠道配置正确。",
-                 f"A test message for {send_test}: if you read this, the channel works.")
+        title = t("cli.config.test_title")
+        body = t("cli.config.test_body", tag=send_test)
         result = deliver(tag=send_test, title=title, body=body, apprise_config=path,
                          outbox_dir=settings.effective_outbox_dir)
         data["test"] = {"tag": send_test, "ok": result.ok, "error": result.error,
@@ -73,32 +71,30 @@ def check(send_test: str | None = typer.Option(None, "--send-test", metavar="TAG
         if data.get("note"):
             console.print(data["note"], markup=False, highlight=False)
         if data["tags"]:
-            table = Table(title=t(f"apprise 配置 {path}", f"apprise config {path}"))
-            table.add_column(t("标签", "Tag"))
-            table.add_column(t("地址(已隐藏密钥)", "URLs (secrets hidden)"), overflow="fold")
-            table.add_column(t("路由使用", "Routed"))
+            table = Table(title=t("cli.config.apprise_config", path=path))
+            table.add_column(t("cli.config.tag"))
+            table.add_column(t("cli.config.urls"), overflow="fold")
+            table.add_column(t("cli.config.routed"))
             for tag, urls in data["tags"].items():
-                table.add_row(tag, "\n".join(urls), t("是", "yes") if tag in {n.lower() for n in needed} else "")
+                table.add_row(tag, "\n".join(urls), t("cli.yes") if tag in {n.lower() for n in needed} else "")
             console.print(table)
         test = data["test"]
         if test:
             if test["ok"]:
-                console.print(t(f"测试消息已发送到 {test['tag']}", f"Test message sent to {test['tag']}")
+                console.print(t("cli.config.test_sent", tag=test['tag'])
                               + (f" ({test['file']})" if test["file"] else ""), markup=False, highlight=False)
             else:
-                err_console.print(t(f"测试消息发送失败({test['tag']}):{test['error']}",
-                                    f"Test message to {test['tag']} failed: {test['error']}"),
+                err_console.print(t("cli.config.test_failed", tag=test['tag'], error=test['error']),
                                   style="red", markup=False, highlight=False)
 
     emit(as_json, data, render)
     for line in data.get("warnings", ()):
         err_console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
     problems = list(data["errors"])
-    problems += [t(f"配置错误:路由用到的标签 {tag} 在 apprise 配置中没有地址",
-                   f"Configuration error: routed tag {tag} has no URL in the apprise config")
+    problems += [t("cli.config.tag_without_url", tag=tag)
                  for tag in data["missing"]]
     if data["test"] and not data["test"]["ok"]:
-        problems.append(t("测试消息未送达", "The test message was not delivered"))
+        problems.append(t("cli.config.test_not_delivered"))
     if problems:
         for line in problems[:-1]:
             err_console.print(line, style="red", markup=False, highlight=False)
@@ -113,10 +109,7 @@ def _exposed(path: Path) -> list[str]:
         return []  # a missing file is reported by loading it
     if not mode & 0o077:
         return []
-    return [t(f"警告:apprise 配置 {path} 的权限是 {stat.filemode(mode)},同组或其他用户可以读取其中的密码和令牌;"
-              f"请运行 chmod 600 {path}",
-              f"Warning: the apprise config {path} is {stat.filemode(mode)}, open to group or others, and it holds "
-              f"passwords and tokens: run chmod 600 {path}")]
+    return [t("cli.config.open_permissions", path=path, mode=stat.filemode(mode))]
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from flows.runtime import Runtime
 from flows.settings import mask_url_password
 from models import findings as catalogue
+from models import texts
 from models.ledger.db import upgrade
 from models.errors import DomainError
 from commands.generator import GeneratedMonth, Planted, generate_month
@@ -144,22 +146,17 @@ def render_demo(result: DemoResult, console, locale: str) -> None:
     """The rich summary: what was built, what was found against what was planted, where the output is."""
     from rich.table import Table
 
-    en = locale == "en"
+    def tr(code: str, **values: Any) -> str:
+        return texts.render(code, locale, **values)
+
     f = result.figures
-    console.print((f"Demo month {result.month}: offices {', '.join(result.offices)}, seed {result.seed}, "
-                   f"database {result.database}" if en else
-                   f"演示月份 {result.month}:服务处 {'、'.join(result.offices)},种子 {result.seed},数据库 {result.database}"),
-                  markup=False, highlight=False)
-    console.print((f"  {f['orders']} work orders, {f['accepted']} accepted, {f['receipts']} receipts "
-                   f"(cash ¥{f['revenue_cash']}, e-payment ¥{f['revenue_electronic']}), {f['rework']} reworks, "
-                   f"{f['phone_requests']} phone requests" if en else
-                   f"  通知单 {f['orders']} 张,验收 {f['accepted']} 单,收据 {f['receipts']} 张"
-                   f"(现金 ¥{f['revenue_cash']},电子支付 ¥{f['revenue_electronic']}),返修 {f['rework']} 单,"
-                   f"电话登记 {f['phone_requests']} 个"), markup=False, highlight=False)
-    table = Table(title="Planted problems, as found at the month's end" if en else "预设问题与月末检查结果")
-    for head in (("problem", "问题"), ("office", "服务处"), ("reference", "编号"), ("alerts", "提醒"),
-                 ("sent to", "发给"), ("report rows", "报表"), ("", "")):
-        table.add_column(head[0] if en else head[1], overflow="fold")
+    console.print(tr("cli.demo.built", month=result.month, offices=tr("cli.demo.list_sep").join(result.offices),
+                     seed=result.seed, database=result.database), markup=False, highlight=False)
+    console.print(tr("cli.demo.figures", **f), markup=False, highlight=False)
+    table = Table(title=tr("cli.demo.planted"))
+    for head in ("problem", "office", "reference", "alerts", "sent_to", "report_rows"):
+        table.add_column(tr(f"cli.demo.{head}"), overflow="fold")
+    table.add_column("", overflow="fold")
     for item in result.found:
         p = item.planted
         table.add_row(p.kind, p.office, p.reference, str(item.alerts) if p.alert_key else "-",
@@ -168,24 +165,20 @@ def render_demo(result: DemoResult, console, locale: str) -> None:
                       "[green]✓[/green]" if item.found_once else "[red]✗[/red]")
     console.print(table)
     if result.unexpected_alerts or result.unexpected_report_rows:
-        console.print(("Found but not planted: " if en else "未预设却被发现:")
+        console.print(tr("cli.demo.unexpected")
                       + ", ".join(result.unexpected_alerts + result.unexpected_report_rows),
                       style="red", markup=False)
-    figures = Table(title="Report figures vs the generator's counts" if en else "报表数字与生成器自己的计数")
-    for head in (("figure", "指标"), ("generator", "生成器"), ("report", "报表")):
-        figures.add_column(head[0] if en else head[1])
+    figures = Table(title=tr("cli.demo.figures_title"))
+    for head in ("figure", "generator", "report"):
+        figures.add_column(tr(f"cli.demo.{head}"))
     for key, value in result.figures.items():
         shown = result.report_figures.get(key)
         figures.add_row(key, value, shown if shown == value else f"[red]{shown}[/red]")
     console.print(figures)
-    console.print((f"Alerts: {result.messages_sent} digest message(s) delivered to {result.delivered_to}"
-                   if en else f"提醒:已发送 {result.messages_sent} 份汇总到 {result.delivered_to}"),
+    console.print(tr("cli.demo.delivered", sent=result.messages_sent, to=result.delivered_to),
                   markup=False, highlight=False)
     for path in result.reports:
-        console.print(("Report: " if en else "报表:") + path, markup=False, highlight=False)
+        console.print(tr("cli.demo.report_file", path=path), markup=False, highlight=False)
     verdict = result.all_found
-    console.print(("Every planted problem was found exactly once and the figures agree." if en else
-                   "每个预设问题都恰好被发现一次,报表数字与生成器一致。") if verdict else
-                  ("Something planted was missed or found twice: see above." if en else
-                   "有预设问题未被发现或被重复发现,见上表。"),
+    console.print(tr("cli.demo.all_found") if verdict else tr("cli.demo.missed"),
                   style="bold green" if verdict else "bold red")

@@ -41,14 +41,13 @@ def desk_call(op: Callable[[Any], T]) -> T:
         fail(str(exc))
     except IntegrityError as exc:
         # two desks numbering the same day at once: the unique constraint refused the second
-        fail(t(f"与已有记录冲突,请重试:{type(exc.orig).__name__}",
-               f"Conflicts with an existing record, please retry: {type(exc.orig).__name__}"))
+        fail(t("cli.desk.conflict", name=type(exc.orig).__name__))
     except SQLAlchemyError as exc:  # the ledger failed mid-command (opening it is checked by the runtime)
         fail(unusable(exc, rt.settings.effective_database_url).message(locale()))
 
 
-def _say(as_json: bool, data: dict[str, Any], zh: str, en: str) -> None:
-    emit(as_json, data, lambda: console.print(t(zh, en), markup=False, highlight=False, soft_wrap=True))
+def _say(as_json: bool, data: dict[str, Any], code: str, **values: Any) -> None:
+    emit(as_json, data, lambda: console.print(t(code, **values), markup=False, highlight=False, soft_wrap=True))
 
 
 # -- desk ----------------------------------------------------------------------------------------------------
@@ -78,10 +77,8 @@ def register_cmd(office: str = typer.Option(..., "--office"), by: str = BY,
                 "reply_due": due}
 
     d = desk_call(op)
-    due = f";{local_text(d['reply_due'])} 前回复" if d["reply_due"] else ""
-    due_en = f"; reply due {local_text(d['reply_due'])}" if d["reply_due"] else ""
-    _say(as_json, d, f"已登记 {d['request']},约定费用 {d['agreed_fee']} 元{due}",
-         f"Registered {d['request']}, agreed fee {d['agreed_fee']}{due_en}")
+    due = t("cli.desk.reply_due", due=local_text(d["reply_due"])) if d["reply_due"] else ""
+    _say(as_json, d, "cli.desk.registered", request=d["request"], agreed_fee=d["agreed_fee"], due=due)
 
 
 @desk_app.command("reply")
@@ -97,8 +94,7 @@ def reply_cmd(request: str = typer.Argument(..., help="Request number."), by: st
         return {"request": r.number, "state": "replied", "replied_at": when, "late": late}
 
     d = desk_call(op)
-    _say(as_json, d, f"{d['request']} 已回复" + (",已超时" if d["late"] else ""),
-         f"{d['request']} replied" + (" (late)" if d["late"] else ""))
+    _say(as_json, d, "cli.desk.replied_late" if d["late"] else "cli.desk.replied", request=d["request"])
 
 
 @desk_app.command("issue")
@@ -114,8 +110,8 @@ def issue_cmd(request: str = typer.Argument(...), by: str = BY, worker: str = ty
                 "worker": worker, "scheduled_for": sched, "fee": o.fee}
 
     d = desk_call(op)
-    _say(as_json, d, f"已开通知单 {d['order']}({d['department']},{worker},{local_text(sched)})",
-         f"Work order {d['order']} issued ({d['department']}, {worker}, {local_text(sched)})")
+    _say(as_json, d, "cli.desk.issued", order=d["order"], department=d["department"], worker=worker,
+         sched=local_text(sched))
 
 
 @desk_app.command("complete")
@@ -124,7 +120,7 @@ def complete_cmd(order: str = typer.Argument(...), by: str = BY, at: str | None 
     when = parse_at(at)
     d = desk_call(lambda s: {"order": desk.complete(s, order=order, by=by, at=when).number, "state": "completed",
                              "completed_at": when})
-    _say(as_json, d, f"{d['order']} 已完工", f"{d['order']} completed")
+    _say(as_json, d, "cli.desk.completed", order=d['order'])
 
 
 @desk_app.command("accept")
@@ -142,8 +138,8 @@ def accept_cmd(order: str = typer.Argument(...),
         return {"order": o.number, "state": "accepted", "accepted_by": signed_by, "callback_due": due}
 
     d = desk_call(op)
-    _say(as_json, d, f"{d['order']} 已验收({signed_by} 签字),{local_text(d['callback_due'])} 前回访",
-         f"{d['order']} accepted (signed {signed_by}); callback due {local_text(d['callback_due'])}")
+    _say(as_json, d, "cli.desk.accepted", order=d["order"], signed_by=signed_by,
+         callback_due=local_text(d["callback_due"]))
 
 
 @receipts_app.command("issue")
@@ -160,8 +156,7 @@ def receipts_issue(by: str = BY, to: str = typer.Option(..., "--to"),
         return {"first": first.strip(), "last": last, "count": book.count, "holder": to, "state": "issued"}
 
     d = desk_call(op)
-    _say(as_json, d, f"票据 {d['first']}–{d['last']}({d['count']} 张)已发给 {to}",
-         f"Receipts {d['first']}–{d['last']} ({d['count']}) issued to {to}")
+    _say(as_json, d, "cli.desk.receipts_issued", first=d['first'], last=d['last'], count=d['count'], to=to)
 
 
 def _retire(kind: str, number: str, by: str, reason: str | None, at: str | None, as_json: bool) -> None:
@@ -169,8 +164,7 @@ def _retire(kind: str, number: str, by: str, reason: str | None, at: str | None,
     fn = desk.void_receipt if kind == "void" else desk.return_receipt
     d = desk_call(lambda s: {"receipt": fn(s, number=number, by=by, at=when, reason=reason).number,
                              "state": "voided" if kind == "void" else "returned"})
-    _say(as_json, d, f"票据 {number} 已{'作废' if kind == 'void' else '交回'}",
-         f"Receipt {number} {d['state']}")
+    _say(as_json, d, "cli.desk.receipt_voided" if kind == "void" else "cli.desk.receipt_returned", number=number)
 
 
 @receipts_app.command("void")
@@ -206,10 +200,9 @@ def collect_cmd(order: str = typer.Argument(...), by: str = BY, receipt: str = t
                 "cash_due": due}
 
     d = desk_call(op)
-    due = f";现金须于 {local_text(d['cash_due'])} 前交财务" if d["cash_due"] else ""
-    due_en = f"; cash due at finance by {local_text(d['cash_due'])}" if d["cash_due"] else ""
-    _say(as_json, d, f"{order} 收费 {d['amount']} 元({method}),票据 {d['receipt']}{due}",
-         f"{order}: {d['amount']} collected ({method}) on receipt {d['receipt']}{due_en}")
+    due = t("cli.desk.cash_due", due=local_text(d["cash_due"])) if d["cash_due"] else ""
+    _say(as_json, d, "cli.desk.collected", order=order, amount=d["amount"], method=method, receipt=d["receipt"],
+         due=due)
 
 
 @desk_app.command("handover")
@@ -228,10 +221,9 @@ def handover_cmd(by: str = BY, cashier: str = typer.Option(..., "--cashier"),
                 "state": "confirmed"}
 
     d = desk_call(op)
-    short = f",短款 {d['shortfall']} 元" if d["shortfall"] else ""
-    short_en = f", short by {d['shortfall']}" if d["shortfall"] else ""
-    _say(as_json, d, f"交款 {d['handover']}:应交 {d['declared']} 元,实点 {d['counted']} 元{short}",
-         f"Handover {d['handover']}: declared {d['declared']}, counted {d['counted']}{short_en}")
+    short = t("cli.desk.short_by", shortfall=d["shortfall"]) if d["shortfall"] else ""
+    _say(as_json, d, "cli.desk.handover", handover=d["handover"], declared=d["declared"], counted=d["counted"],
+         short=short)
 
 
 @desk_app.command("callback")
@@ -253,10 +245,9 @@ def callback_cmd(order: str = typer.Argument(...), by: str = BY,
 
     d = desk_call(op)
     if d["rework_order"]:
-        _say(as_json, d, f"{order} 回访:不满意;已开无偿返修单 {d['rework_order']}",
-             f"{order} callback: unsatisfied; free rework order {d['rework_order']}")
+        _say(as_json, d, "cli.desk.callback_rework", order=order, rework_order=d['rework_order'])
     else:
-        _say(as_json, d, f"{order} 回访:{outcome}", f"{order} callback: {outcome}")
+        _say(as_json, d, "cli.desk.callback", order=order, outcome=outcome)
 
 
 @desk_app.command("report")
@@ -270,7 +261,7 @@ def report_cmd(by: str = BY, dept: str = typer.Option(..., "--dept", help="engin
     d = desk_call(lambda s: {"report": desk.department_report(
         s, by=by, department=dept, worker=worker, address=address, description=description, at=when, order=order,
         fee=amount).reference, "department": dept, "order": order, "state": "recorded"})
-    _say(as_json, d, f"已记录部门工作 {d['report']}", f"Department report {d['report']} recorded")
+    _say(as_json, d, "cli.desk.report_recorded", report=d['report'])
 
 
 # -- orders show ---------------------------------------------------------------------------------------------
@@ -289,48 +280,43 @@ def _render_story(story) -> None:
         console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
 
     r = story.request
-    line(t(f"登记 {r.number}({r.office},{'来电' if r.channel == 'phone' else '来访'})",
-           f"Request {r.number} ({r.office}, {r.channel})"), "bold")
-    line(t(f"  {local_text(r.received_at)} {r.received_by} 登记:{r.resident},{r.address},{r.phone};"
-           f"{r.category}:{r.description};约定 {r.agreed_fee} 元",
-           f"  {local_text(r.received_at)} registered by {r.received_by}: {r.resident}, {r.address}, {r.phone}; "
-           f"{r.category}: {r.description}; agreed fee {r.agreed_fee}"))
+    line(t("cli.story.request_phone" if r.channel == "phone" else "cli.story.request_walk_in", number=r.number,
+           office=r.office), "bold")
+    line(t("cli.story.registered", received_at=local_text(r.received_at), received_by=r.received_by,
+           resident=r.resident, address=r.address, phone=r.phone, category=r.category, description=r.description,
+           agreed_fee=r.agreed_fee))
     if r.channel == "phone":
-        line(t(f"  回复:{local_text(r.replied_at) or '未回复'} {r.replied_by or ''}",
-               f"  replied: {local_text(r.replied_at) or 'not yet'} {r.replied_by or ''}"))
+        line(t("cli.story.replied", replied_at=local_text(r.replied_at) or t("cli.story.not_replied"),
+               replied_by=r.replied_by or ""))
     for o in story.orders:
-        kind = t(f"返修单(返修自 {o.rework_of})", f"rework order (of {o.rework_of})") if o.rework_of else \
-            t("通知单", "work order")
-        line(t(f"{kind} {o.number}:{o.department},{o.worker},费用 {o.fee} 元",
-               f"{kind[:1].upper()}{kind[1:]} {o.number}: {o.department}, {o.worker}, fee {o.fee}"), "bold")
-        line(t(f"  开单 {local_text(o.issued_at)},约定 {local_text(o.scheduled_for)},"
-               f"完工 {local_text(o.completed_at) or '—'},验收 {local_text(o.accepted_at) or '—'} {o.accepted_by or ''}",
-               f"  issued {local_text(o.issued_at)}, scheduled {local_text(o.scheduled_for)}, "
-               f"completed {local_text(o.completed_at) or '-'}, accepted {local_text(o.accepted_at) or '-'} "
-               f"{o.accepted_by or ''}"))
+        kind = t("cli.story.rework_order", rework_of=o.rework_of) if o.rework_of else \
+            t("cli.story.work_order")
+        # the kind starts the line: capitalised in English ("Work order ..."); Chinese has no case
+        line(t("cli.story.order", kind=kind[:1].upper() + kind[1:], number=o.number, department=o.department,
+               worker=o.worker, fee=o.fee), "bold")
+        none = t("cli.story.no_time")
+        line(t("cli.story.order_times", issued_at=local_text(o.issued_at), scheduled_for=local_text(o.scheduled_for),
+               completed_at=local_text(o.completed_at) or none, accepted_at=local_text(o.accepted_at) or none,
+               accepted_by=o.accepted_by or ""))
     for x in story.receipts:
         why = f" ({x.reason})" if x.reason else ""
-        line(t(f"票据 {x.number}:{x.order} 收 {x.amount} 元({x.method}),{local_text(x.collected_at)} "
-               f"{x.collected_by},{x.state}{why};交款 {x.handover or '未交'}",
-               f"Receipt {x.number}: {x.order} {x.amount} ({x.method}) {local_text(x.collected_at)} by "
-               f"{x.collected_by}, {x.state}{why}; handover {x.handover or 'not yet'}"))
+        line(t("cli.story.receipt", number=x.number, order=x.order, amount=x.amount, method=x.method,
+               collected_at=local_text(x.collected_at), collected_by=x.collected_by, state=x.state, why=why,
+               handover=x.handover or t("cli.story.not_handed_over")))
     for h in story.handovers:
-        line(t(f"交款 {h.number}:{h.handed_by} → {h.cashier},{local_text(h.handed_at)},应交 {h.declared},"
-               f"实点 {h.counted}" + (",财务已确认" if h.confirmed_at else ""),
-               f"Handover {h.number}: {h.handed_by} -> {h.cashier}, {local_text(h.handed_at)}, declared {h.declared}, "
-               f"counted {h.counted}" + (", confirmed by finance" if h.confirmed_at else "")))
+        line(t("cli.story.handover", number=h.number, handed_by=h.handed_by, cashier=h.cashier,
+               handed_at=local_text(h.handed_at), declared=h.declared, counted=h.counted)
+             + (t("cli.story.confirmed") if h.confirmed_at else ""))
     for c in story.callbacks:
-        after = t(f",返修单 {c.rework_order}", f", rework {c.rework_order}") if c.rework_order else ""
+        after = t("cli.story.rework", rework_order=c.rework_order) if c.rework_order else ""
         note = f" ({c.note})" if c.note else ""
         if c.done_at:
-            line(t(f"回访 {c.order}:{local_text(c.done_at)} {c.done_by} {c.outcome}{note}{after}"
-                   f"(应于 {local_text(c.due_at)} 前)",
-                   f"Callback {c.order}: {local_text(c.done_at)} {c.done_by} {c.outcome}{note}{after} "
-                   f"(due {local_text(c.due_at)})"))
+            line(t("cli.story.callback_done", order=c.order, done_at=local_text(c.done_at), done_by=c.done_by,
+                   outcome=c.outcome, note=note, after=after, due_at=local_text(c.due_at)))
         else:
-            line(t(f"回访 {c.order}:待办,应于 {local_text(c.due_at)} 前", f"Callback {c.order}: owed by {local_text(c.due_at)}"))
-    tb = Table(title=t("操作记录", "Audit trail"), title_justify="left")
-    for c in (t("时间", "at"), t("操作人", "actor"), t("操作", "action"), t("对象", "entity")):
+            line(t("cli.story.callback_owed", order=c.order, due_at=local_text(c.due_at)))
+    tb = Table(title=t("cli.story.audit_trail"), title_justify="left")
+    for c in (t("cli.story.at"), t("cli.story.actor"), t("cli.story.action"), t("cli.story.entity")):
         tb.add_column(c, overflow="fold")
     for e in story.events:
         tb.add_row(local_text(e.at), e.actor, e.action, f"{e.entity} {e.ref}")

@@ -41,10 +41,10 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         if template is not None:
             path = write_template(template)
             emit(as_json, {"template": str(path)},
-                 lambda: console.print(t(f"导入模板已写入:{path}", f"Import template written to {path}")))
+                 lambda: console.print(t("cli.imports.template_written", path=path)))
             return
         if file is None:
-            fail(t("请给出要导入的文件,或用 --template 生成模板", "Give the file to import, or --template PATH"))
+            fail(t("cli.imports.file_needed"))
         # --office is checked by the import against the office-code pattern, stricter than any text rule
         rt = runtime()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -101,26 +101,22 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
 
 
 def _render_import(result, loc: str) -> None:
-    en = loc == "en"
-    title = (f"Import of {result.file.name}" if en else f"导入 {result.file.name}") + (
-        " (dry run: nothing written)" if en and result.dry_run else "(试导入:未写入)" if result.dry_run else "")
+    title = t("cli.imports.title", file=result.file.name) + (t("cli.imports.dry_run") if result.dry_run else "")
     table = Table(title=title)
-    for head in (("sheet", "工作表"), ("kind", "类别"), ("rows", "行数"), ("kept", "导入"),
-                 ("already present", "已存在"), ("rejected", "退回")):
-        table.add_column(head[0] if en else head[1], justify="left" if head[0] in ("sheet", "kind") else "right")
+    for head in ("sheet", "kind", "rows", "kept", "present", "rejected"):
+        table.add_column(t(f"cli.imports.{head}"), justify="left" if head in ("sheet", "kind") else "right")
     for s in result.sheets:
         table.add_row(s.sheet, s.kind, str(s.rows), str(s.added), str(s.present), str(s.rejected))
     table.add_row("", "", str(result.rows), str(result.kept), str(result.present), str(result.rejected),
                   style="bold")
     console.print(table)
     if result.ignored_sheets:
-        console.print(("Sheets ignored (not a ledger kind): " if en else "未导入的工作表(不是台账):")
+        console.print(t("cli.imports.ignored_sheets")
                       + ", ".join(result.ignored_sheets))
     for r in result.rejects[:REJECTS_SHOWN]:
         console.print(f"  {r.where(loc)}: {r.reason(loc)}", markup=False, highlight=False)
     if result.rejected > REJECTS_SHOWN:
-        console.print(f"  ... {result.rejected - REJECTS_SHOWN} " + ("more" if en else "行未列出"))
+        console.print(t("cli.imports.more_rejects", count=result.rejected - REJECTS_SHOWN))
     if result.rejects_file:
-        console.print((f"Rejected rows written to {result.rejects_file}: correct them there and import that file."
-                       if en else f"退回的行已写入 {result.rejects_file},改正后直接导入该文件即可。"),
+        console.print(t("cli.imports.rejects_file", path=result.rejects_file),
                       markup=False, highlight=False)

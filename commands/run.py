@@ -40,11 +40,11 @@ def _chase_data(result: Any) -> dict[str, Any]:
 
 
 def _render_chase(data: dict[str, Any]) -> None:
-    table = Table(title=t(f"{data['flow']}:截至 {local_text(data['as_of'])}(按 {local_text(data['judged_at'])} 判定)",
-                          f"{data['flow']} as of {local_text(data['as_of'])} (judged at {local_text(data['judged_at'])})"))
-    for header in (t("类别", "Kind"), t("级别", "Level"), t("单号", "Order / request"), t("服务处", "Office"),
-                   t("地址", "Address"), t("业主", "Resident"), t("电话", "Phone"), t("到期", "Due"),
-                   t("逾期(分钟)", "Overdue (min)"), t("经办人", "Holder"), t("通知", "To")):
+    table = Table(title=t("cli.run.title", flow=data["flow"], as_of=local_text(data["as_of"]),
+                          judged_at=local_text(data["judged_at"])))
+    for header in (t("cli.kind"), t("cli.run.level"), t("cli.run.order_request"), t("cli.office"),
+                   t("cli.run.address"), t("cli.run.resident"), t("cli.run.phone"), t("cli.due"),
+                   t("cli.overdue_min"), t("cli.run.holder"), t("cli.run.to")):
         table.add_column(header)
     for f in data["findings"]:
         facts = f["facts"]
@@ -54,18 +54,15 @@ def _render_chase(data: dict[str, Any]) -> None:
                       str(facts.get("overdue_minutes", "")), facts.get("holder", ""), f["tag"])
     console.print(table)
     if not data["recorded"]:
-        console.print(t("回放:提醒表已有更晚时刻的检查结果,本次只报告,不写入",
-                        "Replay: the outbox already holds a later run; reported only, nothing recorded"))
+        console.print(t("cli.run.replay"))
         return
-    console.print(t(f"新增提醒 {data['new']} 条,仍未解决 {data['seen_again']} 条,已解决 {data['resolved']} 条",
-                    f"{data['new']} new alert(s) queued, {data['seen_again']} still open, "
-                    f"{data['resolved']} resolved"))
+    console.print(t("cli.alerts_summary", new=data['new'], seen_again=data['seen_again'], resolved=data['resolved']))
 
 
 def _render_fields(name: str, data: dict[str, Any]) -> None:
     table = Table(title=name)
-    table.add_column(t("项目", "Field"))
-    table.add_column(t("值", "Value"))
+    table.add_column(t("cli.run.field"))
+    table.add_column(t("cli.run.value"))
     for key, value in data.items():
         table.add_row(key, str(value))
     console.print(table)
@@ -88,14 +85,13 @@ def run_and_print(name: str, as_of: str | None, as_json: bool) -> None:
 def _dispatch_verdict(data: dict[str, Any], as_json: bool) -> None:
     """A dispatch whose digests did not all go out says so and exits 1 (they stay pending and are retried)."""
     sent, failed = int(data.get("messages_sent") or 0), int(data.get("messages_failed") or 0)
-    line = t(f"已发送 {sent} 份汇总,{failed} 份发送失败(稍后重试)",
-             f"{sent} digest(s) sent, {failed} failed (they are retried later)")
+    line = t("cli.run.digests_sent", sent=sent, failed=failed)
     if not failed:
         if not as_json:
             console.print(line, markup=False, highlight=False)
         return
     tags = ", ".join(sorted(data.get("errors") or {}))
-    err_console.print(line + (t(f":{tags}", f": {tags}") if tags else ""), style="red", markup=False,
+    err_console.print(line + (t("cli.run.tags_suffix", tags=tags) if tags else ""), style="red", markup=False,
                       highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
 

@@ -33,8 +33,7 @@ def db_upgrade(as_json: bool = JSON) -> None:
     with transaction(runtime().sessions) as session:  # alerts kept by an older version: no unmasked copy
         masked = mask_stored_payloads(session)
     emit(as_json, {"database": shown, "revision": revision, "alerts_masked": masked},
-         lambda: console.print(t(f"数据库已是最新结构(版本 {revision}):{shown}",
-                                 f"Database at schema revision {revision}: {shown}")))
+         lambda: console.print(t("cli.setup.db_current", revision=revision, shown=shown)))
 
 
 def _setup(as_json: bool, op: Callable[[Any], dict[str, Any]], said: Callable[[dict[str, Any]], str]) -> None:
@@ -49,7 +48,7 @@ def office_add(code: str = typer.Argument(..., help="Office code, e.g. A1."),
     when = parse_at(at)
     _setup(as_json, lambda s: {"office": desk.add_office(s, code=code, name=name, at=when).code, "name": name,
                                "state": "added"},
-           lambda d: t(f"已添加服务处 {d['office']}", f"Office {d['office']} added"))
+           lambda d: t("cli.setup.office_added", office=d['office']))
 
 
 @community_app.command("add")
@@ -59,7 +58,7 @@ def community_add(code: str = typer.Argument(...), office: str = typer.Option(..
     when = parse_at(at)
     _setup(as_json, lambda s: {"community": desk.add_community(s, office=office, code=code, name=name, at=when).code,
                                "office": office, "state": "added"},
-           lambda d: t(f"已添加小区 {d['community']}", f"Community {d['community']} added"))
+           lambda d: t("cli.setup.community_added", community=d['community']))
 
 
 @staff_app.command("add")
@@ -73,7 +72,7 @@ def staff_add(code: str = typer.Argument(...), name: str = typer.Option(..., "--
     _setup(as_json, lambda s: {"staff": desk.add_staff(s, code=code, name=name, office=office, department=dept,
                                                        role=role, at=when).code,
                                "office": office, "department": dept, "role": role, "state": "added"},
-           lambda d: t(f"已添加员工 {d['staff']}({dept}/{role})", f"Staff member {d['staff']} added ({dept}/{role})"))
+           lambda d: t("cli.setup.staff_member_added", staff=d['staff'], dept=dept, role=role))
 
 
 @prices_app.command("set")
@@ -86,7 +85,7 @@ def prices_set(code: str = typer.Argument(...),
     _setup(as_json, lambda s: {"price": desk.set_price(s, code=code, category=category, name=name, fee=amount,
                                                        at=when).code,
                                "category": category, "fee": amount, "state": "set"},
-           lambda d: t(f"价目 {d['price']}:{category} {d['fee']} 元", f"Price {d['price']}: {category} {d['fee']}"))
+           lambda d: t("cli.setup.price", price=d['price'], category=category, fee=d['fee']))
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:

@@ -12,39 +12,31 @@ import typer
 from rich.table import Table
 
 from commands.common import console, emit, refusals, run_flow_once, runtime, t, to_jsonable
+from models import texts
 from models.ledger import values
 from models.errors import DomainError
 
-_STATUS = {
-    "new": ("新报表", "new"),
-    "new-version": ("新版本", "new version"),
-    "unchanged": ("无变化", "unchanged"),
-    "concurrent": ("另一运行已生成", "made by a concurrent run"),
-    "pending": ("补发未发出的报表", "unsent report retried"),
-}
-
-
 def _render(data: dict[str, Any]) -> None:
     if not data["months"] and not data["reports"]:
-        console.print(t("没有需要汇总的月份(各月均已生成报表)。", "No month to report: every month has its report."))
+        console.print(t("cli.tally.nothing_to_report"))
         return
-    table = Table(title=t("月度汇总", "Monthly tally"))
-    for header in (t("月份", "Month"), t("服务处", "Office"), t("版本", "Version"), t("状态", "Status"),
-                   t("已发送", "Sent"), t("问题数", "Findings")):
+    table = Table(title=t("cli.tally.monthly_tally"))
+    for header in (t("cli.tally.month"), t("cli.office"), t("cli.tally.version"), t("cli.status"),
+                   t("cli.tally.sent"), t("cli.tally.findings")):
         table.add_column(header)
-    table.add_column(t("文件", "File"), overflow="fold")
+    table.add_column(t("cli.tally.file"), overflow="fold")
     for r in data["reports"]:
-        zh, en = _STATUS.get(r["status"], (r["status"], r["status"]))
+        status = f"cli.tally.status.{r['status']}"
         if r["sent"]:
-            sent = t("是", "yes")
+            sent = t("cli.yes")
         elif r["send_busy"]:
-            sent = t("另一运行正在发送", "being sent by another run")
+            sent = t("cli.tally.send_busy")
         elif r["send_error"]:
-            sent = t("发送失败,下次重试", "failed, retried next run")
+            sent = t("cli.tally.send_failed")
         else:
-            sent = t("此前已发送", "sent before") if r["sent_before"] else t("否", "no")
-        table.add_row(r["month"], t("全集团", "group") if r["office"] == "*" else r["office"], f"v{r['version']}",
-                      t(zh, en), sent, str(r["findings"]), r["path"])
+            sent = t("cli.tally.sent_before") if r["sent_before"] else t("cli.no")
+        table.add_row(r["month"], t("cli.tally.group") if r["office"] == "*" else r["office"], f"v{r['version']}",
+                      t(status) if status in texts.TEXTS else r["status"], sent, str(r["findings"]), r["path"])
     console.print(table)
 
 

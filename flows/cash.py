@@ -27,6 +27,7 @@ from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import cash
 from models import findings as catalogue
+from models import texts
 from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
 from models.ledger.db import transaction
 from models.rules import overdue_minutes
@@ -164,20 +165,16 @@ def run_cash_check(rt: Runtime, day: date | None = None, as_of: datetime | None 
 
 def summary(rt: Runtime, result: CashCheckResult) -> str:
     """One line for the flow log, in the configured locale."""
-    en = rt.settings.locale == "en"
+    locale = rt.settings.locale
     when = rt.calendar.local(result.as_of).strftime("%Y-%m-%d %H:%M")
     if result.skipped:
-        return (f"cash-check {result.day}: a day off, nothing evaluated (open findings stay open)" if en
-                else f"现金检查 {result.day}:休息日,不做检查(未解决的提醒保持不变)")
-    found = ", ".join(f"{k} {n}" for k, n in sorted(result.counts.items()) if n) or ("nothing" if en else "无")
+        return texts.render("flow.cash.day_off", locale, day=result.day)
+    found = (", ".join(f"{k} {n}" for k, n in sorted(result.counts.items()) if n)
+             or texts.render("flow.cash.nothing", locale))
     if not result.recorded:
-        return (f"cash-check {result.day} replayed as of {when}: {found}; the outbox already holds a later check, "
-                f"nothing recorded" if en else
-                f"现金检查 {result.day} 回放(截至 {when}):{found};提醒表已有更晚的检查结果,本次不写入")
-    return (f"cash-check {result.day} as of {when}: {found}; alerts {result.new} new, {result.seen_again} "
-            f"still open, {result.resolved} resolved" if en else
-            f"现金检查 {result.day}(截至 {when}):{found};新增提醒 {result.new} 条,仍未解决 "
-            f"{result.seen_again} 条,已解决 {result.resolved} 条")
+        return texts.render("flow.cash.replayed", locale, day=result.day, when=when, found=found)
+    return texts.render("flow.cash.summary", locale, day=result.day, when=when, found=found, new=result.new,
+                        seen_again=result.seen_again, resolved=result.resolved)
 
 
 # -- Prefect ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy import case, update
 from flows.runtime import current_runtime
 from flows.settings import mask_url_password
 from models import findings as catalogue
+from models import texts
 from models.ledger.db import transaction
 from models.ledger.tables import Alert
 
@@ -85,7 +86,7 @@ def record_flow_failure(flow_name: str, run_name: str, error: str, *, at: dateti
     from notifications.delivery import send_message
 
     s = rt.settings
-    title = ("bianmin flow failed: " if s.locale == "en" else "bianmin 流程失败:") + flow_name
+    title = texts.render("flow.failed_title", s.locale, flow=flow_name)
     send_message(tag="ops", title=title, body=f"{run_name}\n{error}", apprise_config=s.apprise_config,
                  outbox_dir=s.effective_outbox_dir)
     return False

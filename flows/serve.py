@@ -22,8 +22,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flows.settings import Settings
+from models import texts
 
 log = logging.getLogger("bianmin.serve")
 
@@ -32,8 +34,9 @@ class ServeError(RuntimeError):
     """The local Prefect server could not be started; the message says why, in the configured locale."""
 
 
-def _t(settings: Settings, zh: str, en: str) -> str:
-    return en if settings.locale == "en" else zh
+def _t(settings: Settings, code: str, **values: Any) -> str:
+    """The catalogue's text `code` (models/texts.py) in the configured locale."""
+    return texts.render(code, settings.locale, **values)
 
 
 def api_url(port: int) -> str:
@@ -123,11 +126,7 @@ class LocalPrefectServer:
     def start(self) -> None:
         s = self.settings
         if not port_free(self.port):
-            raise ServeError(_t(
-                s, f"端口 {self.port} 已被占用(可能已有 Prefect 服务器或其他程序在运行)。"
-                   f"请改用 BIANMIN_PREFECT_PORT 指定空闲端口,或设置 PREFECT_API_URL 指向已有的服务器。",
-                f"Port {self.port} is already in use (a Prefect server or another program is running there). "
-                f"Choose a free port with BIANMIN_PREFECT_PORT, or set PREFECT_API_URL to use an existing server."))
+            raise ServeError(_t(s, "flow.serve.port_in_use", port=self.port))
         s.prefect_home.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
         env.update(prefect_environment(s))
@@ -146,16 +145,14 @@ class LocalPrefectServer:
             if self.process.poll() is not None:
                 tail = self.log_tail()
                 self.process = None
-                raise ServeError(_t(s, f"本地 Prefect 服务器启动失败(日志 {self.log_path}):\n{tail}",
-                                    f"The local Prefect server exited during startup (log {self.log_path}):\n{tail}"))
+                raise ServeError(_t(s, "flow.serve.local_exited", log_path=self.log_path, tail=tail))
             if server_healthy(self.port):
                 return
             time.sleep(0.5)
         tail = self.log_tail()
         self.stop()
-        raise ServeError(_t(s, f"本地 Prefect 服务器在 {self.startup_timeout:.0f} 秒内未就绪(日志 {self.log_path}):\n{tail}",
-                            f"The local Prefect server was not healthy within {self.startup_timeout:.0f} s "
-                            f"(log {self.log_path}):\n{tail}"))
+        raise ServeError(_t(s, "flow.serve.local_not_ready", startup_timeout=self.startup_timeout,
+                            log_path=self.log_path, tail=tail))
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server and everything it started; no orphan survives."""
@@ -221,18 +218,14 @@ class TemporaryPrefectServer:
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 code, self.process = (self.process.returncode if self.process else None), None
-                raise ServeError(_t(
-                    s, f"临时 Prefect 服务器启动失败(退出码 {code},日志 {self.log_path}):\n{_tail(self.log_path)}",
-                    f"The temporary Prefect server exited during startup (exit code {code}, log "
-                    f"{self.log_path}):\n{_tail(self.log_path)}"))
+                raise ServeError(_t(s, "flow.serve.temporary_exited", exit_code=code, log_path=self.log_path,
+                                    tail=_tail(self.log_path)))
             if server_healthy(self.port, timeout=2.0):
                 return
             time.sleep(0.1)
         self.stop()
-        raise ServeError(_t(
-            s, f"临时 Prefect 服务器在 {self.startup_timeout:.0f} 秒内未就绪(日志 {self.log_path}):\n{_tail(self.log_path)}",
-            f"The temporary Prefect server was not healthy within {self.startup_timeout:.0f} s (log "
-            f"{self.log_path}):\n{_tail(self.log_path)}"))
+        raise ServeError(_t(s, "flow.serve.temporary_not_ready", startup_timeout=self.startup_timeout,
+                            log_path=self.log_path, tail=_tail(self.log_path)))
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
@@ -299,13 +292,10 @@ def serve_all(settings: Settings, *, say: Callable[[str], None] = print) -> int:
         server = LocalPrefectServer(settings)
         server.start()
         os.environ["PREFECT_API_URL"] = server.api_url
-        say(_t(settings, f"本地 Prefect 服务器已就绪:{server.api_url}(界面 http://127.0.0.1:{server.port},"
-                         f"状态目录 {settings.prefect_home})",
-               f"Local Prefect server ready at {server.api_url} (UI http://127.0.0.1:{server.port}, "
-               f"state in {settings.prefect_home})"))
+        say(_t(settings, "flow.serve.local_ready", api_url=server.api_url, port=server.port,
+               prefect_home=settings.prefect_home))
     else:
-        say(_t(settings, f"使用 Prefect 服务器 {os.environ['PREFECT_API_URL']}",
-               f"Serving against the Prefect server at {os.environ['PREFECT_API_URL']}"))
+        say(_t(settings, "flow.serve.using_server", url=os.environ["PREFECT_API_URL"]))
     # a serve started in the background inherits an ignored SIGINT; Ctrl-C must still stop it
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -322,5 +312,5 @@ def serve_all(settings: Settings, *, say: Callable[[str], None] = print) -> int:
     finally:
         if server is not None:
             server.stop()
-            say(_t(settings, "本地 Prefect 服务器已停止", "Local Prefect server stopped"))
+            say(_t(settings, "flow.serve.local_stopped"))
     return 0

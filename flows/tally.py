@@ -50,6 +50,7 @@ from flows.hooks import FLOW_FAILED, failure_key, on_flow_completion, on_flow_fa
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from flows.settings import mask_url_password
 from models import findings as catalogue
+from models import texts
 from models.ledger.db import transaction
 from models.reconcile import (
     GROUP,
@@ -437,12 +438,12 @@ def months_with_failed_reports(rt: Runtime, months: list[str]) -> set[str]:
 
 def summary(rt: Runtime, result: TallyResult) -> str:
     """One line for the flow log, in the configured locale."""
-    en = rt.settings.locale == "en"
+    locale = rt.settings.locale
     if not result.months:
-        return "monthly-tally: no month to report" if en else "月度汇总:没有需要汇总的月份"
+        return texts.render("flow.tally.nothing", locale)
     parts = [f"{r.month} {r.office} failed" if r.status == "failed" else
              f"{r.month} {r.office} v{r.version} {r.status}{' sent' if r.sent else ''}" for r in result.reports]
-    return ("monthly-tally: " if en else "月度汇总:") + "; ".join(parts)
+    return texts.render("flow.tally.summary", locale, reports="; ".join(parts))
 
 
 # flow runs that ended Failed over failed reports: their ops alerts, one per (month, office), are recorded already
@@ -455,10 +456,8 @@ def failure_message(rt: Runtime, result: TallyResult) -> str:
     names = "; ".join(f"{r.month} {report.office_label(r.office, rt.settings.locale)}: {r.error or r.send_error}"
                       for r in failed)
     total, done = len(result.reports), len(result.reports) - len(failed)
-    if rt.settings.locale == "en":
-        return (f"{len(failed)} of {total} report(s) failed ({names}); the other {done} were written and sent; "
-                f"ops was alerted and the next run retries them")
-    return f"{total} 份报表中 {len(failed)} 份失败({names});其余 {done} 份已生成并发送;已通知 ops,下次运行重试"
+    return texts.render("flow.tally.failed", rt.settings.locale, failed=len(failed), total=total, names=names,
+                        done=done)
 
 
 def _on_tally_failure(flow: Any, flow_run: Any, state: Any) -> None:

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from models import texts
+
 
 class CalendarError(ValueError):
     """The override file cannot be read as a calendar."""
@@ -36,13 +38,7 @@ class CalendarGap:
 
     def message(self, locale: str) -> str:
         where = self.override_file or "BIANMIN_CALENDAR_OVERRIDE"
-        if locale == "en":
-            return (f"Calendar warning: the make-up working days (调休) of {self.year} are not in the calendar data; "
-                    f"weekends of {self.year} are treated as days off. Add {self.year}'s working days to the "
-                    f"override file ({where}) under [working_days] and list {self.year} in complete_years.")
-        return (f"日历警告:{self.year} 年的调休上班日尚未录入日历数据,{self.year} 年的周末一律按休息日计算。"
-                f"请在日历覆盖文件({where})的 [working_days] 中加入 {self.year} 年的调休上班日,"
-                f"并把 {self.year} 列入 complete_years。")
+        return texts.render("calendar.gap", locale, year=self.year, where=where)
 
 
 def load_override(path: Path | str | None) -> CalendarOverride:

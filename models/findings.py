@@ -9,16 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.texts import Text
 
-@dataclass(frozen=True)
-class Label:
-    """One text in both languages of the project."""
-
-    zh_CN: str
-    en: str
-
-    def __call__(self, locale: str) -> str:
-        return self.en if locale == "en" else self.zh_CN
+# a kind's labels are declared with the kind, in the catalogue's one text type
+Label = Text
 
 
 @dataclass(frozen=True)
@@ -145,6 +139,6 @@ def labels(field: str, locale: str) -> dict[str, str]:
     return {k.name: getattr(k, field)(locale) for k in ALL if getattr(k, field) is not None}
 
 
-def detail_labels() -> dict[str, tuple[str, str]]:
-    """Report words by "kind:code" -> (zh_CN, en): the words of a report row whose detail is a code, not ledger text."""
-    return {f"{k.name}:{code}": (label.zh_CN, label.en) for k in ALL for code, label in k.detail_labels}
+def detail_labels() -> dict[str, Text]:
+    """Report words by "kind:code": the words of a report row whose detail is a code, not ledger text."""
+    return {f"{k.name}:{code}": label for k in ALL for code, label in k.detail_labels}

@@ -34,6 +34,7 @@ from sqlalchemy import Integer, and_, any_, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import findings as catalogue
+from models import texts
 from models.ledger.db import transaction
 from models.rules import overdue_minutes
 from models.ledger.tables import Alert
@@ -134,16 +135,18 @@ class TagOutcome:
 # the templates ship with the code: checking their files' mtimes before every digest cost more than rendering it
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=False, undefined=StrictUndefined,
                    keep_trailing_newline=False, auto_reload=False)
-# the digests' kind labels come from the finding catalogue, one table per locale
-_env.globals["finding_labels"] = {locale: catalogue.labels("label", locale) for locale in ("zh_CN", "en")}
+# the digests' kind labels come from the finding catalogue, one table per locale; their other words from the
+# translation catalogue, in the `locale` each module is made for
+_env.globals["finding_labels"] = {locale: catalogue.labels("label", locale) for locale in texts.LOCALES}
+_env.globals["text"] = texts.render
 
 
 class _Macros:
     """The digest macros of one locale and format; Markdown borrows what it does not define from text."""
 
     def __init__(self, locale: str, markdown: bool) -> None:
-        self.text = _env.get_template(f"{locale}/alert_digest.txt.j2").module
-        self.md = _env.get_template(f"{locale}/alert_digest.md.j2").module if markdown else None
+        self.text = _env.get_template("alert_digest.txt.j2").make_module({"locale": locale})
+        self.md = _env.get_template("alert_digest.md.j2").make_module({"locale": locale}) if markdown else None
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if self.md is not None and hasattr(self.md, name):

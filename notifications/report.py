@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import html
 import json
 import os
 import threading
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from models import findings as catalogue
+from models import texts
 from models.ledger.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.reconcile import GROUP, CallbackLine, Discrepancy, Figures, MonthTally, jsonable_row
 from models.ledger.tables import DEPARTMENT_NAMES
@@ -41,93 +44,33 @@ def _masked_cell(value: Any) -> Any:
 
 # -- labels --------------------------------------------------------------------------------------
 
-KIND_LABELS = {k.name: (k.report_label.zh_CN, k.report_label.en) for k in catalogue.TALLY_KINDS if k.report_label}
+KIND_LABELS = {k.name: k.report_label for k in catalogue.TALLY_KINDS if k.report_label}
 
-# (key, zh, en, format): format is one of int, money, rate
-METRICS = (
-    ("orders", "派单数", "Orders", "int"),
-    ("completed", "完工数", "Completed", "int"),
-    ("on_time_rate", "按时完工率", "On-time rate", "rate"),
-    ("accepted", "验收数", "Accepted", "int"),
-    ("receipts", "收费票据数", "Receipts", "int"),
-    ("revenue_cash", "现金收入", "Revenue cash", "money"),
-    ("revenue_electronic", "电子支付收入", "Revenue electronic", "money"),
-    ("revenue", "收入合计", "Revenue total", "money"),
-    ("average_fee", "平均收费", "Average fee", "money"),
-    ("phone_requests", "来电数", "Phone requests", "int"),
-    ("reply_rate", "10分钟回复率", "Replied in 10 min", "rate"),
-    ("callbacks_due", "应回访数", "Callbacks due", "int"),
-    ("callback_on_time_rate", "按时回访率", "Callback on-time rate", "rate"),
-    ("satisfaction_rate", "满意率", "Satisfaction rate", "rate"),
-    ("rework", "返修数", "Rework", "int"),
-    ("rework_rate", "返修率", "Rework rate", "rate"),
-    ("findings", "问题数", "Findings", "int"),
-)
-
-WORDS = {
-    "summary": ("汇总", "Summary"),
-    "departments": ("部门", "Departments"),
-    "workers": ("人员", "Workers"),
-    "findings": ("问题清单", "Findings"),
-    "callbacks": ("回访与返修", "Callbacks & rework"),
-    "changes": ("自v{version}以来的变化", "Changes since v{version}"),
-    "month": ("月份", "Month"),
-    "office": ("服务处", "Office"),
-    "group": ("全集团", "Group"),
-    "version": ("版本", "Version"),
-    "metric": ("指标", "Metric"),
-    "this_month": ("本月", "This month"),
-    "previous_month": ("上月", "Previous month"),
-    "change": ("变化", "Change"),
-    "department": ("部门", "Department"),
-    "worker_code": ("工号", "Staff code"),
-    "worker": ("姓名", "Name"),
-    "kind": ("类别", "Kind"),
-    "count": ("数量", "Count"),
-    "order": ("通知单号", "Order"),
-    "reference": ("单据", "Reference"),
-    "occurred_at": ("发生时间", "When"),
-    "amount": ("金额", "Amount"),
-    "expected": ("应收/申报", "Expected"),
-    "detail": ("说明", "Detail"),
-    "rework_of": ("原单号", "Rework of"),
-    "due_at": ("应回访时间", "Due"),
-    "done_at": ("回访时间", "Done"),
-    "outcome": ("结果", "Outcome"),
-    "on_time": ("按时", "On time"),
-    "rework_order": ("返修单号", "Rework order"),
-    "yes": ("是", "yes"),
-    "no": ("否", "no"),
-    "total": ("合计", "Total"),
-    "section": ("部分", "Section"),
-    "item": ("项目", "Item"),
-    "before": ("之前", "Before"),
-    "after": ("之后", "After"),
-    "added": ("新增", "added"),
-    "removed": ("已消除", "removed"),
-    "no_changes": ("无变化", "no changes"),
-    **catalogue.detail_labels(),
-    "satisfied": ("满意", "satisfied"),
-    "unsatisfied": ("不满意", "unsatisfied"),
-    "unreachable": ("未联系上", "unreachable"),
-}
+# (key, zh, en, format): the words are the catalogue's "report.metric.<key>"; format is one of int, money, rate
+METRICS = tuple((key, *texts.TEXTS[f"report.metric.{key}"], fmt) for key, fmt in (
+    ("orders", "int"), ("completed", "int"), ("on_time_rate", "rate"), ("accepted", "int"), ("receipts", "int"),
+    ("revenue_cash", "money"), ("revenue_electronic", "money"), ("revenue", "money"), ("average_fee", "money"),
+    ("phone_requests", "int"), ("reply_rate", "rate"), ("callbacks_due", "int"), ("callback_on_time_rate", "rate"),
+    ("satisfaction_rate", "rate"), ("rework", "int"), ("rework_rate", "rate"), ("findings", "int"),
+))
+# a report row's detail that is a code, not ledger text -> its words
+DETAIL_LABELS = catalogue.detail_labels()
 
 
 def word(key: str, locale: str, **params: Any) -> str:
-    zh, en = WORDS[key]
-    return (en if locale == "en" else zh).format(**params)
+    """The catalogue's "report.<key>" in `locale`."""
+    return texts.render(f"report.{key}", locale, **params)
 
 
 def kind_label(kind: str, locale: str) -> str:
-    zh, en = KIND_LABELS[kind]
-    return en if locale == "en" else zh
+    return KIND_LABELS[kind](locale)
 
 
 def department_label(code: str | None, locale: str) -> str:
     if code is None:
         return ""
-    zh, en = DEPARTMENT_NAMES.get(code, (code, code))
-    return en if locale == "en" else zh
+    name = DEPARTMENT_NAMES.get(code)
+    return name(locale) if name else code
 
 
 def office_label(office: str, locale: str) -> str:
@@ -147,12 +90,8 @@ class UnsafeReportPath(ValueError):
 
     def message(self, locale: str) -> str:
         if self.office is not None:
-            return (f"office code {self.office!r} cannot name a reports folder ({OFFICE_CODE_PATTERN}): its report "
-                    f"was not written; correct the code in the ledger" if locale == "en" else
-                    f"服务处代码 {self.office!r} 不能用作报表文件夹名({OFFICE_CODE_PATTERN}):该服务处的报表未生成,"
-                    f"请在台账中改正代码")
-        return (f"refused to write {self.path!r}: it is outside the reports folder {self.root}" if locale == "en"
-                else f"拒绝写入 {self.path!r}:不在报表文件夹 {self.root} 之内")
+            return texts.render("report.unsafe_office", locale, office=self.office, pattern=OFFICE_CODE_PATTERN)
+        return texts.render("report.unsafe_path", locale, path=self.path, root=self.root)
 
 
 def office_dir(office: str) -> str:
@@ -418,7 +357,7 @@ def _metric_values(figures: Figures) -> list[Any]:
 
 
 def _metric_headers(locale: str) -> list[str]:
-    return [en if locale == "en" else zh for _key, zh, en, _fmt in METRICS]
+    return [texts.render(f"report.metric.{key}", locale) for key, *_rest in METRICS]
 
 
 def _metric_kinds() -> list[str]:
@@ -428,7 +367,7 @@ def _metric_kinds() -> list[str]:
 def _detail(d, locale: str) -> str:
     # a missing callback carries a code for its two cases; every other detail is ledger text (a reason, a description)
     key = f"{d.kind}:{d.detail}"
-    return word(key, locale) if key in WORDS else d.detail
+    return DETAIL_LABELS[key](locale) if key in DETAIL_LABELS else d.detail
 
 
 @dataclass(frozen=True)
@@ -512,9 +451,9 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     this_values = _metric_values(total)
     prev_values = _metric_values(previous) if previous else [None] * len(METRICS)
     rows = []
-    for (key, zh, en, fmt), now, before in zip(METRICS, this_values, prev_values):
+    for (key, _zh, _en, fmt), now, before in zip(METRICS, this_values, prev_values):
         change = (now - before) if now is not None and before is not None else None
-        rows.append([en if locale == "en" else zh, now, before, change])
+        rows.append([texts.render(f"report.metric.{key}", locale), now, before, change])
     sheet.header([w("metric"), w("this_month"), w("previous_month"), w("change")])
     for (key, _zh, _en, fmt), row in zip(METRICS, rows):
         sheet.row += 1
@@ -568,7 +507,7 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
 
     if changes is not None and previous_version is not None:
         sheet = _Sheet(book, formats, w("changes", version=previous_version))
-        labels = {key: (en if locale == "en" else zh) for key, zh, en, _fmt in METRICS}
+        labels = {key: texts.render(f"report.metric.{key}", locale) for key, *_rest in METRICS}
         rows = [[c.section, mask_text(c.item) or w("total"), labels.get(c.metric, c.metric),
                  (w("removed") if c.before and c.section == "findings" else c.before),
                  (w("added") if c.after and c.section == "findings" else c.after)] for c in changes]
@@ -642,16 +581,15 @@ def write_chart(tally: MonthTally, path: Path, *, locale: str) -> Path:
     with _CHART_LOCK, rc_context(rc):
         fig, ax, ax2 = _chart_axes(font)
         positions = range(len(names))
-        ax.bar(positions, revenue, color="#4472C4", label="收入 (元)" if font else "Revenue (CNY)")
+        ax.bar(positions, revenue, color="#4472C4", label=texts.render("report.chart.revenue", chart_locale))
         ax.set_xticks(list(positions), names)
-        ax.set_ylabel("收入 (元)" if font else "Revenue (CNY)")
+        ax.set_ylabel(texts.render("report.chart.revenue", chart_locale))
         ax.autoscale_view()
         ax2.plot(list(positions), satisfaction, "o", color="#C00000", markersize=9,
-                 label="满意率 %" if font else "Satisfaction %")
+                 label=texts.render("report.chart.satisfaction", chart_locale))
         ax2.set_ylim(0, 105)
-        ax2.set_ylabel("满意率 %" if font else "Satisfaction %")
-        label = office_label(tally.office, chart_locale) if font else ("Group" if tally.office == GROUP
-                                                                        else tally.office)
+        ax2.set_ylabel(texts.render("report.chart.satisfaction", chart_locale))
+        label = office_label(tally.office, chart_locale)
         ax.set_title(f"{label} {tally.month}")
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="png", metadata={"Software": None})
@@ -669,13 +607,21 @@ def _environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
     env.filters["pct"] = lambda v: "–" if v is None else f"{Decimal(v) * 100:.1f}%"
     env.filters["money"] = lambda v: "–" if v is None else f"{Decimal(v):,.2f}"
+    env.globals["text"] = texts.render
+    env.globals["html_text"] = _html_text
     return env
+
+
+def _html_text(code: str, locale: str, **values: Any) -> Markup:
+    """A catalogue text for the HTML body: its words escaped as the HTML templates once wrote them (an apostrophe
+    left as is), the values filled in escaped in full, as `{{ value }}` would be."""
+    return Markup(html.escape(texts.words(code, locale), quote=False)).format(**values)
 
 
 def title_for(month: str, office: str, version: int, *, locale: str) -> str:
     """The email subject / workbook title of one report version."""
-    template = _environment().get_template(f"{locale}/report_title.txt.j2")
-    return template.render(month=month, office=office_label(office, locale), version=version).strip()
+    template = _environment().get_template("report_title.txt.j2")
+    return template.render(locale=locale, month=month, office=office_label(office, locale), version=version).strip()
 
 
 def title(tally: MonthTally, *, locale: str, version: int) -> str:
@@ -694,12 +640,13 @@ def email_html(tally: MonthTally, *, locale: str, version: int, workbook: Path, 
                   if inline_chart and chart and chart.exists() else None)
     total, previous = tally.total, tally.previous
     headline = []
-    for key, zh, en, fmt in METRICS:
+    for key, _zh, _en, fmt in METRICS:
         now = total.as_dict()[key]
         before = previous.as_dict()[key] if previous else None
-        headline.append(dict(label=en if locale == "en" else zh, fmt=fmt, now=now, before=before))
-    template = _environment().get_template(f"{locale}/report_email.html.j2")
+        headline.append(dict(label=texts.render(f"report.metric.{key}", locale), fmt=fmt, now=now, before=before))
+    template = _environment().get_template("report_email.html.j2")
     return mask_text(template.render(
+        locale=locale,
         title=title(tally, locale=locale, version=version),
         month=tally.month, office=office_label(tally.office, locale), version=version,
         headline=headline,

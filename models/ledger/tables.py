@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from models.texts import TEXTS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -480,10 +482,6 @@ class AuditEvent(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-DEPARTMENT_NAMES = {
-    "cs": ("客服部", "Customer service"),
-    "engineering": ("工程部", "Engineering"),
-    "cleaning": ("保洁部(环境部)", "Cleaning (environment)"),
-    "finance": ("财务部", "Finance"),
-    "administration": ("行政部", "Administration"),
-}
+# department code -> its name (zh_CN, en), from the catalogue
+DEPARTMENT_NAMES = {code: TEXTS[f"department.{code}"] for code in ("cs", "engineering", "cleaning", "finance",
+                                                                     "administration")}

@@ -2,7 +2,7 @@
 
 One rule each, used by the desk (models/desk.py), the CLI (flows/) and the import (models/ledger_import.py), so a
 value refused at one door is refused at every door. Pure: no session, no clock (`now` is an argument). A refusal
-is a DomainError naming the field, rendered in the clerk's language by models/messages.py.
+is a DomainError naming the field, rendered in the clerk's language from the catalogue models/texts.py.
 """
 from __future__ import annotations
 

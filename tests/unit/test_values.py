@@ -9,7 +9,7 @@ import pytest
 
 from models.ledger import values
 from models.errors import DomainError
-from models.messages import render
+from models.errors import render
 from models.ledger.tables import Callback, ServiceRequest
 
 TZ = ZoneInfo("Asia/Shanghai")

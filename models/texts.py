@@ -1,0 +1,659 @@
+"""The translation catalogue: every user-facing text of bianmin, in zh_CN and en, under one code.
+
+The CLI (`commands.common.t`), a DomainError's message (`models.errors`), the alert digests and the monthly
+report (notifications/ and their templates) all take their words from here; a finding kind's labels are
+declared with the kind (models/findings.py) but are `Text`s too. A code's two texts take the same
+`{placeholders}` (tests/unit/test_texts.py). Pure: no typer, jinja or database.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+LOCALES = ("zh_CN", "en")
+
+
+class Text(NamedTuple):
+    """One text in both languages; a tuple, so `zh, en = text` and comparisons with pairs keep working."""
+
+    zh_CN: str
+    en: str
+
+    def __call__(self, locale: str) -> str:
+        return self.en if locale == "en" else self.zh_CN
+
+
+T = Text  # short, for the table below
+
+TEXTS: dict[str, Text] = {
+    # == refusals: DomainError codes (models/errors.py), raised across models/ =====================================
+    "not_found": T("找不到{what}:{ref}", "No {what_en} {ref}"),
+    "bad_time": T("时间格式不对:{value}(应为 ISO 格式,如 2026-10-03T14:05)",
+                  "Malformed time {value!r}: use ISO format, e.g. 2026-10-03T14:05"),
+    "bad_amount": T("金额格式不对:{value}", "Malformed amount {value!r}"),
+    # desk operations (models/desk.py)
+    "exists": T("{what}已存在:{ref}", "The {what_en} {ref} already exists"),
+    "bad_office_code": T("服务处代码不合格:{value!r}(只能用字母、数字、_ 和 -,以字母或数字开头,最多 16 个字符:{pattern};"
+                         "不能是 group、CON、NUL 等保留名)",
+                         "Malformed office code {value!r}: letters, digits, _ and - only, starting with a letter or "
+                         "digit, at most 16 characters ({pattern}), and not a reserved name such as group, CON or NUL"),
+    "staff_inactive": T("员工 {staff} 已停用", "Staff member {staff} is no longer active"),
+    "cs_only": T("只有客服部可以办理{action_zh}:{staff} 属于{department_zh}(办法第二条、第四条第4款)",
+                 "Only customer service may {action}: {staff} belongs to {department} (procedure 2 and 4.4)"),
+    "wrong_office": T("员工 {staff} 不属于服务处 {office}", "Staff member {staff} does not work at office {office}"),
+    "before_event": T("时间 {at} 早于它所依据的{event}({event_at}),不能倒记",
+                      "{at} is before the {event} it depends on ({event_at}): refused"),
+    "negative_amount": T("金额不能为负或无效:{field}={value}", "{field} must be a non-negative amount, not {value}"),
+    # values at every door (models/ledger/values.py)
+    "money_malformed": T("金额格式不对:{field}={value}(应为数字,最多两位小数,如 80 或 80.50;不能用科学计数法)",
+                         "Malformed amount {value!r} for {field}: write digits with at most 2 decimal places, "
+                         "e.g. 80 or 80.50 (no exponent)"),
+    "money_places": T("金额最多两位小数(到分):{field}={value}",
+                      "{field} {value!r} has more than {places} decimal places: amounts are to the cent"),
+    "money_too_large": T("金额太大:{field}={value}(应小于 {limit})",
+                         "{field} {value!r} is too large: an amount is below {limit}"),
+    "text_control": T("{field} 含有控制字符 {char}(第 {position} 个字符),不予受理",
+                      "{field} holds a control character {char} (character {position}): refused"),
+    "text_too_long": T("{field} 太长:{length} 个字符,最多 {limit} 个", "{field} is too long: {length} characters, "
+                       "at most {limit}"),
+    "time_out_of_range": T("{field} 的时间 {value} 超出范围({earliest}–{latest} 年)",
+                           "{field} {value} is outside the years {earliest}-{latest}"),
+    "time_too_far": T("{field} 的时间 {value} 太远:最多只能比现在晚 {days} 天",
+                      "{field} {value} is too far ahead: at most {days} days from now"),
+    "out_of_scope": T("不受理:{category_zh}({category})。家电维修和房屋修缮暂不列入有偿服务范围(《便民有偿服务管理办法》第二条)",
+                      "Refused: {category}. Household-appliance repair and house renovation are not offered as "
+                      "paid services (procedure, section 2)"),
+    "unknown_category": T("未知的服务类别:{category}(可选 plumbing、electrical、cleaning、greening)",
+                          "Unknown category {category} (plumbing, electrical, cleaning or greening)"),
+    "unknown_department": T("未知的部门:{department}", "Unknown department {department}"),
+    "unknown_role": T("未知的岗位:{role}", "Unknown role {role}"),
+    "unknown_channel": T("未知的接待方式:{channel}(walk_in 或 phone)", "Unknown channel {channel} (walk_in or phone)"),
+    "unknown_method": T("未知的收款方式:{method}", "Unknown payment method {method}"),
+    "unknown_outcome": T("未知的回访结果:{outcome}", "Unknown callback outcome {outcome}"),
+    "missing": T("缺少{field}", "{field} is required"),
+    "price_category": T("价目 {price} 属于 {price_category},与类别 {category} 不符",
+                        "Price item {price} is for {price_category}, not {category}"),
+    "fee_needed": T("请给出价目(--price)或约定费用(--fee)", "Give a price item (--price) or the agreed fee (--fee)"),
+    "community_office": T("小区 {community} 不归服务处 {office} 管理",
+                          "Community {community} is not managed by office {office}"),
+    "reply_walk_in": T("{request} 是来访登记,无需电话回复", "{request} was a walk-in: there is no phone reply to give"),
+    "already_replied": T("{request} 已于 {replied_at} 回复", "{request} was already replied to at {replied_at}"),
+    "worker_department": T("{worker} 属于{worker_department_zh},{category_zh}工作由{department_zh}承担",
+                           "{worker} belongs to {worker_department}; {category} work is done by {department}"),
+    "already_issued": T("{request} 已开通知单 {order}", "{request} already has work order {order}"),
+    "already_completed": T("{order} 已于 {completed_at} 完工", "{order} was already completed at {completed_at}"),
+    "accept_before_completion": T("{order} 尚未完工,不能验收", "{order} is not completed yet: it cannot be accepted"),
+    "already_accepted": T("{order} 已于 {accepted_at} 验收", "{order} was already accepted at {accepted_at}"),
+    "receipts_issuer": T("票据只能由客服部或财务部发放:{staff} 属于{department_zh}",
+                         "Receipts are issued by customer service or finance: {staff} belongs to {department}"),
+    "receipt_number": T("票据号只能是数字:{number}", "A receipt number is digits only, not {number}"),
+    "receipt_too_large": T("票据号太大:{number}(最大 {limit})", "Receipt number {number} is too large (at most {limit})"),
+    "receipt_count": T("票据张数不对:{count}", "Receipt count must be 1..10000, not {count}"),
+    "receipt_exists": T("票据号 {number} 已发放过", "Receipt {number} has already been issued"),
+    "receipt_not_unused": T("票据 {number} 不可用(状态:{state})", "Receipt {number} cannot be used: it is {state}"),
+    "receipt_not_retirable": T("票据 {number} 状态为 {state},只有未用的票据可以作废或交回",
+                               "Receipt {number} is {state}: only an unused receipt can be voided or returned"),
+    "collect_before_acceptance": T("{order} 尚未经业主验收签字,不能收费(办法三(二)2)",
+                                   "{order} has not been accepted by the resident: no fee before acceptance ("
+                                   "procedure 3.2.2)"),
+    "receipt_holder": T("票据 {number} 发给了 {holder},不是 {staff},也不在客服部",
+                        "Receipt {number} was issued to {holder}, not to {staff} or customer service"),
+    "rework_free": T("{order} 是返修单,无偿返修,不能收费 {amount}(办法三(二)3)",
+                     "{order} is a rework order: rework is free, {amount} cannot be collected (procedure 3.2.3)"),
+    "amount_differs": T("{order} 约定费用 {fee},实收 {amount} 不同,请用 --reason 说明",
+                        "{order}: {amount} differs from the agreed fee {fee}; give --reason"),
+    "already_collected": T("{order} 已用票据 {receipt} 收费", "{order} was already collected on receipt {receipt}"),
+    "not_cashier": T("{staff} 不是财务部出纳,不能接收现金", "{staff} is not a finance cashier: cash goes to finance"),
+    "handover_empty": T("交款必须列出票据号", "A handover lists the receipts it covers"),
+    "handover_duplicate": T("票据号重复:{numbers}", "Receipts listed twice: {numbers}"),
+    "handover_not_cash": T("票据 {number} 不是已收现金的票据", "Receipt {number} is not a cash collection"),
+    "handover_not_collector": T("票据 {number} 不是 {staff} 收的款", "Receipt {number} was not collected by {staff}"),
+    "handover_already": T("票据 {number} 的现金已上交", "The cash of receipt {number} has already been handed over"),
+    "callback_before_acceptance": T("{order} 尚未验收,不能回访",
+                                    "{order} has not been accepted yet: no callback before acceptance"),
+    "no_callback_owed": T("{order} 没有待办的回访", "{order} has no callback owed"),
+    "report_department": T("部门记录只属于工程部或保洁部,不是 {department}",
+                           "A department report belongs to engineering or cleaning, not {department}"),
+    "report_by": T("{staff} 不属于{department_zh},不能记录该部门的工作",
+                   "{staff} is not in {department}: cannot record that department's work"),
+    # monthly tally
+    "tally_bad_month": T("月份格式不对:{value}(应为 YYYY-MM,如 2026-10)",
+                         "Malformed month {value!r}: use YYYY-MM, e.g. 2026-10"),
+    "tally_month_not_over": T("{month} 还没有结束,月度汇总只能在月末之后生成",
+                              "{month} is not over yet: a month is tallied only after its last day"),
+    # ledger import (models/ledger_import.py)
+    "import_missing_columns": T("工作表 {sheet} 缺少必填列:{columns}。整个文件未导入(0 行),请补上这些列后重新导入。",
+                                "Sheet {sheet} lacks the required column(s) {columns_en}: nothing was imported "
+                                "(0 rows); add them and import again."),
+    "import_unknown_kind": T("看不出 {file} 是哪一类台账,请用 --kind 指定({kinds})",
+                             "Cannot tell which kind of ledger {file} is: give --kind ({kinds})"),
+    "import_no_sheets": T("{file} 里没有可导入的工作表(工作表名应为:{kinds})",
+                          "{file} has no sheet to import (sheet names: {kinds})"),
+    "import_unsupported": T("不支持的文件类型:{file}(只支持 .xlsx 和 .csv)",
+                            "Unsupported file {file}: .xlsx or .csv only"),
+    "import_unreadable": T("无法读取 {file}({error})", "Cannot read {file} ({error})"),
+    "import_encoding": T("{file} 的编码既不是 UTF-8 也不是 GBK,请另存为 UTF-8 CSV",
+                         "{file} is neither UTF-8 nor GBK: save it as UTF-8 CSV"),
+    "import_required": T("{column}不能为空", "{column_en} is empty"),
+    "import_bad_time": T("时间看不懂:{value}(应写成 2026-10-03 14:05 或 2026/10/3 14:05)",
+                         "Cannot read the time {value!r}: write 2026-10-03 14:05 or 2026/10/3 14:05"),
+    "import_bad_amount": T("金额看不懂:{value}(应为数字,如 80、80.00、¥80)",
+                           "Cannot read the amount {value!r}: write a number such as 80, 80.00 or ¥80"),
+    "import_date_only": T("只有日期没有时间:{value}(请写到几点几分,如 2026-10-03 14:05)",
+                          "{value!r} is a date without a time: write e.g. 2026-10-03 14:05"),
+    "import_negative": T("金额不能为负数:{value}", "An amount cannot be negative: {value}"),
+    "import_bad_choice": T("{column}填的是 {value},看不懂(可填:{choices})",
+                           "{column_en} {value!r} is not one of: {choices}"),
+    "import_unknown_staff": T("员工名单里没有 {value}(请填工号或姓名,或先导入员工表)",
+                              "No staff member {value} (give a staff code or name, or import the staff sheet first)"),
+    "import_ambiguous_staff": T("姓名 {value} 对应多名员工({codes}),请改填工号",
+                                "{value} is the name of several staff members ({codes}): give the staff code"),
+    "import_unknown_office": T("找不到服务处 {value}", "No office {value}"),
+    "import_bad_office": T("找不到服务处 {value!r},它也不是合格的服务处代码({pattern})",
+                           "No office {value!r}, and it is not a well-formed office code ({pattern})"),
+    "import_office_needed": T("请填写服务处,或导入时用 --office 指定", "Give the office column, or --office"),
+    "import_unknown_ref": T("找不到{what} {ref}(文件里和系统中都没有)",
+                            "No {what_en} {ref} in the file or in the ledger"),
+    "import_receipt_used": T("收据号 {number} 已用于通知单 {order},同一张收据不能用两次",
+                             "Receipt {number} was already used for work order {order}: a receipt is used once"),
+    "import_database_refused": T("数据库拒收这一行({error}):请检查各列的长度和内容",
+                                 "The database refused this row ({error}): check its values' length and content"),
+    # the import's limits (models/ledger_import.py MAX_*; docs/import.md "Limits")
+    "import_too_big": T("{file} 有 {size},超过导入上限 {limit}。整个文件未导入(0 行),请拆成几个文件后分别导入",
+                        "{file} is {size}, over the import limit of {limit}: nothing was imported (0 rows); split "
+                        "it into several files"),
+    "import_too_big_unzipped": T("{file} 解压后有 {size},超过上限 {limit}(不像正常的工作簿)。整个文件未导入(0 行)",
+                                 "{file} unzips to {size}, over the limit of {limit} (not an ordinary workbook): "
+                                 "nothing was imported (0 rows)"),
+    "import_too_many_rows": T("{sheet} 有 {rows} 行,超过上限 {limit} 行。整个文件未导入(0 行),请拆成几个文件后分别导入",
+                              "{sheet} has {rows} rows, over the limit of {limit}: nothing was imported (0 rows); "
+                              "split it into several files"),
+    "import_sheet_too_big": T("工作表 {sheet} 用到了单元格 {last},超过上限(最多 {rows} 行、{columns} 列即到 {last_column} 列)。"
+                              "整个文件未导入(0 行),请删掉数据以外的单元格(Ctrl+End 可找到最后一个单元格)后重新导入",
+                              "Sheet {sheet} uses cell {last}, beyond the limit of {rows} rows and {columns} columns "
+                              "(up to column {last_column}): nothing was imported (0 rows); delete the cells beyond "
+                              "your data (Ctrl+End finds the last one) and import again"),
+    "import_sheet_sparse": T("工作表 {sheet} 的单元格铺到 {last}({grid} 格),实际只有 {cells} 格有内容。整个文件未导入(0 行),"
+                             "请删掉数据以外的单元格(Ctrl+End 可找到最后一个单元格)后重新导入",
+                             "Sheet {sheet} spreads to {last} ({grid} cells) but holds only {cells}: nothing was "
+                             "imported (0 rows); delete the cells beyond your data (Ctrl+End finds the last one) "
+                             "and import again"),
+    "import_cell_too_long": T("{sheet} 第 {line} 行 {column} 列的单元格有 {length} 个字符,超过上限 {limit}。"
+                              "整个文件未导入(0 行)",
+                              "{sheet} line {line} column {column}: the cell holds {length} characters, over the "
+                              "limit of {limit}: nothing was imported (0 rows)"),
+    "import_cell_too_long_csv": T("{sheet} 第 {line} 行有一个单元格超过 {limit} 个字符的上限。整个文件未导入(0 行)",
+                                  "{sheet} line {line}: a cell is longer than the limit of {limit} characters: "
+                                  "nothing was imported (0 rows)"),
+    "import_bad_csv": T("{file} 第 {line} 行无法读取({error})。整个文件未导入(0 行)",
+                        "Cannot read {file} at line {line} ({error}): nothing was imported (0 rows)"),
+    # the demo (commands/demo.py)
+    "demo_exists": T("数据库 {database} 里已经有台账(也许是上次的演示):演示只在空数据库里生成。"
+                     "删除数据目录(默认 ./var)或设置 BIANMIN_DATA_DIR 换一个目录后重试",
+                     "The database {database} already holds a ledger (perhaps an earlier demo): the demo builds "
+                     "into an empty database only. Remove the data folder (./var by default) or set "
+                     "BIANMIN_DATA_DIR to another folder, and run it again"),
+    # opening the ledger database (models/ledger/db.py open_ledger)
+    "ledger_not_migrated": T("账本数据库 {url} 不存在或尚未建表:请先运行 bianmin db upgrade",
+                             "The ledger database {url} is missing or has no tables yet: run `bianmin db upgrade` "
+                             "first"),
+    "ledger_old_schema": T("账本数据库 {url} 的结构版本是 {revision},本程序需要 {head}:请运行 bianmin db upgrade",
+                           "The ledger database {url} is at schema revision {revision}, this bianmin needs {head}: "
+                           "run `bianmin db upgrade`"),
+    "ledger_no_database": T("数据库 {url} 不存在:请先创建(createdb),再运行 bianmin db upgrade",
+                            "The database {url} does not exist: create it (createdb), then run `bianmin db upgrade`"),
+    "ledger_unreachable": T("无法使用账本数据库 {url}:{reason}", "Cannot use the ledger database {url}: {reason}"),
+    "ledger_bad_url": T("数据库地址无法使用(BIANMIN_DATABASE_URL):{url}:{reason}",
+                        "Unusable database URL (BIANMIN_DATABASE_URL) {url}: {reason}"),
+
+    # == the command line (commands/): "cli.<command>.<what>" =====================================================
+    # -- shared by several commands (commands/*.py)
+    "cli.office": T("服务处", "Office"),
+    "cli.status": T("状态", "Status"),
+    "cli.kind": T("类别", "Kind"),
+    "cli.due": T("到期", "Due"),
+    "cli.overdue_min": T("逾期(分钟)", "Overdue (min)"),
+    "cli.alerts_summary": T("新增提醒 {new} 条,仍未解决 {seen_again} 条,已解决 {resolved} 条",
+                            "{new} new alert(s) queued, {seen_again} still open, {resolved} resolved"),
+    "cli.prefect": T("Prefect:{where}", "Prefect: {where}"),
+    "cli.run_failed": T("{name} 运行失败:{message}", "{name} failed: {message}"),
+    "cli.bad_time": T("时间格式不对:{value!r}(应为 ISO 格式,如 2026-10-03T14:05)",
+                      "Malformed time {value!r}: use ISO format, e.g. 2026-10-03T14:05"),
+    "cli.bad_day": T("日期格式不对:{value!r}(应为 YYYY-MM-DD,如 2026-10-08)",
+                     "Malformed day {value!r}: use YYYY-MM-DD, e.g. 2026-10-08"),
+    "cli.could_not_run": T("{name} 无法运行:{error}", "{name} could not run: {error}"),
+    "cli.yes": T("是", "yes"),
+    "cli.no": T("否", "no"),
+    # -- usage errors (commands/cli.py)
+    "cli.usage.aborted": T("已取消", "Aborted"),
+    "cli.usage.argument": T("第 {number} 个参数", "argument {number}"),
+    "cli.usage.too_long": T("{name} 太长:{length} 个字符,最多 {limit} 个",
+                            "{name} is too long: {length} characters, at most {limit}"),
+    "cli.usage.control_character": T("{name} 含有控制字符 {char},不予受理", "{name} holds a control character {char}: refused"),
+    "cli.usage.bad_argument": T("{where}:参数错误:{problem}(--help 查看用法)", "{where}: {problem} (see --help)"),
+    # -- bianmin alerts (commands/alerts.py)
+    "cli.alerts.all_offices": T("全部服务处", "all offices"),
+    "cli.alerts.key": T("编号", "Key"),
+    "cli.alerts.lv": T("级", "Lv"),
+    "cli.alerts.tag": T("通知", "Tag"),
+    "cli.alerts.tries": T("尝试", "Tries"),
+    "cli.alerts.last_seen": T("最近发现", "Last seen"),
+    "cli.alerts.no_open_alert": T("没有未解除的提醒:{key}", "No open alert with key {key}"),
+    "cli.alerts.silence_ends_first": T("静默结束时间必须晚于开始时间", "The silence must end after it starts"),
+    "cli.alerts.silence_reason_needed": T("请说明静默原因", "Give a reason for the silence"),
+    "cli.alerts.until": T("至", "Until"),
+    "cli.alerts.by": T("设置人", "By"),
+    "cli.alerts.reason": T("原因", "Reason"),
+    "cli.alerts.alerts": T("提醒({count} 条)", "Alerts ({count})"),
+    "cli.alerts.acknowledged": T("已确认 {key}({count} 条通知),{by}", "Acknowledged {key} ({count} row(s)) by {by}"),
+    "cli.alerts.silenced": T("已静默 {kind}({where})至 {ends},{by}:{reason}",
+                             "Silenced {kind} ({where}) until {ends} by {by}: {reason}"),
+    "cli.alerts.active_silences": T("生效中的静默", "Active silences"),
+    # an alert's status (the outbox's states)
+    "cli.alerts.status.pending": T("待发送", "pending"),
+    "cli.alerts.status.sent": T("已发送", "sent"),
+    "cli.alerts.status.resolved": T("已解除", "resolved"),
+    "cli.alerts.status.acked": T("已确认", "acked"),
+    "cli.alerts.status.silenced": T("已静默", "silenced"),
+    # -- bianmin run cash (commands/cash.py)
+    "cli.cash.handover": T("交款 {handover}:应交 {covered},实点 {counted}",
+                           "handover {handover}: receipts {covered}, counted {counted}"),
+    "cli.cash.finding": T("类别", "Finding"),
+    "cli.cash.holder": T("经手人", "Holder"),
+    "cli.cash.receipts_orders": T("票据 / 单号", "Receipts / orders"),
+    "cli.cash.amount": T("金额", "Amount"),
+    "cli.cash.collector": T("经手人", "Collector"),
+    "cli.cash.department": T("部门", "Department"),
+    "cli.cash.cash": T("现金", "Cash"),
+    "cli.cash.electronic": T("电子支付", "Electronic"),
+    "cli.cash.handed_over": T("已交财务", "Handed over"),
+    "cli.cash.outstanding": T("未交现金", "Outstanding"),
+    "cli.cash.day_off": T("现金检查 {day}:休息日,不做检查;未解决的提醒保持不变。",
+                          "Cash check {day}: a day off, nothing evaluated; open findings stay open."),
+    "cli.cash.title": T("现金检查 {day}(截至 {when})", "Cash check {day} (as of {when})"),
+    "cli.cash.nothing_found": T("现金检查 {day}(截至 {when}):没有发现问题。", "Cash check {day} (as of {when}): nothing found."),
+    "cli.cash.money_by_collector": T("{day} 收款与交款(按经手人)", "{day} money by collector"),
+    "cli.cash.total": T("合计({collectors} 人)", "total ({collectors})"),
+    "cli.cash.replay": T("回放:提醒表已有更晚的现金检查结果,本次只显示、不写入提醒。",
+                         "Replay: the outbox already holds a later cash check; shown only, no alerts recorded."),
+    # -- bianmin config (commands/config.py)
+    "cli.config.no_apprise": T("未设置 apprise 配置:提醒写入 {folder}/*.txt",
+                               "No apprise config: alerts are written to {folder}/*.txt"),
+    "cli.config.test_title": T("【便民】测试消息", "[bianmin] test message"),
+    "cli.config.test_body": T("这是发往 {tag} 的测试消息,收到即说明通知渠道配置正确。",
+                              "A test message for {tag}: if you read this, the channel works."),
+    "cli.config.tag_without_url": T("配置错误:路由用到的标签 {tag} 在 apprise 配置中没有地址",
+                                    "Configuration error: routed tag {tag} has no URL in the apprise config"),
+    "cli.config.open_permissions": T("警告:apprise 配置 {path} 的权限是 {mode},同组或其他用户可以读取其中的密码和令牌;请运行 chmod 600 {path}",
+                                     "Warning: the apprise config {path} is {mode}, open to group or others, and it "
+                                     "holds passwords and tokens: run chmod 600 {path}"),
+    "cli.config.effective_settings": T("生效配置", "Effective settings"),
+    "cli.config.value": T("值", "value"),
+    "cli.config.test_not_delivered": T("测试消息未送达", "The test message was not delivered"),
+    "cli.config.tag": T("标签", "Tag"),
+    "cli.config.urls": T("地址(已隐藏密钥)", "URLs (secrets hidden)"),
+    "cli.config.routed": T("路由使用", "Routed"),
+    "cli.config.skipped_entry": T("apprise 配置有无法加载的条目:{line}", "apprise skipped an entry: {line}"),
+    "cli.config.apprise_config": T("apprise 配置 {path}", "apprise config {path}"),
+    "cli.config.test_failed": T("测试消息发送失败({tag}):{error}", "Test message to {tag} failed: {error}"),
+    "cli.config.test_sent": T("测试消息已发送到 {tag}", "Test message sent to {tag}"),
+    # -- bianmin desk (commands/desk.py)
+    "cli.desk.issued": T("已开通知单 {order}({department},{worker},{sched})",
+                         "Work order {order} issued ({department}, {worker}, {sched})"),
+    "cli.desk.completed": T("{order} 已完工", "{order} completed"),
+    "cli.desk.accepted": T("{order} 已验收({signed_by} 签字),{callback_due} 前回访",
+                           "{order} accepted (signed {signed_by}); callback due {callback_due}"),
+    "cli.desk.receipts_issued": T("票据 {first}–{last}({count} 张)已发给 {to}",
+                                  "Receipts {first}–{last} ({count}) issued to {to}"),
+    "cli.desk.report_recorded": T("已记录部门工作 {report}", "Department report {report} recorded"),
+    "cli.desk.callback_rework": T("{order} 回访:不满意;已开无偿返修单 {rework_order}",
+                                  "{order} callback: unsatisfied; free rework order {rework_order}"),
+    "cli.desk.callback": T("{order} 回访:{outcome}", "{order} callback: {outcome}"),
+    "cli.desk.conflict": T("与已有记录冲突,请重试:{name}", "Conflicts with an existing record, please retry: {name}"),
+    "cli.desk.registered": T("已登记 {request},约定费用 {agreed_fee} 元{due}",
+                             "Registered {request}, agreed fee {agreed_fee}{due}"),
+    "cli.desk.reply_due": T(";{due} 前回复", "; reply due {due}"),
+    "cli.desk.replied": T("{request} 已回复", "{request} replied"),
+    "cli.desk.replied_late": T("{request} 已回复,已超时", "{request} replied (late)"),
+    "cli.desk.receipt_voided": T("票据 {number} 已作废", "Receipt {number} voided"),
+    "cli.desk.receipt_returned": T("票据 {number} 已交回", "Receipt {number} returned"),
+    "cli.desk.collected": T("{order} 收费 {amount} 元({method}),票据 {receipt}{due}",
+                            "{order}: {amount} collected ({method}) on receipt {receipt}{due}"),
+    "cli.desk.cash_due": T(";现金须于 {due} 前交财务", "; cash due at finance by {due}"),
+    "cli.desk.handover": T("交款 {handover}:应交 {declared} 元,实点 {counted} 元{short}",
+                           "Handover {handover}: declared {declared}, counted {counted}{short}"),
+    "cli.desk.short_by": T(",短款 {shortfall} 元", ", short by {shortfall}"),
+    # -- bianmin orders show (commands/desk.py)
+    "cli.story.registered": T("  {received_at} {received_by} 登记:{resident},{address},{phone};{category}:"
+                              "{description};约定 {agreed_fee} 元",
+                              "  {received_at} registered by {received_by}: {resident}, {address}, {phone}; "
+                              "{category}: {description}; agreed fee {agreed_fee}"),
+    "cli.story.at": T("时间", "at"),
+    "cli.story.actor": T("操作人", "actor"),
+    "cli.story.action": T("操作", "action"),
+    "cli.story.entity": T("对象", "entity"),
+    "cli.story.rework_order": T("返修单(返修自 {rework_of})", "rework order (of {rework_of})"),
+    "cli.story.work_order": T("通知单", "work order"),
+    "cli.story.rework": T(",返修单 {rework_order}", ", rework {rework_order}"),
+    "cli.story.audit_trail": T("操作记录", "Audit trail"),
+    "cli.story.callback_done": T("回访 {order}:{done_at} {done_by} {outcome}{note}{after}(应于 {due_at} 前)",
+                                 "Callback {order}: {done_at} {done_by} {outcome}{note}{after} (due {due_at})"),
+    "cli.story.callback_owed": T("回访 {order}:待办,应于 {due_at} 前", "Callback {order}: owed by {due_at}"),
+    "cli.story.request_phone": T("登记 {number}({office},来电)", "Request {number} ({office}, phone)"),
+    "cli.story.request_walk_in": T("登记 {number}({office},来访)", "Request {number} ({office}, walk_in)"),
+    "cli.story.replied": T("  回复:{replied_at} {replied_by}", "  replied: {replied_at} {replied_by}"),
+    "cli.story.not_replied": T("未回复", "not yet"),
+    "cli.story.order": T("{kind} {number}:{department},{worker},费用 {fee} 元",
+                         "{kind} {number}: {department}, {worker}, fee {fee}"),
+    "cli.story.order_times": T("  开单 {issued_at},约定 {scheduled_for},完工 {completed_at},验收 {accepted_at} {accepted_by}",
+                               "  issued {issued_at}, scheduled {scheduled_for}, completed {completed_at}, accepted "
+                               "{accepted_at} {accepted_by}"),
+    "cli.story.no_time": T("—", "-"),
+    "cli.story.receipt": T("票据 {number}:{order} 收 {amount} 元({method}),{collected_at} {collected_by},{state}{why};交款 "
+                           "{handover}",
+                           "Receipt {number}: {order} {amount} ({method}) {collected_at} by {collected_by}, "
+                           "{state}{why}; handover {handover}"),
+    "cli.story.not_handed_over": T("未交", "not yet"),
+    "cli.story.handover": T("交款 {number}:{handed_by} → {cashier},{handed_at},应交 {declared},实点 {counted}",
+                            "Handover {number}: {handed_by} -> {cashier}, {handed_at}, declared {declared}, counted "
+                            "{counted}"),
+    "cli.story.confirmed": T(",财务已确认", ", confirmed by finance"),
+    # -- bianmin demo (commands/demo.py)
+    "cli.demo.built": T("演示月份 {month}:服务处 {offices},种子 {seed},数据库 {database}",
+                        "Demo month {month}: offices {offices}, seed {seed}, database {database}"),
+    "cli.demo.list_sep": T("、", ", "),
+    "cli.demo.figures": T("  通知单 {orders} 张,验收 {accepted} 单,收据 {receipts} 张(现金 ¥{revenue_cash},电子支付 "
+                          "¥{revenue_electronic}),返修 {rework} 单,电话登记 {phone_requests} 个",
+                          "  {orders} work orders, {accepted} accepted, {receipts} receipts (cash ¥{revenue_cash}, "
+                          "e-payment ¥{revenue_electronic}), {rework} reworks, {phone_requests} phone requests"),
+    "cli.demo.planted": T("预设问题与月末检查结果", "Planted problems, as found at the month's end"),
+    "cli.demo.problem": T("问题", "problem"),
+    "cli.demo.office": T("服务处", "office"),
+    "cli.demo.reference": T("编号", "reference"),
+    "cli.demo.alerts": T("提醒", "alerts"),
+    "cli.demo.sent_to": T("发给", "sent to"),
+    "cli.demo.report_rows": T("报表", "report rows"),
+    "cli.demo.unexpected": T("未预设却被发现:", "Found but not planted: "),
+    "cli.demo.figures_title": T("报表数字与生成器自己的计数", "Report figures vs the generator's counts"),
+    "cli.demo.figure": T("指标", "figure"),
+    "cli.demo.generator": T("生成器", "generator"),
+    "cli.demo.report": T("报表", "report"),
+    "cli.demo.delivered": T("提醒:已发送 {sent} 份汇总到 {to}", "Alerts: {sent} digest message(s) delivered to {to}"),
+    "cli.demo.report_file": T("报表:{path}", "Report: {path}"),
+    "cli.demo.all_found": T("每个预设问题都恰好被发现一次,报表数字与生成器一致。",
+                            "Every planted problem was found exactly once and the figures agree."),
+    "cli.demo.missed": T("有预设问题未被发现或被重复发现,见上表。", "Something planted was missed or found twice: see above."),
+    # -- bianmin import (commands/imports.py)
+    "cli.imports.file_needed": T("请给出要导入的文件,或用 --template 生成模板", "Give the file to import, or --template PATH"),
+    "cli.imports.template_written": T("导入模板已写入:{path}", "Import template written to {path}"),
+    "cli.imports.title": T("导入 {file}", "Import of {file}"),
+    "cli.imports.dry_run": T("(试导入:未写入)", " (dry run: nothing written)"),
+    "cli.imports.sheet": T("工作表", "sheet"),
+    "cli.imports.kind": T("类别", "kind"),
+    "cli.imports.rows": T("行数", "rows"),
+    "cli.imports.kept": T("导入", "kept"),
+    "cli.imports.present": T("已存在", "already present"),
+    "cli.imports.rejected": T("退回", "rejected"),
+    "cli.imports.ignored_sheets": T("未导入的工作表(不是台账):", "Sheets ignored (not a ledger kind): "),
+    "cli.imports.more_rejects": T("  ... {count} 行未列出", "  ... {count} more"),
+    "cli.imports.rejects_file": T("退回的行已写入 {path},改正后直接导入该文件即可。",
+                                  "Rejected rows written to {path}: correct them there and import that file."),
+    # -- bianmin run (commands/run.py)
+    "cli.run.digests_sent": T("已发送 {sent} 份汇总,{failed} 份发送失败(稍后重试)",
+                              "{sent} digest(s) sent, {failed} failed (they are retried later)"),
+    "cli.run.level": T("级别", "Level"),
+    "cli.run.order_request": T("单号", "Order / request"),
+    "cli.run.address": T("地址", "Address"),
+    "cli.run.resident": T("业主", "Resident"),
+    "cli.run.phone": T("电话", "Phone"),
+    "cli.run.holder": T("经办人", "Holder"),
+    "cli.run.to": T("通知", "To"),
+    "cli.run.field": T("项目", "Field"),
+    "cli.run.value": T("值", "Value"),
+    "cli.run.title": T("{flow}:截至 {as_of}(按 {judged_at} 判定)", "{flow} as of {as_of} (judged at {judged_at})"),
+    "cli.run.replay": T("回放:提醒表已有更晚时刻的检查结果,本次只报告,不写入",
+                        "Replay: the outbox already holds a later run; reported only, nothing recorded"),
+    "cli.run.tags_suffix": T(":{tags}", ": {tags}"),
+    # -- bianmin office/staff/price/db (commands/setup.py)
+    "cli.setup.office_added": T("已添加服务处 {office}", "Office {office} added"),
+    "cli.setup.community_added": T("已添加小区 {community}", "Community {community} added"),
+    "cli.setup.staff_member_added": T("已添加员工 {staff}({dept}/{role})", "Staff member {staff} added ({dept}/{role})"),
+    "cli.setup.price": T("价目 {price}:{category} {fee} 元", "Price {price}: {category} {fee}"),
+    "cli.setup.db_current": T("数据库已是最新结构(版本 {revision}):{shown}", "Database at schema revision {revision}: {shown}"),
+    # -- bianmin tally (commands/tally.py)
+    "cli.tally.month": T("月份", "Month"),
+    "cli.tally.version": T("版本", "Version"),
+    "cli.tally.sent": T("已发送", "Sent"),
+    "cli.tally.findings": T("问题数", "Findings"),
+    "cli.tally.file": T("文件", "File"),
+    "cli.tally.nothing_to_report": T("没有需要汇总的月份(各月均已生成报表)。", "No month to report: every month has its report."),
+    "cli.tally.monthly_tally": T("月度汇总", "Monthly tally"),
+    "cli.tally.send_busy": T("另一运行正在发送", "being sent by another run"),
+    "cli.tally.group": T("全集团", "group"),
+    "cli.tally.send_failed": T("发送失败,下次重试", "failed, retried next run"),
+    "cli.tally.sent_before": T("此前已发送", "sent before"),
+    # -- the monthly tally's outcome per report
+    "cli.tally.status.new": T("新报表", "new"),
+    "cli.tally.status.new-version": T("新版本", "new version"),
+    "cli.tally.status.unchanged": T("无变化", "unchanged"),
+    "cli.tally.status.concurrent": T("另一运行已生成", "made by a concurrent run"),
+    "cli.tally.status.pending": T("补发未发出的报表", "unsent report retried"),
+
+    # == alert digests (notifications/templates/alert_digest.*.j2): "digest.*" =====================================
+    # the plain-text digest (alert_digest.txt.j2); a leading space is part of the words where zh_CN has none
+    "digest.critical": T("严重", "CRITICAL"),
+    "digest.warning": T("警告", "WARNING"),
+    "digest.notice": T("提示", "NOTICE"),
+    "digest.escalated": T("({level}级升级)", " (escalated, level {level})"),
+    "digest.days_hours": T("{days}天{hours}小时", "{days} d {hours} h"),
+    "digest.hours_minutes": T("{hours}小时{minutes}分", "{hours} h {minutes} min"),
+    "digest.minutes": T("{minutes}分钟", "{minutes} min"),
+    "digest.title": T("【便民提醒】{tag}:{total} 条待处理", "[bianmin] {tag}: {total} open"),
+    "digest.title_counts": T("(严重 {critical}、警告 {warning}、提示 {notice})",
+                             " ({critical} critical, {warning} warning, {notice} notice)"),
+    "digest.title_resolved": T(",{resolved} 条已解除", ", {resolved} resolved"),
+    "digest.header": T("截至 {as_of},以下事项需要 {tag} 处理(按严重程度、时长排序):",
+                       "As of {as_of}, for {tag} (most severe and oldest first):"),
+    "digest.reminder": T(" (再次提醒)", " (reminder)"),
+    "digest.office": T("服务处 {office}", "office {office}"),
+    "digest.resident": T("业主 {resident} {phone}", "resident {resident} {phone}"),
+    "digest.overdue_by": T("已逾期 {duration}", "overdue by {duration}"),
+    "digest.due": T("(应于 {due_at} 前)", " (due {due_at})"),
+    "digest.held_by": T("责任人 {holder}", "held by {holder}"),
+    "digest.worker": T("施工人员 {worker}", "worker {worker}"),
+    "digest.amount": T("金额 ¥{amount}", "amount CNY {amount}"),
+    "digest.receipts": T("票据 {receipts}", "receipts {receipts}"),
+    "digest.list_sep": T("、", ", "),
+    "digest.key": T("编号 {key}", "key {key}"),
+    "digest.resolved_line": T("✔ 已解除:{label} {number}", "✔ resolved: {label} {number}"),
+    "digest.resolved_office": T("(服务处 {office})", " (office {office})"),
+    "digest.resolved_header": T("已解除:", "Resolved:"),
+    "digest.footer": T("确认收到:bianmin alerts ack <编号> --by <姓名>",
+                       "To acknowledge: bianmin alerts ack <key> --by <name>"),
+    "digest.truncated": T("…(已截断)", "… (truncated)"),
+    # the Markdown digest (alert_digest.md.j2), where its words differ from the plain text's
+    "digest.md.heading": T("便民提醒", "bianmin alerts"),
+    "digest.md.as_of": T("截至 {as_of}(按严重程度、时长排序)", "As of {as_of} (most severe and oldest first)"),
+    "digest.md.reminder": T("(再次提醒)", " (reminder)"),
+    "digest.md.overdue": T("已逾期 {duration}", "overdue {duration}"),
+    "digest.md.worker": T("施工 {worker}", "worker {worker}"),
+    "digest.md.amount": T("¥{amount}", "CNY {amount}"),
+    "digest.md.resolved": T("已解除", "resolved"),
+    "digest.md.resolved_header": T("已解除", "Resolved"),
+    "digest.md.footer": T("确认收到:`bianmin alerts ack <编号> --by <姓名>`",
+                          "To acknowledge: `bianmin alerts ack <key> --by <name>`"),
+
+    # == the monthly report (notifications/report.py and its templates): "report.*" =============================
+    # the workbook's sheet names, headers and words (notifications/report.py word())
+    "report.summary": T("汇总", "Summary"),
+    "report.departments": T("部门", "Departments"),
+    "report.workers": T("人员", "Workers"),
+    "report.findings": T("问题清单", "Findings"),
+    "report.callbacks": T("回访与返修", "Callbacks & rework"),
+    "report.changes": T("自v{version}以来的变化", "Changes since v{version}"),
+    "report.month": T("月份", "Month"),
+    "report.office": T("服务处", "Office"),
+    "report.group": T("全集团", "Group"),
+    "report.version": T("版本", "Version"),
+    "report.metric": T("指标", "Metric"),
+    "report.this_month": T("本月", "This month"),
+    "report.previous_month": T("上月", "Previous month"),
+    "report.change": T("变化", "Change"),
+    "report.department": T("部门", "Department"),
+    "report.worker_code": T("工号", "Staff code"),
+    "report.worker": T("姓名", "Name"),
+    "report.kind": T("类别", "Kind"),
+    "report.count": T("数量", "Count"),
+    "report.order": T("通知单号", "Order"),
+    "report.reference": T("单据", "Reference"),
+    "report.occurred_at": T("发生时间", "When"),
+    "report.amount": T("金额", "Amount"),
+    "report.expected": T("应收/申报", "Expected"),
+    "report.detail": T("说明", "Detail"),
+    "report.rework_of": T("原单号", "Rework of"),
+    "report.due_at": T("应回访时间", "Due"),
+    "report.done_at": T("回访时间", "Done"),
+    "report.outcome": T("结果", "Outcome"),
+    "report.on_time": T("按时", "On time"),
+    "report.rework_order": T("返修单号", "Rework order"),
+    "report.yes": T("是", "yes"),
+    "report.no": T("否", "no"),
+    "report.total": T("合计", "Total"),
+    "report.section": T("部分", "Section"),
+    "report.item": T("项目", "Item"),
+    "report.before": T("之前", "Before"),
+    "report.after": T("之后", "After"),
+    "report.added": T("新增", "added"),
+    "report.removed": T("已消除", "removed"),
+    "report.no_changes": T("无变化", "no changes"),
+    "report.satisfied": T("满意", "satisfied"),
+    "report.unsatisfied": T("不满意", "unsatisfied"),
+    "report.unreachable": T("未联系上", "unreachable"),
+    # its headline figures (notifications/report.py METRICS), in the workbook and the email
+    "report.metric.orders": T("派单数", "Orders"),
+    "report.metric.completed": T("完工数", "Completed"),
+    "report.metric.on_time_rate": T("按时完工率", "On-time rate"),
+    "report.metric.accepted": T("验收数", "Accepted"),
+    "report.metric.receipts": T("收费票据数", "Receipts"),
+    "report.metric.revenue_cash": T("现金收入", "Revenue cash"),
+    "report.metric.revenue_electronic": T("电子支付收入", "Revenue electronic"),
+    "report.metric.revenue": T("收入合计", "Revenue total"),
+    "report.metric.average_fee": T("平均收费", "Average fee"),
+    "report.metric.phone_requests": T("来电数", "Phone requests"),
+    "report.metric.reply_rate": T("10分钟回复率", "Replied in 10 min"),
+    "report.metric.callbacks_due": T("应回访数", "Callbacks due"),
+    "report.metric.callback_on_time_rate": T("按时回访率", "Callback on-time rate"),
+    "report.metric.satisfaction_rate": T("满意率", "Satisfaction rate"),
+    "report.metric.rework": T("返修数", "Rework"),
+    "report.metric.rework_rate": T("返修率", "Rework rate"),
+    "report.metric.findings": T("问题数", "Findings"),
+    # the email (report_title.txt.j2, report_email.html.j2); the HTML template escapes these itself
+    "report.title": T("便民有偿服务月度汇总 {month}:{office}(第{version}版)",
+                      "bianmin monthly tally {month}: {office} (v{version})"),
+    "report.email.intro": T("{office} {month} 便民有偿服务情况,已与财务部、工程部、保洁部(环境部)核对,按月末时点的台账统计。",
+                            "Paid convenience services of {office} in {month}, reconciled across customer service, "
+                            "finance,\nengineering and cleaning, as the ledger stood at the end of the month."),
+    "report.email.version_changes": T("本件为第{version}版:与第{previous_version}版相比有 {changes} 处变化,详见工作簿最后一页。",
+                                      "This is version {version}: {changes} change(s) since v{previous_version}, "
+                                      "listed on the workbook's last sheet."),
+    "report.email.headline": T("主要指标", "Headline figures"),
+    "report.email.figure": T("指标", "Figure"),
+    "report.email.previous_month": T("上月", "Previous month"),
+    "report.email.findings_total": T("核对问题:{total} 项", "Findings: {total}"),
+    "report.email.kind": T("类别", "Kind"),
+    "report.email.count": T("数量", "Count"),
+    "report.email.no_findings": T("无:各方记录一致。", "None: every view agrees."),
+    "report.email.by_department": T("分部门", "By department"),
+    "report.email.department": T("部门", "Department"),
+    "report.email.accepted": T("验收数", "Accepted"),
+    "report.email.revenue": T("收入", "Revenue"),
+    "report.email.satisfaction": T("满意率", "Satisfaction"),
+    "report.email.callbacks_on_time": T("按时回访率", "Callbacks on time"),
+    "report.email.findings": T("问题数", "Findings"),
+    "report.email.by_office": T("分服务处", "By office"),
+    "report.email.office": T("服务处", "Office"),
+    "report.email.chart_alt": T("各部门收入与满意率", "Revenue and satisfaction by department"),
+    "report.email.chart_attached": T("各部门收入与满意率图见附件({chart_name})。",
+                                     "The chart of revenue and satisfaction by department is attached ({chart_name})."),
+    "report.email.workbook": T("附件为工作簿 {workbook_name}(汇总、部门、人员、问题清单、回访与返修)。存放位置:{workbook}",
+                               "The workbook {workbook_name} is attached (summary, departments, workers, findings, "
+                               "callbacks & rework).\nIt is kept at: {workbook}"),
+    # the chart (notifications/report.py write_chart); English where no CJK font is installed
+    "report.chart.revenue": T("收入 (元)", "Revenue (CNY)"),
+    "report.chart.satisfaction": T("满意率 %", "Satisfaction %"),
+    # a report path refused (notifications/report.py UnsafeReportPath)
+    "report.unsafe_office": T("服务处代码 {office!r} 不能用作报表文件夹名({pattern}):该服务处的报表未生成,请在台账中改正代码",
+                              "office code {office!r} cannot name a reports folder ({pattern}): its report was not "
+                              "written; correct the code in the ledger"),
+    "report.unsafe_path": T("拒绝写入 {path!r}:不在报表文件夹 {root} 之内",
+                            "refused to write {path!r}: it is outside the reports folder {root}"),
+
+    # == scheduled flows and the server: "flow.*" ================================================================
+    # the flows' log lines and ops messages (flows/cash.py, flows/tally.py, flows/hooks.py)
+    "flow.cash.day_off": T("现金检查 {day}:休息日,不做检查(未解决的提醒保持不变)",
+                           "cash-check {day}: a day off, nothing evaluated (open findings stay open)"),
+    "flow.cash.nothing": T("无", "nothing"),
+    "flow.cash.replayed": T("现金检查 {day} 回放(截至 {when}):{found};提醒表已有更晚的检查结果,本次不写入",
+                            "cash-check {day} replayed as of {when}: {found}; the outbox already holds a later check,"
+                            " nothing recorded"),
+    "flow.cash.summary": T("现金检查 {day}(截至 {when}):{found};新增提醒 {new} 条,仍未解决 {seen_again} 条,已解决 {resolved} 条",
+                           "cash-check {day} as of {when}: {found}; alerts {new} new, {seen_again} still open, "
+                           "{resolved} resolved"),
+    "flow.tally.nothing": T("月度汇总:没有需要汇总的月份", "monthly-tally: no month to report"),
+    "flow.tally.summary": T("月度汇总:{reports}", "monthly-tally: {reports}"),
+    "flow.tally.failed": T("{total} 份报表中 {failed} 份失败({names});其余 {done} 份已生成并发送;已通知 ops,下次运行重试",
+                           "{failed} of {total} report(s) failed ({names}); the other {done} were written and sent; "
+                           "ops was alerted and the next run retries them"),
+    "flow.failed_title": T("bianmin 流程失败:{flow}", "bianmin flow failed: {flow}"),
+    # bianmin serve and its local Prefect server (flows/serve.py)
+    "flow.serve.local_not_ready": T("本地 Prefect 服务器在 {startup_timeout:.0f} 秒内未就绪(日志 {log_path}):\n{tail}",
+                                    "The local Prefect server was not healthy within {startup_timeout:.0f} s (log "
+                                    "{log_path}):\n{tail}"),
+    "flow.serve.temporary_not_ready": T("临时 Prefect 服务器在 {startup_timeout:.0f} 秒内未就绪(日志 {log_path}):\n{tail}",
+                                        "The temporary Prefect server was not healthy within {startup_timeout:.0f} s "
+                                        "(log {log_path}):\n{tail}"),
+    "flow.serve.local_ready": T("本地 Prefect 服务器已就绪:{api_url}(界面 http://127.0.0.1:{port},状态目录 {prefect_home})",
+                                "Local Prefect server ready at {api_url} (UI http://127.0.0.1:{port}, state in "
+                                "{prefect_home})"),
+    "flow.serve.using_server": T("使用 Prefect 服务器 {url}", "Serving against the Prefect server at {url}"),
+    "flow.serve.port_in_use": T("端口 {port} 已被占用(可能已有 Prefect 服务器或其他程序在运行)。请改用 BIANMIN_PREFECT_PORT 指定空闲端口,或设置 "
+                                "PREFECT_API_URL 指向已有的服务器。",
+                                "Port {port} is already in use (a Prefect server or another program is running there)"
+                                ". Choose a free port with BIANMIN_PREFECT_PORT, or set PREFECT_API_URL to use an "
+                                "existing server."),
+    "flow.serve.local_stopped": T("本地 Prefect 服务器已停止", "Local Prefect server stopped"),
+    "flow.serve.local_exited": T("本地 Prefect 服务器启动失败(日志 {log_path}):\n{tail}",
+                                 "The local Prefect server exited during startup (log {log_path}):\n{tail}"),
+    "flow.serve.temporary_exited": T("临时 Prefect 服务器启动失败(退出码 {exit_code},日志 {log_path}):\n{tail}",
+                                     "The temporary Prefect server exited during startup (exit code {exit_code}, log "
+                                     "{log_path}):\n{tail}"),
+    # a year the holiday calendar lacks (models/calendar.py CalendarGap)
+    "calendar.gap": T("日历警告:{year} 年的调休上班日尚未录入日历数据,{year} 年的周末一律按休息日计算。请在日历覆盖文件({where})的 [working_days] 中加入 {year} "
+                      "年的调休上班日,并把 {year} 列入 complete_years。",
+                      "Calendar warning: the make-up working days (调休) of {year} are not in the calendar data; "
+                      "weekends of {year} are treated as days off. Add {year}'s working days to the override file ("
+                      "{where}) under [working_days] and list {year} in complete_years."),
+
+    # == the ledger's own names ====================================================================================
+    # departments (models/ledger/tables.py DEPARTMENT_NAMES; the seed migration keeps its own copy)
+    "department.cs": T("客服部", "Customer service"),
+    "department.engineering": T("工程部", "Engineering"),
+    "department.cleaning": T("保洁部(环境部)", "Cleaning (environment)"),
+    "department.finance": T("财务部", "Finance"),
+    "department.administration": T("行政部", "Administration"),
+}
+
+
+def words(code: str, locale: str) -> str:
+    """The text of `code` in `locale`, placeholders unfilled; an unknown code shows as itself
+    (tests/unit/test_texts.py keeps every code used in the catalogue)."""
+    entry = TEXTS.get(code)
+    return entry(locale) if entry is not None else code
+
+
+def render(code: str, locale: str, **values: Any) -> str:
+    """The text of `code` in `locale`, its placeholders filled from `values`."""
+    template = words(code, locale)
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError):
+        return f"{template} {values}"

@@ -1,0 +1,77 @@
+"""The translation catalogue (models/texts.py): complete in both languages, and the only source of words."""
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from models import findings, texts
+from models.texts import TEXTS, Text
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = [p for folder in ("commands", "models", "flows", "notifications") for p in (ROOT / folder).rglob("*.py")]
+TEMPLATES = list((ROOT / "notifications" / "templates").rglob("*.j2"))
+
+# a code a DomainError (or an import refusal built on one) is raised with
+RAISED = re.compile(r"\b(?:(?:DomainError|NotFound|ImportRefused)\(|RowProblem\([^,()]+,)\s*\"([\w.-]+)\"")
+# any literal naming a catalogue area's code; a literal ending in "." starts an f-string family (checked apart)
+AREA = re.compile(r"[\"']((?:cli|digest|report|flow|calendar|department)\.[\w.-]*)(\{)?")
+# a template's words: text("code", ...)
+IN_TEMPLATE = re.compile(r"\b(?:html_)?text\(\s*\"([\w.-]+)\"")
+
+# placeholders one language needs and the other spells out: the code's zh_CN says "两位" for `places`
+ONE_LANGUAGE_ONLY = {"money_places": {"places"}}
+
+
+def _placeholders(template: str) -> set[str]:
+    """The names a text fills in, a language-marked value (`what_en`, `action_zh`) counted as its plain name."""
+    names = {field.split(".")[0].split("[")[0] for _lit, field, _spec, _conv in string.Formatter().parse(template)
+             if field}
+    return {re.sub(r"_(zh|en)$", "", n) for n in names}
+
+
+def _texts() -> dict[str, Text]:
+    """The catalogue and the finding kinds' labels, which are declared with their kinds."""
+    labels = {f"{k.name}.{field}": getattr(k, field) for k in findings.ALL
+              for field in ("label", "report_label", "count_label") if getattr(k, field) is not None}
+    labels |= {f"{k.name}.detail.{code}": label for k in findings.ALL for code, label in k.detail_labels}
+    return TEXTS | labels
+
+
+def test_every_text_is_in_both_languages_and_of_the_one_text_type():
+    assert findings.Label is Text
+    for code, text in _texts().items():
+        assert isinstance(text, Text), code
+        assert text.zh_CN.strip() and text.en.strip(), code
+
+
+def test_a_code_takes_the_same_placeholders_in_both_languages():
+    mismatched = {}
+    for code, text in _texts().items():
+        zh, en = _placeholders(text.zh_CN), _placeholders(text.en)
+        if zh ^ en != ONE_LANGUAGE_ONLY.get(code, set()):
+            mismatched[code] = (sorted(zh), sorted(en))
+    assert mismatched == {}
+
+
+def test_every_code_the_code_base_uses_is_in_the_catalogue():
+    used, families = set(), set()
+    for path in SOURCES:
+        if path.name == "texts.py":
+            continue
+        source = path.read_text(encoding="utf-8")
+        used |= {(m, path.name) for m in RAISED.findall(source)}
+        for code, brace in AREA.findall(source):
+            (families if brace or code.endswith(".") else used).add((code.rstrip("."), path.name))
+    for path in TEMPLATES:
+        used |= {(m, path.name) for m in IN_TEMPLATE.findall(path.read_text(encoding="utf-8"))}
+    assert len(used) > 200  # the patterns still find the code base's codes
+    assert sorted((code, where) for code, where in used if code not in TEXTS) == []
+    # f"cli.alerts.status.{status}": the family has entries
+    assert sorted((f, where) for f, where in families if not any(c.startswith(f + ".") for c in TEXTS)) == []
+
+
+def test_render_fills_a_code_in_the_locale_and_shows_an_unknown_code_as_itself():
+    assert texts.render("cli.desk.completed", "en", order="WO-1") == "WO-1 completed"
+    assert texts.render("cli.desk.completed", "zh_CN", order="WO-1") == "WO-1 已完工"
+    assert texts.render("no.such.code", "en") == "no.such.code"
