@@ -358,7 +358,7 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
     for m in months:
         with transaction(rt.read_sessions) as session:
             group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
-                                    reply_minutes=s.reply_minutes)
+                                    reply_minutes=s.reply_minutes, rework_due_hours=s.rework_due_hours)
         offices = group.split()
         contents = report.content_texts(group, offices)
         rows = report.SheetRows.split(group, offices, locale=s.locale, tz=rt.calendar.tz)

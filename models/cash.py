@@ -183,7 +183,9 @@ class ReceiptGap:
     holder_name: str
     department: str
     office: str
-    used_after: str
+    used_after: str  # the lowest higher number used
+    issued_at: datetime  # when its book was issued
+    skipped_at: datetime  # when a higher number was first used: the moment the gap arose
 
     @property
     def key(self) -> str:
@@ -217,6 +219,7 @@ class FeeNotCollected:
     order: str
     office: str
     department: str
+    worker: str  # staff code
     worker_name: str
     accepted_at: datetime
     due_at: datetime
@@ -331,6 +334,25 @@ def classify_handover(*, handover: str, collector: str, collector_name: str, dep
     cls = HandoverShortfall if counted < covered else HandoverOvercount
     return cls(handover=handover, collector=collector, collector_name=collector_name, department=department,
                office=office, handed_at=handed_at, receipts=tuple(receipts), covered=covered, counted=counted)
+
+
+def receipt_gap(serial: int, used: Iterable[tuple[int, str, datetime]]) -> tuple[str, datetime] | None:
+    """A blank number is a gap once a higher number of its book is used (procedure 3.2.2: every number issued is
+    accounted for): the lowest such number and the first moment one was used; None while nothing skipped it."""
+    higher = [(s, n, at) for s, n, at in used if s > serial]
+    if not higher:
+        return None
+    return min(higher)[1], min(at for _s, _n, at in higher)
+
+
+def is_chargeable(fee: Decimal | None, rework_of: object | None) -> bool:
+    """A job owes a fee when it has one and is not a rework order (procedure 3.2.3: rework is free)."""
+    return rework_of is None and fee is not None and fee > 0
+
+
+def fee_due(accepted_at: datetime, calendar: BusinessCalendar, *, cutoff: time = time(17, 30)) -> datetime:
+    """The fee is collected on acceptance and handed in like any cash (3.2.2): due at that day's cut-off."""
+    return cash_due(accepted_at, calendar, cutoff=cutoff)
 
 
 def office_totals(collectors: Iterable[CollectorFigures]) -> list[OfficeDayTotals]:
@@ -525,7 +547,7 @@ def _blank_statements(by_office: bool) -> tuple:
               .join(Office, Office.id == ReceiptBook.office_id)
               .where(Receipt.id.in_(_IDS), ReceiptBook.issued_at <= _AS_OF,
                      *_office_filter(Office.code, "x" if by_office else None)))
-    used = (select(Receipt.book_id, Receipt.serial, Receipt.number)
+    used = (select(Receipt.book_id, Receipt.serial, Receipt.number, Receipt.collected_at)
             .where(Receipt.book_id.in_(_IDS), _collected_by(Receipt, _AS_OF))
             .order_by(Receipt.serial, Receipt.number))
     return (books_in_question, blanks_of_books, replayed), detail, used
@@ -546,18 +568,18 @@ def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCale
     if not blanks:
         return ReceiptCustody((), ())
     # the used numbers of just the books that still have blanks (a worker's current book or two)
-    used: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for book_id, serial, number in _by_ids(session, used_in, sorted({b[0] for b in blanks}), {"as_of": as_of}):
-        used[book_id].append((serial, number))
+    used: dict[int, list[tuple[int, str, datetime]]] = defaultdict(list)
+    for book_id, serial, number, at in _by_ids(session, used_in, sorted({b[0] for b in blanks}), {"as_of": as_of}):
+        used[book_id].append((serial, number, at))
 
     gaps: list[ReceiptGap] = []
     books: dict[int, dict] = {}
     due_cache: dict[datetime, datetime] = {}
     for book_id, serial, number, issued_at, label, code, name, dept, office_code in blanks:
-        higher = next((n for s, n in used.get(book_id, ()) if s > serial), None)
-        if higher is not None:
+        gap = receipt_gap(serial, used.get(book_id, ()))
+        if gap is not None:
             gaps.append(ReceiptGap(number=number, book=label, holder=code, holder_name=name, department=dept,
-                                   office=office_code, used_after=higher))
+                                   office=office_code, used_after=gap[0], issued_at=issued_at, skipped_at=gap[1]))
             continue
         if issued_at not in due_cache:
             due_cache[issued_at] = receipts_return_due(issued_at, calendar, workdays=workdays, cutoff=cutoff)
@@ -641,8 +663,8 @@ def _unpaid_statements(by_office: bool) -> tuple:
                                              chargeable),
                   select(WorkOrder.id).where(WorkOrder.paid_at.is_not(None), WorkOrder.paid_at > _AS_OF, chargeable))
     worker = aliased(Staff)
-    detail = (select(WorkOrder.number, Office.code, WorkOrder.department, worker.name, WorkOrder.accepted_at,
-                     WorkOrder.fee, ServiceRequest.resident_name, ServiceRequest.phone, ServiceRequest.address)
+    detail = (select(WorkOrder.number, Office.code, WorkOrder.department, worker.code, worker.name,
+                     WorkOrder.accepted_at, WorkOrder.fee, WorkOrder.rework_of_id, ServiceRequest.resident_name, ServiceRequest.phone, ServiceRequest.address)
               .join(Office, Office.id == WorkOrder.office_id)
               .join(worker, worker.id == WorkOrder.worker_id)
               .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
@@ -655,12 +677,13 @@ def fees_not_collected(session: Session, *, as_of: datetime, calendar: BusinessC
     """Accepted, chargeable (fee > 0, not rework) jobs with no receipt used by `as_of`, past their cut-off."""
     unpaid_ids, detail = _unpaid_statements(office is not None)
     rows = sorted(_by_ids(session, detail, _ids(session, unpaid_ids, {"as_of": as_of}), _params(as_of, office)),
-                  key=lambda r: (r[4], r[0]))
+                  key=lambda r: (r[5], r[0]))
     out = []
-    for number, office_code, dept, worker_name, accepted_at, fee, resident, phone, address in rows:
-        due = cash_due(accepted_at, calendar, cutoff=cutoff)
-        if due < as_of:
-            out.append(FeeNotCollected(order=number, office=office_code, department=dept, worker_name=worker_name,
+    for number, office_code, dept, code, worker_name, accepted_at, fee, rework_of, resident, phone, address in rows:
+        due = fee_due(accepted_at, calendar, cutoff=cutoff)
+        if is_chargeable(fee, rework_of) and due < as_of:
+            out.append(FeeNotCollected(order=number, office=office_code, department=dept, worker=code,
+                                       worker_name=worker_name,
                                        accepted_at=accepted_at, due_at=calendar.local(due),
                                        fee=Decimal(fee).quantize(CENT), resident=resident, phone=phone,
                                        address=address))

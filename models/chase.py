@@ -105,6 +105,9 @@ class MissingRework:
     callback_done_at: datetime
     due_at: datetime
     overdue_minutes: int
+    worker: str  # staff code of the job's worker: the monthly tally counts it against them
+    worker_name: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,11 @@ _overdue_work_order = maker(OverdueWorkOrder)
 def judged_at(as_of: datetime, calendar: BusinessCalendar) -> datetime:
     """The moment deadlines are judged at: `as_of` in working time, else the end of the last working period."""
     return calendar.last_working_time(as_of)
+
+
+def rework_due(done_at: datetime, *, rework_due_hours: int = 24) -> datetime:
+    """An unsatisfied callback's free rework (3.2.3) must be ordered within `rework_due_hours` of the callback."""
+    return done_at + timedelta(hours=rework_due_hours)
 
 
 # -- queries --------------------------------------------------------------------------------------
@@ -259,38 +267,42 @@ def _missing_rework_statements() -> tuple[Select, Select]:
     candidates = select(Callback.id).where(
         func.coalesce(Callback.outcome, literal_column("''")) == _UNSATISFIED, Callback.rework_order_id.is_(None),
         Callback.done_at <= _AS_OF, Callback.done_at < _DUE_BEFORE)
-    clerk, rework = aliased(Staff), aliased(WorkOrder)
+    clerk, rework, worker = aliased(Staff), aliased(WorkOrder), aliased(Staff)
     detail = (
         select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
                ServiceRequest.resident_name, ServiceRequest.phone, clerk.name, WorkOrder.department,
-               Callback.done_at)
+               Callback.done_at, worker.code, worker.name, Callback.note)
         .select_from(Callback)
         .join(WorkOrder, WorkOrder.id == Callback.order_id)
         .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
         .join(Office, Office.id == WorkOrder.office_id)
         .outerjoin(Community, Community.id == ServiceRequest.community_id)
         .outerjoin(clerk, clerk.id == Callback.done_by_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
         .where(Callback.id.in_(bindparam("ids", expanding=True)))
         .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at <= _AS_OF))
     )
     return candidates, detail
 
 
-def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
-                    rework_due_hours: int = 24) -> list[MissingRework]:
-    """Unsatisfied callbacks recorded by `as_of` whose order has no rework order issued by then, past the allowed hours."""
+def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar, rework_due_hours: int = 24,
+                    judge: datetime | None = None) -> list[MissingRework]:
+    """Unsatisfied callbacks recorded by `as_of` whose order has no rework order issued by then, past the allowed
+    hours at `judge` (default: the last working moment, so nobody is paged for what fell due while closed)."""
     allowed = timedelta(hours=rework_due_hours)
     candidates, detail = _missing_rework_statements()
-    ids = [r[0] for r in _rows(session, candidates, {"as_of": as_of,
-                                                     "due_before": judged_at(as_of, calendar) - allowed})]
+    judge = judged_at(as_of, calendar) if judge is None else judge
+    ids = [r[0] for r in _rows(session, candidates, {"as_of": as_of, "due_before": judge - allowed})]
     rows: list = []
     for start in range(0, len(ids), 500):
         rows.extend(_rows(session, detail, {"as_of": as_of, "ids": ids[start:start + 500]}))
     found = []
-    for order, request, office, community, address, resident, phone, holder, department, done_at in rows:
-        due = done_at + allowed
+    for (order, request, office, community, address, resident, phone, holder, department, done_at, worker,
+         worker_name, note) in rows:
+        due = rework_due(done_at, rework_due_hours=rework_due_hours)
         found.append(_missing_rework(order, request, office, community, address, resident, phone, holder or "",
-                                     department, done_at, due, overdue_minutes(due, as_of)))
+                                     department, done_at, due, overdue_minutes(due, as_of), worker, worker_name,
+                                     note or ""))
     return sorted(found, key=lambda f: (f.due_at, f.order_number))
 
 

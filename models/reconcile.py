@@ -22,10 +22,11 @@ from sqlalchemy import Result, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
-from models.cash import HandoverShortfall, classify_handover
+from models import chase
+from models.cash import HandoverShortfall, classify_handover, fee_due, fees_not_collected, receipt_custody
 from models.findings import (AMOUNT_DIFFERS, CALLBACK_MISSING, CASH_UNHANDED, HANDOVER_SHORTFALL, OUT_OF_SCOPE,
                              PAID_WITHOUT_COMPLETION, PRIVATE_JOB, RECEIPT_GAP, REWORK_MISSING, TALLY_KINDS, UNPAID)
-from models.rules import cash_due
+from models.rules import OUT_OF_SCOPE_WORDS, cash_due, is_out_of_scope, mentions_out_of_scope
 from models.ledger.tables import (
     Callback,
     CashHandover,
@@ -45,14 +46,6 @@ ZERO = Decimal("0.00")
 #: finding kinds in the order the report lists them
 KINDS = tuple(k.name for k in TALLY_KINDS)
 
-#: words in a description that mean household-appliance repair or renovation (procedure 2: not offered).
-#: Water heaters are left out on purpose: their plumbing is in scope.
-OUT_OF_SCOPE_WORDS = (
-    "家电", "空调", "冰箱", "洗衣机", "电视", "微波炉", "油烟机", "装修", "翻新", "刷墙", "吊顶", "铺地砖",
-    "appliance", "air conditioner", "air-conditioner", "fridge", "refrigerator", "washing machine",
-    "television", "microwave", "renovation", "renovate", "remodel",
-)
-
 
 # -- the business facts ------------------------------------------------------------------------
 
@@ -67,6 +60,14 @@ class MonthWindow:
     @property
     def previous(self) -> str:
         return shift_month(self.month, -1)
+
+    @property
+    def last(self) -> datetime:
+        """The month's last moment: the daily checks' `as_of` (events "by then") that sees the month as it ended."""
+        return self.end - timedelta(microseconds=1)
+
+    def holds(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,11 +369,6 @@ def rollup(cells: Iterable[Figures], key, labels) -> list[Figures]:
     return [groups[k] for k in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k))]
 
 
-def mentions_out_of_scope(text: str | None) -> bool:
-    low = (text or "").lower()
-    return any(word in low for word in OUT_OF_SCOPE_WORDS)
-
-
 def jsonable_row(row: Discrepancy | CallbackLine) -> dict:
     """A finding or a callback line as JSON-able values (moments in ISO form, money as text)."""
     return {name: value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, Decimal)
@@ -557,21 +553,14 @@ def _frame(session: Session, query, *, money: tuple[str, ...] = ()) -> pd.DataFr
 
 # -- the findings -----------------------------------------------------------------------------------
 
-def find_unpaid(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
-    """Jobs completed and accepted in the month, with a fee, and no receipt used for them by its end."""
-    worker = aliased(Staff)
-    paid = exists().where(Receipt.order_id == WorkOrder.id, Receipt.state == "used",
-                          Receipt.collected_at < window.end)
-    query = (
-        select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name,
-               WorkOrder.accepted_at, WorkOrder.fee)
-        .join(Office, Office.id == WorkOrder.office_id)
-        .join(worker, worker.id == WorkOrder.worker_id)
-        .where(_within(WorkOrder.accepted_at, window), WorkOrder.completed_at < window.end,
-               WorkOrder.fee > 0, ~paid)
-    )
-    return [Discrepancy(UNPAID.name, office, number, number, dept, code, name, at, expected=_money(fee))
-            for office, number, dept, code, name, at, fee in _rows(session, query)]
+def find_unpaid(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,
+                cutoff: time = time(17, 30)) -> list[Discrepancy]:
+    """Chargeable jobs with no receipt by the month's end whose fee fell due in it: the daily cash check's rule
+    (cash.fees_not_collected as of the month's last moment), so the report and the alert agree about every job."""
+    found = fees_not_collected(session, as_of=window.last, calendar=calendar, cutoff=cutoff)
+    return [Discrepancy(UNPAID.name, f.office, f.order, f.order, f.department, f.worker, f.worker_name,
+                        f.accepted_at, expected=f.fee)
+            for f in found if window.holds(fee_due(f.accepted_at, calendar, cutoff=cutoff))]
 
 
 def find_paid_without_completion(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -673,24 +662,13 @@ def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[D
     return found
 
 
-def find_receipt_gaps(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
-    """Receipt numbers skipped: still unaccounted at the month's end while a later number of the book was used in it."""
-    later = aliased(Receipt)
-    holder = aliased(Staff)
-    accounted = or_(and_(Receipt.state == "used", Receipt.collected_at < window.end),
-                    and_(Receipt.state.in_(("voided", "returned")), Receipt.state_changed_at < window.end))
-    leapfrogged = exists().where(later.book_id == Receipt.book_id, later.serial > Receipt.serial,
-                                 later.state == "used", _within(later.collected_at, window))
-    query = (
-        select(Office.code, Receipt.number, holder.department, holder.code, holder.name, ReceiptBook.issued_at)
-        .select_from(Receipt)
-        .join(ReceiptBook, ReceiptBook.id == Receipt.book_id)
-        .join(Office, Office.id == ReceiptBook.office_id)
-        .join(holder, holder.id == ReceiptBook.holder_id)
-        .where(ReceiptBook.issued_at < window.end, ~accounted, leapfrogged)
-    )
-    return [Discrepancy(RECEIPT_GAP.name, office, receipt, None, dept, code, name, issued, detail=receipt)
-            for office, receipt, dept, code, name, issued in _rows(session, query)]
+def find_receipt_gaps(session: Session, *, window: MonthWindow, calendar: BusinessCalendar) -> list[Discrepancy]:
+    """Receipt numbers still blank at the month's end that a higher number skipped during it: the daily cash
+    check's rule (cash.receipt_custody as of the month's last moment); a gap counts in the month it arose."""
+    gaps = receipt_custody(session, as_of=window.last, calendar=calendar).gaps
+    return [Discrepancy(RECEIPT_GAP.name, g.office, g.number, None, g.department, g.holder, g.holder_name,
+                        g.issued_at, detail=g.number)
+            for g in gaps if window.holds(g.skipped_at)]
 
 
 def find_department_reports(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -729,7 +707,7 @@ def find_out_of_scope_requests(session: Session, *, window: MonthWindow) -> list
     words = [func.lower(ServiceRequest.description).contains(w) for w in OUT_OF_SCOPE_WORDS]
     query = (
         select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name,
-               WorkOrder.accepted_at, WorkOrder.fee, ServiceRequest.description)
+               WorkOrder.accepted_at, WorkOrder.fee, ServiceRequest.category, ServiceRequest.description)
         .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
         .join(Office, Office.id == WorkOrder.office_id)
         .join(worker, worker.id == WorkOrder.worker_id)
@@ -737,7 +715,9 @@ def find_out_of_scope_requests(session: Session, *, window: MonthWindow) -> list
     )
     return [Discrepancy(OUT_OF_SCOPE.name, office, number, number, dept, code, name, at, amount=_money(fee),
                         detail=description)
-            for office, number, dept, code, name, at, fee, description in _rows(session, query)]
+            for office, number, dept, code, name, at, fee, category, description in _rows(session, query)
+            # the SQL words pick a superset (SQL lower() lowers no more than Python's): the rule decides
+            if is_out_of_scope(category, description)]
 
 
 def find_callbacks_missing(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -766,37 +746,31 @@ def find_callbacks_missing(session: Session, *, window: MonthWindow) -> list[Dis
     return list(found.values())
 
 
-def find_rework_missing(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
-    """Callbacks answered 'unsatisfied' in the month with no rework order issued by its end."""
-    worker, rework = aliased(Staff), aliased(WorkOrder)
-    query = (
-        select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name, Callback.done_at,
-               Callback.note)
-        .select_from(Callback)
-        .join(WorkOrder, WorkOrder.id == Callback.order_id)
-        .join(Office, Office.id == WorkOrder.office_id)
-        .join(worker, worker.id == WorkOrder.worker_id)
-        .where(Callback.outcome == "unsatisfied", _within(Callback.done_at, window))
-        .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at < window.end))
-    )
-    return [Discrepancy(REWORK_MISSING.name, office, number, number, dept, code, name, at, detail=note or "")
-            for office, number, dept, code, name, at, note in _rows(session, query)]
+def find_rework_missing(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,
+                        rework_due_hours: int = 24) -> list[Discrepancy]:
+    """Unsatisfied callbacks whose free rework fell due in the month and was not ordered by its end: the chase's
+    rule (chase.missing_reworks, the same `rework_due_hours`), judged at the month's last moment."""
+    found = chase.missing_reworks(session, as_of=window.last, calendar=calendar, rework_due_hours=rework_due_hours,
+                                  judge=window.last)
+    return [Discrepancy(REWORK_MISSING.name, m.office, m.order_number, m.order_number, m.department, m.worker,
+                        m.worker_name, m.callback_done_at, detail=m.note)
+            for m in found if window.holds(m.due_at)]
 
 
 def find_discrepancies(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,
-                       cash_cutoff: time = time(17, 30)) -> list[Discrepancy]:
+                       cash_cutoff: time = time(17, 30), rework_due_hours: int = 24) -> list[Discrepancy]:
     """Every mismatch of the month, each (kind, reference) once, in a stable order."""
     found = [
-        *find_unpaid(session, window=window),
+        *find_unpaid(session, window=window, calendar=calendar, cutoff=cash_cutoff),
         *find_paid_without_completion(session, window=window),
         *find_amount_differs(session, window=window),
         *find_cash_unhanded(session, window=window, calendar=calendar, cutoff=cash_cutoff),
         *find_handover_shortfalls(session, window=window),
-        *find_receipt_gaps(session, window=window),
+        *find_receipt_gaps(session, window=window, calendar=calendar),
         *find_department_reports(session, window=window),
         *find_out_of_scope_requests(session, window=window),
         *find_callbacks_missing(session, window=window),
-        *find_rework_missing(session, window=window),
+        *find_rework_missing(session, window=window, calendar=calendar, rework_due_hours=rework_due_hours),
     ]
     unique = {d.key: d for d in found}
     order = {kind: i for i, kind in enumerate(KINDS)}
@@ -829,13 +803,15 @@ def merge_cells(frames: Iterable[pd.DataFrame], discrepancies: Iterable[Discrepa
 
 
 def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar, cash_cutoff: time = time(17, 30),
-                    reply_minutes: int = 10, with_previous: bool = True, with_lines: bool = True) -> MonthTally:
+                    reply_minutes: int = 10, rework_due_hours: int = 24, with_previous: bool = True,
+                    with_lines: bool = True) -> MonthTally:
     """The group-wide reconciled month (narrow it with `.for_office(code)`), with the previous month's totals.
 
     `with_lines=False` leaves out the callback lines (the previous month needs only its figures).
     """
     window = month_window(month, calendar)
-    discrepancies = find_discrepancies(session, window=window, calendar=calendar, cash_cutoff=cash_cutoff)
+    discrepancies = find_discrepancies(session, window=window, calendar=calendar, cash_cutoff=cash_cutoff,
+                                       rework_due_hours=rework_due_hours)
     frames = [
         order_counts(session, window=window),
         revenue(session, window=window),
@@ -847,6 +823,7 @@ def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar,
                        tuple(discrepancies), tuple(callback_lines(session, window=window)) if with_lines else ())
     if with_previous:
         before = reconcile_month(session, month=window.previous, calendar=calendar, cash_cutoff=cash_cutoff,
-                                 reply_minutes=reply_minutes, with_previous=False, with_lines=False)
+                                 reply_minutes=reply_minutes, rework_due_hours=rework_due_hours,
+                                 with_previous=False, with_lines=False)
         tally = replace(tally, previous_cells=before.cells, has_previous=True)
     return tally

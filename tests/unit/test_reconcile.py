@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from models.errors import DomainError
+from models.rules import mentions_out_of_scope
 from models.reconcile import (
     KINDS,
     CallbackLine,
@@ -15,7 +16,7 @@ from models.reconcile import (
     Figures,
     MonthTally,
     merge_cells,
-    mentions_out_of_scope,
+
     month_window,
     ratio,
     reportable_month,
