@@ -33,7 +33,7 @@ def _what(finding: dict[str, Any]) -> str:
     facts = finding["facts"]
     kind = finding["kind"]
     if kind == catalogue.FEE_NOT_COLLECTED.name:
-        return f"{facts.get('order_number')} {facts.get('resident', '')} {facts.get('phone', '')}"
+        return f"{finding.get('subject')} {facts.get('resident', '')} {facts.get('phone', '')}"
     if kind in (catalogue.CASH_SHORTFALL.name, catalogue.CASH_OVERCOUNT.name):
         return t(f"交款 {facts['handover']}:应交 {facts['covered']},实点 {facts['counted']}",
                  f"handover {facts['handover']}: receipts {facts['covered']}, counted {facts['counted']}")
@@ -41,6 +41,10 @@ def _what(finding: dict[str, Any]) -> str:
     shown = ", ".join(receipts[:6]) + (" …" if len(receipts) > 6 else "")
     orders = facts.get("orders") or []
     return shown + (f" ({', '.join(orders[:3])}{' …' if len(orders) > 3 else ''})" if orders else "")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _render(data: dict[str, Any]) -> None:
@@ -54,10 +58,9 @@ def _render(data: dict[str, Any]) -> None:
                    t("金额", "Amount"), t("到期", "Due"), t("逾期(分钟)", "Overdue (min)")):
         findings.add_column(header)
     for f in data["findings"]:
-        facts = f["facts"]
         zh, en = _KIND_NAMES.get(f["kind"], (f["kind"], f["kind"]))
-        findings.add_row(t(zh, en), f["office"] or "", facts.get("holder", ""), _what(f), facts.get("amount", ""),
-                         local_text(facts.get("due_at")), str(facts.get("overdue_minutes", "")))
+        findings.add_row(t(zh, en), f["office"] or "", f.get("holder") or "", _what(f), _text(f.get("amount")),
+                         local_text(f.get("due_at")), _text(f.get("overdue_minutes")))
     if data["findings"]:
         console.print(findings)
     else:

@@ -15,7 +15,7 @@ from flows.tally import run_monthly_tally
 from models import desk
 from models.ledger.db import transaction
 from models.errors import DomainError
-from models.reconcile import reconcile_month
+from models.tally.queries import reconcile_month
 from models.ledger.tables import Callback, Receipt, ReportRun
 from tests.builders import (OfficeCodes, accepted_job, at, collect_fee, give_receipts, hand_over, order_for,
                             request_for, setup_office)
@@ -102,7 +102,8 @@ def october(engine, calendar):
 
 def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_shortfall_for_the_same_handover(
         engine, calendar, october):
-    from models.cash import HandoverShortfall, handover_mismatches
+    from models.cash.facts import HandoverShortfall
+    from models.cash.queries import handover_mismatches
     from models.ledger.tables import CashHandover
 
     with transaction(engine) as s:  # a row not written by the desk: the collector declared what finance counted
@@ -119,7 +120,7 @@ def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_shortfall_fo
 
 
 def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_receipt_gaps(engine, calendar, october):
-    from models.cash import receipt_custody
+    from models.cash.queries import receipt_custody
 
     with transaction(engine) as s:
         daily = receipt_custody(s, as_of=AFTER_OCTOBER, calendar=calendar).gaps
@@ -131,7 +132,7 @@ def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_receipt_gaps
 
 
 def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_unpaid_jobs(engine, calendar, october):
-    from models.cash import fees_not_collected
+    from models.cash.queries import fees_not_collected
 
     with transaction(engine) as s:  # an imported rework order that carries a fee is still free (3.2.3)
         rework = order_for(s, _office(s), request_for(s, _office(s), at=at("2026-10-26", "09:00"), channel="walk_in"),
@@ -149,7 +150,7 @@ def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_unpaid_jobs(
 
 @pytest.mark.parametrize("hours, reported", [(24, True), (24 * 45, False)])
 def test_the_chase_and_the_monthly_tally_allow_the_same_hours_for_rework(engine, calendar, october, hours, reported):
-    from models import chase
+    from models.chase import queries as chase
 
     with transaction(engine) as s:
         daily = chase.missing_reworks(s, as_of=AFTER_OCTOBER, calendar=calendar, rework_due_hours=hours)

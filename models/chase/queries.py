@@ -1,4 +1,4 @@
-"""What is overdue as of a moment: phone replies, callbacks (original and rework), missing rework, late work.
+"""As-of queries of what is overdue: phone replies, callbacks (original and rework), missing rework, late work.
 
 Every check sees the ledger as it stood at `as_of`: an event recorded with a later time (a reply, a
 completion, a callback) counts as not having happened yet, so replaying a past moment finds exactly
@@ -13,7 +13,6 @@ holiday for something that fell due while the office was closed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -32,131 +31,25 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
+from models.chase.facts import (
+    CallbackChase,
+    MissingRework,
+    OverdueCallback,
+    OverdueReply,
+    OverdueWorkOrder,
+    ReworkWithoutCallback,
+)
+from models.chase.rules import judged_at, rework_due
 from models.facts import maker
+from models.ledger.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
 from models.planning import short_queries
 from models.rules import callback_level, escalation_due, overdue_minutes, reply_due
-from models.ledger.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
-
-
-# -- the business facts ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class OverdueReply:
-    """A phone request nobody called back within the reply time (procedure 4.2)."""
-
-    request_number: str
-    office: str
-    community: str | None
-    address: str
-    resident: str
-    phone: str
-    holder: str  # the CS clerk who took the call
-    received_at: datetime
-    due_at: datetime
-    overdue_minutes: int
-
-
-@dataclass(frozen=True)
-class OverdueCallback:
-    """An accepted job whose return visit is not done by its due time; level 2 once escalated."""
-
-    order_number: str
-    request_number: str
-    office: str
-    community: str | None
-    address: str
-    resident: str
-    phone: str
-    holder: str  # the CS clerk who registered the request and owes the callback
-    department: str
-    worker: str
-    callback_id: int
-    due_at: datetime
-    escalates_at: datetime
-    overdue_minutes: int
-    level: int
-
-    @property
-    def levels(self) -> tuple[int, ...]:
-        """Every level reached: at level 2 the supervisor's level-1 finding still stands."""
-        return tuple(range(1, self.level + 1))
-
-
-@dataclass(frozen=True)
-class ReworkWithoutCallback(OverdueCallback):
-    """A free rework order accepted by the resident whose own callback is overdue (procedure 3.2.3)."""
-
-    rework_of: str = ""
-
-
-@dataclass(frozen=True)
-class MissingRework:
-    """An unsatisfied callback with no rework order issued within the allowed hours."""
-
-    order_number: str
-    request_number: str
-    office: str
-    community: str | None
-    address: str
-    resident: str
-    phone: str
-    holder: str  # the CS clerk who recorded the unsatisfied callback
-    department: str
-    callback_done_at: datetime
-    due_at: datetime
-    overdue_minutes: int
-    worker: str  # staff code of the job's worker: the monthly tally counts it against them
-    worker_name: str
-    note: str
-
-
-@dataclass(frozen=True)
-class OverdueWorkOrder:
-    """A work order not completed by its scheduled time: the department supervisor's to chase."""
-
-    order_number: str
-    request_number: str
-    office: str
-    community: str | None
-    address: str
-    resident: str
-    phone: str
-    holder: str  # the worker the order was issued to
-    department: str
-    rework_of: str | None
-    due_at: datetime
-    overdue_minutes: int
-
-
-@dataclass(frozen=True)
-class CallbackChase:
-    """Everything chase-callbacks found as of one moment, judged as of `judged_at`."""
-
-    as_of: datetime
-    judged_at: datetime
-    callbacks: tuple[OverdueCallback, ...] = ()
-    rework_callbacks: tuple[ReworkWithoutCallback, ...] = ()
-    missing_reworks: tuple[MissingRework, ...] = ()
-    overdue_orders: tuple[OverdueWorkOrder, ...] = ()
-
 
 _overdue_reply = maker(OverdueReply)
 _overdue_callback = maker(OverdueCallback)
 _rework_without_callback = maker(ReworkWithoutCallback)
 _missing_rework = maker(MissingRework)
 _overdue_work_order = maker(OverdueWorkOrder)
-
-
-# -- pure rules ---------------------------------------------------------------------------------
-
-def judged_at(as_of: datetime, calendar: BusinessCalendar) -> datetime:
-    """The moment deadlines are judged at: `as_of` in working time, else the end of the last working period."""
-    return calendar.last_working_time(as_of)
-
-
-def rework_due(done_at: datetime, *, rework_due_hours: int = 24) -> datetime:
-    """An unsatisfied callback's free rework (3.2.3) must be ordered within `rework_due_hours` of the callback."""
-    return done_at + timedelta(hours=rework_due_hours)
 
 
 # -- queries --------------------------------------------------------------------------------------
@@ -287,8 +180,9 @@ def _missing_rework_statements() -> tuple[Select, Select]:
 
 def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar, rework_due_hours: int = 24,
                     judge: datetime | None = None) -> list[MissingRework]:
-    """Unsatisfied callbacks recorded by `as_of` whose order has no rework order issued by then, past the allowed
-    hours at `judge` (default: the last working moment, so nobody is paged for what fell due while closed)."""
+    """Unsatisfied callbacks by `as_of` with no rework issued by then, past the allowed hours at `judge`."""
+    # `judge` defaults to the last working moment (nobody is paged for what fell due while the office was closed);
+    # the monthly tally judges at the month's last moment
     allowed = timedelta(hours=rework_due_hours)
     candidates, detail = _missing_rework_statements()
     judge = judged_at(as_of, calendar) if judge is None else judge
