@@ -167,7 +167,7 @@ SELECT sr.number, o.code, cm.name, sr.address, sr.resident_name, sr.phone, clerk
 
 
 def replies_baseline(ctx: Ctx):
-    from models.chase import judged_at
+    from models.chase.rules import judged_at
 
     due = judged_at(ctx.as_of, ctx.calendar) - timedelta(minutes=10)
     with _Raw(ctx) as sql:
@@ -175,7 +175,7 @@ def replies_baseline(ctx: Ctx):
 
 
 def replies_bianmin(ctx: Ctx):
-    from models.chase import overdue_replies
+    from models.chase.queries import overdue_replies
 
     with ctx.sessions() as s:
         return sorted(r.request_number for r in overdue_replies(s, as_of=ctx.as_of, calendar=ctx.calendar))
@@ -229,7 +229,7 @@ UNION ALL{_ORDER_COLUMNS}
 
 def callbacks_baseline(ctx: Ctx):
     """Three statements on one connection; levels from the pure rule, once per distinct due time."""
-    from models.chase import judged_at
+    from models.chase.rules import judged_at
     from models.rules import callback_level
 
     judge = judged_at(ctx.as_of, ctx.calendar)
@@ -258,7 +258,7 @@ def _callbacks_answer(found) -> list:
 
 
 def callbacks_bianmin(ctx: Ctx):
-    from models.chase import chase_callbacks
+    from models.chase.queries import chase_callbacks
 
     with ctx.sessions() as s:
         return _callbacks_answer(chase_callbacks(s, as_of=ctx.as_of, calendar=ctx.calendar))
@@ -277,7 +277,7 @@ def callbacks_flow_baseline(ctx: Ctx):
 
 # -- cash-check ------------------------------------------------------------------------------------------------
 
-# The same questions as models.cash, through the same partial indexes and invariants: open cash
+# The same questions as models.cash.queries, through the same partial indexes and invariants: open cash
 # (ix_receipts_cash_open), handovers not confirmed (ix_cash_handovers_unconfirmed) or confirmed after :t; only
 # handovers whose count differs from the declared sum or that the desk did not write (ix_cash_handovers_to_verify);
 # the blank numbers of the books in hand (ix_receipts_blank), asked per book about its lowest blank; double use
@@ -375,7 +375,7 @@ SELECT handed_by_id AS person, SUM(counted_amount) AS amount FROM cash_handovers
 
 def cash_baseline(ctx: Ctx):
     """The seven questions and the day's figures per collector, hand-written, on one connection."""
-    from models.cash import receipts_return_due
+    from models.cash.rules import receipts_return_due
     from models.rules import cash_due
 
     t, cal = ctx.cash_as_of, ctx.calendar
@@ -460,7 +460,7 @@ def _cash_answer(check) -> dict:
 
 
 def cash_bianmin(ctx: Ctx):
-    from models.cash import check_cash
+    from models.cash.queries import check_cash
 
     with ctx.sessions() as s:
         return _cash_answer(check_cash(s, day=ctx.day, as_of=ctx.cash_as_of, calendar=ctx.calendar))
@@ -533,7 +533,7 @@ CELL = ["orders", "completed", "completed_on_time", "accepted", "accepted_jobs",
 
 def _tally_cells(ctx: Ctx, month: str) -> tuple[dict, list]:
     """Per (office, department, worker): the month's figures, from GROUP BY queries; and the callback lines."""
-    from models.reconcile import month_window
+    from models.tally.rules import month_window
 
     w = month_window(month, ctx.calendar)
     cells: dict[tuple, dict] = {}
@@ -615,7 +615,7 @@ def _tally_totals(cells: dict) -> dict:
 
 def tally_baseline(ctx: Ctx):
     """The month and the previous month aggregated in SQL; one workbook per office and one for the group."""
-    from models.reconcile import shift_month
+    from models.tally.facts import shift_month
 
     cells, lines = _tally_cells(ctx, ctx.month)
     _tally_cells(ctx, shift_month(ctx.month, -1))
@@ -630,7 +630,7 @@ def tally_baseline(ctx: Ctx):
 
 def tally_bianmin(ctx: Ctx):
     from flows.tally import run_monthly_tally
-    from models.reconcile import month_window
+    from models.tally.rules import month_window
 
     end = month_window(ctx.month, ctx.calendar).end
     result = run_monthly_tally(ctx.runtime, ctx.month, as_of=end + timedelta(hours=8))
@@ -640,7 +640,7 @@ def tally_bianmin(ctx: Ctx):
 
 def tally_answer(ctx: Ctx):
     """bianmin's group figures for the month, to compare with the baseline's (not timed)."""
-    from models.reconcile import reconcile_month
+    from models.tally.queries import reconcile_month
 
     with ctx.sessions() as s:
         tally = reconcile_month(s, month=ctx.month, calendar=ctx.calendar, with_previous=False)
@@ -901,15 +901,15 @@ class Item:
 
 
 ITEMS: dict[str, Item] = {i.name: i for i in [
-    Item("chase-replies", "overdue phone replies: models.chase.overdue_replies vs SQL", replies_baseline,
+    Item("chase-replies", "overdue phone replies: models.chase.queries.overdue_replies vs SQL", replies_baseline,
          replies_bianmin, detection=True),
-    Item("chase-callbacks", "callbacks/rework/late orders: models.chase.chase_callbacks vs SQL", callbacks_baseline,
+    Item("chase-callbacks", "callbacks/rework/late orders: models.chase.queries.chase_callbacks vs SQL", callbacks_baseline,
          callbacks_bianmin, detection=True),
     Item("flow-chase-replies", "run_chase_replies (detect + outbox sync, one transaction) vs detection SQL",
          replies_baseline, replies_flow, reset=False),
     Item("flow-chase-callbacks", "run_chase_callbacks (detect + outbox sync) vs detection SQL",
          callbacks_flow_baseline, callbacks_flow, reset=False),
-    Item("cash-check", "models.cash.check_cash for the day vs SQL (same 7 questions)", cash_baseline,
+    Item("cash-check", "models.cash.queries.check_cash for the day vs SQL (same 7 questions)", cash_baseline,
          cash_bianmin, detection=True),
     Item("flow-cash-check", "run_cash_check (check + findings + outbox sync) vs the same SQL", cash_baseline,
          cash_flow, compare="none"),

@@ -33,13 +33,17 @@ def _what(finding: dict[str, Any]) -> str:
     facts = finding["facts"]
     kind = finding["kind"]
     if kind == catalogue.FEE_NOT_COLLECTED.name:
-        return f"{facts.get('order_number')} {facts.get('resident', '')} {facts.get('phone', '')}"
+        return f"{finding.get('subject')} {facts.get('resident', '')} {facts.get('phone', '')}"
     if kind in (catalogue.CASH_SHORTFALL.name, catalogue.CASH_OVERCOUNT.name):
         return t("cli.cash.handover", handover=facts['handover'], covered=facts['covered'], counted=facts['counted'])
     receipts = facts.get("receipts") or []
     shown = ", ".join(receipts[:6]) + (" …" if len(receipts) > 6 else "")
     orders = facts.get("orders") or []
     return shown + (f" ({', '.join(orders[:3])}{' …' if len(orders) > 3 else ''})" if orders else "")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _render(data: dict[str, Any]) -> None:
@@ -52,11 +56,9 @@ def _render(data: dict[str, Any]) -> None:
                    t("cli.cash.amount"), t("cli.due"), t("cli.overdue_min")):
         findings.add_column(header)
     for f in data["findings"]:
-        facts = f["facts"]
         name = _KIND_NAMES.get(f["kind"])
-        findings.add_row(name(locale()) if name else f["kind"], f["office"] or "", facts.get("holder", ""), _what(f),
-                         facts.get("amount", ""), local_text(facts.get("due_at")),
-                         str(facts.get("overdue_minutes", "")))
+        findings.add_row(name(locale()) if name else f["kind"], f["office"] or "", f.get("holder") or "", _what(f),
+                         _text(f.get("amount")), local_text(f.get("due_at")), _text(f.get("overdue_minutes")))
     if data["findings"]:
         console.print(findings)
     else:

@@ -32,7 +32,8 @@ def _chase_data(result: Any) -> dict[str, Any]:
         facts = dict(f.facts)
         facts["phone"] = mask_phone(facts.get("phone"))
         findings.append({"key": f.key, "kind": f.kind, "level": f.level, "office": f.office,
-                         "order_number": f.order_number, "department": f.department,
+                         "order_number": f.order_number, "department": f.department, "subject": f.subject,
+                         "holder": f.holder, "due_at": f.due_at, "overdue_minutes": f.overdue_minutes,
                          "tag": ",".join(route_tags(routes, kind=f.kind, level=f.level, department=f.department)), "facts": facts})
     return {"flow": result.flow, "as_of": result.as_of, "judged_at": result.judged_at, "findings": findings,
             "new": result.new, "seen_again": result.seen_again, "resolved": result.resolved,
@@ -48,10 +49,10 @@ def _render_chase(data: dict[str, Any]) -> None:
         table.add_column(header)
     for f in data["findings"]:
         facts = f["facts"]
-        table.add_row(f["kind"], str(f["level"]), f["order_number"] or facts.get("request_number", ""),
+        table.add_row(f["kind"], str(f["level"]), f["subject"] or "",
                       f["office"] or "", " ".join(x for x in (facts.get("community"), facts.get("address")) if x),
-                      facts.get("resident", ""), facts.get("phone", ""), local_text(facts.get("due_at")),
-                      str(facts.get("overdue_minutes", "")), facts.get("holder", ""), f["tag"])
+                      facts.get("resident", ""), facts.get("phone", ""), local_text(f["due_at"]),
+                      "" if f["overdue_minutes"] is None else str(f["overdue_minutes"]), f["holder"] or "", f["tag"])
     console.print(table)
     if not data["recorded"]:
         console.print(t("cli.run.replay"))

@@ -28,11 +28,12 @@ def db_upgrade(as_json: bool = JSON) -> None:
     url = runtime().settings.effective_database_url
     revision = upgrade(url)
     shown = mask_url_password(url)
-    from notifications.outbox import mask_stored_payloads
+    from notifications.outbox import fill_common_fields, mask_stored_payloads
 
     with transaction(runtime().sessions) as session:  # alerts kept by an older version: no unmasked copy
         masked = mask_stored_payloads(session)
-    emit(as_json, {"database": shown, "revision": revision, "alerts_masked": masked},
+        filled = fill_common_fields(session)  # and the common fields the digest reads, so they still render
+    emit(as_json, {"database": shown, "revision": revision, "alerts_masked": masked, "alerts_filled": filled},
          lambda: console.print(t("cli.setup.db_current", revision=revision, shown=shown)))
 
 

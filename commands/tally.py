@@ -1,6 +1,6 @@
 """`bianmin run monthly-tally [--month YYYY-MM] [--resend] [--json]`: reconcile a month and report it to administration.
 
-Prefect (and flows.tally, which imports it) and models.reconcile (pandas) are imported inside the command only.
+Prefect (and flows.tally, which imports it) and models.tally (pandas) are imported inside the command only.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         """Reconcile a month across CS, finance, engineering and cleaning; workbook and email to administration."""
         rt = runtime()
         if month is not None:
-            from models.reconcile import reportable_month  # it imports pandas: not on every command's start
+            from models.tally.rules import reportable_month  # it imports pandas: not on every command's start
 
             with refusals():
                 year = re.match(r"\s*([0-9]+)-", month)

@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 from flows.hooks import on_flow_completion, on_flow_failure, retry_on_io_error
 from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
-from models import chase
 from models import findings as catalogue
-from models.calendar import BusinessCalendar
+from models.chase.findings import callback_chase_findings, reply_finding
+from models.chase.queries import chase_callbacks, overdue_replies
+from models.chase.rules import judged_at
+from models.findings import Finding
 from models.ledger.db import transaction
-from notifications.outbox import Finding
 
 REPLY_KINDS = frozenset(k.name for k in catalogue.REPLY_KINDS)
 CALLBACK_KINDS = frozenset(k.name for k in catalogue.CALLBACK_KINDS)
@@ -42,67 +43,6 @@ class ChaseResult:
     recorded: bool = True  # False for a replay of a moment earlier than the last one recorded
 
 
-# -- business facts -> findings --------------------------------------------------------------
-
-def _iso(moment: datetime, calendar: BusinessCalendar) -> str:
-    """Local time for the people who read the digest (Asia/Shanghai unless configured)."""
-    return calendar.local(moment).isoformat()
-
-
-def _common(f, cal: BusinessCalendar) -> dict:
-    return {"office": f.office, "community": f.community, "address": f.address, "resident": f.resident,
-            "phone": f.phone, "holder": f.holder, "due_at": _iso(f.due_at, cal),
-            "overdue_minutes": f.overdue_minutes, "request_number": f.request_number}
-
-
-def reply_finding(r: chase.OverdueReply, cal: BusinessCalendar) -> Finding:
-    kind = catalogue.REPLY_OVERDUE
-    return Finding(key=kind.key(r.request_number), kind=kind.name, office=r.office, level=1,
-                   severity=kind.severity, facts={**_common(r, cal), "received_at": _iso(r.received_at, cal)},
-                   occurred_at=r.due_at)
-
-
-def callback_findings(c: chase.OverdueCallback, cal: BusinessCalendar) -> list[Finding]:
-    """One finding per level reached: at level 2 the manager is told and the supervisor's alert stays open."""
-    rework = isinstance(c, chase.ReworkWithoutCallback)
-    kind = catalogue.REWORK_CALLBACK_MISSING if rework else catalogue.CALLBACK_OVERDUE
-    facts = {**_common(c, cal), "order_number": c.order_number, "department": c.department, "worker": c.worker,
-             "escalates_at": _iso(c.escalates_at, cal), "callback_id": c.callback_id}
-    if rework:
-        facts["rework_of"] = c.rework_of
-    return [Finding(key=kind.key(c.order_number, level), kind=kind.name, office=c.office, level=level,
-                    severity=kind.severity_at(level), order_number=c.order_number, facts=facts,
-                    occurred_at=c.due_at if level == 1 else c.escalates_at)
-            for level in c.levels]
-
-
-def missing_rework_finding(m: chase.MissingRework, cal: BusinessCalendar) -> Finding:
-    kind = catalogue.REWORK_MISSING
-    return Finding(key=kind.key(m.order_number), kind=kind.name, office=m.office, level=1,
-                   severity=kind.severity, order_number=m.order_number,
-                   facts={**_common(m, cal), "order_number": m.order_number, "department": m.department,
-                          "callback_done_at": _iso(m.callback_done_at, cal)},
-                   occurred_at=m.due_at)
-
-
-def overdue_order_finding(o: chase.OverdueWorkOrder, cal: BusinessCalendar) -> Finding:
-    kind = catalogue.ORDER_OVERDUE
-    return Finding(key=kind.key(o.order_number), kind=kind.name, office=o.office, level=1,
-                   severity=kind.severity, order_number=o.order_number, department=o.department,
-                   facts={**_common(o, cal), "order_number": o.order_number, "department": o.department,
-                          "rework_of": o.rework_of, "scheduled_for": _iso(o.due_at, cal)},
-                   occurred_at=o.due_at)
-
-
-def callback_chase_findings(found: chase.CallbackChase, cal: BusinessCalendar) -> list[Finding]:
-    out: list[Finding] = []
-    for c in (*found.callbacks, *found.rework_callbacks):
-        out.extend(callback_findings(c, cal))
-    out.extend(missing_rework_finding(m, cal) for m in found.missing_reworks)
-    out.extend(overdue_order_finding(o, cal) for o in found.overdue_orders)
-    return out
-
-
 # -- recording --------------------------------------------------------------------------------
 
 def _record(rt: Runtime, session: Session, flow_name: str, findings: list[Finding], kinds: frozenset[str],
@@ -117,17 +57,17 @@ def _record(rt: Runtime, session: Session, flow_name: str, findings: list[Findin
 def run_chase_replies(rt: Runtime, as_of: datetime) -> ChaseResult:
     """Phone requests past their reply time as of `as_of`, recorded in the outbox in one transaction."""
     with transaction(rt.sessions) as session:
-        replies = chase.overdue_replies(session, as_of=as_of, calendar=rt.calendar,
+        replies = overdue_replies(session, as_of=as_of, calendar=rt.calendar,
                                         reply_minutes=rt.settings.reply_minutes)
         return _record(rt, session, "chase-replies", [reply_finding(r, rt.calendar) for r in replies], REPLY_KINDS,
-                       as_of, chase.judged_at(as_of, rt.calendar))
+                       as_of, judged_at(as_of, rt.calendar))
 
 
 def run_chase_callbacks(rt: Runtime, as_of: datetime) -> ChaseResult:
     """Overdue callbacks (by level), rework without callback or order, and late work orders, as of `as_of`."""
     s = rt.settings
     with transaction(rt.sessions) as session:
-        found = chase.chase_callbacks(session, as_of=as_of, calendar=rt.calendar,
+        found = chase_callbacks(session, as_of=as_of, calendar=rt.calendar,
                                       escalate_workdays=s.callback_escalate_workdays,
                                       rework_due_hours=s.rework_due_hours)
         return _record(rt, session, "chase-callbacks", callback_chase_findings(found, rt.calendar), CALLBACK_KINDS,

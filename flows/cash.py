@@ -1,6 +1,6 @@
 """cash-check: the end-of-day cash check, as a plain function of the Runtime and as the Prefect flow "cash-check".
 
-Load → decide (models.cash, pure about time) → record in the outbox, in one transaction. The check looks at
+Load → decide (models.cash: queries, then pure rules) → record in the outbox, in one transaction. The check looks at
 the ledger's state as of a moment, not at what changed since the last run, so a missed evening is covered
 by the next run and a replay of any past day sees exactly what was known then.
 
@@ -25,13 +25,14 @@ from prefect.cache_policies import NO_CACHE
 from flows.hooks import on_flow_completion, on_flow_failure
 from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
-from models import cash
 from models import findings as catalogue
 from models import texts
-from models.cash import CashCheck, CollectorFigures, OfficeDayTotals
+from models.cash.facts import CollectorFigures, OfficeDayTotals
+from models.cash.findings import findings_of
+from models.cash.queries import check_cash
+from models.cash.rules import evaluation_time
+from models.findings import Finding
 from models.ledger.db import transaction
-from models.rules import overdue_minutes
-from notifications.outbox import Finding
 
 CASH_KINDS = frozenset(k.name for k in catalogue.CASH_KINDS)
 
@@ -56,75 +57,12 @@ class CashCheckResult:
 
 
 FLOW_NAME = "cash-check"
-# -- business facts -> findings --------------------------------------------------------------
-
-def _money(value) -> str:
-    return f"{value:.2f}"
-
-
-def _figures_facts(figures: CollectorFigures | None) -> dict[str, str] | None:
-    if figures is None:
-        return None
-    return {"cash": _money(figures.cash), "electronic": _money(figures.electronic),
-            "handed_over": _money(figures.handed_over), "outstanding": _money(figures.outstanding)}
-
-
-def findings_of(check: CashCheck) -> list[Finding]:
-    """Every fact of one check as an outbox finding; the collector's department fills "{dept}" in routes."""
-    figures = {c.collector: c for c in check.collectors}
-    out: list[Finding] = []
-    for u in check.unhanded:
-        out.append(Finding(
-            key=u.key, kind=u.kind.name, office=u.office, severity=u.kind.severity, department=u.department,
-            facts={"number": f"{u.collector_name}({u.collector}) {u.due_at.date().isoformat()}",
-                   "collector": u.collector, "holder": u.collector_name, "department": u.department,
-                   "due_at": u.due_at.isoformat(), "overdue_minutes": u.overdue_minutes,
-                   "receipts": list(u.receipts), "orders": list(u.orders), "amount": _money(u.total),
-                   "day": check.day.isoformat(), "figures": _figures_facts(figures.get(u.collector))},
-            occurred_at=u.due_at))
-    for m in (*check.shortfalls, *check.overcounts):
-        out.append(Finding(
-            key=m.key, kind=m.kind.name, office=m.office, severity=m.kind.severity, department=m.department,
-            facts={"number": m.handover, "handover": m.handover, "collector": m.collector, "holder": m.collector_name,
-                   "department": m.department, "handed_at": m.handed_at.isoformat(), "receipts": list(m.receipts),
-                   "covered": _money(m.covered), "counted": _money(m.counted), "amount": _money(m.difference)},
-            occurred_at=m.handed_at))
-    for b in check.unreturned:
-        out.append(Finding(
-            key=b.key, kind=b.kind.name, office=b.office, severity=b.kind.severity, department=b.department,
-            facts={"number": f"{b.numbers[0]}…{b.numbers[-1]}" if len(b.numbers) > 1 else b.numbers[0],
-                   "book": b.book, "collector": b.holder, "holder": b.holder_name, "department": b.department,
-                   "issued_at": b.issued_at.isoformat(), "due_at": b.return_due.isoformat(),
-                   "receipts": list(b.numbers), "count": len(b.numbers)},
-            occurred_at=b.return_due))
-    for g in check.gaps:
-        out.append(Finding(
-            key=g.key, kind=g.kind.name, office=g.office, severity=g.kind.severity, department=g.department,
-            facts={"receipt": g.number, "book": g.book, "collector": g.holder, "holder": g.holder_name,
-                   "department": g.department, "used_after": g.used_after, "receipts": [g.number]}))
-    for d in check.used_twice:
-        out.append(Finding(
-            key=d.key, kind=d.kind.name, office=d.office, severity=d.kind.severity,
-            order_number=d.orders[0] if d.how == "order" else None,
-            facts={"number": d.ref, "how": d.how, "ref": d.ref, "receipts": list(d.numbers), "orders": list(d.orders),
-                   "amount": _money(d.total)}))
-    for f in check.fees_not_collected:
-        out.append(Finding(
-            key=f.key, kind=f.kind.name, office=f.office, severity=f.kind.severity, order_number=f.order,
-            department=f.department,
-            facts={"order_number": f.order, "resident": f.resident, "phone": f.phone, "address": f.address,
-                   "holder": f.worker_name, "department": f.department, "amount": _money(f.fee),
-                   "accepted_at": f.accepted_at.isoformat(), "due_at": f.due_at.isoformat(),
-                   "overdue_minutes": overdue_minutes(f.due_at, check.as_of)},
-            occurred_at=f.due_at))
-    return out
-
 
 # -- which day, which moment --------------------------------------------------------------------
 
 def _evaluation(rt: Runtime, day: date) -> datetime:
     s = rt.settings
-    return cash.evaluation_time(day, rt.calendar, cutoff=s.cash_cutoff, grace_minutes=s.cash_check_grace_minutes)
+    return evaluation_time(day, rt.calendar, cutoff=s.cash_cutoff, grace_minutes=s.cash_check_grace_minutes)
 
 
 def judge_window(rt: Runtime, day: date | None, as_of: datetime | None, now: datetime) -> tuple[date, datetime, bool]:
@@ -150,7 +88,7 @@ def run_cash_check(rt: Runtime, day: date | None = None, as_of: datetime | None 
     if skipped:
         return CashCheckResult(day=day, as_of=as_of, skipped=True, reason="day-off", office=office)
     with transaction(rt.sessions) as session:
-        check = cash.check_cash(session, day=day, as_of=as_of, calendar=rt.calendar, cutoff=s.cash_cutoff,
+        check = check_cash(session, day=day, as_of=as_of, calendar=rt.calendar, cutoff=s.cash_cutoff,
                                 return_workdays=s.receipt_return_workdays, office=office)
         findings = findings_of(check)
         result = CashCheckResult(day=day, as_of=as_of, skipped=False, findings=tuple(findings),

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from flows.runtime import Runtime
 from models.ledger.tables import FlowWatermark
-from notifications.outbox import Finding, SyncResult, sync_findings
+from models.findings import Finding
+from notifications.outbox import SyncResult, sync_findings
 
 
 def record_watermark(session: Session, *, flow_name: str, as_of: datetime, scope: str = "*") -> None:

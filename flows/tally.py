@@ -52,20 +52,15 @@ from flows.settings import mask_url_password
 from models import findings as catalogue
 from models import texts
 from models.ledger.db import transaction
-from models.reconcile import (
-    GROUP,
-    MonthTally,
-    month_of,
-    month_window,
-    reconcile_month,
-    reportable_month,
-    shift_month,
-)
+from models.tally import findings as tally_findings
+from models.tally.facts import GROUP, MonthTally, shift_month
+from models.tally.queries import reconcile_month
+from models.tally.rules import month_of, month_window, reportable_month
 from models.ledger.tables import Alert, CashHandover, DepartmentReport, Receipt, ReportRun, ServiceRequest, WorkOrder
 from notifications import report
 from notifications.delivery import send_message
 from notifications.masking import scrub
-from notifications.outbox import Finding, sync_findings
+from notifications.outbox import sync_findings
 
 FLOW_NAME = "monthly-tally"
 CATCH_UP_LIMIT = 12
@@ -359,7 +354,7 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
     for m in months:
         with transaction(rt.read_sessions) as session:
             group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
-                                    reply_minutes=s.reply_minutes)
+                                    reply_minutes=s.reply_minutes, rework_due_hours=s.rework_due_hours)
         offices = group.split()
         contents = report.content_texts(group, offices)
         rows = report.SheetRows.split(group, offices, locale=s.locale, tz=rt.calendar.tz)
@@ -383,9 +378,8 @@ def _error_text(exc: BaseException) -> str:
 
 
 def report_failure_key(month: str, office: str) -> str:
-    """The ops alert of one (month, office) report that failed; a flow-failed alert of its own, so the flow's
-    recovery does not resolve it, only that report's success does."""
-    return catalogue.FLOW_FAILED.key(FLOW_NAME, month, office)
+    """The ops alert of one (month, office) report that failed (models.tally.findings)."""
+    return tally_findings.report_failure_key(FLOW_NAME, month, office)
 
 
 def record_report_failures(rt: Runtime, outcomes: list[ReportOutcome], *, at: datetime) -> None:
@@ -400,14 +394,9 @@ def record_report_failures(rt: Runtime, outcomes: list[ReportOutcome], *, at: da
         if not r.failed:
             fine.append(report_failure_key(r.month, r.office))
             continue
-        where = report.office_label(r.office, "en")
-        error = r.error or r.send_error or ""
-        findings.append(Finding(
-            key=report_failure_key(r.month, r.office), kind=FLOW_FAILED, office=None if r.office == GROUP else r.office,
-            level=1, severity=catalogue.FLOW_FAILED.severity, occurred_at=at,
-            facts={"flow": FLOW_NAME, "number": f"{r.month} {where}", "month": r.month, "office": r.office,
-                   "error": (f"report of {where} for {r.month} not written: " if r.status == "failed"
-                             else f"report of {where} for {r.month} not sent: ") + error}))
+        findings.append(tally_findings.report_failure(
+            flow=FLOW_NAME, month=r.month, office=r.office, office_label=report.office_label(r.office, "en"),
+            written=r.status != "failed", error=r.error or r.send_error or "", at=at))
     with transaction(rt.sessions) as session:
         if findings:
             # kinds left empty: recording these must not resolve any other flow's failure

@@ -30,11 +30,9 @@ from models.ledger.codes import check_office_code
 from models.errors import DomainError, NotFound
 from models.ledger.tables import (
     CALLBACK_OUTCOMES,
-    CATEGORIES,
     CHANNELS,
     DEPARTMENT_NAMES,
     DEPARTMENTS,
-    OUT_OF_SCOPE_CATEGORIES,
     PAYMENT_METHODS,
     ROLES,
     AuditEvent,
@@ -209,9 +207,10 @@ def _text(value: str | None, field: str, column: Any, *, required: bool = False)
 
 
 def _check_category(category: str) -> None:
-    if category in OUT_OF_SCOPE_CATEGORIES:
+    scope = rules.scope_of(category)  # procedure 2, defined once in models.rules
+    if scope == "out":
         raise DomainError("out_of_scope", category=category, category_zh=_CATEGORY_ZH.get(category, category))
-    if category not in CATEGORIES:
+    if scope == "unknown":
         raise DomainError("unknown_category", category=category)
 
 

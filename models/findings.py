@@ -7,7 +7,10 @@ Pure: no prefect, apprise or typer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from models.texts import Text
 
@@ -93,7 +96,7 @@ FLOW_FAILED = Kind("flow-failed", "{flow}[:{month}:{office}]", severity=3, route
 CHANNEL_FAILING = Kind("channel-failing", "{channel}", severity=3, route="ops",
                        label=Label("提醒通道发送失败", "Delivery channel failing"))
 
-# -- found by the monthly tally only (models/reconcile.py) -------------------------------------------------
+# -- found by the monthly tally only (models/tally/) ------------------------------------------------------
 UNPAID = Kind("unpaid", report_label=Label("已验收未收费", "Accepted but not paid"))
 PAID_WITHOUT_COMPLETION = Kind("paid-without-completion", report_label=Label("收费但未完工验收", "Paid without completion"))
 AMOUNT_DIFFERS = Kind("amount-differs", report_label=Label("收费金额与约定不符", "Amount differs from agreed fee"))
@@ -121,6 +124,31 @@ CASH_KINDS: tuple[Kind, ...] = (CASH_UNHANDED, CASH_SHORTFALL, CASH_OVERCOUNT, R
 #: the monthly tally's kinds, in the order the report lists them
 TALLY_KINDS: tuple[Kind, ...] = (UNPAID, PAID_WITHOUT_COMPLETION, AMOUNT_DIFFERS, CASH_UNHANDED, HANDOVER_SHORTFALL,
                                  RECEIPT_GAP, PRIVATE_JOB, CALLBACK_MISSING, REWORK_MISSING, OUT_OF_SCOPE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a check found that someone must be told about, as of the check's `as_of`.
+
+    The common fields are typed so that the digest, the report and the CLI read them and never guess:
+    `subject` is the number a person reads (order, request, receipt, handover, book or collector/day),
+    `holder` who has it in hand, `due_at` when it fell due and `overdue_minutes` how late it was then,
+    `amount` the money at stake. `facts` keeps what only its kind has."""
+
+    key: str
+    kind: str
+    office: str | None
+    level: int = 1
+    severity: int = 1
+    order_number: str | None = None
+    department: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+    subject: str | None = None
+    holder: str | None = None
+    due_at: datetime | None = None
+    overdue_minutes: int | None = None
+    amount: Decimal | None = None
 
 
 def default_routes() -> dict[str, str]:

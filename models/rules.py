@@ -4,8 +4,10 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from functools import cache
 
+from typing import Literal
+
 from models.calendar import BusinessCalendar
-from models.ledger.tables import CATEGORIES, OUT_OF_SCOPE_CATEGORIES
+from models.ledger.tables import OUT_OF_SCOPE_CATEGORIES
 
 CATEGORY_DEPARTMENT = {
     "plumbing": "engineering",
@@ -30,12 +32,41 @@ def department_for(category: str) -> str:
     raise OutOfScope(category)
 
 
+# -- scope (procedure 2): the one definition the desk, the import and the monthly tally use -------------------
+
+#: words in a description that mean household-appliance repair or renovation (procedure 2: not offered).
+#: Water heaters are left out on purpose: their plumbing is in scope.
+OUT_OF_SCOPE_WORDS = (
+    "家电", "空调", "冰箱", "洗衣机", "电视", "微波炉", "油烟机", "装修", "翻新", "刷墙", "吊顶", "铺地砖",
+    "appliance", "air conditioner", "air-conditioner", "fridge", "refrigerator", "washing machine",
+    "television", "microwave", "renovation", "renovate", "remodel",
+)
+
+
+def scope_of(category: str) -> Literal["in", "out", "unknown"]:
+    """A category of work: offered ("in"), named by procedure 2 as not offered ("out"), or not a category."""
+    if category in CATEGORY_DEPARTMENT:
+        return "in"
+    return "out" if category in OUT_OF_SCOPE_CATEGORIES else "unknown"
+
+
+def mentions_out_of_scope(text: str | None) -> bool:
+    """True when free text describes appliance repair or renovation, whatever category it was filed under."""
+    low = (text or "").lower()
+    return any(word in low for word in OUT_OF_SCOPE_WORDS)
+
+
+def is_out_of_scope(category: str, description: str | None) -> bool:
+    """Work procedure 2 does not offer: an out-of-scope category, or in-scope paperwork describing such work."""
+    return scope_of(category) != "in" or mentions_out_of_scope(description)
+
+
 def is_in_scope(category: str) -> bool:
-    return category in CATEGORIES
+    return scope_of(category) == "in"
 
 
 def is_known_out_of_scope(category: str) -> bool:
-    return category in OUT_OF_SCOPE_CATEGORIES
+    return scope_of(category) == "out"
 
 
 def reply_due(received_at: datetime, *, reply_minutes: int = 10) -> datetime:

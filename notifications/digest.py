@@ -192,8 +192,9 @@ def item_from(alert: Alert, *, as_of: datetime, tz: ZoneInfo, resolved: bool = F
     """A digest line's facts from an outbox row; phone numbers masked, free text scrubbed of mobiles."""
     payload = alert.payload or {}
     facts = payload.get("facts") or {}
-    due_at = facts.get("due_at")
-    overdue = _as_int(facts.get("overdue_minutes"))
+    # the finding's typed common fields (models.findings.Finding); `bianmin db upgrade` gave older rows theirs
+    due_at = payload.get("due_at")
+    overdue = _as_int(payload.get("overdue_minutes"))
     if overdue is None and due_at:
         try:
             overdue = overdue_minutes(datetime.fromisoformat(due_at), as_of)
@@ -204,14 +205,13 @@ def item_from(alert: Alert, *, as_of: datetime, tz: ZoneInfo, resolved: bool = F
     return DigestItem(
         alert_id=alert.id, key=payload.get("key") or alert.dedupe_key, kind=alert.kind, level=alert.level,
         severity=alert.severity, office=alert.office,
-        number=alert.order_number or facts.get("order_number") or facts.get("request_number")
-        or facts.get("receipt") or facts.get("number"),
+        number=payload.get("subject"),
         community=facts.get("community"), address=mask_text(facts.get("address")) or None,
         resident=mask_text(facts.get("resident")) or None,
         phone=mask_phone(facts.get("phone")) or None,
         overdue_minutes=overdue, due_at=_local(due_at, tz),
-        holder=facts.get("holder"), worker=facts.get("worker"),
-        amount=str(facts["amount"]) if facts.get("amount") not in (None, "") else None,
+        holder=payload.get("holder"), worker=facts.get("worker"),
+        amount=str(payload["amount"]) if payload.get("amount") not in (None, "") else None,
         receipts=[str(r) for r in receipts] if isinstance(receipts, (list, tuple)) else None,
         detail=mask_text(" · ".join(detail_parts))[:500] or None,
         repeat=alert.last_notified_at is not None and not resolved,
@@ -505,7 +505,7 @@ def record_channel_health(sessions: sessionmaker[Session], *, failing: dict[str,
             tags = channel_alert_tags(channel, routes=routes, config_tags=config_tags)
             finding = Finding(key=catalogue.CHANNEL_FAILING.key(channel), kind=CHANNEL_FAILING, office=None,
                               severity=catalogue.CHANNEL_FAILING.severity,
-                              facts={"channel": channel, "number": channel, "error": error}, occurred_at=as_of)
+                              subject=channel, facts={"channel": channel, "error": error}, occurred_at=as_of)
             # kinds left empty: one channel's failure resolves nothing else
             sync_findings(s, [finding], kinds=set(), as_of=as_of, routes={CHANNEL_FAILING: ",".join(tags)},
                           repeat_every=repeat_every, not_before=as_of + after)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.calendar import BusinessCalendar
+from models.findings import Finding
 from models.ledger.tables import Alert, AlertSilence, AuditEvent, UTCDateTime
 from notifications.masking import mask_facts, mask_phone
 
@@ -37,21 +38,6 @@ FALLBACK_TAG = "ops"  # a finding nobody is routed to still reaches someone: not
 DEPARTMENT_PLACEHOLDER = "{dept}"
 ROUTED_DEPARTMENTS = ("cs", "engineering", "cleaning")  # departments whose staff hold work, cash and receipts
 STATUSES = ("pending", "sent", "resolved", "acked", "silenced")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something a detector found that someone must be told about, as of the detector's `as_of`."""
-
-    key: str
-    kind: str
-    office: str | None
-    level: int = 1
-    severity: int = 1
-    order_number: str | None = None
-    department: str | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -134,14 +120,19 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+#: the typed common fields of a finding, stored beside its facts in every alert payload
+COMMON_FIELDS = ("subject", "holder", "due_at", "overdue_minutes", "amount")
+
+
 def _facts(finding: Finding) -> dict[str, Any]:
     # the payload is read to build messages, never to call anyone: the ledger keeps the only full numbers
     facts = mask_facts(_jsonable(finding.facts))
     if facts.get("phone"):
         facts["phone"] = mask_phone(facts["phone"])
+    common = mask_facts(_jsonable({name: getattr(finding, name) for name in COMMON_FIELDS}))
     return {"key": finding.key, "department": finding.department,
             "occurred_at": finding.occurred_at.isoformat() if finding.occurred_at else None,
-            "facts": facts}
+            **common, "facts": facts}
 
 
 def _masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +154,34 @@ def mask_stored_payloads(session: Session, *, batch: int = 1000) -> int:
             masked = _masked_payload(payload or {})
             if masked != (payload or {}):
                 session.execute(update(Alert).where(Alert.id == alert_id).values(payload=masked))
+                changed += 1
+        last_id = rows[-1][0]
+
+
+def _with_common_fields(payload: dict[str, Any], order_number: str | None) -> dict[str, Any]:
+    """An older version's payload with the common fields it kept among its facts (or the order column) lifted out."""
+    facts = payload.get("facts") or {}
+    subject = (order_number or facts.get("order_number") or facts.get("request_number") or facts.get("receipt")
+               or facts.get("number"))
+    overdue = facts.get("overdue_minutes")
+    return {**payload, "subject": subject, "holder": facts.get("holder"), "due_at": facts.get("due_at"),
+            "overdue_minutes": overdue if isinstance(overdue, int) else None,
+            "amount": str(facts["amount"]) if facts.get("amount") not in (None, "") else None}
+
+
+def fill_common_fields(session: Session, *, batch: int = 1000) -> int:
+    """Give alerts stored before findings had typed common fields their subject, holder, due time, lateness and
+    amount, so that they still render; how many rows changed."""
+    changed, last_id = 0, 0
+    while True:
+        rows = session.execute(select(Alert.id, Alert.order_number, Alert.payload).where(Alert.id > last_id)
+                               .order_by(Alert.id).limit(batch)).all()
+        if not rows:
+            return changed
+        for alert_id, order_number, payload in rows:
+            if payload is not None and "subject" not in payload:
+                session.execute(update(Alert).where(Alert.id == alert_id)
+                                .values(payload=_with_common_fields(payload, order_number)))
                 changed += 1
         last_id = rows[-1][0]
 

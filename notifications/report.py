@@ -27,7 +27,7 @@ from markupsafe import Markup
 from models import findings as catalogue
 from models import texts
 from models.ledger.codes import OFFICE_CODE_PATTERN, is_office_code
-from models.reconcile import GROUP, CallbackLine, Discrepancy, Figures, MonthTally, jsonable_row
+from models.tally.facts import CallbackLine, Discrepancy, Figures, GROUP, jsonable_row, MonthTally
 from models.ledger.tables import DEPARTMENT_NAMES
 from notifications.masking import mask_facts, mask_text
 

@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError
 
 from models import desk
 from models.calendar import BusinessCalendar
-from models.cash import CashCheck, check_cash, evaluation_time
+from models.cash.facts import CashCheck
+from models.cash.queries import check_cash
+from models.cash.rules import evaluation_time
 from models.ledger.db import session_factory, transaction
 from models.ledger.tables import CashHandover, Receipt, ReceiptBook, Staff, WorkOrder
 from tests.plans import query_plans

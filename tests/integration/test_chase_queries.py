@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from models import chase, desk
+from models import desk
+from models.chase import queries as chase
+from models.chase.facts import ReworkWithoutCallback
 from models.ledger.db import transaction
 from models.ledger.tables import Callback
 from tests.builders import accepted_job, at, order_for, request_for, setup_office
@@ -84,7 +86,7 @@ def test_a_callback_not_done_by_its_due_is_level_one_then_level_two_a_working_da
     assert found.escalates_at == at("2026-11-26", "17:30")
     assert (found.holder, found.worker, found.resident) == ("王客服", "钱师傅", "刘女士")
     assert found.overdue_minutes == 15 * 60 + 30
-    assert not isinstance(found, chase.ReworkWithoutCallback)
+    assert not isinstance(found, ReworkWithoutCallback)
 
 
 def test_a_callback_done_later_is_still_owed_when_replaying_before_it(engine, calendar):

@@ -134,3 +134,49 @@ def test_db_upgrade_masks_the_numbers_an_older_version_left_in_stored_alerts_onc
     assert payload["facts"]["phone"] == "138****5678"
     assert not has_unmasked_mobile(json.dumps(payload, ensure_ascii=False))
     assert payload["facts"]["request"] == "R-A1-20261012-001" and payload["facts"]["address"] == "3栋501"
+
+
+def test_db_upgrade_gives_alerts_an_older_version_stored_their_common_fields_so_they_still_render(settings, engine):
+    from zoneinfo import ZoneInfo
+
+    from typer.testing import CliRunner
+
+    from commands.cli import app
+    from commands.common import set_runtime
+    from flows.runtime import Runtime
+    from notifications.digest import item_from
+
+    seen = at("2026-10-12", "18:00")
+    old = {  # as versions before the typed common fields stored them: everything among the facts
+        "cash-unhanded:A1-PL1:2026-10-12@finance-manager": ("cash-unhanded", None, {
+            "number": "钱师傅(A1-PL1) 2026-10-12", "holder": "钱师傅", "due_at": seen.isoformat(),
+            "overdue_minutes": 30, "amount": "80.00", "phone": "13812345678"}),
+        "fee-not-collected:WO-1@cs-supervisor": ("fee-not-collected", "WO-1", {
+            "order_number": "WO-1", "holder": "钱师傅", "amount": "80.00"}),
+        "reply-overdue:R-1@cs-supervisor": ("reply-overdue", None, {"request_number": "R-1", "holder": "王客服"}),
+        "receipt-gap:000103@finance-manager": ("receipt-gap", None, {"receipt": "000103", "holder": "钱师傅"}),
+    }
+    with transaction(engine) as s:
+        for key, (kind, order, facts) in old.items():
+            s.add(Alert(dedupe_key=key, kind=kind, office="A1", tag=key.split("@")[1], order_number=order,
+                        payload={"key": key.split("@")[0], "department": "engineering",
+                                 "occurred_at": seen.isoformat(), "facts": facts},
+                        first_seen=seen, last_seen=seen))
+    rt = Runtime(settings.model_copy(update={"locale": "en"}))
+    set_runtime(rt)
+    try:
+        runs = [CliRunner().invoke(app, ["db", "upgrade", "--json"]) for _ in range(2)]
+    finally:
+        set_runtime(None)
+        rt.close()
+
+    assert [r.exit_code for r in runs] == [0, 0]
+    assert [json.loads(r.stdout)["alerts_filled"] for r in runs] == [4, 0]
+    with transaction(engine) as s:
+        items = {a.kind: item_from(a, as_of=seen, tz=ZoneInfo("Asia/Shanghai")) for a in s.scalars(select(Alert))}
+        payloads = [a.payload for a in s.scalars(select(Alert))]
+    assert {kind: (i.number, i.holder) for kind, i in items.items()} == {
+        "cash-unhanded": ("钱师傅(A1-PL1) 2026-10-12", "钱师傅"), "fee-not-collected": ("WO-1", "钱师傅"),
+        "reply-overdue": ("R-1", "王客服"), "receipt-gap": ("000103", "钱师傅")}
+    assert (items["cash-unhanded"].amount, items["cash-unhanded"].overdue_minutes) == ("80.00", 30)
+    assert not any(has_unmasked_mobile(json.dumps(p, ensure_ascii=False)) for p in payloads)

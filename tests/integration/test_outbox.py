@@ -18,7 +18,8 @@ from models.ledger.db import session_factory, transaction
 from models.ledger.tables import Alert, AlertSilence, AuditEvent
 from notifications import outbox
 from notifications.digest import dispatch
-from notifications.outbox import Finding, route_tags, sync_findings
+from models.findings import Finding
+from notifications.outbox import route_tags, sync_findings
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ)  # a Thursday, in working hours
@@ -32,10 +33,18 @@ def finding(n: int = 1, *, kind: str = "callback-overdue", level: int = 1, offic
     """A finding about work order WO-000n, as the chase detector would write it."""
     number = f"WO-{n:04d}"
     key = f"{kind}:{number}:{level}" if kind == "callback-overdue" else f"{kind}:{number}"
-    base = {"resident": "张三", "phone": "13812345678", "address": f"3栋-2-{n:03d}", "community": "丽景花园",
-            "holder": "李客服", "overdue_minutes": 30 + n, "order_number": number}
+    base = {"resident": "张三", "phone": "13812345678", "address": f"3栋-2-{n:03d}", "community": "丽景花园"}
+    common = {"holder": "李客服", "overdue_minutes": 30 + n}
+    common.update({name: facts.pop(name) for name in ("holder", "due_at", "overdue_minutes", "amount")
+                   if name in facts})
     return Finding(key=key, kind=kind, office=office, level=level, severity=severity, order_number=number,
-                   department=department, facts={**base, **facts}, occurred_at=T0 - timedelta(minutes=30 + n))
+                   department=department, subject=number, **common, facts={**base, **facts},
+                   occurred_at=T0 - timedelta(minutes=30 + n))
+
+
+def stored_payload(f: Finding) -> dict:
+    """The payload the outbox stores for a finding."""
+    return outbox._facts(f)
 
 
 def record(engine, findings, *, as_of=T0, kinds=CALLBACK_KINDS, **kwargs):
@@ -91,7 +100,7 @@ def test_a_finding_is_recorded_once_and_seen_again_only_updates_last_seen(engine
     [row] = rows(engine).values()
     assert row.dedupe_key == "callback-overdue:WO-0001:1@cs-supervisor"
     assert (row.first_seen, row.last_seen) == (T0, later)
-    assert row.payload["facts"]["overdue_minutes"] == 36
+    assert row.payload["overdue_minutes"] == 36
 
 
 def test_recording_the_same_window_twice_changes_nothing(engine):
@@ -299,7 +308,7 @@ def test_the_markdown_digest_bolds_the_order_and_still_masks_the_phone():
 
     alert = Alert(id=1, dedupe_key="callback-overdue:WO-0001:1@cs-supervisor", kind="callback-overdue", level=2,
                   severity=3, office="A1", order_number="WO-0001", tag="cs-supervisor", first_seen=T0, last_seen=T0,
-                  payload={"key": "callback-overdue:WO-0001:1", "facts": finding(1).facts})
+                  payload=stored_payload(finding(1)))
     [part] = render_digest("cs-supervisor", [item_from(alert, as_of=T0, tz=TZ)], [], locale="zh_CN", as_of=T0,
                            tz=TZ, markdown=True)
     assert part.body_format == "markdown"
@@ -312,7 +321,7 @@ def test_facts_with_times_and_money_are_stored_as_json_values(engine):
 
     record(engine, [finding(1, due_at=T0, amount=Decimal("80.00"))])
     [row] = rows(engine).values()
-    assert (row.payload["facts"]["due_at"], row.payload["facts"]["amount"]) == (T0.isoformat(), "80.00")
+    assert (row.payload["due_at"], row.payload["amount"]) == (T0.isoformat(), "80.00")
 
 
 def test_an_over_long_finding_key_still_fits_the_column_and_stays_stable():
@@ -328,8 +337,7 @@ def test_a_digest_lists_every_item_once_in_order_even_when_an_alert_text_holds_c
     alerts = [Alert(id=n, dedupe_key=f"callback-overdue:WO-{n:04d}:1@cs-supervisor", kind="callback-overdue",
                     level=1, severity=2, office="A1", order_number=f"WO-{n:04d}", tag="cs-supervisor",
                     first_seen=T0 - timedelta(minutes=n), last_seen=T0,
-                    payload={"key": f"callback-overdue:WO-{n:04d}:1",
-                             "facts": finding(n, note="业主留言\x1e\x1e 请回电\x00").facts})
+                    payload=stored_payload(finding(n, note="业主留言\x1e\x1e 请回电\x00")))
               for n in range(1, 41)]
     items = [item_from(a, as_of=T0, tz=TZ) for a in alerts]
 

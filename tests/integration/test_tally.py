@@ -15,9 +15,10 @@ from flows.tally import run_monthly_tally
 from models import desk
 from models.ledger.db import transaction
 from models.errors import DomainError
-from models.reconcile import reconcile_month
+from models.tally.queries import reconcile_month
 from models.ledger.tables import Callback, Receipt, ReportRun
-from tests.builders import accepted_job, at, collect_fee, give_receipts, hand_over, order_for, request_for, setup_office
+from tests.builders import (OfficeCodes, accepted_job, at, collect_fee, give_receipts, hand_over, order_for,
+                            request_for, setup_office)
 from tests.servers import http_server, smtp_server  # noqa: F401  (fixtures)
 
 AFTER_OCTOBER = at("2026-11-01", "08:00")
@@ -101,7 +102,8 @@ def october(engine, calendar):
 
 def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_shortfall_for_the_same_handover(
         engine, calendar, october):
-    from models.cash import HandoverShortfall, handover_mismatches
+    from models.cash.facts import HandoverShortfall
+    from models.cash.queries import handover_mismatches
     from models.ledger.tables import CashHandover
 
     with transaction(engine) as s:  # a row not written by the desk: the collector declared what finance counted
@@ -115,6 +117,67 @@ def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_shortfall_fo
     assert [(f.handover, f.counted, f.covered) for f in daily] == \
         [(d.reference, d.amount, d.expected) for d in monthly] == \
         [(october["handover-shortfall"][0], Decimal("70.00"), Decimal("80.00"))]
+
+
+def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_receipt_gaps(engine, calendar, october):
+    from models.cash.queries import receipt_custody
+
+    with transaction(engine) as s:
+        daily = receipt_custody(s, as_of=AFTER_OCTOBER, calendar=calendar).gaps
+        tally = reconcile_month(s, month="2026-10", calendar=calendar)
+    monthly = [d for d in tally.discrepancies if d.kind == "receipt-gap"]
+
+    assert [(g.number, g.holder) for g in daily] == [(d.reference, d.worker) for d in monthly] == \
+        [(october["receipt-gap"][0], "A1-PL1")]
+
+
+def test_the_daily_cash_check_and_the_monthly_tally_report_the_same_unpaid_jobs(engine, calendar, october):
+    from models.cash.queries import fees_not_collected
+
+    with transaction(engine) as s:  # an imported rework order that carries a fee is still free (3.2.3)
+        rework = order_for(s, _office(s), request_for(s, _office(s), at=at("2026-10-26", "09:00"), channel="walk_in"),
+                           at=at("2026-10-26", "09:10"))
+        rework.rework_of_id = s.scalar(select(Receipt.order_id).where(Receipt.number == "000105"))
+        rework.completed_at = rework.accepted_at = at("2026-10-26", "15:00")
+    with transaction(engine) as s:
+        daily = fees_not_collected(s, as_of=AFTER_OCTOBER, calendar=calendar)
+        tally = reconcile_month(s, month="2026-10", calendar=calendar)
+    monthly = [d for d in tally.discrepancies if d.kind == "unpaid"]
+
+    assert [(f.order, f.fee, f.worker) for f in daily] == \
+        [(d.reference, d.expected, d.worker) for d in monthly] == [(october["unpaid"][0], Decimal("80.00"), "A1-PL1")]
+
+
+@pytest.mark.parametrize("hours, reported", [(24, True), (24 * 45, False)])
+def test_the_chase_and_the_monthly_tally_allow_the_same_hours_for_rework(engine, calendar, october, hours, reported):
+    from models.chase import queries as chase
+
+    with transaction(engine) as s:
+        daily = chase.missing_reworks(s, as_of=AFTER_OCTOBER, calendar=calendar, rework_due_hours=hours)
+        tally = reconcile_month(s, month="2026-10", calendar=calendar, rework_due_hours=hours)
+    monthly = [d for d in tally.discrepancies if d.kind == "rework-missing"]
+
+    expected = [october["rework-missing"][0]] if reported else []
+    assert [m.order_number for m in daily] == [d.reference for d in monthly] == expected
+
+
+def test_the_desk_and_the_monthly_tally_hold_the_same_work_out_of_scope(engine, calendar, october):
+    from models import rules
+
+    with transaction(engine) as s:
+        o = _office(s)
+        with pytest.raises(DomainError) as refused:
+            request_for(s, o, at=at("2026-10-27", "09:00"), category="appliance", fee=Decimal("50.00"))
+        tally = reconcile_month(s, month="2026-10", calendar=calendar)
+    assert refused.value.code == "out_of_scope" and rules.scope_of("appliance") == "out"
+    [found] = [d for d in tally.discrepancies if d.kind == "out-of-scope"]
+    assert rules.mentions_out_of_scope(found.detail) and found.reference == october["out-of-scope"][0]
+
+
+def _office(s) -> OfficeCodes:
+    """The codes setup_office gave office A1."""
+    return OfficeCodes("A1", "A1-C1", *(f"A1-{suffix}" for suffix in (
+        "CS1", "CSS", "CSM", "ENS", "PL1", "EL1", "CLS", "CL1", "FC1", "FM1", "AD1")))
 
 
 def test_every_finding_of_the_month_appears_once_with_its_order_number(engine, calendar, october):

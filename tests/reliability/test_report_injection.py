@@ -21,7 +21,7 @@ from flows.dispatch import run_dispatch
 from flows.tally import run_monthly_tally
 from models import desk
 from models.ledger.db import transaction
-from models.reconcile import reconcile_month
+from models.tally.queries import reconcile_month
 from models.ledger.tables import Callback
 from notifications import report
 from tests.builders import OfficeCodes, accepted_job, at, collect_fee, give_receipts, request_for, setup_office

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from flows.runtime import using_runtime
 from flows.settings import Settings
-from models.cash import evaluation_time
+from models.cash.rules import evaluation_time
 from models.ledger.db import transaction
 from models.ledger.tables import Alert, FlowWatermark, ReportRun
 from notifications.outbox import alert_key, route_tags

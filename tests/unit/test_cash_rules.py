@@ -11,17 +11,9 @@ from hypothesis import strategies as st
 
 from models.calendar import BusinessCalendar
 from models.rules import cash_due
-from models.cash import (
-    CashHeld,
-    CollectorFigures,
-    HandoverOvercount,
-    HandoverShortfall,
-    classify_handover,
-    evaluation_time,
-    office_totals,
-    receipts_return_due,
-    unhanded_by_collector,
-)
+from models.cash.facts import CashHeld, CollectorFigures, HandoverOvercount, HandoverShortfall
+from models.cash.rules import (classify_handover, evaluation_time, office_totals, receipts_return_due,
+                               unhanded_by_collector)
 
 SH = ZoneInfo("Asia/Shanghai")
 

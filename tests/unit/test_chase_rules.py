@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from models.calendar import BusinessCalendar
-from models.chase import OverdueCallback, ReworkWithoutCallback, judged_at
+from models.chase.facts import OverdueCallback, ReworkWithoutCallback
+from models.chase.rules import judged_at
 from models.facts import maker
 from models.rules import callback_due, callback_level, overdue_minutes, reply_due
 from models.ledger.tables import Alert
@@ -104,7 +105,7 @@ def test_overdue_minutes_are_whole_minutes_past_due_and_never_negative(late, min
 def test_a_digest_line_without_stored_overdue_minutes_counts_them_from_its_due_time_by_the_same_rule(late, minutes):
     due = datetime(2026, 11, 26, 9, 0, tzinfo=SH)
     alert = Alert(id=1, dedupe_key="order-overdue:WO-1@ops", kind="order-overdue", level=1, severity=2, office="A1",
-                  tag="ops", payload={"key": "order-overdue:WO-1", "facts": {"due_at": due.isoformat()}})
+                  tag="ops", payload={"key": "order-overdue:WO-1", "due_at": due.isoformat(), "facts": {}})
     assert item_from(alert, as_of=due + late, tz=SH).overdue_minutes == minutes
 
 

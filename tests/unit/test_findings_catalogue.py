@@ -9,7 +9,7 @@ from flows.cash import CASH_KINDS
 from commands.cash import _KIND_NAMES
 from flows.settings import DEFAULT_ROUTES, Settings
 from models import findings as catalogue
-from models.reconcile import KINDS as TALLY_KINDS
+from models.tally.facts import KINDS as TALLY_KINDS
 from notifications.report import KIND_LABELS, kind_label
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,20 +8,9 @@ import pandas as pd
 import pytest
 
 from models.errors import DomainError
-from models.reconcile import (
-    KINDS,
-    CallbackLine,
-    Discrepancy,
-    Figures,
-    MonthTally,
-    merge_cells,
-    mentions_out_of_scope,
-    month_window,
-    ratio,
-    reportable_month,
-    shift_month,
-    total,
-)
+from models.rules import mentions_out_of_scope
+from models.tally.facts import CallbackLine, Discrepancy, Figures, KINDS, MonthTally, ratio, shift_month, total
+from models.tally.rules import merge_cells, month_window, reportable_month
 from notifications import report
 from notifications.report import canonical_json, content_hash, content_texts, diff_content
 

@@ -100,3 +100,13 @@ def test_callback_due_is_a_working_day_strictly_after_the_acceptance_date(accept
     assert CAL.is_working_day(due.date())
     assert due.date() > accepted.date()
     assert CAL.working_days_between(accepted.date(), due.date()) == workdays
+
+
+def test_the_schema_allows_exactly_the_categories_procedure_2_offers():
+    from models import rules
+    from models.ledger.tables import CATEGORIES, OUT_OF_SCOPE_CATEGORIES
+
+    assert [c for c in CATEGORIES if rules.scope_of(c) == "in"] == list(CATEGORIES) == list(rules.CATEGORY_DEPARTMENT)
+    assert [rules.scope_of(c) for c in OUT_OF_SCOPE_CATEGORIES] == ["out", "out"]
+    assert rules.scope_of("gardening") == "unknown"
+    assert rules.is_out_of_scope("plumbing", "顺便修了空调") and not rules.is_out_of_scope("plumbing", "水龙头漏水")

@@ -1,4 +1,4 @@
-"""The end-of-day cash check: cash not handed to finance, handover mismatches, receipt custody, fees not collected.
+"""The cash check's as-of queries: cash not handed to finance, handover mismatches, receipt custody, fees owed.
 
 Rules are pure (plain values in, business facts out); queries take the session and an `as_of`
 and see only what had happened by then, so any past evening can be replayed exactly.
@@ -18,11 +18,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import ClassVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -44,10 +42,30 @@ from sqlalchemy.orm import Session, aliased
 
 from models import findings as catalogue
 from models.calendar import BusinessCalendar
+from models.cash.facts import (
+    CENT,
+    ZERO,
+    CashCheck,
+    CashHeld,
+    CollectorFigures,
+    FeeNotCollected,
+    HandoverOvercount,
+    HandoverShortfall,
+    ReceiptCustody,
+    ReceiptGap,
+    ReceiptUsedTwice,
+    UnreturnedReceipt,
+)
+from models.cash.rules import (
+    classify_handover,
+    fee_due,
+    is_chargeable,
+    office_totals,
+    receipt_gap,
+    receipts_return_due,
+    unhanded_by_collector,
+)
 from models.facts import maker
-from models.findings import Kind
-from models.planning import broad, short_queries
-from models.rules import cash_due, overdue_minutes
 from models.ledger.tables import (
     CashHandover,
     Money,
@@ -59,9 +77,7 @@ from models.ledger.tables import (
     UTCDateTime,
     WorkOrder,
 )
-
-ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
+from models.planning import broad, short_queries
 
 # literal (not bound) values, so that PostgreSQL and SQLite can match the partial index
 # ix_receipts_cash_open, whose predicate is written with these literals
@@ -70,280 +86,7 @@ _USED = literal_column("'used'")
 _ISSUED = literal_column("'issued'")
 _ZERO_FEE = literal_column("0")  # ix_work_orders_unpaid: "fee > 0"
 
-
-# -- business facts -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CashHeld:
-    """One cash receipt collected and not (yet) confirmed by finance as of the evaluation."""
-
-    receipt: str
-    order: str | None
-    amount: Decimal
-    collected_at: datetime
-    collector: str
-    collector_name: str
-    department: str
-    office: str
-
-
-@dataclass(frozen=True)
-class UnhandedCash:
-    """Cash a collector still holds after its due time: one per collector and due time."""
-
-    kind: ClassVar[Kind] = catalogue.CASH_UNHANDED
-
-    collector: str
-    collector_name: str
-    department: str
-    office: str
-    due_at: datetime
-    receipts: tuple[str, ...]
-    orders: tuple[str, ...]
-    total: Decimal
-    overdue_minutes: int
-
-    @property
-    def key(self) -> str:
-        return self.kind.key(self.collector, self.due_at.date().isoformat())
-
-
-@dataclass(frozen=True)
-class _HandoverCount:
-    """What finance counted for one handover against the receipts it covers."""
-
-    kind: ClassVar[Kind]
-
-    handover: str
-    collector: str
-    collector_name: str
-    department: str
-    office: str
-    handed_at: datetime
-    receipts: tuple[str, ...]
-    covered: Decimal
-    counted: Decimal
-
-    @property
-    def key(self) -> str:
-        return self.kind.key(self.handover)
-
-
-@dataclass(frozen=True)
-class HandoverShortfall(_HandoverCount):
-    """Finance counted less than the receipts a handover covers."""
-
-    kind: ClassVar[Kind] = catalogue.CASH_SHORTFALL
-
-    @property
-    def difference(self) -> Decimal:
-        return self.covered - self.counted
-
-
-@dataclass(frozen=True)
-class HandoverOvercount(_HandoverCount):
-    """Finance counted more than the receipts a handover covers: money without a receipt."""
-
-    kind: ClassVar[Kind] = catalogue.CASH_OVERCOUNT
-
-    @property
-    def difference(self) -> Decimal:
-        return self.counted - self.covered
-
-
-@dataclass(frozen=True)
-class UnreturnedReceipt:
-    """Blank numbers of one book still with its holder after the return window: one per book."""
-
-    kind: ClassVar[Kind] = catalogue.RECEIPT_UNRETURNED
-
-    book: str
-    holder: str
-    holder_name: str
-    department: str
-    office: str
-    issued_at: datetime
-    return_due: datetime
-    numbers: tuple[str, ...]
-
-    @property
-    def key(self) -> str:
-        return self.kind.key(self.book)
-
-
-@dataclass(frozen=True)
-class ReceiptGap:
-    """A blank number skipped: a higher number of the same book was already used."""
-
-    kind: ClassVar[Kind] = catalogue.RECEIPT_GAP
-
-    number: str
-    book: str
-    holder: str
-    holder_name: str
-    department: str
-    office: str
-    used_after: str
-
-    @property
-    def key(self) -> str:
-        return self.kind.key(self.number)
-
-
-@dataclass(frozen=True)
-class ReceiptUsedTwice:
-    """One receipt leaf used for two collections, or one order paid on two receipts (legacy/imported data)."""
-
-    kind: ClassVar[Kind] = catalogue.RECEIPT_DOUBLE_USE
-
-    how: str  # "number": one book serial on two receipt rows; "order": one order on two used receipts
-    ref: str  # the serial's first number, or the order number
-    numbers: tuple[str, ...]
-    orders: tuple[str, ...]
-    office: str
-    total: Decimal
-
-    @property
-    def key(self) -> str:
-        return self.kind.key(self.how, self.ref)
-
-
-@dataclass(frozen=True)
-class FeeNotCollected:
-    """An accepted job with a fee due and no receipt by its cut-off."""
-
-    kind: ClassVar[Kind] = catalogue.FEE_NOT_COLLECTED
-
-    order: str
-    office: str
-    department: str
-    worker_name: str
-    accepted_at: datetime
-    due_at: datetime
-    fee: Decimal
-    resident: str
-    phone: str
-    address: str
-
-    @property
-    def key(self) -> str:
-        return self.kind.key(self.order)
-
-
-@dataclass(frozen=True)
-class CollectorFigures:
-    """One collector's money for the day: collected (cash / electronic), handed over, and still held."""
-
-    collector: str
-    name: str
-    department: str
-    office: str
-    cash: Decimal = ZERO
-    electronic: Decimal = ZERO
-    handed_over: Decimal = ZERO
-    outstanding: Decimal = ZERO
-
-
-@dataclass(frozen=True)
-class OfficeDayTotals:
-    """An office's day: the sum of its collectors' figures."""
-
-    office: str
-    collectors: int
-    cash: Decimal
-    electronic: Decimal
-    handed_over: Decimal
-    outstanding: Decimal
-
-
-@dataclass(frozen=True)
-class CashCheck:
-    """Everything one evaluation found, and the day's figures."""
-
-    day: date
-    as_of: datetime
-    unhanded: tuple[UnhandedCash, ...] = ()
-    shortfalls: tuple[HandoverShortfall, ...] = ()
-    overcounts: tuple[HandoverOvercount, ...] = ()
-    unreturned: tuple[UnreturnedReceipt, ...] = ()
-    gaps: tuple[ReceiptGap, ...] = ()
-    used_twice: tuple[ReceiptUsedTwice, ...] = ()
-    fees_not_collected: tuple[FeeNotCollected, ...] = ()
-    collectors: tuple[CollectorFigures, ...] = ()
-    offices: tuple[OfficeDayTotals, ...] = ()
-    findings_by_kind: dict[str, int] = field(default_factory=dict)
-
-
 _collector_figures = maker(CollectorFigures)
-_office_day_totals = maker(OfficeDayTotals)
-
-
-# -- pure rules ---------------------------------------------------------------------------
-
-def evaluation_time(day: date, calendar: BusinessCalendar, *, cutoff: time = time(17, 30),
-                    grace_minutes: int = 30) -> datetime:
-    """The moment a day's cash is judged: its cut-off plus the grace finance needs to record handovers."""
-    return calendar.at(day, cutoff) + timedelta(minutes=grace_minutes)
-
-
-def receipts_return_due(issued_at: datetime, calendar: BusinessCalendar, *, workdays: int = 5,
-                        cutoff: time = time(17, 30)) -> datetime:
-    """Blank numbers go back by the cut-off of the `workdays`-th working day after the book was issued."""
-    day = calendar.add_working_days(calendar.local(issued_at).date(), workdays)
-    return calendar.at(day, cutoff)
-
-
-def unhanded_by_collector(held: Iterable[CashHeld], *, as_of: datetime, calendar: BusinessCalendar,
-                          cutoff: time = time(17, 30)) -> list[UnhandedCash]:
-    """Cash past its due time, one fact per collector and due time; cash not yet due is left out."""
-    groups: dict[tuple[str, datetime], list[CashHeld]] = defaultdict(list)
-    dues: dict[tuple[date, bool], datetime] = {}
-    for item in held:
-        # the due time depends only on the local day and the side of the cut-off: the calendar once for each
-        local = calendar.local(item.collected_at)
-        key = (local.date(), local.time() < cutoff)
-        if key not in dues:
-            dues[key] = cash_due(item.collected_at, calendar, cutoff=cutoff)
-        due = dues[key]
-        if due < as_of:
-            groups[(item.collector, due)].append(item)
-    out = []
-    for (collector, due), items in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        items.sort(key=lambda i: (i.collected_at, i.receipt))
-        first = items[0]
-        out.append(UnhandedCash(
-            collector=collector, collector_name=first.collector_name, department=first.department,
-            office=first.office, due_at=calendar.local(due),
-            receipts=tuple(i.receipt for i in items),
-            orders=tuple(dict.fromkeys(i.order for i in items if i.order)),
-            total=sum((i.amount for i in items), ZERO),
-            overdue_minutes=overdue_minutes(due, as_of)))
-    return out
-
-
-def classify_handover(*, handover: str, collector: str, collector_name: str, department: str, office: str,
-                      handed_at: datetime, receipts: Sequence[str], covered: Decimal,
-                      counted: Decimal) -> HandoverShortfall | HandoverOvercount | None:
-    """A short count is a shortfall, a long count an over-count, an exact one nothing."""
-    covered, counted = Decimal(covered).quantize(CENT), Decimal(counted).quantize(CENT)
-    if covered == counted:
-        return None
-    cls = HandoverShortfall if counted < covered else HandoverOvercount
-    return cls(handover=handover, collector=collector, collector_name=collector_name, department=department,
-               office=office, handed_at=handed_at, receipts=tuple(receipts), covered=covered, counted=counted)
-
-
-def office_totals(collectors: Iterable[CollectorFigures]) -> list[OfficeDayTotals]:
-    """Per office, the sum of its collectors' day figures."""
-    by_office: dict[str, list] = {}
-    for c in collectors:
-        t = by_office.setdefault(c.office, [0, ZERO, ZERO, ZERO, ZERO])
-        t[0] += 1
-        t[1] += c.cash
-        t[2] += c.electronic
-        t[3] += c.handed_over
-        t[4] += c.outstanding
-    return [_office_day_totals(office, *t) for office, t in sorted(by_office.items())]
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -481,14 +224,6 @@ def _book_label() -> ColumnElement[str]:
             .scalar_subquery())
 
 
-@dataclass(frozen=True)
-class ReceiptCustody:
-    """The blank numbers that are findings as of one moment: skipped ones, and ones kept too long."""
-
-    gaps: tuple[ReceiptGap, ...]
-    unreturned: tuple[UnreturnedReceipt, ...]
-
-
 @cache
 def _blank_statements(by_office: bool) -> tuple:
     # blank as of T: still issued (ix_receipts_blank), or used, voided or returned after T (a legacy row with
@@ -525,7 +260,7 @@ def _blank_statements(by_office: bool) -> tuple:
               .join(Office, Office.id == ReceiptBook.office_id)
               .where(Receipt.id.in_(_IDS), ReceiptBook.issued_at <= _AS_OF,
                      *_office_filter(Office.code, "x" if by_office else None)))
-    used = (select(Receipt.book_id, Receipt.serial, Receipt.number)
+    used = (select(Receipt.book_id, Receipt.serial, Receipt.number, Receipt.collected_at)
             .where(Receipt.book_id.in_(_IDS), _collected_by(Receipt, _AS_OF))
             .order_by(Receipt.serial, Receipt.number))
     return (books_in_question, blanks_of_books, replayed), detail, used
@@ -546,18 +281,18 @@ def receipt_custody(session: Session, *, as_of: datetime, calendar: BusinessCale
     if not blanks:
         return ReceiptCustody((), ())
     # the used numbers of just the books that still have blanks (a worker's current book or two)
-    used: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for book_id, serial, number in _by_ids(session, used_in, sorted({b[0] for b in blanks}), {"as_of": as_of}):
-        used[book_id].append((serial, number))
+    used: dict[int, list[tuple[int, str, datetime]]] = defaultdict(list)
+    for book_id, serial, number, at in _by_ids(session, used_in, sorted({b[0] for b in blanks}), {"as_of": as_of}):
+        used[book_id].append((serial, number, at))
 
     gaps: list[ReceiptGap] = []
     books: dict[int, dict] = {}
     due_cache: dict[datetime, datetime] = {}
     for book_id, serial, number, issued_at, label, code, name, dept, office_code in blanks:
-        higher = next((n for s, n in used.get(book_id, ()) if s > serial), None)
-        if higher is not None:
+        gap = receipt_gap(serial, used.get(book_id, ()))
+        if gap is not None:
             gaps.append(ReceiptGap(number=number, book=label, holder=code, holder_name=name, department=dept,
-                                   office=office_code, used_after=higher))
+                                   office=office_code, used_after=gap[0], issued_at=issued_at, skipped_at=gap[1]))
             continue
         if issued_at not in due_cache:
             due_cache[issued_at] = receipts_return_due(issued_at, calendar, workdays=workdays, cutoff=cutoff)
@@ -641,8 +376,9 @@ def _unpaid_statements(by_office: bool) -> tuple:
                                              chargeable),
                   select(WorkOrder.id).where(WorkOrder.paid_at.is_not(None), WorkOrder.paid_at > _AS_OF, chargeable))
     worker = aliased(Staff)
-    detail = (select(WorkOrder.number, Office.code, WorkOrder.department, worker.name, WorkOrder.accepted_at,
-                     WorkOrder.fee, ServiceRequest.resident_name, ServiceRequest.phone, ServiceRequest.address)
+    detail = (select(WorkOrder.number, Office.code, WorkOrder.department, worker.code, worker.name,
+                     WorkOrder.accepted_at, WorkOrder.fee, WorkOrder.rework_of_id, ServiceRequest.resident_name,
+                     ServiceRequest.phone, ServiceRequest.address)
               .join(Office, Office.id == WorkOrder.office_id)
               .join(worker, worker.id == WorkOrder.worker_id)
               .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
@@ -655,12 +391,13 @@ def fees_not_collected(session: Session, *, as_of: datetime, calendar: BusinessC
     """Accepted, chargeable (fee > 0, not rework) jobs with no receipt used by `as_of`, past their cut-off."""
     unpaid_ids, detail = _unpaid_statements(office is not None)
     rows = sorted(_by_ids(session, detail, _ids(session, unpaid_ids, {"as_of": as_of}), _params(as_of, office)),
-                  key=lambda r: (r[4], r[0]))
+                  key=lambda r: (r[5], r[0]))
     out = []
-    for number, office_code, dept, worker_name, accepted_at, fee, resident, phone, address in rows:
-        due = cash_due(accepted_at, calendar, cutoff=cutoff)
-        if due < as_of:
-            out.append(FeeNotCollected(order=number, office=office_code, department=dept, worker_name=worker_name,
+    for number, office_code, dept, code, worker_name, accepted_at, fee, rework_of, resident, phone, address in rows:
+        due = fee_due(accepted_at, calendar, cutoff=cutoff)
+        if is_chargeable(fee, rework_of) and due < as_of:
+            out.append(FeeNotCollected(order=number, office=office_code, department=dept, worker=code,
+                                       worker_name=worker_name,
                                        accepted_at=accepted_at, due_at=calendar.local(due),
                                        fee=Decimal(fee).quantize(CENT), resident=resident, phone=phone,
                                        address=address))

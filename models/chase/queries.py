@@ -1,4 +1,4 @@
-"""What is overdue as of a moment: phone replies, callbacks (original and rework), missing rework, late work.
+"""As-of queries of what is overdue: phone replies, callbacks (original and rework), missing rework, late work.
 
 Every check sees the ledger as it stood at `as_of`: an event recorded with a later time (a reply, a
 completion, a callback) counts as not having happened yet, so replaying a past moment finds exactly
@@ -13,7 +13,6 @@ holiday for something that fell due while the office was closed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -32,123 +31,25 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from models.calendar import BusinessCalendar
+from models.chase.facts import (
+    CallbackChase,
+    MissingRework,
+    OverdueCallback,
+    OverdueReply,
+    OverdueWorkOrder,
+    ReworkWithoutCallback,
+)
+from models.chase.rules import judged_at, rework_due
 from models.facts import maker
+from models.ledger.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
 from models.planning import short_queries
 from models.rules import callback_level, escalation_due, overdue_minutes, reply_due
-from models.ledger.tables import Callback, Community, Office, ServiceRequest, Staff, UTCDateTime, WorkOrder
-
-
-# -- the business facts ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class OverdueReply:
-    """A phone request nobody called back within the reply time (procedure 4.2)."""
-
-    request_number: str
-    office: str
-    community: str | None
-    address: str
-    resident: str
-    phone: str
-    holder: str  # the CS clerk who took the call
-    received_at: datetime
-    due_at: datetime
-    overdue_minutes: int
-
-
-@dataclass(frozen=True)
-class OverdueCallback:
-    """An accepted job whose return visit is not done by its due time; level 2 once escalated."""
-
-    order_number: str
-    request_number: str
-    office: str
-    community: str | None
-    address: str
-    resident: str
-    phone: str
-    holder: str  # the CS clerk who registered the request and owes the callback
-    department: str
-    worker: str
-    callback_id: int
-    due_at: datetime
-    escalates_at: datetime
-    overdue_minutes: int
-    level: int
-
-    @property
-    def levels(self) -> tuple[int, ...]:
-        """Every level reached: at level 2 the supervisor's level-1 finding still stands."""
-        return tuple(range(1, self.level + 1))
-
-
-@dataclass(frozen=True)
-class ReworkWithoutCallback(OverdueCallback):
-    """A free rework order accepted by the resident whose own callback is overdue (procedure 3.2.3)."""
-
-    rework_of: str = ""
-
-
-@dataclass(frozen=True)
-class MissingRework:
-    """An unsatisfied callback with no rework order issued within the allowed hours."""
-
-    order_number: str
-    request_number: str
-    office: str
-    community: str | None
-    address: str
-    resident: str
-    phone: str
-    holder: str  # the CS clerk who recorded the unsatisfied callback
-    department: str
-    callback_done_at: datetime
-    due_at: datetime
-    overdue_minutes: int
-
-
-@dataclass(frozen=True)
-class OverdueWorkOrder:
-    """A work order not completed by its scheduled time: the department supervisor's to chase."""
-
-    order_number: str
-    request_number: str
-    office: str
-    community: str | None
-    address: str
-    resident: str
-    phone: str
-    holder: str  # the worker the order was issued to
-    department: str
-    rework_of: str | None
-    due_at: datetime
-    overdue_minutes: int
-
-
-@dataclass(frozen=True)
-class CallbackChase:
-    """Everything chase-callbacks found as of one moment, judged as of `judged_at`."""
-
-    as_of: datetime
-    judged_at: datetime
-    callbacks: tuple[OverdueCallback, ...] = ()
-    rework_callbacks: tuple[ReworkWithoutCallback, ...] = ()
-    missing_reworks: tuple[MissingRework, ...] = ()
-    overdue_orders: tuple[OverdueWorkOrder, ...] = ()
-
 
 _overdue_reply = maker(OverdueReply)
 _overdue_callback = maker(OverdueCallback)
 _rework_without_callback = maker(ReworkWithoutCallback)
 _missing_rework = maker(MissingRework)
 _overdue_work_order = maker(OverdueWorkOrder)
-
-
-# -- pure rules ---------------------------------------------------------------------------------
-
-def judged_at(as_of: datetime, calendar: BusinessCalendar) -> datetime:
-    """The moment deadlines are judged at: `as_of` in working time, else the end of the last working period."""
-    return calendar.last_working_time(as_of)
 
 
 # -- queries --------------------------------------------------------------------------------------
@@ -259,38 +160,43 @@ def _missing_rework_statements() -> tuple[Select, Select]:
     candidates = select(Callback.id).where(
         func.coalesce(Callback.outcome, literal_column("''")) == _UNSATISFIED, Callback.rework_order_id.is_(None),
         Callback.done_at <= _AS_OF, Callback.done_at < _DUE_BEFORE)
-    clerk, rework = aliased(Staff), aliased(WorkOrder)
+    clerk, rework, worker = aliased(Staff), aliased(WorkOrder), aliased(Staff)
     detail = (
         select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
                ServiceRequest.resident_name, ServiceRequest.phone, clerk.name, WorkOrder.department,
-               Callback.done_at)
+               Callback.done_at, worker.code, worker.name, Callback.note)
         .select_from(Callback)
         .join(WorkOrder, WorkOrder.id == Callback.order_id)
         .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
         .join(Office, Office.id == WorkOrder.office_id)
         .outerjoin(Community, Community.id == ServiceRequest.community_id)
         .outerjoin(clerk, clerk.id == Callback.done_by_id)
+        .join(worker, worker.id == WorkOrder.worker_id)
         .where(Callback.id.in_(bindparam("ids", expanding=True)))
         .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at <= _AS_OF))
     )
     return candidates, detail
 
 
-def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
-                    rework_due_hours: int = 24) -> list[MissingRework]:
-    """Unsatisfied callbacks recorded by `as_of` whose order has no rework order issued by then, past the allowed hours."""
+def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar, rework_due_hours: int = 24,
+                    judge: datetime | None = None) -> list[MissingRework]:
+    """Unsatisfied callbacks by `as_of` with no rework issued by then, past the allowed hours at `judge`."""
+    # `judge` defaults to the last working moment (nobody is paged for what fell due while the office was closed);
+    # the monthly tally judges at the month's last moment
     allowed = timedelta(hours=rework_due_hours)
     candidates, detail = _missing_rework_statements()
-    ids = [r[0] for r in _rows(session, candidates, {"as_of": as_of,
-                                                     "due_before": judged_at(as_of, calendar) - allowed})]
+    judge = judged_at(as_of, calendar) if judge is None else judge
+    ids = [r[0] for r in _rows(session, candidates, {"as_of": as_of, "due_before": judge - allowed})]
     rows: list = []
     for start in range(0, len(ids), 500):
         rows.extend(_rows(session, detail, {"as_of": as_of, "ids": ids[start:start + 500]}))
     found = []
-    for order, request, office, community, address, resident, phone, holder, department, done_at in rows:
-        due = done_at + allowed
+    for (order, request, office, community, address, resident, phone, holder, department, done_at, worker,
+         worker_name, note) in rows:
+        due = rework_due(done_at, rework_due_hours=rework_due_hours)
         found.append(_missing_rework(order, request, office, community, address, resident, phone, holder or "",
-                                     department, done_at, due, overdue_minutes(due, as_of)))
+                                     department, done_at, due, overdue_minutes(due, as_of), worker, worker_name,
+                                     note or ""))
     return sorted(found, key=lambda f: (f.due_at, f.order_number))
 
 
