@@ -84,6 +84,10 @@ def _head() -> str:
     return proc.stdout.strip() or "unknown"
 
 
+def _shown(seconds: float) -> str:
+    return f"{seconds:8.2f} s" if seconds >= 1 else f"{seconds * 1000:7.1f} ms"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.against", description=__doc__.splitlines()[0])
     ap.add_argument("--ref", default=DEFAULT_REF, help=f"the commit to compare with (default {DEFAULT_REF})")
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if row["ratio_median"] is None:
             print(f"  {item:15s} failed")
             continue
-        print(f"  {item:15s} {statistics.median(row['this_s']):7.2f} s vs {statistics.median(row['ref_s']):7.2f} s  "
+        print(f"  {item:15s} {_shown(statistics.median(row['this_s']))} vs {_shown(statistics.median(row['ref_s']))}  "
               f"{row['ratio_median']:.2f}x [{row['ratio_min']:.2f}-{row['ratio_max']:.2f}]")
     log(f"results: {out}")
     return 0
