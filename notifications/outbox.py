@@ -4,7 +4,7 @@ Row key. A finding routed to several tags (`"finance-manager,{dept}-supervisor"`
 tag, keyed `<finding key>@<tag>` in the `dedupe_key` column, whose unique constraint is what makes
 two racing detectors write one row (INSERT .. ON CONFLICT DO UPDATE, never read-then-write). The tag
 stored is the routed tag without office; narrowing to `tag@OFFICE` is decided at delivery, where the
-apprise config is known (see notifications.digest).
+apprise config is known (see notifications.dispatcher).
 
 Life of a row:
   pending   sent_at IS NULL, not resolved; claimed and delivered by the dispatcher
