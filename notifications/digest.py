@@ -178,7 +178,7 @@ def render_digest(tag: str, items: list[DigestItem], resolved: list[DigestItem],
     if body_limit:
         budget = body_limit - SPLIT_MARGIN - len(head) - len(foot) - len(res_head) - (300 if title_in_body else 0)
         budget = max(budget, 200)
-        # one item longer than a whole part (a 260 KB address pasted into a note) is cut to fit, marked as cut,
+        # one item longer than a whole part (a huge address pasted into a note) is cut to fit, marked as cut,
         # so it cannot push the part past the service's limit; the other items stay whole in their parts
         marker = str(m.truncated())
         blocks = [(_cut(text, budget, marker) if len(text) > budget else text, it, r) for text, it, r in blocks]
