@@ -131,7 +131,6 @@ def record_channel_health(sessions: sessionmaker[Session], *, failing: dict[str,
                           repeat_every=repeat_every, not_before=as_of + after)
 
 
-
 # -- the dispatcher -----------------------------------------------------------------------------------------
 
 def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, outbox_dir: Path, locale: str,
