@@ -741,7 +741,7 @@ def dispatch_http_baseline(ctx: Ctx):
 
 
 def _dispatch_all(ctx: Ctx, scheme: str):
-    from notifications.digest import dispatch
+    from notifications.dispatcher import dispatch
 
     config = _dispatch_config(ctx, scheme)
     messages = alerts = 0

@@ -15,30 +15,18 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from flows.runtime import Runtime, using_runtime
-from flows.settings import Settings
+from flows.runtime import current_runtime, installed_runtime, set_runtime  # noqa: F401 - set_runtime: for tests
 from models import texts
 from models.errors import DomainError
 from models.ledger import values
+from notifications.jsonable import to_jsonable
 
 console = Console()
 err_console = Console(stderr=True)
 
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    """The process's runtime, built from settings on first use."""
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime(Settings())
-    return _runtime
-
-
-def set_runtime(value: Runtime | None) -> None:
-    """Tests hand the CLI a runtime built from their own settings."""
-    global _runtime
-    _runtime = value
+# the process's one runtime (flows/runtime.py), shared with the flows a command runs; tests install their own
+# with `set_runtime`
+runtime = current_runtime
 
 
 def locale() -> str:
@@ -181,32 +169,18 @@ def run_flow_once(name: str, load_flow: Callable[[], Any], *, announce: bool = F
     from prefect.context import SettingsContext, get_settings_context
 
     # heartbeats let a server mark a long run whose process died as crashed; a one-off run lasts seconds, and
-    # ending the heartbeat thread costs up to a second (it sleeps in 1 s steps) on every run. A copy of the
-    # settings, not temporary_settings(): that re-reads every setting source (0.03-0.3 s)
+    # ending the heartbeat thread would add up to a second to each. A copy of the settings, not
+    # temporary_settings(), which re-reads every setting source
     ctx = get_settings_context()
     quiet = ctx.settings.model_copy(
         update={"flows": ctx.settings.flows.model_copy(update={"heartbeat_frequency": None})})
-    with using_runtime(rt), SettingsContext(profile=ctx.profile, settings=quiet):
+    with SettingsContext(profile=ctx.profile, settings=quiet):
         state = flow(**parameters, return_state=True)
     if not state.is_completed():
         err_console.print(t("cli.run_failed", name=name, message=state.message),
                           style="red", markup=False, highlight=False)
         raise typer.Exit(code=1)
     return state.result()
-
-
-def to_jsonable(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: to_jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
-    return value
 
 
 def emit(as_json: bool, data: Any, render: Callable[[], None]) -> None:
@@ -219,7 +193,8 @@ def emit(as_json: bool, data: Any, render: Callable[[], None]) -> None:
 
 def warn_calendar_gaps() -> None:
     """Say loudly, once per command, which years' make-up working days the calendar lacks."""
-    if _runtime is None:
+    rt = installed_runtime()
+    if rt is None:
         return
-    for message in _runtime.calendar_warnings():
+    for message in rt.calendar_warnings():
         err_console.print(message, style="bold yellow", markup=False, highlight=False, soft_wrap=True)

@@ -1,6 +1,6 @@
 """dispatch: deliver the outbox's due alerts as one digest per recipient tag, every minute.
 
-The logic lives in notifications.digest (it takes the session factory, the apprise config, the outbox
+The logic lives in notifications.dispatcher (it takes the session factory, the apprise config, the outbox
 folder and the locale); this module wires it from the runtime's settings and wraps it in a Prefect flow.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.hooks import on_flow_completion, on_flow_failure
 from flows.runtime import Runtime, current_runtime, ledger_refusal
-from notifications.digest import DispatchResult, dispatch
+from notifications.dispatcher import DispatchResult, dispatch
 
 __all__ = ["DispatchResult", "run_dispatch", "dispatch_flow"]
 

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import case, update
 
 from flows.runtime import current_runtime
-from flows.settings import mask_url_password
 from models import findings as catalogue
 from models import texts
 from models.ledger.db import transaction
 from models.ledger.tables import Alert
+from notifications.masking import mask_url_password, scrub
 
 log = logging.getLogger("bianmin.flows")
 
@@ -30,8 +30,6 @@ def failure_key(flow_name: str) -> str:
 
 def _error_text(state: Any) -> str:
     # the message may quote a database URL or an apprise URL; secrets and residents' numbers never leave
-    from notifications.masking import scrub
-
     return scrub(mask_url_password(str(getattr(state, "message", "") or "failed")))[:500]
 
 

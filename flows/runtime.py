@@ -61,36 +61,49 @@ def keep_files_private() -> None:
     os.umask(PRIVATE_UMASK)
 
 
-_current: Runtime | None = None
+# The process's one runtime: the CLI's commands and the flows both read it. Installed by `set_runtime` (a test, the
+# demo) or `using_runtime`, else built from Settings() on first use.
+_installed: Runtime | None = None
 
 
 def current_runtime() -> Runtime:
-    """The runtime flows use: the one installed by `using_runtime`, else one built from Settings().
+    """The process's runtime: the one installed, else one built from Settings() now and kept.
 
     Building it is where a flow run by a Prefect worker (a process bianmin did not start) begins.
     """
-    global _current
-    if _current is None:
+    global _installed
+    if _installed is None:
         keep_files_private()
-        _current = Runtime(Settings())
-    return _current
+        _installed = Runtime(Settings())
+    return _installed
+
+
+def installed_runtime() -> Runtime | None:
+    """The process's runtime if one was installed or built already; never builds one."""
+    return _installed
+
+
+def set_runtime(rt: Runtime | None) -> None:
+    """Install `rt` as the process's runtime (None: build one from Settings() on next use). Tests hand the CLI
+    and the flows a runtime built from their own settings this way."""
+    global _installed
+    _installed = rt
 
 
 class using_runtime:
-    """Install `rt` as the flows' runtime for a block (tests, the demo, `bianmin run`)."""
+    """Install `rt` as the process's runtime for a block, then put back the one before."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._previous: Runtime | None = None
 
     def __enter__(self) -> Runtime:
-        global _current
-        self._previous, _current = _current, self.rt
+        self._previous = installed_runtime()
+        set_runtime(self.rt)
         return self.rt
 
     def __exit__(self, *exc) -> None:
-        global _current
-        _current = self._previous
+        set_runtime(self._previous)
 
 
 def ledger_refusal(rt: Runtime) -> Any:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic_settings import (
 )
 
 from models import findings as catalogue
+from notifications.masking import mask_url_password
 
 # alert kind[:level] -> apprise tag(s), comma separated; "{dept}" is the holder's department
 DEFAULT_ROUTES: dict[str, str] = catalogue.default_routes()
@@ -112,11 +112,3 @@ class Settings(BaseSettings):
             out[name] = value
         out["database_url"] = mask_url_password(self.effective_database_url)
         return out
-
-
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z0-9+]+://[^:/@\s]+:)(?P<secret>[^@\s]+)(?P<tail>@)", re.I)
-
-
-def mask_url_password(url: str) -> str:
-    """A database URL with its password replaced by ****."""
-    return _PASSWORD_IN_URL.sub(lambda m: f"{m['head']}****{m['tail']}", url)

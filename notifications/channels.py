@@ -139,8 +139,8 @@ def _helo_name() -> str:
 # -- mail ---------------------------------------------------------------------------------------------------
 
 def _utf8() -> Charset:
-    # a charset of our own: base64 bodies (Python's default for UTF-8, 7.6 kB where quoted-printable made a
-    # Chinese digest 10.9 kB, encoded in C), quoted-printable headers as apprise writes them
+    # a charset of our own: base64 bodies (Python's default for UTF-8, smaller than quoted-printable for
+    # Chinese text), quoted-printable headers as apprise writes them
     charset = Charset("utf-8")
     charset.header_encoding, charset.body_encoding, charset.output_charset = QP, BASE64, "utf-8"
     return charset

@@ -5,6 +5,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from models.ledger.db import shown_url
+
 # A mainland mobile number: 1[3-9] and nine more digits, optionally after +86/0086/86, written plain or with
 # spaces, dashes or dots between the groups (138 1234 5678, 138  8765  4321, 138.1234.5678, +86 13812345678),
 # in ASCII or full-width digits (１３９１２３４５６７８: Python's \d is any decimal digit). The lookarounds keep
@@ -24,8 +26,8 @@ _ID_DATE = re.compile(r"\d{6}(?:18|19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3
 _TO_ASCII = str.maketrans("０１２３４５６７８９ＸｘＸ", "0123456789XxX")
 # Necessary conditions, checked first: a text without them cannot hold a mobile or ID number (masked ones
 # such as "138****5678" included). Each pattern starts with a literal, which the regex engine finds by a fast
-# scan: a full-width digit class or a pattern starting with a lookbehind is tried at every position instead
-# (35 us against 3 us for a 2.7 kB digest). Full-width digits are rare enough to send a text the slow way.
+# scan: a full-width digit class or a pattern starting with a lookbehind is tried at every position instead.
+# Full-width digits are rare enough to send a text the slow way.
 _QUICK_ONE = re.compile(rf"1(?:[3-9]\d{_SEP}{_FOUR}|[89]\d{{8}})")  # a mobile's head; an ID's 18xx/19xx year
 _QUICK_TWO = re.compile(r"20\d{8}")  # an ID's 20xx year
 _FULL_WIDTH_DIGITS = "０１２３４５６７８９"
@@ -132,14 +134,14 @@ def harden_privacy_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "&".join(pairs), parts.fragment))
 
 
-_SECRET_QUERY = re.compile(r"(?P<key>(?:^|[?&;])[^=&;]*(?:password|passwd|pwd|secret|token|key)[^=&;]*=)[^&;#]*", re.I)
-_USER_PASSWORD = re.compile(r"(?P<head>^[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]*(?P<tail>@)", re.I)
+# a URL in running text: up to the next blank, less the quotes and punctuation a message puts around it
+_ANY_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S*[^\s'\"<>()\[\]{},.;:!?]", re.I)
 
 
-def mask_url_password(url: str) -> str:
-    """Any URL (a database URL) as it may be shown: the password and secret-looking query values as ****."""
-    url = _USER_PASSWORD.sub(lambda m: f"{m['head']}****{m['tail']}", url)
-    return _SECRET_QUERY.sub(lambda m: f"{m['key']}****", url)
+def mask_url_password(text: str) -> str:
+    """A database URL, or a text quoting URLs (an error message), as it may be shown: each URL's password and
+    secret-looking query values as **** (models.ledger.db.shown_url)."""
+    return _ANY_URL.sub(lambda m: shown_url(m.group(0), mask="****"), text)
 
 
 def privacy_url(url: str) -> str:

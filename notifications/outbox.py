@@ -4,7 +4,7 @@ Row key. A finding routed to several tags (`"finance-manager,{dept}-supervisor"`
 tag, keyed `<finding key>@<tag>` in the `dedupe_key` column, whose unique constraint is what makes
 two racing detectors write one row (INSERT .. ON CONFLICT DO UPDATE, never read-then-write). The tag
 stored is the routed tag without office; narrowing to `tag@OFFICE` is decided at delivery, where the
-apprise config is known (see notifications.digest).
+apprise config is known (see notifications.dispatcher).
 
 Life of a row:
   pending   sent_at IS NULL, not resolved; claimed and delivered by the dispatcher
@@ -22,8 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session
 from models.calendar import BusinessCalendar
 from models.findings import Finding
 from models.ledger.tables import Alert, AlertSilence, AuditEvent, UTCDateTime
+from notifications.jsonable import to_jsonable
 from notifications.masking import mask_facts, mask_phone
 
 FALLBACK_TAG = "ops"  # a finding nobody is routed to still reaches someone: nothing is dropped silently
@@ -107,17 +107,7 @@ def _insert_for(session: Session):
 
 def _jsonable(value: Any) -> Any:
     # facts should already be JSON values; a stray datetime or Decimal must not fail the detector's transaction
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
+    return to_jsonable(value)
 
 
 #: the typed common fields of a finding, stored beside its facts in every alert payload
@@ -217,7 +207,7 @@ def sync_findings(session: Session, findings: Iterable[Finding], *, kinds: set[s
         existing.update(session.scalars(q))
     if keys:
         # one statement, compiled once per dialect and cached, executed for every row (executemany): a
-        # multi-row VALUES built per call cost ~2/3 of a sync of 100 findings in building and compiling it
+        # multi-row VALUES would be built and compiled again on every call
         params = [{**rows[k], "sync_as_of": as_of, "sync_cutoff": cutoff} for k in keys]
         session.execute(_upsert(session), params)
     seen_again = len(existing & set(keys))

@@ -25,12 +25,23 @@ class LedgerUnusable(DomainError):
     anything was read or written, one line naming the URL with its password masked."""
 
 
-def shown_url(url: str | URL) -> str:
-    """The URL as it may be shown or logged: SQLAlchemy's own rendering with the password hidden."""
+# query arguments that carry a secret (libpq's password=, sslpassword=; a token or key of some driver)
+_SECRET_QUERY = re.compile(r"(?P<key>(?:^|[?&;])[^=&;]*(?:password|passwd|pwd|secret|token|key)[^=&;]*=)[^&;#]*", re.I)
+
+
+def shown_url(url: str | URL, *, mask: str = "***") -> str:
+    """The URL as it may be shown or logged: SQLAlchemy's own rendering with the password hidden (as `mask`),
+    and any secret-looking query value hidden too. The one place a URL's password is masked."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not even a URL: hide whatever stands between the scheme and an @
-        return re.sub(r"(?<=://)[^/@]*@", "***@", str(url))
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # not even a URL: hide whatever stands between the scheme and an @
+        shown = re.sub(r"(?<=://)[^/@\s]*@", f"{mask}@", str(url))
+    else:
+        shown = parsed.render_as_string(hide_password=True)
+        if parsed.password is not None and mask != "***":
+            # SQLAlchemy writes "***" where the password was, first thing after the user name
+            shown = shown.replace(":***@", f":{mask}@", 1)
+    return _SECRET_QUERY.sub(lambda m: f"{m['key']}{mask}", shown)
 
 
 def _reason(exc: BaseException, url: str | URL) -> str:

@@ -1,18 +1,16 @@
 """The service ledger's tables: one typed declarative Base, UTC timestamps, Decimal money."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
-    Date,
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     Numeric,
     String,

@@ -14,7 +14,7 @@ from commands.common import set_runtime
 from flows.runtime import Runtime
 from flows.settings import DEFAULT_ROUTES
 from models.ledger.db import transaction
-from notifications.digest import dispatch
+from notifications.dispatcher import dispatch
 from notifications.outbox import routed_tags
 from tests.integration.test_outbox import T0, finding, record
 from tests.servers import http_server, write_apprise_config  # noqa: F401 (fixture)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from models.ledger.db import session_factory
 from models.ledger.tables import Alert
 from notifications.delivery import deliver, send_message
-from notifications.digest import dispatch
+from notifications.dispatcher import dispatch
 from notifications.masking import has_unmasked_mobile
 from tests.integration.test_outbox import T0, finding, listed_orders, record
 from tests.servers import (  # noqa: F401 (fixtures)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from flows.settings import DEFAULT_ROUTES
 from models.ledger.db import session_factory
 from models.ledger.tables import Alert
-from notifications.digest import CHANNEL_FAILING, channel_alert_tags, dispatch
+from notifications.dispatcher import CHANNEL_FAILING, channel_alert_tags, dispatch
 from tests.integration.test_outbox import T0, finding, record
 from tests.servers import http_servers, write_apprise_config  # noqa: F401 (fixtures)
 

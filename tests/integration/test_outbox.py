@@ -17,8 +17,8 @@ from models.calendar import BusinessCalendar
 from models.ledger.db import session_factory, transaction
 from models.ledger.tables import Alert, AlertSilence, AuditEvent
 from notifications import outbox
-from notifications.digest import dispatch
 from models.findings import Finding
+from notifications.dispatcher import dispatch
 from notifications.outbox import route_tags, sync_findings
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from flows.settings import DEFAULT_ROUTES
 from models.ledger.db import make_engine, session_factory, transaction
 from models.ledger.tables import Alert
-from notifications.digest import dispatch
+from notifications.dispatcher import dispatch
 from notifications.outbox import sync_findings
 from tests.integration.test_outbox import T0, finding, listed_orders
 from tests.servers import http_server, write_apprise_config  # noqa: F401 (fixture)

@@ -246,7 +246,7 @@ def test_the_same_figures_give_a_byte_identical_workbook(runtime, october, tmp_p
 
 def test_rows_beyond_a_sheets_limit_continue_on_the_next_sheet_and_none_is_lost(runtime, engine, calendar, october,
                                                                                 tmp_path):
-    from notifications.report import write_workbook
+    from notifications.report_workbook import write_workbook
 
     with transaction(engine) as s:
         tally = reconcile_month(s, month="2026-10", calendar=calendar)
@@ -410,7 +410,7 @@ def test_the_flow_runs_under_prefect_and_the_cli_prints_json(runtime, october, p
 @pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
 def test_the_workbook_keeps_frozen_headers_number_formats_and_column_widths(engine, calendar, october, tmp_path,
                                                                             streamed):
-    from notifications.report import CONSTANT_MEMORY_ROWS, write_workbook
+    from notifications.report_workbook import CONSTANT_MEMORY_ROWS, write_workbook
 
     with transaction(engine) as s:
         tally = reconcile_month(s, month="2026-10", calendar=calendar)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from flows.tally import SEND_LEASE, run_monthly_tally
+from flows.tally import run_monthly_tally
+from notifications.report_send import SEND_LEASE
 from models.ledger.db import transaction
 from models.ledger.tables import ReportRun
 from tests.builders import at

@@ -20,7 +20,7 @@ from flows.dispatch import run_dispatch
 from flows.runtime import Runtime
 from models.ledger.db import session_factory, transaction
 from models.ledger.tables import Alert
-from notifications.digest import pending_count
+from notifications.claims import pending_count
 from tests.builders import at, request_for, setup_office
 from tests.integration.test_delivery_record import HOLD_LIMIT, HoldingSink, eventually
 from tests.integration.test_outbox import T0, finding, record

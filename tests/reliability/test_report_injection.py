@@ -23,7 +23,7 @@ from models import desk
 from models.ledger.db import transaction
 from models.tally.queries import reconcile_month
 from models.ledger.tables import Callback
-from notifications import report
+from notifications import report_summary
 from tests.builders import OfficeCodes, accepted_job, at, collect_fee, give_receipts, request_for, setup_office
 from tests.servers import write_apprise_config
 
@@ -101,7 +101,7 @@ def test_formulas_stay_text_in_the_workbook_and_html_is_escaped_exactly_once(run
     reports = [m for m in mails if str(m["To"]).startswith("administration")]
     digests = [m for m in mails if str(m["To"]).startswith("cs-supervisor")]
     for mail in reports:
-        assert str(mail["Subject"]) in {report.title_for("2026-10", office, 1, locale=runtime.settings.locale)
+        assert str(mail["Subject"]) in {report_summary.title_for("2026-10", office, 1, locale=runtime.settings.locale)
                                         for office in ("A1", "*")}
     for mail in mails:
         pages += [part.get_content() for part in mail.walk() if part.get_content_type() == "text/html"]
@@ -121,8 +121,8 @@ def test_formulas_stay_text_in_the_workbook_and_html_is_escaped_exactly_once(run
     with runtime.sessions() as s:
         tally = reconcile_month(s, month="2026-10", calendar=calendar)
     odd = dataclasses.replace(tally, office="R&D<1>")
-    subject = report.title(odd, locale="en", version=1)
-    body = report.email_html(odd, locale="en", version=1, workbook=tmp_path / "book.xlsx")
+    subject = report_summary.title(odd, locale="en", version=1)
+    body = report_summary.email_html(odd, locale="en", version=1, workbook=tmp_path / "book.xlsx")
     double_escaped += body.count("&amp;amp;") + body.count("&amp;lt;")
 
     figure("report injection", cells_checked=len(cells), formulas=len(formulas), double_escaped=double_escaped,

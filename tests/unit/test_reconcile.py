@@ -11,8 +11,8 @@ from models.errors import DomainError
 from models.rules import mentions_out_of_scope
 from models.tally.facts import CallbackLine, Discrepancy, Figures, KINDS, MonthTally, ratio, shift_month, total
 from models.tally.rules import merge_cells, month_window, reportable_month
-from notifications import report
-from notifications.report import canonical_json, content_hash, content_texts, diff_content
+from notifications import report_content
+from notifications.report_content import canonical_json, content_hash, content_texts, diff_content
 
 UTC = timezone.utc
 KEY = ["office", "department", "worker", "worker_name"]
@@ -120,7 +120,7 @@ def callback_line(office: str, n: int, *, done: bool = True) -> CallbackLine:
 
 
 def test_each_report_text_in_pieces_is_the_canonical_json_of_its_content_and_hashes_the_same():
-    lines = [callback_line("A1", n, done=n % 3 > 0) for n in range(report._LINES_PER_PIECE + 2)]
+    lines = [callback_line("A1", n, done=n % 3 > 0) for n in range(report_content._LINES_PER_PIECE + 2)]
     lines += [callback_line("B2", n) for n in range(3)]
     group = MonthTally("2026-10", "*", datetime(2026, 9, 30, 16, tzinfo=UTC), datetime(2026, 10, 31, 16, tzinfo=UTC),
                        (cell(office="A1", accepted=2), cell(office="B2", accepted=5), cell(office="C3", accepted=1)),
