@@ -64,7 +64,7 @@ def _write_batch(batch, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
             except _Redo:
                 ctx.restore(known)
                 ctx.found.clear()
-                desk.forget_keys(s)
+                ctx.desk_batch.forget()
                 # rows flushed and rolled back may linger in the identity map (the refusal's traceback holds
                 # them) and their ids be handed out again: the row-by-row pass starts from what the database says
                 s.expunge_all()
@@ -93,7 +93,7 @@ def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tup
     writer = _WRITERS[kind.name]
     rows = _read_batch(sheet.reader(ctx.calendar.tz), pending)
     ctx.found.clear()
-    desk.forget_keys(s)
+    ctx.desk_batch.forget()
     try:
         # the session's identity map holds rows weakly: keep the offices and staff the desk reads by id
         # (s.get) alive for the batch, or each row would SELECT them again
@@ -102,18 +102,18 @@ def _fast(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, tup
             for model, column, fields in _KEYS[kind.name]:
                 ctx.lookup(s, model, column, {v[f] for _, _, v in rows if isinstance(v, dict) for f in fields})
             _note_facts(s, ctx, kind.name)
-        with desk.deferred(s):
+        with ctx.desk_batch.deferred(s):
             for line, cells, values in rows:
                 counts["rows"] += 1
                 if isinstance(values, RowProblem):
                     rejects.append(_reject(sheet, line, cells, values.field, values.error))
                     counts["rejected"] += 1
                     continue
-                written = desk.audits_written(s)
+                written = ctx.desk_batch.audits
                 try:
                     outcome = writer(s, ctx, values)
                 except (RowProblem, DomainError) as error:
-                    if desk.audits_written(s) != written:
+                    if ctx.desk_batch.audits != written:
                         raise _Redo() from error  # half a row is in the session: only a savepoint can undo it
                     if isinstance(error, RowProblem):
                         rejects.append(_reject(sheet, line, cells, error.field, error.error))
@@ -152,13 +152,13 @@ def _note_facts(s: Session, ctx: _Context, kind: str) -> None:
         if ids:
             issued = dict(s.execute(select(WorkOrder.request_id, WorkOrder.number)
                                     .where(WorkOrder.request_id.in_(ids), WorkOrder.rework_of_id.is_(None))).all())
-            desk.note_facts(s, desk.ORDER_OF_REQUEST, {i: issued.get(i) for i in ids})
+            ctx.desk_batch.note_facts(desk.ORDER_OF_REQUEST, {i: issued.get(i) for i in ids})
     elif kind == "receipts":
         ids = {r.id for (model, _), r in ctx.found.items() if model is WorkOrder and r is not None}
         if ids:
             paid = dict(s.execute(select(Receipt.order_id, Receipt.number)
                                   .where(Receipt.order_id.in_(ids), Receipt.state == "used")).all())
-            desk.note_facts(s, desk.RECEIPT_OF_ORDER, {i: paid.get(i) for i in ids})
+            ctx.desk_batch.note_facts(desk.RECEIPT_OF_ORDER, {i: paid.get(i) for i in ids})
 
 
 def _read_batch(read: Callable[[tuple], dict[str, Any]], pending: list[tuple[int, tuple]]
@@ -196,12 +196,12 @@ def _decide(s: Session, ctx: _Context, sheet: _Sheet, pending: list[tuple[int, t
     look_up, decide = _DECIDERS[kind.name]
     ctx.facts = {}
     rows = _read_batch(sheet.reader(ctx.calendar.tz), pending)
-    desk.forget_keys(s)
+    ctx.desk_batch.forget()
     batch = _Decided()
     verdict = _Verdict(batch, _no_counts(), [])
     counts, refused = verdict.counts, verdict.refused
     with _through_indexes(s):
-        look_up(s, batch, [v for _, _, v in rows if isinstance(v, dict)], over)
+        look_up(s, ctx, batch, [v for _, _, v in rows if isinstance(v, dict)], over)
     for line, cells, values in rows:
         counts["rows"] += 1
         try:

@@ -37,6 +37,8 @@ class _Context:
     office: str | None
     callback_workdays: int
     rework_within: timedelta = desk.DEFAULT_REWORK_WITHIN
+    # what the desk operations of one transaction share (bulk look-ups, deferred writes): passed to each of them
+    desk_batch: desk.Batch = field(default_factory=desk.Batch)
     staff_by_code: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (name, office code)
     staff_by_name: dict[str, list[str]] = field(default_factory=dict)
     offices: dict[str, str] = field(default_factory=dict)  # code or name -> code
@@ -169,7 +171,7 @@ class _Context:
         rows = {getattr(r, column): r for r in s.scalars(select(model).where(col.in_(values)))}
         for value in values:
             self.found[(model, value)] = rows.get(value)
-        desk.note_keys(s, model, column, checked=values, present=rows)
+        self.desk_batch.note_keys(model, column, checked=values, present=rows)
 
     def added(self, model: type, value: str, row: Any) -> None:
         if (model, value) in self.found:
@@ -222,10 +224,11 @@ def _request_row(s: Session, ctx: _Context, batch: _Decided, v: dict[str, Any]) 
     office = ctx.office_for(v["office"])
     clerk = ctx.staff_facts(ctx.staff("by", v["by"], office))
     registered = desk.decide_register(
-        s, office=ctx.office_facts(office), by=clerk, channel=v["channel"], resident=v["resident"],
-        address=v["address"], phone=v["phone"], category=v["category"], description=v["description"],
-        at=v["received_at"], price=ctx.ref(s, PriceItem, v["price"]), fee=v["fee"], preferred=v["preferred"],
-        expected_result=v["expected_result"], community=ctx.ref(s, Community, v["community"]), number=v["number"])
+        s, batch=ctx.desk_batch, office=ctx.office_facts(office), by=clerk, channel=v["channel"],
+        resident=v["resident"], address=v["address"], phone=v["phone"], category=v["category"],
+        description=v["description"], at=v["received_at"], price=ctx.ref(s, PriceItem, v["price"]), fee=v["fee"],
+        preferred=v["preferred"], expected_result=v["expected_result"], community=ctx.ref(s, Community, v["community"]),
+        number=v["number"])
     if v["replied_at"] is None or v["channel"] != "phone":
         return "added", [registered]
     by = ctx.staff_facts(ctx.staff("replied_by", v["replied_by"], office)) if v["replied_by"] else clerk
@@ -249,7 +252,8 @@ def _one_of(conn: Connection, column: Any, values: set[str]) -> Any:
 _REQUEST_FACTS = ("number", "channel", "received_at", "replied_at", "received_by_id")
 
 
-def _look_up_requests(s: Session, batch: _Decided, rows: list[dict[str, Any]], over: _Decided | None) -> None:
+def _look_up_requests(s: Session, ctx: _Context, batch: _Decided, rows: list[dict[str, Any]],
+                      over: _Decided | None) -> None:
     numbers = {v["number"] for v in rows}
     sr = ServiceRequest
     conn = s.connection()
@@ -262,17 +266,17 @@ def _look_up_requests(s: Session, batch: _Decided, rows: list[dict[str, Any]], o
             seen = over.known(ServiceRequest, number)  # as the batch being written leaves it
             if seen is not None:
                 batch.ledger[(ServiceRequest, number)] = {name: seen[name] for name in _REQUEST_FACTS}
-    desk.note_keys(s, ServiceRequest, "number", checked=numbers,
+    ctx.desk_batch.note_keys(ServiceRequest, "number", checked=numbers,
                    present=[n for (_, n) in batch.ledger])
 
 
 def _order_progress(s: Session, ctx: _Context, wo: WorkOrder, v: dict[str, Any], resident: str) -> bool:
     changed = False
     if v["completed_at"] is not None and wo.completed_at is None:
-        desk.complete(s, order=wo, by=ctx.staff_by_id(s, wo.worker_id), at=v["completed_at"])
+        desk.complete(s, batch=ctx.desk_batch, order=wo, by=ctx.staff_by_id(s, wo.worker_id), at=v["completed_at"])
         changed = True
     if v["accepted_at"] is not None and wo.accepted_at is None:
-        desk.accept(s, order=wo, signed_by=v["signed_by"] or resident, at=v["accepted_at"],
+        desk.accept(s, batch=ctx.desk_batch, order=wo, signed_by=v["signed_by"] or resident, at=v["accepted_at"],
                     calendar=ctx.calendar, callback_workdays=ctx.callback_workdays)
         changed = True
     return changed
@@ -292,8 +296,8 @@ def _order_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     worker = ctx.member("worker", v["worker"], office)
     if v["accepted_at"] is not None and v["completed_at"] is None:
         raise RowProblem("completed_at", "import_required", column="完工时间", column_en="completed_at")
-    wo = desk.issue_order(s, request=req, by=clerk, worker=worker, scheduled=v["scheduled"], at=v["issued_at"],
-                          number=v["number"])
+    wo = desk.issue_order(s, batch=ctx.desk_batch, request=req, by=clerk, worker=worker, scheduled=v["scheduled"],
+                          at=v["issued_at"], number=v["number"])
     ctx.added(WorkOrder, v["number"], wo)
     _order_progress(s, ctx, wo, v, req.resident_name)
     return "added"
@@ -313,11 +317,11 @@ def _receipt_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
         raise RowProblem("number", "import_receipt_used", number=v["number"], order=other)
     if rec is None:
         # a receipt the ledger has never seen: record it as issued by the order's clerk to the collector
-        desk.issue_receipts(s, by=ctx.staff_by_id(s, wo.issued_by_id), to=collector,
+        desk.issue_receipts(s, batch=ctx.desk_batch, by=ctx.staff_by_id(s, wo.issued_by_id), to=collector,
                             first=v["number"], count=1, at=v["collected_at"])
         ctx.found.pop((Receipt, v["number"]), None)  # the desk's own lookup finds the new blank
-    desk.collect(s, order=wo, by=collector, receipt=v["number"] if rec is None else rec, amount=v["amount"],
-                 method=v["method"] or "cash", at=v["collected_at"], reason=v["reason"])
+    desk.collect(s, batch=ctx.desk_batch, order=wo, by=collector, receipt=v["number"] if rec is None else rec,
+                 amount=v["amount"], method=v["method"] or "cash", at=v["collected_at"], reason=v["reason"])
     return "added"
 
 
@@ -327,8 +331,8 @@ def _handover_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     by = ctx.staff("by", v["by"])
     cashier = ctx.member("cashier", v["cashier"], ctx.staff_by_code[by][1])
     numbers = [n for n in re.split(r"[\s,，、;；]+", v["receipts"]) if n]
-    ho = desk.handover(s, by=ctx.staff_rows[by], cashier=cashier, receipts=numbers, counted=v["counted"],
-                       at=v["handed_at"], number=v["number"])
+    ho = desk.handover(s, batch=ctx.desk_batch, by=ctx.staff_rows[by], cashier=cashier, receipts=numbers,
+                       counted=v["counted"], at=v["handed_at"], number=v["number"])
     ctx.added(CashHandover, v["number"], ho)
     return "added"
 
@@ -341,8 +345,9 @@ def _callback_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     if done is not None:
         return "present"
     clerk = ctx.member("by", v["by"], ctx.office_code(s, wo.office_id))
-    desk.callback(s, order=wo, by=clerk, outcome=v["outcome"], at=v["at"], calendar=ctx.calendar, note=v["note"],
-                  callback_workdays=ctx.callback_workdays, rework_within=ctx.rework_within)
+    desk.callback(s, batch=ctx.desk_batch, order=wo, by=clerk, outcome=v["outcome"], at=v["at"],
+                  calendar=ctx.calendar, note=v["note"], callback_workdays=ctx.callback_workdays,
+                  rework_within=ctx.rework_within)
     return "added"
 
 
@@ -354,9 +359,9 @@ def _department_report_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     order = ctx.row(s, WorkOrder, "number", v["order"]) if v["order"] is not None else None
     if v["order"] is not None and order is None:
         raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
-    report = desk.department_report(s, by=ctx.staff_rows[by], department=v["department"], worker=worker,
-                                    address=v["address"], description=v["description"], at=v["reported_at"],
-                                    order=order, fee=v["fee"], reference=v["reference"])
+    report = desk.department_report(s, batch=ctx.desk_batch, by=ctx.staff_rows[by], department=v["department"],
+                                    worker=worker, address=v["address"], description=v["description"],
+                                    at=v["reported_at"], order=order, fee=v["fee"], reference=v["reference"])
     ctx.added(DepartmentReport, v["reference"], report)
     return "added"
 
@@ -365,7 +370,7 @@ def _staff_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     if v["code"] in ctx.staff_by_code:
         return "present"
     office = ctx.office_for(v["office"])
-    staff = desk.add_staff(s, code=v["code"], name=v["name"], office=ctx.office_rows[office],
+    staff = desk.add_staff(s, batch=ctx.desk_batch, code=v["code"], name=v["name"], office=ctx.office_rows[office],
                            department=v["department"], role=v["role"], at=ctx.now, actor="import")
     ctx.remember(staff, office)
     return "added"
