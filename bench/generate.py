@@ -1,7 +1,7 @@
 """A property group's ledger in bulk: N paid jobs over a year, with their receipts, handovers, callbacks and
 department records, plus a fixed number of planted open items at the end.
 
-The rows have the shapes and invariants the desk operations produce (models/desk.py): a request registered by CS,
+The rows have the shapes and invariants the desk operations produce (models/desk/): a request registered by CS,
 a work order for its department, acceptance before collection, one receipt per paid job from the worker's
 pre-issued book, cash handed to finance before its cut-off, a callback row per accepted job (rework free, with its own
 callback), a department record per completed job. Nothing happens after `as_of` except the planted "closed later"

@@ -846,7 +846,7 @@ def _import_db(ctx: Ctx) -> None:
 
 def _import(ctx: Ctx, path: Path, overlap: bool = True):
     from models.ledger.db import make_engine, session_factory
-    from models.ledger_import import import_ledger
+    from models.imports import import_ledger
 
     engine = make_engine(ctx.import_url)
     try:
@@ -921,7 +921,7 @@ ITEMS: dict[str, Item] = {i.name: i for i in [
     Item("dispatch-http", f"dispatch {DISPATCH_ALERTS} alerts, {DISPATCH_DESTINATIONS} office tags, to a local "
          "HTTP server (json://) vs urllib", dispatch_http_baseline, dispatch_http_bianmin, prepare=_fill_outbox,
          servers=True, compare="messages"),
-    Item("import-csv", f"import {IMPORT_ROWS} request rows from CSV (models.ledger_import) vs pandas.read_csv",
+    Item("import-csv", f"import {IMPORT_ROWS} request rows from CSV (models.imports) vs pandas.read_csv",
          import_csv_baseline, import_csv_bianmin, prepare=_import_db, warmup=False, compare="rows"),
     Item("import-csv-in-turn", f"import {IMPORT_ROWS} request rows from CSV, each batch written before the next "
          "is decided (overlap=False) vs pandas.read_csv", import_csv_baseline, import_csv_in_turn_bianmin,

@@ -269,7 +269,7 @@ def report_cmd(by: str = BY, dept: str = typer.Option(..., "--dept", help="engin
 def orders_show(order: str = typer.Argument(..., help="Work order (or request) number."),
                 as_json: bool = JSON) -> None:
     """The whole story of a job: request, orders and rework, receipts, handover, callbacks, audit trail."""
-    from models.story import order_story
+    from models.desk.story import order_story
 
     story = desk_call(lambda s: order_story(s, number=order))
     emit(as_json, story, lambda: _render_story(story))

@@ -36,7 +36,7 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         Exit code 0 when every row was taken (or already present), 1 when some rows were rejected,
         2 when the file as a whole was refused (nothing written).
         """
-        from models.ledger_import import import_ledger, write_template
+        from models.imports import import_ledger, write_template
 
         if template is not None:
             path = write_template(template)

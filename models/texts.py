@@ -30,7 +30,7 @@ TEXTS: dict[str, Text] = {
     "bad_time": T("时间格式不对:{value}(应为 ISO 格式,如 2026-10-03T14:05)",
                   "Malformed time {value!r}: use ISO format, e.g. 2026-10-03T14:05"),
     "bad_amount": T("金额格式不对:{value}", "Malformed amount {value!r}"),
-    # desk operations (models/desk.py)
+    # desk operations (models/desk/)
     "exists": T("{what}已存在:{ref}", "The {what_en} {ref} already exists"),
     "bad_office_code": T("服务处代码不合格:{value!r}(只能用字母、数字、_ 和 -,以字母或数字开头,最多 16 个字符:{pattern};"
                          "不能是 group、CON、NUL 等保留名)",
@@ -120,7 +120,7 @@ TEXTS: dict[str, Text] = {
                          "Malformed month {value!r}: use YYYY-MM, e.g. 2026-10"),
     "tally_month_not_over": T("{month} 还没有结束,月度汇总只能在月末之后生成",
                               "{month} is not over yet: a month is tallied only after its last day"),
-    # ledger import (models/ledger_import.py)
+    # ledger import (models/imports/)
     "import_missing_columns": T("工作表 {sheet} 缺少必填列:{columns}。整个文件未导入(0 行),请补上这些列后重新导入。",
                                 "Sheet {sheet} lacks the required column(s) {columns_en}: nothing was imported "
                                 "(0 rows); add them and import again."),
@@ -157,7 +157,7 @@ TEXTS: dict[str, Text] = {
                              "Receipt {number} was already used for work order {order}: a receipt is used once"),
     "import_database_refused": T("数据库拒收这一行({error}):请检查各列的长度和内容",
                                  "The database refused this row ({error}): check its values' length and content"),
-    # the import's limits (models/ledger_import.py MAX_*; docs/import.md "Limits")
+    # the import's limits (models/imports/limits.py MAX_*; docs/import.md "Limits")
     "import_too_big": T("{file} 有 {size},超过导入上限 {limit}。整个文件未导入(0 行),请拆成几个文件后分别导入",
                         "{file} is {size}, over the import limit of {limit}: nothing was imported (0 rows); split "
                         "it into several files"),

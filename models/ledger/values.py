@@ -1,6 +1,6 @@
 """What a typed or imported value must look like before the ledger takes it: money, text, moments.
 
-One rule each, used by the desk (models/desk.py), the CLI (flows/) and the import (models/ledger_import.py), so a
+One rule each, used by the desk (models/desk/), the CLI (commands/) and the import (models/imports/), so a
 value refused at one door is refused at every door. Pure: no session, no clock (`now` is an argument). A refusal
 is a DomainError naming the field, rendered in the clerk's language from the catalogue models/texts.py.
 """

@@ -8,7 +8,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from models.ledger_import import KINDS, ORDER, REJECTS_HEADER
+from models.imports import KINDS, ORDER, REJECTS_HEADER
 from models.ledger.tables import ServiceRequest
 from tests.cli import office_cli
 

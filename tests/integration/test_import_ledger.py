@@ -11,7 +11,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from models.ledger.db import session_factory, transaction
-from models.ledger_import import REJECTS_HEADER, ImportRefused, import_ledger
+from models.imports import REJECTS_HEADER, ImportRefused, import_ledger
 from models.ledger.tables import Callback, CashHandover, DepartmentReport, Receipt, ServiceRequest, Staff, WorkOrder
 from tests.builders import PRICES, TZ, setup_office
 

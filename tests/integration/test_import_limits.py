@@ -14,7 +14,7 @@ import xlsxwriter
 from sqlalchemy import func, select
 
 from models.ledger.db import transaction
-from models.ledger_import import MAX_CELL_CHARS, MAX_FILE_BYTES, column_letters
+from models.imports.limits import MAX_CELL_CHARS, MAX_FILE_BYTES, column_letters
 from models.ledger.tables import ServiceRequest
 from tests.builders import setup_office
 from tests.cli import office_cli

@@ -1,7 +1,7 @@
 """Batches decided while the batch before them is written: the same ledger as one batch at a time, and what
 another writer did meanwhile is decided on again, never written over.
 
-On SQLite the import decides batch N+1 while a thread writes batch N (models.ledger_import._Pipeline); on
+On SQLite the import decides batch N+1 while a thread writes batch N (models.imports.pipeline._Pipeline); on
 PostgreSQL each batch is decided and written in turn. Another writer is played by a trigger that fires when the
 import inserts one request, so it acts at a known point: between the look-up of a later row and its write.
 """
@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event, select
 
 from models.ledger.db import session_factory, transaction
-from models.ledger_import import import_ledger
+from models.imports import import_ledger
 from models.ledger.tables import AuditEvent, ServiceRequest
 from tests.builders import TZ, ledger_picture, request_for, setup_office
 

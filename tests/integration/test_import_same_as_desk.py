@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from models import desk
 from models.ledger.db import session_factory, transaction
 from models.errors import DomainError
-from models.ledger_import import import_ledger
+from models.imports import import_ledger
 from models.ledger.tables import AuditEvent, ServiceRequest, Staff
 from tests.builders import TZ, ledger_picture, setup_office
 

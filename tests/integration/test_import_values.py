@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models.ledger.db import session_factory, transaction
-from models.ledger_import import import_ledger
+from models.imports import import_ledger
 from models.ledger.tables import ServiceRequest
 from tests.builders import TZ, setup_office
 

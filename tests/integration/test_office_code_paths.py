@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from flows.tally import run_monthly_tally
 from models.ledger.db import session_factory, transaction
-from models.ledger_import import ImportRefused, import_ledger
+from models.imports import ImportRefused, import_ledger
 from models.ledger.tables import Office, ReportRun, ServiceRequest
 from notifications import report
 from tests.builders import TZ, accepted_job, at, setup_office

@@ -29,7 +29,7 @@ from flows.settings import DEFAULT_ROUTES
 from flows.tally import run_monthly_tally
 from models import desk
 from models.ledger.db import transaction
-from models.ledger_import import import_ledger
+from models.imports import import_ledger
 from models.ledger.tables import Alert, Callback
 from notifications.outbox import routed_tags
 from tests.builders import at, give_receipts, order_for, request_for, setup_office

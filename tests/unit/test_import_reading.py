@@ -8,19 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import Workbook
 
-from models.ledger_import import (
-    _csv_row_count,
-    KINDS,
-    RowProblem,
-    _calamine_sheets,
-    _openpyxl_sheets,
-    detect_encoding,
-    kind_named,
-    map_headers,
-    read_money,
-    read_row,
-    read_time,
-)
+from models.imports.cells import RowProblem, read_money, read_row, read_time
+from models.imports.readers import _calamine_sheets, _csv_row_count, _openpyxl_sheets, detect_encoding
+from models.imports.spec import KINDS, kind_named, map_headers
 
 TZ = ZoneInfo("Asia/Shanghai")
 FIVE_PAST_TWO = datetime(2026, 10, 3, 14, 5, tzinfo=TZ)
@@ -203,7 +193,7 @@ def test_a_csv_files_row_count_is_what_the_csv_reader_reads(tmp_path, text, writ
 def test_a_sheets_repeated_times_and_more_distinct_times_than_a_reader_keeps_all_read_as_their_moments():
     from datetime import timedelta
 
-    from models.ledger_import import _SEEN_MOMENTS, row_reader
+    from models.imports.cells import _SEEN_MOMENTS, row_reader
 
     kind = KINDS["requests"]
     read = row_reader(kind, map_headers(kind, ["登记号", "登记时间", "登记人", "接待方式", "业主姓名", "住址", "联系方式",
@@ -220,7 +210,7 @@ def test_a_sheets_repeated_times_and_more_distinct_times_than_a_reader_keeps_all
 
 
 def test_a_sheets_batches_share_one_reader_so_the_times_it_has_read_carry_over(tmp_path):
-    from models.ledger_import import open_sheets
+    from models.imports.readers import open_sheets
 
     path = tmp_path / "requests.csv"
     path.write_text("登记号,登记时间,登记人,接待方式,业主姓名,住址,联系方式,类别,报修内容\n"
@@ -235,7 +225,8 @@ def test_a_sheets_batches_share_one_reader_so_the_times_it_has_read_carry_over(t
 
 
 def test_a_sheet_keeps_the_stored_texts_of_its_times_for_its_next_batches_within_a_bound(tmp_path):
-    from models.ledger_import import _SEEN_MOMENTS, open_sheets
+    from models.imports.cells import _SEEN_MOMENTS
+    from models.imports.readers import open_sheets
 
     path = tmp_path / "requests.csv"
     path.write_text("登记号,登记时间,登记人,接待方式,业主姓名,住址,联系方式,类别,报修内容\n", encoding="utf-8")
@@ -255,7 +246,7 @@ def test_the_fast_count_of_a_sheet_agrees_with_its_exact_parse(tmp_path, writer)
 
     import xlsxwriter
 
-    from models.ledger_import import _exact_extent, _sheet_extent, _workbook_census
+    from models.imports.limits import _exact_extent, _sheet_extent, _workbook_census
 
     path = tmp_path / "requests.xlsx"
     cells = [(0, c, f"列{c}") for c in range(12)] + [(r, c, f"{r}-{c}") for r in range(1, 300, 3) for c in range(0, 12, 2)]
@@ -286,7 +277,7 @@ def test_the_fast_count_of_a_sheet_agrees_with_its_exact_parse(tmp_path, writer)
 def test_a_cell_address_with_leading_zeros_is_counted_by_its_number(tmp_path):
     import zipfile
 
-    from models.ledger_import import _sheet_extent
+    from models.imports.limits import _sheet_extent
 
     path = tmp_path / "requests.xlsx"
     cells = '<c r="A999999" t="inlineStr"><is><t>far</t></is></c><c r="A0000001" t="inlineStr"><is><t>x</t></is></c>'
@@ -301,7 +292,7 @@ def test_a_cell_address_with_leading_zeros_is_counted_by_its_number(tmp_path):
 def test_a_rejects_workbook_keeps_escape_characters_and_formulas_as_plain_escaped_text(tmp_path):
     from openpyxl import load_workbook
 
-    from models.ledger_import import RejectedRow, write_rejects
+    from models.imports.rejects import RejectedRow, write_rejects
 
     hostile = "=cmd|' /C calc'!A0\x1b[31m"
     row = RejectedRow("登记表", 3, "业主姓名", "text_control", {"field": "resident", "char": "U+001B", "position": 19},

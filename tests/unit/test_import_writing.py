@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, Numeric, String, Table, Text, insert, select, text
 
 from models.ledger.db import make_engine
-from models.ledger_import import _ROWS_PER_INSERT, _insert_statements, _statement_sizes
+from models.imports.writers import _ROWS_PER_INSERT, _insert_statements, _statement_sizes
 from models.ledger.tables import UTCDateTime
 
 metadata = MetaData()
@@ -144,7 +144,8 @@ def test_registrations_are_decided_one_batch_ahead_only_on_an_sqlite_file(tmp_pa
 
     from sqlalchemy.orm import sessionmaker
 
-    from models.ledger_import import KINDS, _can_overlap
+    from models.imports import KINDS
+    from models.imports.pipeline import _can_overlap
 
     engine = make_engine(url.format(tmp=tmp_path))
     try:
