@@ -34,15 +34,16 @@ def _remove(path: Path) -> None:
     subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True)
 
 
-def _one_run(tree: Path, item: str, *, orders: int, db: str, env: dict[str, str]) -> float | None:
+def _one_run(tree: Path, item: str, *, orders: int, db: str, layout: str, env: dict[str, str]) -> float | None:
     """bianmin's median seconds for `item` measured by the bench of `tree`, or None if it failed."""
     results = tree / "bench" / "results"
     started = time.time()
     cmd = [sys.executable, "-m", "bench.run", "--orders", str(orders), "--db", db, "--only", item, "--reps", "1",
-           "--no-flatness"]
+           "--no-flatness", "--layout", layout]
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     # the day's results file of that checkout, written by this run (bench.run merges an --only run into it)
-    files = [f for f in sorted(results.glob(f"*-{db}-{orders}.json")) if f.stat().st_mtime >= started] \
+    suffix = "" if layout == "year" else f"-{layout}"
+    files = [f for f in sorted(results.glob(f"*-{db}-{orders}{suffix}.json")) if f.stat().st_mtime >= started] \
         if results.exists() else []
     if proc.returncode != 0 or not files:
         print(f"{tree.name}: {item} failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}", file=sys.stderr)
@@ -51,9 +52,9 @@ def _one_run(tree: Path, item: str, *, orders: int, db: str, env: dict[str, str]
     return row.get("bianmin_median_s")
 
 
-def compare(*, ref: str, items: list[str], rounds: int, orders: int, db: str, log) -> dict:
+def compare(*, ref: str, items: list[str], rounds: int, orders: int, db: str, layout: str, log) -> dict:
     """Per item: this checkout's and REF's times per round and the median ratio this/REF."""
-    out: dict = {"ref": ref, "head": _head(), "orders": orders, "db": db, "rounds": rounds,
+    out: dict = {"ref": ref, "head": _head(), "orders": orders, "db": db, "layout": layout, "rounds": rounds,
                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "items": {}}
     with tempfile.TemporaryDirectory(prefix="bianmin-against-") as tmp:
@@ -65,7 +66,7 @@ def compare(*, ref: str, items: list[str], rounds: int, orders: int, db: str, lo
                 pairs: list[tuple[float, float]] = []
                 for n in range(rounds):
                     sides = [("ref", old), ("this", ROOT)] if n % 2 == 0 else [("this", ROOT), ("ref", old)]
-                    got = {name: _one_run(tree, item, orders=orders, db=db, env=env) for name, tree in sides}
+                    got = {name: _one_run(tree, item, orders=orders, db=db, layout=layout, env=env) for name, tree in sides}
                     log(f"{item} round {n + 1}/{rounds}: ref {got['ref']}, this {got['this']}")
                     if got["ref"] and got["this"]:
                         pairs.append((got["ref"], got["this"]))
@@ -95,13 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--orders", type=int, default=10_000)
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--layout", choices=["year", "month"], default="year", help="as bench.run's --layout")
     args = ap.parse_args(argv)
     items = [n.strip() for n in args.only.split(",") if n.strip()]
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    results = compare(ref=args.ref, items=items, rounds=args.rounds, orders=args.orders, db=args.db, log=log)
+    results = compare(ref=args.ref, items=items, rounds=args.rounds, orders=args.orders, db=args.db,
+                      layout=args.layout, log=log)
     folder = ROOT / "bench" / "results"
     folder.mkdir(exist_ok=True)
-    out = folder / f"{date.today().isoformat()}-against-{args.ref}-{args.db}.json"
+    out = folder / f"{date.today().isoformat()}-against-{args.ref}-{args.db}-{args.orders}-{args.layout}.json"
     out.write_text(json.dumps(results, indent=1))
     print(f"this checkout ({results['head']}) against {args.ref}, {args.db}, {args.orders} orders, "
           f"{args.rounds} rounds (ratio = this / {args.ref}, median [min-max] of the rounds)")
