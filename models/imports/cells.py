@@ -156,7 +156,7 @@ def row_reader(kind: Kind, header_map: dict[str, int], tz) -> Callable[[tuple], 
                 text = "" if raw is None else _text(raw)  # an empty cell: no call
             if text == "":
                 if col.required:
-                    raise RowProblem(fld, "import_required", column=col.headers[0], column_en=col.headers[1])
+                    raise RowProblem(fld, "import_required", column=col.title)
                 out[fld] = None
             elif convert is None:
                 out[fld] = text
@@ -227,7 +227,7 @@ def _converter(col: Column, tz) -> Callable[[Any, str], Any] | None:
         if value is None:
             value = table.get(_norm(text))
         if value is None:
-            raise RowProblem(fld, "import_bad_choice", column=col.headers[0], column_en=col.headers[1],
+            raise RowProblem(fld, "import_bad_choice", column=col.title,
                              value=text, choices="、".join(dict.fromkeys(table.values())))
         return value
     return convert
