@@ -30,7 +30,8 @@ _DATE_ONLY = "a date without a time"
 
 
 def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
-    """A moment from a cell: a datetime, an Excel serial, or the common local forms; local time unless it has an offset."""
+    """A moment from a cell: a datetime, an Excel serial, or the common local forms; local time unless it has an
+    offset."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
