@@ -77,6 +77,16 @@ def test_a_named_term_has_words_in_the_catalogue():
                 assert any(code.startswith(spec + ".") for code in TEXTS), (template, spec)
 
 
+def test_every_thing_category_and_department_a_refusal_names_has_words():
+    from models.desk.rules import WHAT
+    from models.ledger.tables import CATEGORIES, DEPARTMENTS, OUT_OF_SCOPE_CATEGORIES
+
+    named = ([f"thing.{w}" for w in WHAT.values()] + [f"department.{d}" for d in DEPARTMENTS]
+             + [f"category.{c}" for c in (*CATEGORIES, *OUT_OF_SCOPE_CATEGORIES)]
+             + [f"action.{a}" for a in ("register", "reply", "issue", "callback")])
+    assert [code for code in named if code not in TEXTS] == []
+
+
 def test_render_names_a_term_and_a_text_value_in_the_locale():
     assert texts.render("not_found", "zh_CN", what="work_order", ref="WO-1") == "找不到通知单:WO-1"
     assert texts.render("not_found", "en", what="work_order", ref="WO-1") == "No work order WO-1"
