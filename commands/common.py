@@ -19,7 +19,7 @@ from flows.runtime import current_runtime, installed_runtime, set_runtime  # noq
 from models import texts
 from models.errors import DomainError
 from models.ledger import values
-from notifications.jsonable import to_jsonable
+from models.ledger.jsonable import to_jsonable
 
 console = Console()
 err_console = Console(stderr=True)

@@ -19,10 +19,9 @@ from typing import Any
 from sqlalchemy import select
 
 from flows.runtime import Runtime
-from flows.settings import mask_url_password
 from models import findings as catalogue
 from models import texts
-from models.ledger.db import upgrade
+from models.ledger.db import shown_url, upgrade
 from models.errors import DomainError
 from commands.generator import GeneratedMonth, Planted, generate_month
 from models.ledger.tables import Alert, Office
@@ -91,7 +90,7 @@ def run_demo(rt: Runtime, month: str = "2026-10", offices: int = 2, seed: int = 
     with rt.sessions() as session:
         # never mix made-up offices into a real ledger: the demo builds into an empty database only
         if session.scalar(select(Office.id).limit(1)) is not None:
-            raise DomainError("demo_exists", database=mask_url_password(s.effective_database_url))
+            raise DomainError("demo_exists", database=shown_url(s.effective_database_url, mask="****"))
     gen = generate_month(rt.sessions, calendar=rt.calendar, month=month, offices=offices,
                          orders_per_office=orders_per_office or 150, seed=seed,
                          callback_workdays=s.callback_workdays)
@@ -125,7 +124,7 @@ def run_demo(rt: Runtime, month: str = "2026-10", offices: int = 2, seed: int = 
     planted_keys = {p.alert_key for p in gen.planted}
     planted_rows = {(p.tally_kind, p.tally_reference) for p in gen.planted}
     return DemoResult(
-        month=gen.month, offices=gen.offices, seed=seed, database=mask_url_password(s.effective_database_url),
+        month=gen.month, offices=gen.offices, seed=seed, database=shown_url(s.effective_database_url, mask="****"),
         as_of=as_of, figures=_figures(gen), report_figures={k: str(content["total"][k]) for k in FIGURES},
         found=found, unexpected_alerts=tuple(sorted(k for k in open_keys if k not in planted_keys)),
         unexpected_report_rows=tuple(sorted(f"{k}:{r}" for k, r in rows if (k, r) not in planted_rows)),

@@ -34,7 +34,8 @@ def _chase_data(result: Any) -> dict[str, Any]:
         findings.append({"key": f.key, "kind": f.kind, "level": f.level, "office": f.office,
                          "order_number": f.order_number, "department": f.department, "subject": f.subject,
                          "holder": f.holder, "due_at": f.due_at, "overdue_minutes": f.overdue_minutes,
-                         "tag": ",".join(route_tags(routes, kind=f.kind, level=f.level, department=f.department)), "facts": facts})
+                         "tag": ",".join(route_tags(routes, kind=f.kind, level=f.level, department=f.department)),
+                         "facts": facts})
     return {"flow": result.flow, "as_of": result.as_of, "judged_at": result.judged_at, "findings": findings,
             "new": result.new, "seen_again": result.seen_again, "resolved": result.resolved,
             "recorded": result.recorded}

@@ -8,9 +8,8 @@ import typer
 
 from commands.common import command_group, console, emit, parse_amount, parse_at, runtime, t
 from commands.desk import desk_call
-from flows.settings import mask_url_password
 from models import desk
-from models.ledger.db import transaction, upgrade
+from models.ledger.db import shown_url, transaction, upgrade
 
 db_app = command_group("The ledger database.")
 office_app = command_group("Service offices (服务处).")
@@ -27,7 +26,7 @@ def db_upgrade(as_json: bool = JSON) -> None:
     """Create the database or migrate it to the current schema; safe to run again."""
     url = runtime().settings.effective_database_url
     revision = upgrade(url)
-    shown = mask_url_password(url)
+    shown = shown_url(url, mask="****")
     from notifications.outbox import fill_common_fields, mask_stored_payloads
 
     with transaction(runtime().sessions) as session:  # alerts kept by an older version: no unmasked copy

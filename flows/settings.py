@@ -16,7 +16,7 @@ from pydantic_settings import (
 )
 
 from models import findings as catalogue
-from notifications.masking import mask_url_password
+from models.ledger.db import shown_url
 
 # alert kind[:level] -> apprise tag(s), comma separated; "{dept}" is the holder's department
 DEFAULT_ROUTES: dict[str, str] = catalogue.default_routes()
@@ -110,5 +110,5 @@ class Settings(BaseSettings):
             if isinstance(value, (Path, time, Decimal)):
                 value = str(value)
             out[name] = value
-        out["database_url"] = mask_url_password(self.effective_database_url)
+        out["database_url"] = shown_url(self.effective_database_url, mask="****")
         return out

@@ -25,7 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as flow_run_context
 from prefect.states import Failed
-from sqlalchemy import case, exists, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import DBAPIError
 
 from flows.hooks import FLOW_FAILED, failure_key, on_flow_completion, on_flow_failure
@@ -34,10 +34,10 @@ from models import findings as catalogue
 from models import texts
 from models.ledger.db import transaction
 from models.tally import findings as tally_findings
-from models.tally.facts import GROUP, shift_month
-from models.tally.queries import reconcile_month
-from models.tally.rules import month_of, month_window, reportable_month
-from models.ledger.tables import Alert, CashHandover, DepartmentReport, Receipt, ReportRun, ServiceRequest, WorkOrder
+from models.tally.facts import shift_month
+from models.tally.queries import months_to_catch_up, reconcile_month
+from models.tally.rules import month_of, reportable_month
+from models.ledger.tables import Alert
 from notifications import report
 from notifications.outbox import sync_findings
 from notifications.report_content import content_texts
@@ -64,34 +64,13 @@ class TallyResult:
 
 # -- which months ----------------------------------------------------------------------------------
 
-def months_to_catch_up(rt: Runtime, *, as_of: datetime) -> list[str]:
+def missed_months(rt: Runtime, *, as_of: datetime) -> list[str]:
     """Months before `as_of`'s month with ledger data and no group report yet, or a report that failed and is not
     yet redone, oldest first, at most CATCH_UP_LIMIT."""
     candidates = catch_up_months(rt, as_of=as_of)
     failed = months_with_failed_reports(rt, candidates)
-    with transaction(rt.sessions) as s:
-        reported = set(s.scalars(select(ReportRun.month).where(ReportRun.office == GROUP,
-                                                               ReportRun.month.in_(candidates)))) - failed
-        missing = []
-        for month in candidates:
-            if month in reported:
-                continue
-            window = month_window(month, rt.calendar)
-            if _has_data(s, window.start, window.end):
-                missing.append(month)
-    return missing
-
-
-def _has_data(s, start: datetime, end: datetime) -> bool:
-    probes = [
-        exists().where(WorkOrder.issued_at >= start, WorkOrder.issued_at < end),
-        exists().where(WorkOrder.accepted_at >= start, WorkOrder.accepted_at < end),
-        exists().where(Receipt.collected_at >= start, Receipt.collected_at < end),
-        exists().where(ServiceRequest.received_at >= start, ServiceRequest.received_at < end),
-        exists().where(DepartmentReport.reported_at >= start, DepartmentReport.reported_at < end),
-        exists().where(CashHandover.confirmed_at >= start, CashHandover.confirmed_at < end),
-    ]
-    return any(s.scalar(select(probe)) for probe in probes)
+    with transaction(rt.sessions) as session:
+        return months_to_catch_up(session, months=candidates, redo=failed, calendar=rt.calendar)
 
 
 def catch_up_months(rt: Runtime, *, as_of: datetime) -> list[str]:
@@ -129,7 +108,7 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
                                           attempt.error, send_busy=attempt.busy))
         # a retried send that went out closes its failure alert before the catch-up looks for failed months
         record_report_failures(rt, outcomes, at=started)
-        months = months_to_catch_up(rt, as_of=as_of)
+        months = missed_months(rt, as_of=as_of)
     else:
         months = [reportable_month(month, calendar=rt.calendar, as_of=as_of)]
     for m in months:

@@ -3,10 +3,14 @@
 The CLI (`commands.common.t`), a DomainError's message (`models.errors`), the alert digests and the monthly
 report (notifications/ and their templates) all take their words from here; a finding kind's labels are
 declared with the kind (models/findings.py) but are `Text`s too. A code's two texts take the same
-`{placeholders}` (tests/unit/test_texts.py). Pure: no typer, jinja or database.
+`{placeholders}` (tests/unit/test_texts.py). Callers pass codes and values, never words: `{what:thing}` shows
+the words of "thing.<what>", and a `Text` value shows in the locale. Pure: no typer, jinja or database.
 """
 from __future__ import annotations
 
+import re
+import string
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 LOCALES = ("zh_CN", "en")
@@ -26,18 +30,18 @@ T = Text  # short, for the table below
 
 TEXTS: dict[str, Text] = {
     # == refusals: DomainError codes (models/errors.py), raised across models/ =====================================
-    "not_found": T("找不到{what}:{ref}", "No {what_en} {ref}"),
+    "not_found": T("找不到{what:thing}:{ref}", "No {what:thing} {ref}"),
     "bad_time": T("时间格式不对:{value}(应为 ISO 格式,如 2026-10-03T14:05)",
                   "Malformed time {value!r}: use ISO format, e.g. 2026-10-03T14:05"),
     "bad_amount": T("金额格式不对:{value}", "Malformed amount {value!r}"),
     # desk operations (models/desk/)
-    "exists": T("{what}已存在:{ref}", "The {what_en} {ref} already exists"),
+    "exists": T("{what:thing}已存在:{ref}", "The {what:thing} {ref} already exists"),
     "bad_office_code": T("服务处代码不合格:{value!r}(只能用字母、数字、_ 和 -,以字母或数字开头,最多 16 个字符:{pattern};"
                          "不能是 group、CON、NUL 等保留名)",
                          "Malformed office code {value!r}: letters, digits, _ and - only, starting with a letter or "
                          "digit, at most 16 characters ({pattern}), and not a reserved name such as group, CON or NUL"),
     "staff_inactive": T("员工 {staff} 已停用", "Staff member {staff} is no longer active"),
-    "cs_only": T("只有客服部可以办理{action_zh}:{staff} 属于{department_zh}(办法第二条、第四条第4款)",
+    "cs_only": T("只有客服部可以办理{action:action}:{staff} 属于{department:department}(办法第二条、第四条第4款)",
                  "Only customer service may {action}: {staff} belongs to {department} (procedure 2 and 4.4)"),
     "wrong_office": T("员工 {staff} 不属于服务处 {office}", "Staff member {staff} does not work at office {office}"),
     "before_event": T("时间 {at} 早于它所依据的{event}({event_at}),不能倒记",
@@ -59,7 +63,7 @@ TEXTS: dict[str, Text] = {
                            "{field} {value} is outside the years {earliest}-{latest}"),
     "time_too_far": T("{field} 的时间 {value} 太远:最多只能比现在晚 {days} 天",
                       "{field} {value} is too far ahead: at most {days} days from now"),
-    "out_of_scope": T("不受理:{category_zh}({category})。家电维修和房屋修缮暂不列入有偿服务范围(《便民有偿服务管理办法》第二条)",
+    "out_of_scope": T("不受理:{category:category}({category})。家电维修和房屋修缮暂不列入有偿服务范围(《便民有偿服务管理办法》第二条)",
                       "Refused: {category}. Household-appliance repair and house renovation are not offered as "
                       "paid services (procedure, section 2)"),
     "unknown_category": T("未知的服务类别:{category}(可选 plumbing、electrical、cleaning、greening)",
@@ -77,13 +81,16 @@ TEXTS: dict[str, Text] = {
                           "Community {community} is not managed by office {office}"),
     "reply_walk_in": T("{request} 是来访登记,无需电话回复", "{request} was a walk-in: there is no phone reply to give"),
     "already_replied": T("{request} 已于 {replied_at} 回复", "{request} was already replied to at {replied_at}"),
-    "worker_department": T("{worker} 属于{worker_department_zh},{category_zh}工作由{department_zh}承担",
+    "worker_department": T("{worker} 属于{worker_department:department},{category:category}工作由{department:department}承担",
                            "{worker} belongs to {worker_department}; {category} work is done by {department}"),
+    "report_worker_department": T("{worker} 属于{worker_department:department},{department:department}工作由"
+                                  "{department:department}承担",
+                                  "{worker} belongs to {worker_department}; {department} work is done by {department}"),
     "already_issued": T("{request} 已开通知单 {order}", "{request} already has work order {order}"),
     "already_completed": T("{order} 已于 {completed_at} 完工", "{order} was already completed at {completed_at}"),
     "accept_before_completion": T("{order} 尚未完工,不能验收", "{order} is not completed yet: it cannot be accepted"),
     "already_accepted": T("{order} 已于 {accepted_at} 验收", "{order} was already accepted at {accepted_at}"),
-    "receipts_issuer": T("票据只能由客服部或财务部发放:{staff} 属于{department_zh}",
+    "receipts_issuer": T("票据只能由客服部或财务部发放:{staff} 属于{department:department}",
                          "Receipts are issued by customer service or finance: {staff} belongs to {department}"),
     "receipt_number": T("票据号只能是数字:{number}", "A receipt number is digits only, not {number}"),
     "receipt_too_large": T("票据号太大:{number}(最大 {limit})", "Receipt number {number} is too large (at most {limit})"),
@@ -113,7 +120,7 @@ TEXTS: dict[str, Text] = {
     "no_callback_owed": T("{order} 没有待办的回访", "{order} has no callback owed"),
     "report_department": T("部门记录只属于工程部或保洁部,不是 {department}",
                            "A department report belongs to engineering or cleaning, not {department}"),
-    "report_by": T("{staff} 不属于{department_zh},不能记录该部门的工作",
+    "report_by": T("{staff} 不属于{department:department},不能记录该部门的工作",
                    "{staff} is not in {department}: cannot record that department's work"),
     # monthly tally
     "tally_bad_month": T("月份格式不对:{value}(应为 YYYY-MM,如 2026-10)",
@@ -122,7 +129,7 @@ TEXTS: dict[str, Text] = {
                               "{month} is not over yet: a month is tallied only after its last day"),
     # ledger import (models/imports/)
     "import_missing_columns": T("工作表 {sheet} 缺少必填列:{columns}。整个文件未导入(0 行),请补上这些列后重新导入。",
-                                "Sheet {sheet} lacks the required column(s) {columns_en}: nothing was imported "
+                                "Sheet {sheet} lacks the required column(s) {columns}: nothing was imported "
                                 "(0 rows); add them and import again."),
     "import_unknown_kind": T("看不出 {file} 是哪一类台账,请用 --kind 指定({kinds})",
                              "Cannot tell which kind of ledger {file} is: give --kind ({kinds})"),
@@ -133,7 +140,7 @@ TEXTS: dict[str, Text] = {
     "import_unreadable": T("无法读取 {file}({error})", "Cannot read {file} ({error})"),
     "import_encoding": T("{file} 的编码既不是 UTF-8 也不是 GBK,请另存为 UTF-8 CSV",
                          "{file} is neither UTF-8 nor GBK: save it as UTF-8 CSV"),
-    "import_required": T("{column}不能为空", "{column_en} is empty"),
+    "import_required": T("{column}不能为空", "{column} is empty"),
     "import_bad_time": T("时间看不懂:{value}(应写成 2026-10-03 14:05 或 2026/10/3 14:05)",
                          "Cannot read the time {value!r}: write 2026-10-03 14:05 or 2026/10/3 14:05"),
     "import_bad_amount": T("金额看不懂:{value}(应为数字,如 80、80.00、¥80)",
@@ -142,7 +149,7 @@ TEXTS: dict[str, Text] = {
                           "{value!r} is a date without a time: write e.g. 2026-10-03 14:05"),
     "import_negative": T("金额不能为负数:{value}", "An amount cannot be negative: {value}"),
     "import_bad_choice": T("{column}填的是 {value},看不懂(可填:{choices})",
-                           "{column_en} {value!r} is not one of: {choices}"),
+                           "{column} {value!r} is not one of: {choices}"),
     "import_unknown_staff": T("员工名单里没有 {value}(请填工号或姓名,或先导入员工表)",
                               "No staff member {value} (give a staff code or name, or import the staff sheet first)"),
     "import_ambiguous_staff": T("姓名 {value} 对应多名员工({codes}),请改填工号",
@@ -151,10 +158,11 @@ TEXTS: dict[str, Text] = {
     "import_bad_office": T("找不到服务处 {value!r},它也不是合格的服务处代码({pattern})",
                            "No office {value!r}, and it is not a well-formed office code ({pattern})"),
     "import_office_needed": T("请填写服务处,或导入时用 --office 指定", "Give the office column, or --office"),
-    "import_unknown_ref": T("找不到{what} {ref}(文件里和系统中都没有)",
-                            "No {what_en} {ref} in the file or in the ledger"),
+    "import_unknown_ref": T("找不到{what:thing} {ref}(文件里和系统中都没有)",
+                            "No {what:thing} {ref} in the file or in the ledger"),
     "import_receipt_used": T("收据号 {number} 已用于通知单 {order},同一张收据不能用两次",
                              "Receipt {number} was already used for work order {order}: a receipt is used once"),
+    "import_where": T("{sheet} 第 {line} 行{column}", "{sheet} line {line}{column}"),
     "import_database_refused": T("数据库拒收这一行({error}):请检查各列的长度和内容",
                                  "The database refused this row ({error}): check its values' length and content"),
     # the import's limits (models/imports/limits.py MAX_*; docs/import.md "Limits")
@@ -634,6 +642,28 @@ TEXTS: dict[str, Text] = {
                       "{where}) under [working_days] and list {year} in complete_years."),
 
     # == the ledger's own names ====================================================================================
+    # what a refusal names (`{what:thing}`, the desk's tables; models/desk/rules.py WHAT)
+    "thing.office": T("服务处", "office"),
+    "thing.community": T("小区", "community"),
+    "thing.staff": T("员工", "staff member"),
+    "thing.price_item": T("价目", "price item"),
+    "thing.request": T("登记", "request"),
+    "thing.work_order": T("通知单", "work order"),
+    "thing.receipt": T("票据", "receipt"),
+    "thing.handover": T("交款", "handover"),
+    "thing.department_report": T("部门记录", "department report"),
+    # the desk's actions only CS may take (`{action:action}`, models/desk/rules.py require_cs)
+    "action.register": T("登记", "register"),
+    "action.reply": T("回复", "reply"),
+    "action.issue": T("开通知单", "issue"),
+    "action.callback": T("回访", "callback"),
+    # service categories (`{category:category}`; models/rules.py scope_of)
+    "category.plumbing": T("水管维修安装", "plumbing"),
+    "category.electrical": T("电路维修安装", "electrical"),
+    "category.cleaning": T("保洁", "cleaning"),
+    "category.greening": T("绿化", "greening"),
+    "category.appliance": T("家电维修", "appliance"),
+    "category.renovation": T("房屋修缮", "renovation"),
     # departments (models/ledger/tables.py DEPARTMENT_NAMES; the seed migration keeps its own copy)
     "department.cs": T("客服部", "Customer service"),
     "department.engineering": T("工程部", "Engineering"),
@@ -650,10 +680,35 @@ def words(code: str, locale: str) -> str:
     return entry(locale) if entry is not None else code
 
 
+# areas a placeholder may name its value in: `{department:department}` shows "department.<value>"'s words
+TERMS = ("thing", "action", "category", "department")
+_NAMED = re.compile(r"\{\w+:(?:%s)\}" % "|".join(TERMS))
+
+
+class _Words(string.Formatter):
+    """str.format, except that a field whose spec is a term area shows its value's words in the locale."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec in TERMS:
+            entry = TEXTS.get(f"{format_spec}.{value}")
+            return entry(self.locale) if entry is not None else str(value)  # an unknown code shows as itself
+        return super().format_field(value, format_spec)
+
+
+@lru_cache(maxsize=None)
+def _names_terms(template: str) -> bool:
+    return _NAMED.search(template) is not None
+
+
 def render(code: str, locale: str, **values: Any) -> str:
-    """The text of `code` in `locale`, its placeholders filled from `values`."""
+    """The text of `code` in `locale`, its placeholders filled from `values`: a `Text` value in the locale, a
+    `{field:area}` placeholder as the catalogue's words for "area.<value>"."""
     template = words(code, locale)
+    values = {k: v(locale) if isinstance(v, Text) else v for k, v in values.items()}
     try:
-        return template.format(**values)
+        return _Words(locale).vformat(template, (), values) if _names_terms(template) else template.format(**values)
     except (KeyError, IndexError):
         return f"{template} {values}"

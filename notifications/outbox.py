@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from models.calendar import BusinessCalendar
 from models.findings import Finding
+from models.ledger.jsonable import to_jsonable
 from models.ledger.tables import Alert, AlertSilence, AuditEvent, UTCDateTime
-from notifications.jsonable import to_jsonable
 from notifications.masking import mask_facts, mask_phone
 
 FALLBACK_TAG = "ops"  # a finding nobody is routed to still reaches someone: nothing is dropped silently

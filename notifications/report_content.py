@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.tally.facts import MonthTally, jsonable_row
+from models.ledger.jsonable import to_jsonable
+from models.tally.facts import MonthTally
 from notifications.masking import mask_facts, mask_text
 from notifications.report import METRICS
 
@@ -70,7 +71,7 @@ def content_texts(group: MonthTally, offices: dict[str, MonthTally]) -> dict[str
     share those pieces (the group's lines are its offices' lines, office by office), so the month's lines are
     in memory as text once.
     """
-    findings = [jsonable_row(d) for d in group.discrepancies]
+    findings = [to_jsonable(d) for d in group.discrepancies]
     office_pieces: dict[str, list[str]] = {office: [] for office in offices}
     group_pieces: list[str] = []
     run: list[str] = []
@@ -90,7 +91,7 @@ def content_texts(group: MonthTally, offices: dict[str, MonthTally]) -> dict[str
         if line.office != run_office or len(run) == _LINES_PER_PIECE:
             flush()
             run_office = line.office
-        run.append(_dumps(dict(jsonable_row(line), on_time=line.on_time)))
+        run.append(_dumps(dict(to_jsonable(line), on_time=line.on_time)))
     flush()
     by_office: dict[str, list[dict]] = {office: [] for office in offices}
     for row in findings:

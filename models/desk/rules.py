@@ -19,7 +19,6 @@ from models.ledger.codes import check_office_code
 from models.ledger.tables import (
     CALLBACK_OUTCOMES,
     CHANNELS,
-    DEPARTMENT_NAMES,
     DEPARTMENTS,
     PAYMENT_METHODS,
     ROLES,
@@ -37,21 +36,17 @@ from models.ledger.tables import (
 )
 
 _CENT = Decimal("0.01")
-# the clerk reads Chinese names in refusals; codes stay in the English text
-DEPT_ZH = {code: names[0] for code, names in DEPARTMENT_NAMES.items()}
-CATEGORY_ZH = {"plumbing": "水管维修安装", "electrical": "电路维修安装", "cleaning": "保洁", "greening": "绿化",
-               "appliance": "家电维修", "renovation": "房屋修缮"}
-_ACTION_ZH = {"register": "登记", "reply": "回复", "issue": "开通知单", "callback": "回访"}
+# a refusal names a table by its code; the catalogue (models/texts.py "thing.*") has the words
 WHAT = {
-    Office: ("服务处", "office"),
-    Community: ("小区", "community"),
-    Staff: ("员工", "staff member"),
-    PriceItem: ("价目", "price item"),
-    ServiceRequest: ("登记", "request"),
-    WorkOrder: ("通知单", "work order"),
-    Receipt: ("票据", "receipt"),
-    CashHandover: ("交款", "handover"),
-    DepartmentReport: ("部门记录", "department report"),
+    Office: "office",
+    Community: "community",
+    Staff: "staff",
+    PriceItem: "price_item",
+    ServiceRequest: "request",
+    WorkOrder: "work_order",
+    Receipt: "receipt",
+    CashHandover: "handover",
+    DepartmentReport: "department_report",
 }
 
 
@@ -59,8 +54,7 @@ WHAT = {
 def found(row: Any, model: type, ref: Any) -> Any:
     """The row looked up for `ref`, or the clerk's 'not found'."""
     if row is None:
-        zh, en = WHAT[model]
-        raise NotFound("not_found", what=zh, what_en=en, ref=ref)
+        raise NotFound("not_found", what=WHAT[model], ref=ref)
     return row
 
 
@@ -76,9 +70,7 @@ def active_found(row: Staff | None, ref: Any) -> Staff:
 
 def require_cs(staff: Any, action: str) -> None:
     if staff.department != "cs":
-        raise DomainError("cs_only", staff=staff.code, department=staff.department, action=action,
-                          department_zh=DEPT_ZH.get(staff.department, staff.department),
-                          action_zh=_ACTION_ZH.get(action, action))
+        raise DomainError("cs_only", staff=staff.code, department=staff.department, action=action)
 
 
 def require_office(staff: Any, office: Any) -> None:
@@ -119,7 +111,7 @@ def text(value: str | None, field: str, column: Any, *, required: bool = False) 
 def check_category(category: str) -> None:
     scope = procedure.scope_of(category)  # procedure 2, defined once in models.rules
     if scope == "out":
-        raise DomainError("out_of_scope", category=category, category_zh=CATEGORY_ZH.get(category, category))
+        raise DomainError("out_of_scope", category=category)
     if scope == "unknown":
         raise DomainError("unknown_category", category=category)
 
@@ -127,8 +119,7 @@ def check_category(category: str) -> None:
 def refuse_taken(taken: bool, model: type, ref: str) -> None:
     """A natural key given by the caller that the ledger already holds."""
     if taken:
-        zh, en = WHAT[model]
-        raise DomainError("exists", what=zh, what_en=en, ref=ref)
+        raise DomainError("exists", what=WHAT[model], ref=ref)
 
 
 def numbered(draft: Decision, field: str, number: str) -> Decision:
@@ -304,9 +295,7 @@ def issue_order(*, request: ServiceRequest | None, request_ref: Any, by: Staff |
     department = procedure.department_for(req.category)
     if hand.department != department:
         raise DomainError("worker_department", worker=hand.code, worker_department=hand.department,
-                          department=department, category=req.category,
-                          worker_department_zh=DEPT_ZH.get(hand.department, hand.department),
-                          department_zh=DEPT_ZH[department], category_zh=CATEGORY_ZH[req.category])
+                          department=department, category=req.category)
     if hand.office_id != req.office_id:
         raise DomainError("wrong_office", staff=hand.code, office=request_office.code)
     if existing is not None:
@@ -372,8 +361,7 @@ def receipt_numbers(*, by: Staff | None, by_ref: Any, to: Staff | None, to_ref: 
     require_aware(at)
     issuer = active_found(by, by_ref)
     if issuer.department not in ("cs", "finance"):
-        raise DomainError("receipts_issuer", staff=issuer.code, department=issuer.department,
-                          department_zh=DEPT_ZH.get(issuer.department, issuer.department))
+        raise DomainError("receipts_issuer", staff=issuer.code, department=issuer.department)
     active_found(to, to_ref)
     first = str(first).strip()
     if not (first.isascii() and first.isdigit()):  # str.isdigit alone takes "²" and "١٢", which int() refuses
@@ -482,7 +470,7 @@ def handover_of(*, by: Staff, cashier: Staff, numbers: list[str], counted: Decim
     for n in numbers:
         r = rows.get(n)
         if r is None:
-            raise NotFound("not_found", what="票据", what_en="receipt", ref=n)
+            raise NotFound("not_found", what=WHAT[Receipt], ref=n)
         if r.state != "used" or r.method != "cash":
             raise DomainError("handover_not_cash", number=n)
         if r.collected_by_id != by.id:
@@ -557,13 +545,11 @@ def department_report(*, by: Staff | None, by_ref: Any, department: str, worker:
         raise DomainError("report_department", department=department)
     reporter = active_found(by, by_ref)
     if reporter.department != department:
-        raise DomainError("report_by", staff=reporter.code, department=department, department_zh=DEPT_ZH[department])
+        raise DomainError("report_by", staff=reporter.code, department=department)
     hand = active_found(worker, worker_ref)
     if hand.department != department:
-        raise DomainError("worker_department", worker=hand.code, worker_department=hand.department,
-                          department=department, category=department,
-                          worker_department_zh=DEPT_ZH.get(hand.department, hand.department),
-                          department_zh=DEPT_ZH[department], category_zh=DEPT_ZH[department])
+        raise DomainError("report_worker_department", worker=hand.code, worker_department=hand.department,
+                          department=department)
     address = text(address, "address", DepartmentReport.address, required=True)
     description = text(description, "description", DepartmentReport.description, required=True)
     wo = found(order, WorkOrder, order_ref) if order_ref is not None else None

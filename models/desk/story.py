@@ -120,7 +120,7 @@ def order_story(s: Session, *, number: str) -> OrderStory:
     if request_id is None:
         request_id = s.scalar(select(ServiceRequest.id).where(ServiceRequest.number == number))
     if request_id is None:
-        raise NotFound("not_found", what="通知单", what_en="work order", ref=number)
+        raise NotFound("not_found", what="work_order", ref=number)
 
     received_by, replied_by = aliased(Staff), aliased(Staff)
     r = s.execute(

@@ -16,8 +16,8 @@ On SQLite, a registrations sheet is decided one batch ahead of its writing (`pip
 while batch N+1 is read and decided, against the ledger plus batch N); a change is written only to a row that
 still holds what its batch saw, so what another writer did meanwhile is decided on again, never written over.
 
-The desk operations of one transaction share a `models.desk.Batch` the import holds (in its row context, `rows`), never the
-session. Nothing here reads the clock: the caller passes `now` (used only where a sheet carries no time).
+The desk operations of one transaction share a `models.desk.Batch` the import holds (in its row context, `rows`),
+never the session. Nothing here reads the clock: the caller passes `now` (used only where a sheet carries no time).
 """
 from models.imports.importer import import_ledger
 from models.imports.results import ImportRefused, ImportResult, RejectedRow, SheetResult

@@ -30,7 +30,8 @@ _DATE_ONLY = "a date without a time"
 
 
 def read_time(value: Any, tz, *, date_alone: bool = False) -> datetime:
-    """A moment from a cell: a datetime, an Excel serial, or the common local forms; local time unless it has an offset."""
+    """A moment from a cell: a datetime, an Excel serial, or the common local forms; local time unless it has an
+    offset."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
@@ -156,7 +157,7 @@ def row_reader(kind: Kind, header_map: dict[str, int], tz) -> Callable[[tuple], 
                 text = "" if raw is None else _text(raw)  # an empty cell: no call
             if text == "":
                 if col.required:
-                    raise RowProblem(fld, "import_required", column=col.headers[0], column_en=col.headers[1])
+                    raise RowProblem(fld, "import_required", column=col.title)
                 out[fld] = None
             elif convert is None:
                 out[fld] = text
@@ -227,7 +228,7 @@ def _converter(col: Column, tz) -> Callable[[Any, str], Any] | None:
         if value is None:
             value = table.get(_norm(text))
         if value is None:
-            raise RowProblem(fld, "import_bad_choice", column=col.headers[0], column_en=col.headers[1],
+            raise RowProblem(fld, "import_bad_choice", column=col.title,
                              value=text, choices="、".join(dict.fromkeys(table.values())))
         return value
     return convert

@@ -290,7 +290,8 @@ def _sheet_extent(zf, member: str, shared: str | None, name: str) -> _Extent:
             # without leading zeros, the largest of the longest numbers is the largest: compared as bytes
             longest = max(map(len, rows))
             extent.rows = max(extent.rows, int(max(r for r in rows if len(r) == longest)))
-            extent.columns = max(extent.columns, *(_column_number(c.decode()) for c in set(_CELL_COLUMN.findall(chunk))))
+            extent.columns = max(extent.columns,
+                                 *(_column_number(c.decode()) for c in set(_CELL_COLUMN.findall(chunk))))
             extent.cells += len(rows)
     return extent
 

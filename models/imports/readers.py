@@ -12,6 +12,7 @@ from models.imports.cells import _SEEN_MOMENTS, row_reader
 from models.imports.limits import _check_sheet, _csv_census, _csv_refusal, _refuse_file_size, _workbook_census
 from models.imports.results import ImportRefused
 from models.imports.spec import KINDS, ORDER, Kind, kind_named, map_headers
+from models.texts import Text
 
 @dataclass
 class _Sheet:
@@ -211,7 +212,7 @@ def open_sheets(path: Path, kind: str | None = None) -> tuple[list[_Sheet], list
         missing = [c for c in sheet.kind.columns if c.required and c.field not in sheet.header_map]
         if missing:
             raise ImportRefused("import_missing_columns", sheet=sheet.name,
-                                columns="、".join(c.headers[0] for c in missing),
-                                columns_en=", ".join(c.headers[1] for c in missing))
+                                columns=Text("、".join(c.headers[0] for c in missing),
+                                             ", ".join(c.headers[1] for c in missing)))
     sheets.sort(key=lambda s: ORDER.index(s.kind.name))
     return sheets, ignored

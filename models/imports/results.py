@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models import texts
 from models.errors import DomainError
 
 @dataclass(frozen=True)
@@ -23,8 +24,7 @@ class RejectedRow:
 
     def where(self, locale: str) -> str:
         column = f" [{self.column}]" if self.column else ""
-        return (f"{self.sheet} line {self.line}{column}" if locale == "en"
-                else f"{self.sheet} 第 {self.line} 行{column}")
+        return texts.render("import_where", locale, sheet=self.sheet, line=self.line, column=column)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from models import desk
 from models.calendar import BusinessCalendar
 from models.errors import DomainError
 from models.imports.cells import RowProblem
-from models.imports.spec import Kind
+from models.imports.spec import KINDS, Kind
 from models.imports.writers import _Decided
 from models.ledger.codes import OFFICE_CODE_PATTERN, is_office_code
 from models.ledger.tables import (
@@ -200,7 +200,7 @@ _ERROR_FIELDS: dict[str, dict[str, str]] = {
                   "time_out_of_range": "handed_at"},
     "callbacks": {"cs_only": "by", "callback_before_acceptance": "at", "no_callback_owed": "order",
                   "before_event": "at", "time_out_of_range": "at"},
-    "department_reports": {"report_by": "by", "worker_department": "worker", "report_department": "department",
+    "department_reports": {"report_by": "by", "report_worker_department": "worker", "report_department": "department",
                            "negative_amount": "fee", "time_out_of_range": "reported_at"},
 }
 
@@ -289,13 +289,13 @@ def _order_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
         return "added" if _order_progress(s, ctx, wo, v, resident) else "present"
     req = ctx.row(s, ServiceRequest, "number", v["request"])
     if req is None:
-        raise RowProblem("request", "import_unknown_ref", what="登记", what_en="request", ref=v["request"])
+        raise RowProblem("request", "import_unknown_ref", what="request", ref=v["request"])
     office = ctx.office_code(s, req.office_id)
     clerk = (ctx.member("by", v["by"], office) if v["by"]
              else ctx.staff_by_id(s, req.received_by_id))
     worker = ctx.member("worker", v["worker"], office)
     if v["accepted_at"] is not None and v["completed_at"] is None:
-        raise RowProblem("completed_at", "import_required", column="完工时间", column_en="completed_at")
+        raise RowProblem("completed_at", "import_required", column=KINDS["orders"].column("completed_at").title)
     wo = desk.issue_order(s, batch=ctx.desk_batch, request=req, by=clerk, worker=worker, scheduled=v["scheduled"],
                           at=v["issued_at"], number=v["number"])
     ctx.added(WorkOrder, v["number"], wo)
@@ -306,7 +306,7 @@ def _order_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
 def _receipt_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     wo = ctx.row(s, WorkOrder, "number", v["order"])
     if wo is None:
-        raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
+        raise RowProblem("order", "import_unknown_ref", what="work_order", ref=v["order"])
     office = ctx.office_code(s, wo.office_id)
     collector = ctx.member("collected_by", v["collected_by"], office)
     rec = ctx.row(s, Receipt, "number", v["number"])
@@ -340,7 +340,7 @@ def _handover_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
 def _callback_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     wo = ctx.row(s, WorkOrder, "number", v["order"])
     if wo is None:
-        raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
+        raise RowProblem("order", "import_unknown_ref", what="work_order", ref=v["order"])
     done = s.scalar(select(Callback.id).where(Callback.order_id == wo.id, Callback.done_at == v["at"]))
     if done is not None:
         return "present"
@@ -358,7 +358,7 @@ def _department_report_row(s: Session, ctx: _Context, v: dict[str, Any]) -> str:
     worker = ctx.member("worker", v["worker"], ctx.staff_by_code[by][1])
     order = ctx.row(s, WorkOrder, "number", v["order"]) if v["order"] is not None else None
     if v["order"] is not None and order is None:
-        raise RowProblem("order", "import_unknown_ref", what="通知单", what_en="work order", ref=v["order"])
+        raise RowProblem("order", "import_unknown_ref", what="work_order", ref=v["order"])
     report = desk.department_report(s, batch=ctx.desk_batch, by=ctx.staff_rows[by], department=v["department"],
                                     worker=worker, address=v["address"], description=v["description"],
                                     at=v["reported_at"], order=order, fee=v["fee"], reference=v["reference"])

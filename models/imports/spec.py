@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.texts import Text
+
 # -- the column table ----------------------------------------------------------------------------------------
 # value readers: text, time (a moment; a date alone is refused), when (a date alone means that day, 00:00),
 # money, and choice tables below
@@ -47,6 +49,11 @@ class Column:
     @property
     def label(self) -> str:
         return f"{self.headers[0]} {self.headers[1]}"
+
+    @property
+    def title(self) -> Text:
+        """The column as a refusal names it: its Chinese header in zh_CN, its English one in en."""
+        return Text(self.headers[0], self.headers[1])
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ Money stays Decimal end to end (pandas would turn NUMERIC into float64).
 """
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from models.findings import TALLY_KINDS
+from models.ledger.jsonable import to_jsonable
 
 GROUP = "*"
 CENT = Decimal("0.01")
@@ -168,14 +168,6 @@ class CallbackLine:
         return self.done_at is not None and self.done_at <= self.due_at
 
 
-# a month has a row object per callback (100k+ in a big month): slotted, and read field by field
-_ROW_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (Discrepancy, CallbackLine)}
-_ROW_VALUES = {cls: operator.attrgetter(*names) for cls, names in _ROW_FIELDS.items()}
-
-
-def _astuple(row) -> tuple:
-    return _ROW_VALUES[type(row)](row)
-
 
 @dataclass(frozen=True)
 class MonthTally:
@@ -235,8 +227,8 @@ class MonthTally:
 
     def content(self) -> dict:
         """Everything the report shows, as plain sorted JSON-able values: the thing that is hashed."""
-        return self.content_with([_jsonable_row(d) for d in self.discrepancies],
-                             [dict(_jsonable_row(c), on_time=c.on_time) for c in self.callbacks])
+        return self.content_with([to_jsonable(d) for d in self.discrepancies],
+                                 [dict(to_jsonable(c), on_time=c.on_time) for c in self.callbacks])
 
     def split(self) -> dict[str, MonthTally]:
         """`for_office` of every office, in one pass over the rows (a group of 200 offices has 100k+ rows)."""
@@ -254,8 +246,8 @@ class MonthTally:
         """`content()` of this tally and of each of its offices (`split()`, or `offices` if given), keyed by
         office; every row is turned into JSON once for all of them."""
         offices = self.split() if offices is None else offices
-        findings = [_jsonable_row(d) for d in self.discrepancies]
-        callbacks = [dict(_jsonable_row(c), on_time=c.on_time) for c in self.callbacks]
+        findings = [to_jsonable(d) for d in self.discrepancies]
+        callbacks = [dict(to_jsonable(c), on_time=c.on_time) for c in self.callbacks]
         out = {self.office: self.content_with(findings, callbacks)}
         by_office: dict[str, tuple[list, list]] = {office: ([], []) for office in offices}
         for index, rows in enumerate((findings, callbacks)):
@@ -268,7 +260,7 @@ class MonthTally:
         return out
 
     def content_with(self, findings: list[dict], callbacks: list[dict]) -> dict:
-        """`content()` made of rows already turned into JSON (`jsonable_row`)."""
+        """`content()` made of rows already turned into JSON (`to_jsonable`)."""
         return {
             "month": self.month,
             "office": self.office,
@@ -311,11 +303,3 @@ def rollup(cells: Iterable[Figures], key, labels) -> list[Figures]:
         groups[k] = base.plus(cell)
     return [groups[k] for k in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k))]
 
-
-def jsonable_row(row: Discrepancy | CallbackLine) -> dict:
-    """A finding or a callback line as JSON-able values (moments in ISO form, money as text)."""
-    return {name: value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, Decimal)
-            else value for name, value in zip(_ROW_FIELDS[type(row)], _astuple(row))}
-
-
-_jsonable_row = jsonable_row

@@ -26,6 +26,7 @@ from models.ledger.tables import (
     Office,
     Receipt,
     ReceiptBook,
+    ReportRun,
     ServiceRequest,
     Staff,
     WorkOrder,
@@ -445,3 +446,24 @@ def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar,
                                  with_previous=False, with_lines=False)
         tally = replace(tally, previous_cells=before.cells, has_previous=True)
     return tally
+
+
+def months_to_catch_up(session: Session, *, months: list[str], redo: set[str],
+                       calendar: BusinessCalendar) -> list[str]:
+    """Those of `months` with ledger data and no group report yet (or in `redo`), in their order."""
+    reported = set(session.scalars(select(ReportRun.month).where(ReportRun.office == GROUP,
+                                                                 ReportRun.month.in_(months)))) - redo
+    return [m for m in months if m not in reported and has_data(session, window=month_window(m, calendar))]
+
+
+def has_data(session: Session, *, window: MonthWindow) -> bool:
+    """Whether the ledger recorded anything (an order, receipt, request, report or handover) in the month."""
+    probes = [
+        exists().where(WorkOrder.issued_at >= window.start, WorkOrder.issued_at < window.end),
+        exists().where(WorkOrder.accepted_at >= window.start, WorkOrder.accepted_at < window.end),
+        exists().where(Receipt.collected_at >= window.start, Receipt.collected_at < window.end),
+        exists().where(ServiceRequest.received_at >= window.start, ServiceRequest.received_at < window.end),
+        exists().where(DepartmentReport.reported_at >= window.start, DepartmentReport.reported_at < window.end),
+        exists().where(CashHandover.confirmed_at >= window.start, CashHandover.confirmed_at < window.end),
+    ]
+    return any(session.scalar(select(probe)) for probe in probes)

@@ -1,4 +1,5 @@
-from flows.settings import Settings, mask_url_password
+from flows.settings import Settings
+from notifications.masking import mask_url_password
 
 
 def test_defaults_run_with_nothing_set(tmp_path, monkeypatch):

@@ -24,10 +24,9 @@ ONE_LANGUAGE_ONLY = {"money_places": {"places"}}
 
 
 def _placeholders(template: str) -> set[str]:
-    """The names a text fills in, a language-marked value (`what_en`, `action_zh`) counted as its plain name."""
-    names = {field.split(".")[0].split("[")[0] for _lit, field, _spec, _conv in string.Formatter().parse(template)
-             if field}
-    return {re.sub(r"_(zh|en)$", "", n) for n in names}
+    """The names a text fills in."""
+    return {field.split(".")[0].split("[")[0] for _lit, field, _spec, _conv in string.Formatter().parse(template)
+            if field}
 
 
 def _texts() -> dict[str, Text]:
@@ -69,6 +68,32 @@ def test_every_code_the_code_base_uses_is_in_the_catalogue():
     assert sorted((code, where) for code, where in used if code not in TEXTS) == []
     # f"cli.alerts.status.{status}": the family has entries
     assert sorted((f, where) for f, where in families if not any(c.startswith(f + ".") for c in TEXTS)) == []
+
+
+def test_a_named_term_has_words_in_the_catalogue():
+    for template in (w for text in TEXTS.values() for w in text):
+        for _lit, field, spec, _conv in string.Formatter().parse(template):
+            if spec in texts.TERMS:
+                assert any(code.startswith(spec + ".") for code in TEXTS), (template, spec)
+
+
+def test_every_thing_category_and_department_a_refusal_names_has_words():
+    from models.desk.rules import WHAT
+    from models.ledger.tables import CATEGORIES, DEPARTMENTS, OUT_OF_SCOPE_CATEGORIES
+
+    named = ([f"thing.{w}" for w in WHAT.values()] + [f"department.{d}" for d in DEPARTMENTS]
+             + [f"category.{c}" for c in (*CATEGORIES, *OUT_OF_SCOPE_CATEGORIES)]
+             + [f"action.{a}" for a in ("register", "reply", "issue", "callback")])
+    assert [code for code in named if code not in TEXTS] == []
+
+
+def test_render_names_a_term_and_a_text_value_in_the_locale():
+    assert texts.render("not_found", "zh_CN", what="work_order", ref="WO-1") == "找不到通知单:WO-1"
+    assert texts.render("not_found", "en", what="work_order", ref="WO-1") == "No work order WO-1"
+    assert texts.render("cs_only", "en", staff="E1", department="engineering", action="issue") == (
+        "Only customer service may issue: E1 belongs to engineering (procedure 2 and 4.4)")
+    assert texts.render("out_of_scope", "zh_CN", category="oddity").startswith("不受理:oddity(oddity)")  # unknown
+    assert texts.render("import_required", "en", column=Text("完工时间", "completed_at")) == "completed_at is empty"
 
 
 def test_render_fills_a_code_in_the_locale_and_shows_an_unknown_code_as_itself():

@@ -72,7 +72,7 @@ def test_free_text_keeps_its_lines_but_not_escapes_and_has_a_length():
 
 
 def test_a_value_echoed_in_a_message_stays_on_one_line_and_short():
-    message = render("not_found", "en", what_en="staff member", ref="A\nB\x1b[31m" + "x" * 5000)
+    message = render("not_found", "en", what="staff", ref="A\nB\x1b[31m" + "x" * 5000)
     assert "\n" not in message and "\x1b" not in message and len(message) < 300
 
 
