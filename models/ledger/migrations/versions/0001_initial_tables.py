@@ -58,15 +58,9 @@ def upgrade() -> None:
     postgresql_with={'fillfactor': 50}
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.create_index('ix_alerts_open', ['kind', 'office'], unique=False,
-                              postgresql_where=sa.text('resolved_at IS NULL'),
-                              sqlite_where=sa.text('resolved_at IS NULL'))
-        batch_op.create_index('ix_alerts_pending', ['next_attempt_at'], unique=False,
-                              postgresql_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'),
-                              sqlite_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'))
-        batch_op.create_index('ix_alerts_resolved_unnoticed', ['resolved_at'], unique=False,
-                              postgresql_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'),
-                              sqlite_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'))
+        batch_op.create_index('ix_alerts_open', ['kind', 'office'], unique=False, postgresql_where=sa.text('resolved_at IS NULL'), sqlite_where=sa.text('resolved_at IS NULL'))
+        batch_op.create_index('ix_alerts_pending', ['next_attempt_at'], unique=False, postgresql_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'), sqlite_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'))
+        batch_op.create_index('ix_alerts_resolved_unnoticed', ['resolved_at'], unique=False, postgresql_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'), sqlite_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'))
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -109,8 +103,7 @@ def upgrade() -> None:
     sa.Column('category', sa.String(length=16), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('fee', sa.Numeric(precision=12, scale=2), nullable=False),
-    sa.CheckConstraint("category IN ('plumbing', 'electrical', 'cleaning', 'greening')",
-                       name=op.f('ck_price_items_category')),
+    sa.CheckConstraint("category IN ('plumbing', 'electrical', 'cleaning', 'greening')", name=op.f('ck_price_items_category')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_price_items')),
     sa.UniqueConstraint('code', name=op.f('uq_price_items_code'))
     )
@@ -180,12 +173,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_cash_handovers_handed_at'), ['handed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cash_handovers_handed_by_id'), ['handed_by_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cash_handovers_office_id'), ['office_id'], unique=False)
-        batch_op.create_index('ix_cash_handovers_to_verify', ['confirmed_at'], unique=False,
-                              postgresql_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'),
-                              sqlite_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'))
-        batch_op.create_index('ix_cash_handovers_unconfirmed', ['handed_at'], unique=False,
-                              postgresql_where=sa.text('confirmed_at IS NULL'),
-                              sqlite_where=sa.text('confirmed_at IS NULL'))
+        batch_op.create_index('ix_cash_handovers_to_verify', ['confirmed_at'], unique=False, postgresql_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'), sqlite_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'))
+        batch_op.create_index('ix_cash_handovers_unconfirmed', ['handed_at'], unique=False, postgresql_where=sa.text('confirmed_at IS NULL'), sqlite_where=sa.text('confirmed_at IS NULL'))
 
     op.create_table('receipt_books',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -223,14 +212,11 @@ def upgrade() -> None:
     sa.Column('expected_result', sa.Text(), nullable=True),
     sa.Column('replied_at', models.ledger.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('replied_by_id', sa.Integer(), nullable=True),
-    sa.CheckConstraint("category IN ('plumbing', 'electrical', 'cleaning', 'greening')",
-                       name=op.f('ck_service_requests_category')),
+    sa.CheckConstraint("category IN ('plumbing', 'electrical', 'cleaning', 'greening')", name=op.f('ck_service_requests_category')),
     sa.CheckConstraint("channel IN ('walk_in', 'phone')", name=op.f('ck_service_requests_channel')),
-    sa.ForeignKeyConstraint(['community_id'], ['communities.id'],
-                            name=op.f('fk_service_requests_community_id_communities')),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_service_requests_community_id_communities')),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_service_requests_office_id_offices')),
-    sa.ForeignKeyConstraint(['price_item_id'], ['price_items.id'],
-                            name=op.f('fk_service_requests_price_item_id_price_items')),
+    sa.ForeignKeyConstraint(['price_item_id'], ['price_items.id'], name=op.f('fk_service_requests_price_item_id_price_items')),
     sa.ForeignKeyConstraint(['received_by_id'], ['staff.id'], name=op.f('fk_service_requests_received_by_id_staff')),
     sa.ForeignKeyConstraint(['replied_by_id'], ['staff.id'], name=op.f('fk_service_requests_replied_by_id_staff')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_service_requests')),
@@ -238,13 +224,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('service_requests', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_service_requests_office_id'), ['office_id'], unique=False)
-        batch_op.create_index('ix_service_requests_open_phone', ['received_at'], unique=False,
-                              postgresql_where=sa.text("channel = 'phone' AND replied_at IS NULL"),
-                              sqlite_where=sa.text("channel = 'phone' AND replied_at IS NULL"))
+        batch_op.create_index('ix_service_requests_open_phone', ['received_at'], unique=False, postgresql_where=sa.text("channel = 'phone' AND replied_at IS NULL"), sqlite_where=sa.text("channel = 'phone' AND replied_at IS NULL"))
         batch_op.create_index(batch_op.f('ix_service_requests_received_at'), ['received_at'], unique=False)
-        batch_op.create_index('ix_service_requests_replied_at', ['replied_at'], unique=False,
-                              postgresql_where=sa.text('replied_at IS NOT NULL'),
-                              sqlite_where=sa.text('replied_at IS NOT NULL'))
+        batch_op.create_index('ix_service_requests_replied_at', ['replied_at'], unique=False, postgresql_where=sa.text('replied_at IS NOT NULL'), sqlite_where=sa.text('replied_at IS NOT NULL'))
 
     op.create_table('work_orders',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -267,8 +249,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['department'], ['departments.code'], name=op.f('fk_work_orders_department_departments')),
     sa.ForeignKeyConstraint(['issued_by_id'], ['staff.id'], name=op.f('fk_work_orders_issued_by_id_staff')),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_work_orders_office_id_offices')),
-    sa.ForeignKeyConstraint(['request_id'], ['service_requests.id'],
-                            name=op.f('fk_work_orders_request_id_service_requests')),
+    sa.ForeignKeyConstraint(['request_id'], ['service_requests.id'], name=op.f('fk_work_orders_request_id_service_requests')),
     sa.ForeignKeyConstraint(['rework_of_id'], ['work_orders.id'], name=op.f('fk_work_orders_rework_of_id_work_orders')),
     sa.ForeignKeyConstraint(['worker_id'], ['staff.id'], name=op.f('fk_work_orders_worker_id_staff')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_work_orders')),
@@ -276,23 +257,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('work_orders', schema=None) as batch_op:
         batch_op.create_index('ix_work_orders_accepted_month', ['accepted_at', 'department', 'fee'], unique=False)
-        batch_op.create_index('ix_work_orders_completed_at', ['completed_at'], unique=False,
-                              postgresql_where=sa.text('completed_at IS NOT NULL'),
-                              sqlite_where=sa.text('completed_at IS NOT NULL'))
+        batch_op.create_index('ix_work_orders_completed_at', ['completed_at'], unique=False, postgresql_where=sa.text('completed_at IS NOT NULL'), sqlite_where=sa.text('completed_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_work_orders_office_id'), ['office_id'], unique=False)
-        batch_op.create_index('ix_work_orders_open', ['scheduled_for'], unique=False,
-                              postgresql_where=sa.text('completed_at IS NULL'),
-                              sqlite_where=sa.text('completed_at IS NULL'))
-        batch_op.create_index('ix_work_orders_paid_at', ['paid_at'], unique=False,
-                              postgresql_where=sa.text('paid_at IS NOT NULL'),
-                              sqlite_where=sa.text('paid_at IS NOT NULL'))
+        batch_op.create_index('ix_work_orders_open', ['scheduled_for'], unique=False, postgresql_where=sa.text('completed_at IS NULL'), sqlite_where=sa.text('completed_at IS NULL'))
+        batch_op.create_index('ix_work_orders_paid_at', ['paid_at'], unique=False, postgresql_where=sa.text('paid_at IS NOT NULL'), sqlite_where=sa.text('paid_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_work_orders_request_id'), ['request_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_work_orders_rework_of_id'), ['rework_of_id'], unique=False)
-        batch_op.create_index('ix_work_orders_unpaid', ['accepted_at'], unique=False,
-                              postgresql_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL '
-                                                       'AND rework_of_id IS NULL AND fee > 0'),
-                              sqlite_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL '
-                                                   'AND rework_of_id IS NULL AND fee > 0'))
+        batch_op.create_index('ix_work_orders_unpaid', ['accepted_at'], unique=False, postgresql_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0'), sqlite_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0'))
         batch_op.create_index(batch_op.f('ix_work_orders_worker_id'), ['worker_id'], unique=False)
 
     op.create_table('callbacks',
@@ -305,29 +276,19 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=16), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('rework_order_id', sa.Integer(), nullable=True),
-    sa.CheckConstraint("outcome IS NULL OR outcome IN ('satisfied', 'unsatisfied', 'unreachable')",
-                       name=op.f('ck_callbacks_outcome')),
+    sa.CheckConstraint("outcome IS NULL OR outcome IN ('satisfied', 'unsatisfied', 'unreachable')", name=op.f('ck_callbacks_outcome')),
     sa.ForeignKeyConstraint(['done_by_id'], ['staff.id'], name=op.f('fk_callbacks_done_by_id_staff')),
     sa.ForeignKeyConstraint(['order_id'], ['work_orders.id'], name=op.f('fk_callbacks_order_id_work_orders')),
-    sa.ForeignKeyConstraint(['rework_order_id'], ['work_orders.id'],
-                            name=op.f('fk_callbacks_rework_order_id_work_orders')),
+    sa.ForeignKeyConstraint(['rework_order_id'], ['work_orders.id'], name=op.f('fk_callbacks_rework_order_id_work_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_callbacks'))
     )
     with op.batch_alter_table('callbacks', schema=None) as batch_op:
-        batch_op.create_index('ix_callbacks_done_at', ['done_at'], unique=False,
-                              postgresql_where=sa.text('done_at IS NOT NULL'),
-                              sqlite_where=sa.text('done_at IS NOT NULL'))
+        batch_op.create_index('ix_callbacks_done_at', ['done_at'], unique=False, postgresql_where=sa.text('done_at IS NOT NULL'), sqlite_where=sa.text('done_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_callbacks_due_at'), ['due_at'], unique=False)
-        batch_op.create_index('ix_callbacks_open', ['due_at'], unique=False,
-                              postgresql_where=sa.text('done_at IS NULL'), sqlite_where=sa.text('done_at IS NULL'))
+        batch_op.create_index('ix_callbacks_open', ['due_at'], unique=False, postgresql_where=sa.text('done_at IS NULL'), sqlite_where=sa.text('done_at IS NULL'))
         batch_op.create_index(batch_op.f('ix_callbacks_order_id'), ['order_id'], unique=False)
-        batch_op.create_index('ix_callbacks_unsatisfied', ['done_at'], unique=False,
-                              postgresql_where=sa.text("outcome = 'unsatisfied'"),
-                              sqlite_where=sa.text("outcome = 'unsatisfied'"))
-        batch_op.create_index(
-            'ix_callbacks_unsatisfied_open', ['done_at'], unique=False,
-            postgresql_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"),
-            sqlite_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"))
+        batch_op.create_index('ix_callbacks_unsatisfied', ['done_at'], unique=False, postgresql_where=sa.text("outcome = 'unsatisfied'"), sqlite_where=sa.text("outcome = 'unsatisfied'"))
+        batch_op.create_index('ix_callbacks_unsatisfied_open', ['done_at'], unique=False, postgresql_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"), sqlite_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"))
 
     op.create_table('department_reports',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -341,8 +302,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=True),
     sa.Column('fee', sa.Numeric(precision=12, scale=2), nullable=True),
-    sa.ForeignKeyConstraint(['department'], ['departments.code'],
-                            name=op.f('fk_department_reports_department_departments')),
+    sa.ForeignKeyConstraint(['department'], ['departments.code'], name=op.f('fk_department_reports_department_departments')),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_department_reports_office_id_offices')),
     sa.ForeignKeyConstraint(['order_id'], ['work_orders.id'], name=op.f('fk_department_reports_order_id_work_orders')),
     sa.ForeignKeyConstraint(['reported_by_id'], ['staff.id'], name=op.f('fk_department_reports_reported_by_id_staff')),
@@ -371,40 +331,28 @@ def upgrade() -> None:
     sa.Column('state_changed_at', models.ledger.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('handover_id', sa.Integer(), nullable=True),
     sa.Column('origin', sa.String(length=16), nullable=True),
-    sa.CheckConstraint("method IS NULL OR method IN ('cash', 'wechat', 'alipay', 'card')",
-                       name=op.f('ck_receipts_method')),
+    sa.CheckConstraint("method IS NULL OR method IN ('cash', 'wechat', 'alipay', 'card')", name=op.f('ck_receipts_method')),
     sa.CheckConstraint("state IN ('issued', 'used', 'voided', 'returned')", name=op.f('ck_receipts_state')),
     sa.ForeignKeyConstraint(['book_id'], ['receipt_books.id'], name=op.f('fk_receipts_book_id_receipt_books')),
     sa.ForeignKeyConstraint(['collected_by_id'], ['staff.id'], name=op.f('fk_receipts_collected_by_id_staff')),
-    sa.ForeignKeyConstraint(
-        ['handover_id'], ['cash_handovers.id'], name=op.f('fk_receipts_handover_id_cash_handovers')),
+    sa.ForeignKeyConstraint(['handover_id'], ['cash_handovers.id'], name=op.f('fk_receipts_handover_id_cash_handovers')),
     sa.ForeignKeyConstraint(['order_id'], ['work_orders.id'], name=op.f('fk_receipts_order_id_work_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_receipts')),
     sa.UniqueConstraint('number', name=op.f('uq_receipts_number'))
     )
     with op.batch_alter_table('receipts', schema=None) as batch_op:
-        batch_op.create_index('ix_receipts_blank', ['book_id', 'serial'], unique=False,
-                              postgresql_where=sa.text("state = 'issued'"), sqlite_where=sa.text("state = 'issued'"))
+        batch_op.create_index('ix_receipts_blank', ['book_id', 'serial'], unique=False, postgresql_where=sa.text("state = 'issued'"), sqlite_where=sa.text("state = 'issued'"))
         batch_op.create_index(batch_op.f('ix_receipts_book_id'), ['book_id'], unique=False)
-        batch_op.create_index('ix_receipts_cash_open', ['collected_at'], unique=False,
-                              postgresql_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"),
-                              sqlite_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"))
+        batch_op.create_index('ix_receipts_cash_open', ['collected_at'], unique=False, postgresql_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"), sqlite_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"))
         batch_op.create_index(batch_op.f('ix_receipts_collected_by_id'), ['collected_by_id'], unique=False)
         batch_op.create_index('ix_receipts_collected_month', ['collected_at', 'method', 'amount'], unique=False)
         batch_op.create_index(batch_op.f('ix_receipts_handover_id'), ['handover_id'], unique=False)
-        batch_op.create_index('ix_receipts_legacy_used', ['collected_at'], unique=False,
-                              postgresql_where=sa.text("state = 'used' AND origin IS NULL"),
-                              sqlite_where=sa.text("state = 'used' AND origin IS NULL"))
+        batch_op.create_index('ix_receipts_legacy_used', ['collected_at'], unique=False, postgresql_where=sa.text("state = 'used' AND origin IS NULL"), sqlite_where=sa.text("state = 'used' AND origin IS NULL"))
         batch_op.create_index(batch_op.f('ix_receipts_order_id'), ['order_id'], unique=False)
-        batch_op.create_index('ix_receipts_retired_at', ['state_changed_at'], unique=False,
-                              postgresql_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'),
-                              sqlite_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'))
+        batch_op.create_index('ix_receipts_retired_at', ['state_changed_at'], unique=False, postgresql_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'), sqlite_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_receipts_serial'), ['serial'], unique=False)
-        batch_op.create_index('uq_receipts_desk_paid_order', ['order_id'], unique=True,
-                              postgresql_where=sa.text("state = 'used' AND origin = 'desk'"),
-                              sqlite_where=sa.text("state = 'used' AND origin = 'desk'"))
-        batch_op.create_index('uq_receipts_desk_serial', ['book_id', 'serial'], unique=True,
-                              postgresql_where=sa.text("origin = 'desk'"), sqlite_where=sa.text("origin = 'desk'"))
+        batch_op.create_index('uq_receipts_desk_paid_order', ['order_id'], unique=True, postgresql_where=sa.text("state = 'used' AND origin = 'desk'"), sqlite_where=sa.text("state = 'used' AND origin = 'desk'"))
+        batch_op.create_index('uq_receipts_desk_serial', ['book_id', 'serial'], unique=True, postgresql_where=sa.text("origin = 'desk'"), sqlite_where=sa.text("origin = 'desk'"))
 
     # ### end Alembic commands ###
 
@@ -412,27 +360,18 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('receipts', schema=None) as batch_op:
-        batch_op.drop_index('uq_receipts_desk_serial', postgresql_where=sa.text("origin = 'desk'"),
-                            sqlite_where=sa.text("origin = 'desk'"))
-        batch_op.drop_index('uq_receipts_desk_paid_order',
-                            postgresql_where=sa.text("state = 'used' AND origin = 'desk'"),
-                            sqlite_where=sa.text("state = 'used' AND origin = 'desk'"))
+        batch_op.drop_index('uq_receipts_desk_serial', postgresql_where=sa.text("origin = 'desk'"), sqlite_where=sa.text("origin = 'desk'"))
+        batch_op.drop_index('uq_receipts_desk_paid_order', postgresql_where=sa.text("state = 'used' AND origin = 'desk'"), sqlite_where=sa.text("state = 'used' AND origin = 'desk'"))
         batch_op.drop_index(batch_op.f('ix_receipts_serial'))
-        batch_op.drop_index('ix_receipts_retired_at',
-                            postgresql_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'),
-                            sqlite_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'))
+        batch_op.drop_index('ix_receipts_retired_at', postgresql_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'), sqlite_where=sa.text('collected_at IS NULL AND state_changed_at IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_receipts_order_id'))
-        batch_op.drop_index('ix_receipts_legacy_used', postgresql_where=sa.text("state = 'used' AND origin IS NULL"),
-                            sqlite_where=sa.text("state = 'used' AND origin IS NULL"))
+        batch_op.drop_index('ix_receipts_legacy_used', postgresql_where=sa.text("state = 'used' AND origin IS NULL"), sqlite_where=sa.text("state = 'used' AND origin IS NULL"))
         batch_op.drop_index(batch_op.f('ix_receipts_handover_id'))
         batch_op.drop_index('ix_receipts_collected_month')
         batch_op.drop_index(batch_op.f('ix_receipts_collected_by_id'))
-        batch_op.drop_index('ix_receipts_cash_open',
-                            postgresql_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"),
-                            sqlite_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"))
+        batch_op.drop_index('ix_receipts_cash_open', postgresql_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"), sqlite_where=sa.text("method = 'cash' AND handover_id IS NULL AND state = 'used'"))
         batch_op.drop_index(batch_op.f('ix_receipts_book_id'))
-        batch_op.drop_index('ix_receipts_blank', postgresql_where=sa.text("state = 'issued'"),
-                            sqlite_where=sa.text("state = 'issued'"))
+        batch_op.drop_index('ix_receipts_blank', postgresql_where=sa.text("state = 'issued'"), sqlite_where=sa.text("state = 'issued'"))
 
     op.drop_table('receipts')
     with op.batch_alter_table('department_reports', schema=None) as batch_op:
@@ -443,46 +382,30 @@ def downgrade() -> None:
 
     op.drop_table('department_reports')
     with op.batch_alter_table('callbacks', schema=None) as batch_op:
-        batch_op.drop_index(
-            'ix_callbacks_unsatisfied_open',
-            postgresql_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"),
-            sqlite_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"))
-        batch_op.drop_index('ix_callbacks_unsatisfied', postgresql_where=sa.text("outcome = 'unsatisfied'"),
-                            sqlite_where=sa.text("outcome = 'unsatisfied'"))
+        batch_op.drop_index('ix_callbacks_unsatisfied_open', postgresql_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"), sqlite_where=sa.text("coalesce(outcome, '') = 'unsatisfied' AND rework_order_id IS NULL"))
+        batch_op.drop_index('ix_callbacks_unsatisfied', postgresql_where=sa.text("outcome = 'unsatisfied'"), sqlite_where=sa.text("outcome = 'unsatisfied'"))
         batch_op.drop_index(batch_op.f('ix_callbacks_order_id'))
-        batch_op.drop_index('ix_callbacks_open', postgresql_where=sa.text('done_at IS NULL'),
-                            sqlite_where=sa.text('done_at IS NULL'))
+        batch_op.drop_index('ix_callbacks_open', postgresql_where=sa.text('done_at IS NULL'), sqlite_where=sa.text('done_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_callbacks_due_at'))
-        batch_op.drop_index('ix_callbacks_done_at', postgresql_where=sa.text('done_at IS NOT NULL'),
-                            sqlite_where=sa.text('done_at IS NOT NULL'))
+        batch_op.drop_index('ix_callbacks_done_at', postgresql_where=sa.text('done_at IS NOT NULL'), sqlite_where=sa.text('done_at IS NOT NULL'))
 
     op.drop_table('callbacks')
     with op.batch_alter_table('work_orders', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_work_orders_worker_id'))
-        batch_op.drop_index('ix_work_orders_unpaid',
-                            postgresql_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL '
-                                                     'AND rework_of_id IS NULL AND fee > 0'),
-                            sqlite_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL '
-                                                 'AND rework_of_id IS NULL AND fee > 0'))
+        batch_op.drop_index('ix_work_orders_unpaid', postgresql_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0'), sqlite_where=sa.text('accepted_at IS NOT NULL AND paid_at IS NULL AND rework_of_id IS NULL AND fee > 0'))
         batch_op.drop_index(batch_op.f('ix_work_orders_rework_of_id'))
         batch_op.drop_index(batch_op.f('ix_work_orders_request_id'))
-        batch_op.drop_index('ix_work_orders_paid_at', postgresql_where=sa.text('paid_at IS NOT NULL'),
-                            sqlite_where=sa.text('paid_at IS NOT NULL'))
-        batch_op.drop_index('ix_work_orders_open', postgresql_where=sa.text('completed_at IS NULL'),
-                            sqlite_where=sa.text('completed_at IS NULL'))
+        batch_op.drop_index('ix_work_orders_paid_at', postgresql_where=sa.text('paid_at IS NOT NULL'), sqlite_where=sa.text('paid_at IS NOT NULL'))
+        batch_op.drop_index('ix_work_orders_open', postgresql_where=sa.text('completed_at IS NULL'), sqlite_where=sa.text('completed_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_work_orders_office_id'))
-        batch_op.drop_index('ix_work_orders_completed_at', postgresql_where=sa.text('completed_at IS NOT NULL'),
-                            sqlite_where=sa.text('completed_at IS NOT NULL'))
+        batch_op.drop_index('ix_work_orders_completed_at', postgresql_where=sa.text('completed_at IS NOT NULL'), sqlite_where=sa.text('completed_at IS NOT NULL'))
         batch_op.drop_index('ix_work_orders_accepted_month')
 
     op.drop_table('work_orders')
     with op.batch_alter_table('service_requests', schema=None) as batch_op:
-        batch_op.drop_index('ix_service_requests_replied_at', postgresql_where=sa.text('replied_at IS NOT NULL'),
-                            sqlite_where=sa.text('replied_at IS NOT NULL'))
+        batch_op.drop_index('ix_service_requests_replied_at', postgresql_where=sa.text('replied_at IS NOT NULL'), sqlite_where=sa.text('replied_at IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_service_requests_received_at'))
-        batch_op.drop_index('ix_service_requests_open_phone',
-                            postgresql_where=sa.text("channel = 'phone' AND replied_at IS NULL"),
-                            sqlite_where=sa.text("channel = 'phone' AND replied_at IS NULL"))
+        batch_op.drop_index('ix_service_requests_open_phone', postgresql_where=sa.text("channel = 'phone' AND replied_at IS NULL"), sqlite_where=sa.text("channel = 'phone' AND replied_at IS NULL"))
         batch_op.drop_index(batch_op.f('ix_service_requests_office_id'))
 
     op.drop_table('service_requests')
@@ -492,11 +415,8 @@ def downgrade() -> None:
 
     op.drop_table('receipt_books')
     with op.batch_alter_table('cash_handovers', schema=None) as batch_op:
-        batch_op.drop_index('ix_cash_handovers_unconfirmed', postgresql_where=sa.text('confirmed_at IS NULL'),
-                            sqlite_where=sa.text('confirmed_at IS NULL'))
-        batch_op.drop_index('ix_cash_handovers_to_verify',
-                            postgresql_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'),
-                            sqlite_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'))
+        batch_op.drop_index('ix_cash_handovers_unconfirmed', postgresql_where=sa.text('confirmed_at IS NULL'), sqlite_where=sa.text('confirmed_at IS NULL'))
+        batch_op.drop_index('ix_cash_handovers_to_verify', postgresql_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'), sqlite_where=sa.text('counted_amount <> declared_amount OR origin IS NULL'))
         batch_op.drop_index(batch_op.f('ix_cash_handovers_office_id'))
         batch_op.drop_index(batch_op.f('ix_cash_handovers_handed_by_id'))
         batch_op.drop_index(batch_op.f('ix_cash_handovers_handed_at'))
@@ -522,13 +442,9 @@ def downgrade() -> None:
 
     op.drop_table('audit_events')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.drop_index('ix_alerts_resolved_unnoticed',
-                            postgresql_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'),
-                            sqlite_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'))
-        batch_op.drop_index('ix_alerts_pending', postgresql_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'),
-                            sqlite_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'))
-        batch_op.drop_index('ix_alerts_open', postgresql_where=sa.text('resolved_at IS NULL'),
-                            sqlite_where=sa.text('resolved_at IS NULL'))
+        batch_op.drop_index('ix_alerts_resolved_unnoticed', postgresql_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'), sqlite_where=sa.text('resolved_at IS NOT NULL AND resolved_notified_at IS NULL'))
+        batch_op.drop_index('ix_alerts_pending', postgresql_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'), sqlite_where=sa.text('sent_at IS NULL AND resolved_at IS NULL'))
+        batch_op.drop_index('ix_alerts_open', postgresql_where=sa.text('resolved_at IS NULL'), sqlite_where=sa.text('resolved_at IS NULL'))
 
     op.drop_table('alerts')
     op.drop_table('alert_silences')
