@@ -6,6 +6,7 @@ The labels (metrics, words, finding kinds, departments, offices) are shared by t
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,13 @@ DETAIL_LABELS = catalogue.detail_labels()
 
 def word(key: str, locale: str, **params: Any) -> str:
     """The catalogue's "report.<key>" in `locale`."""
-    return texts.render(f"report.{key}", locale, **params)
+    return texts.render(f"report.{key}", locale, **params) if params else _word(key, locale)
+
+
+@functools.cache
+def _word(key: str, locale: str) -> str:
+    # a callback line's outcome and on-time words, looked up for each of a month's lines
+    return texts.render(f"report.{key}", locale)
 
 
 def kind_label(kind: str, locale: str) -> str:
