@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import os
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from commands.cli import app as cli_app
 from commands.common import set_runtime
 from console.links import alert_link
+from models.ledger.tables import Alert
 from tests.consoles import NOW, PASSWORD, PHONE_A, console_world
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -78,8 +81,20 @@ def _log_in(page, login: str) -> None:
     page.get_by_role("button", name="登录").click()
 
 
-def test_a_manager_opens_the_link_logs_in_and_acknowledges(served, browser, artifacts):
+def _last_notified(engine, alert_id: int):
+    with engine.connect() as conn:
+        return conn.scalar(select(Alert.last_notified_at).where(Alert.id == alert_id))
+
+
+def test_a_manager_opens_the_link_logs_in_and_acknowledges(served, browser, artifacts, engine):
+    from flows.callbacks import run_chase_callbacks
+    from flows.dispatch import run_dispatch
+
     world, base = served
+    # the overdue callbacks are delivered (to the outbox folder: no apprise config here)
+    assert run_dispatch(world.rt, NOW).alerts_sent >= 2
+    sent_a, sent_b = _last_notified(engine, world.alert_a), _last_notified(engine, world.alert_b)
+    assert sent_a is not None and sent_b is not None
     link = alert_link(world.rt.settings, world.alert_a)
     assert link.startswith(base + "/a/")
     page = browser.new_page(viewport={"width": 375, "height": 812})
@@ -103,6 +118,12 @@ def test_a_manager_opens_the_link_logs_in_and_acknowledges(served, browser, arti
         set_runtime(None)
     acked = {a["alert_key"]: a["acked_by"] for a in listed}
     assert acked[f"callback-overdue:{world.order_a}:1@cs-supervisor"] == "李主管"
+    # five hours on, past the 4-hour repeat and still level 1: B's alert is sent again, the acked one is not
+    later = NOW + timedelta(hours=5)
+    run_chase_callbacks(world.rt, later)
+    run_dispatch(world.rt, later)
+    assert _last_notified(engine, world.alert_a) == sent_a
+    assert _last_notified(engine, world.alert_b) > sent_b
 
     page.goto(base + "/alerts")
     _no_sideways_scroll(page)
