@@ -146,6 +146,7 @@ def login_wait(failures: int) -> timedelta:
 class LoginResult:
     account: Account | None
     wait: timedelta = timedelta(0)  # > 0: refused without checking, try again after this
+    known: bool = True  # whether the login names a user (only then is it logged)
 
 
 def authenticate(s: Session, *, login: str, password: str, at: datetime) -> LoginResult:
@@ -167,10 +168,11 @@ def authenticate(s: Session, *, login: str, password: str, at: datetime) -> Logi
         if user is not None:
             user.failed_logins += 1
             user.last_failed_at = at
-        s.add(AuditEvent(at=at, actor=values.shown(login or "?", 100), action="login-failed", entity="user",
-                         entity_ref=values.shown(login or "?", 60), before=None,
+        # an unknown login is not written down: it is often a password typed into the wrong field
+        shown = user.login if user is not None else "(unknown)"
+        s.add(AuditEvent(at=at, actor=shown, action="login-failed", entity="user", entity_ref=shown, before=None,
                          after={"failures": user.failed_logins if user is not None else None}))
-        return LoginResult(None)
+        return LoginResult(None, known=user is not None)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.failed_logins, user.last_failed_at, user.last_login_at = 0, None, at

@@ -263,7 +263,7 @@ def create_app(rt: Runtime, *, clock: Callable[[], datetime] | None = None) -> F
 
         result = await run_in_threadpool(check)
         if result.account is None:
-            log.warning("console: failed login for %r from %s", values.shown(login, 64),
+            log.warning("console: failed login for %s from %s", repr(login) if result.known else "an unknown login",
                         request.client.host if request.client else "?")
             await asyncio.sleep(FAILED_LOGIN_PAUSE)
             if result.wait > timedelta(0):
