@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -27,8 +28,13 @@ FREE_FAILURES = 3  # a typo or two costs nothing
 MAX_WAIT = timedelta(minutes=5)
 
 _hasher = PasswordHasher()
-# verified when the login is unknown, so that "no such user" takes as long as "wrong password"
-_DUMMY_HASH = _hasher.hash("bianmin-no-such-user")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the login is unknown, so that "no such user" takes as long as "wrong password"; made on first
+    use, not at import: every CLI command imports this module and a hash costs ~50 ms."""
+    return _hasher.hash("bianmin-no-such-user")
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,7 @@ def authenticate(s: Session, *, login: str, password: str, at: datetime) -> Logi
                              before=None, after={"failures": user.failed_logins}))
             return LoginResult(None, ready - at)
     try:
-        ok = _hasher.verify(user.password_hash if user is not None else _DUMMY_HASH, password or "")
+        ok = _hasher.verify(user.password_hash if user is not None else _dummy_hash(), password or "")
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if user is None or not user.active or not ok:
