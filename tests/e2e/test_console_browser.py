@@ -1,0 +1,154 @@
+"""The console in a real browser: Debian's chromium driven by Playwright against `bianmin web`'s own server
+(uvicorn on a free port), in zh_CN as the managers use it.
+
+A manager opens an alert's signed link, logs in, acknowledges; `alerts list --json` shows who. A CS clerk records
+an unsatisfied callback from the alert page and sees the rework order. Screenshots at 375x812 and 1280x800 are
+written to $BIANMIN_TEST_ARTIFACTS (else the test's tmp folder), and the phone-sized pages must not scroll sideways.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from commands.cli import app as cli_app
+from commands.common import set_runtime
+from console.links import alert_link
+from models.ledger.tables import Alert
+from tests.consoles import NOW, PASSWORD, PHONE_A, console_world
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="Debian's chromium is not installed (make browser / apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def artifacts(tmp_path) -> Path:
+    folder = Path(os.environ.get("BIANMIN_TEST_ARTIFACTS") or tmp_path / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def served(settings, engine):
+    """The two-office world, and the console serving it on a free port (as `bianmin serve` runs it: a thread)."""
+    from console.server import BackgroundConsole
+
+    port = _free_port()
+    world = console_world(settings, engine, locale="zh_CN", public_url=f"http://127.0.0.1:{port}", web_port=port)
+    web = BackgroundConsole(world.rt, host="127.0.0.1", port=port)
+    assert web.start(), "the console did not start"
+    yield world, f"http://127.0.0.1:{port}"
+    web.stop()
+    world.rt.close()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # Debian's build, never a downloaded one; --no-sandbox: the tests may run as root in a container
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
+        yield chromium
+        chromium.close()
+
+
+def _no_sideways_scroll(page) -> None:
+    width = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1], f"{page.url} scrolls sideways at {width[1]} px: content {width[0]} px wide"
+
+
+def _log_in(page, login: str) -> None:
+    page.fill('input[name="login"]', login)
+    page.fill('input[name="password"]', PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+def _last_notified(engine, alert_id: int):
+    with engine.connect() as conn:
+        return conn.scalar(select(Alert.last_notified_at).where(Alert.id == alert_id))
+
+
+def test_a_manager_opens_the_link_logs_in_and_acknowledges(served, browser, artifacts, engine):
+    from flows.callbacks import run_chase_callbacks
+    from flows.dispatch import run_dispatch
+
+    world, base = served
+    # the overdue callbacks are delivered (to the outbox folder: no apprise config here)
+    assert run_dispatch(world.rt, NOW).alerts_sent >= 2
+    sent_a, sent_b = _last_notified(engine, world.alert_a), _last_notified(engine, world.alert_b)
+    assert sent_a is not None and sent_b is not None
+    link = alert_link(world.rt.settings, world.alert_a)
+    assert link.startswith(base + "/a/")
+    page = browser.new_page(viewport={"width": 375, "height": 812})
+    page.goto(link)
+    assert "/login" in page.url  # the link alone shows nothing
+    assert world.order_a not in page.content()
+    _log_in(page, "li")
+    page.wait_for_url(f"**/alerts/{world.alert_a}")
+    assert world.order_a in page.content() and PHONE_A in page.content()  # CS of A1: the full number
+    _no_sideways_scroll(page)
+    page.screenshot(path=artifacts / "alert-375x812.png", full_page=True)
+
+    page.get_by_role("button", name="确认(我来处理)").click()
+    page.wait_for_url("**done=ack")
+    assert "李主管" in page.locator(".acked-by").inner_text()
+
+    set_runtime(world.rt)
+    try:
+        listed = json.loads(CliRunner().invoke(cli_app, ["alerts", "list", "--json", "--at", NOW.isoformat()]).stdout)
+    finally:
+        set_runtime(None)
+    acked = {a["alert_key"]: a["acked_by"] for a in listed}
+    assert acked[f"callback-overdue:{world.order_a}:1@cs-supervisor"] == "李主管"
+    # five hours on, past the 4-hour repeat and still level 1: B's alert is sent again, the acked one is not
+    later = NOW + timedelta(hours=5)
+    run_chase_callbacks(world.rt, later)
+    run_dispatch(world.rt, later)
+    assert _last_notified(engine, world.alert_a) == sent_a
+    assert _last_notified(engine, world.alert_b) > sent_b
+
+    page.goto(base + "/alerts")
+    _no_sideways_scroll(page)
+    page.screenshot(path=artifacts / "alerts-375x812.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(base + "/alerts?view=acked")
+    assert world.order_a in page.content()
+    page.screenshot(path=artifacts / "alerts-1280x800.png", full_page=True)
+    for name in ("alert-375x812.png", "alerts-375x812.png", "alerts-1280x800.png"):
+        assert (artifacts / name).stat().st_size > 5_000
+
+
+def test_a_clerk_records_an_unsatisfied_callback_from_the_alert_page(served, browser, artifacts):
+    world, base = served
+    page = browser.new_page(viewport={"width": 375, "height": 812})
+    page.goto(alert_link(world.rt.settings, world.alert_a))
+    _log_in(page, "wang")
+    page.wait_for_url(f"**/alerts/{world.alert_a}")
+    page.get_by_role("link", name="回复 / 回访").click()
+    page.wait_for_url(f"**/orders/{world.order_a}")
+    _no_sideways_scroll(page)
+    page.get_by_label("不满意(开返修单)").check()
+    page.fill('input[name="note"]', "仍然漏水")
+    page.get_by_role("button", name="记录回访").click()
+    page.wait_for_url("**done=callback**")
+    assert f"已开无偿返修单 {world.order_a}-R1" in page.content()
+    _no_sideways_scroll(page)
+    page.screenshot(path=artifacts / "order-375x812.png", full_page=True)
