@@ -49,15 +49,14 @@ def add_cmd(login: str = typer.Argument(..., help="What the user types to log in
             as_json: bool = JSON) -> None:
     """Add a console user; the password is read from standard input, never from the command line."""
     if not password_stdin:
-        fail(t("请用 --password-stdin 从标准输入提供密码(不要写在命令行上)",
-               "Give the password on standard input with --password-stdin (never on the command line)"))
+        fail(t("cli.users.password_stdin"))
     password = sys.stdin.readline().rstrip("\r\n")
     account = _call(lambda s: accounts.add_user(s, login=login, name=name, role=role, offices=office,
                                                 password=password, staff=staff, at=_now()))
-    where = ", ".join(account.offices) or t("全部服务处", "every office")
+    where = ", ".join(account.offices) or t("cli.users.every_office")
     emit(as_json, _row(account), lambda: console.print(
-        t(f"已添加用户 {account.login}({account.name},{account.role},{where})",
-          f"User {account.login} added ({account.name}, {account.role}, {where})"), markup=False, highlight=False))
+        t("cli.users.added", login=account.login, name=account.name, role=account.role, offices=where),
+        markup=False, highlight=False))
 
 
 @users_app.command("list")
@@ -66,13 +65,12 @@ def list_cmd(as_json: bool = JSON) -> None:
     rows = [_row(a) for a in _call(accounts.list_users)]
 
     def render() -> None:
-        table = Table(title=t(f"控制台用户({len(rows)})", f"Console users ({len(rows)})"))
-        for header in (t("登录名", "Login"), t("姓名", "Name"), t("角色", "Role"), t("服务处", "Offices"),
-                       t("员工", "Staff"), t("状态", "Status")):
-            table.add_column(header, overflow="fold")
+        table = Table(title=t("cli.users.title", count=len(rows)))
+        for field in ("login", "name", "role", "offices", "staff", "status"):
+            table.add_column(t(f"cli.users.{field}"), overflow="fold")
         for r in rows:
             table.add_row(r["login"], r["name"], r["role"], ", ".join(r["offices"]) or "*", r["staff"] or "",
-                          t("启用", "active") if r["active"] else t("已停用", "disabled"))
+                          t("cli.users.active" if r["active"] else "cli.users.disabled"))
         console.print(table)
 
     emit(as_json, rows, render)
@@ -82,7 +80,7 @@ def list_cmd(as_json: bool = JSON) -> None:
 def disable_cmd(login: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """Disable a user: their open sessions end at their next click."""
     account = _call(lambda s: accounts.disable_user(s, login=login, at=_now()))
-    emit(as_json, _row(account), lambda: console.print(t(f"已停用用户 {login}", f"User {login} disabled"),
+    emit(as_json, _row(account), lambda: console.print(t("cli.users.was_disabled", login=login),
                                                        markup=False, highlight=False))
 
 

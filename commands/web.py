@@ -19,12 +19,11 @@ def web_cmd(host: str | None = typer.Option(None, "--host", help="Address to lis
     from flows.serve import port_free
 
     if host in ("127.0.0.1", "localhost") and not port_free(port):
-        fail(t(f"端口 {port} 已被占用,请用 --port 指定空闲端口", f"Port {port} is already in use: choose another with --port"))
+        fail(t("cli.web.port_in_use", port=port))
     from console import server
 
-    console.print(t(f"控制台:http://{host}:{port}(对外链接 {settings.public_url})",
-                    f"Console on http://{host}:{port} (links sent as {settings.public_url})"),
-                  markup=False, highlight=False)
+    console.print(t("cli.web.serving", host=host, port=port, public_url=settings.public_url), markup=False,
+                  highlight=False)
     server.run(rt, host=host, port=port)
 
 

@@ -24,13 +24,6 @@ ROLE_TAGS: dict[str, frozenset[str] | None] = {
     "administration": frozenset({"administration"}),
     "admin": None,
 }
-ROLE_NAMES = {
-    "cs-clerk": ("客服专员", "CS clerk"), "cs-supervisor": ("客服主管", "CS supervisor"),
-    "cs-manager": ("客服经理", "CS manager"), "finance-manager": ("财务经理", "Finance manager"),
-    "engineering-supervisor": ("工程主管", "Engineering supervisor"),
-    "cleaning-supervisor": ("保洁主管", "Cleaning supervisor"), "administration": ("行政部", "Administration"),
-    "admin": ("系统管理员", "Administrator"),
-}
 
 
 def in_offices(user: Account, office: str | None) -> bool:

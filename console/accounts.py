@@ -66,19 +66,19 @@ def _text(value: str, field: str, column) -> str:
     try:
         checked = values.text(value, field=field, column=column)
     except DomainError as exc:
-        raise Refused(exc.message("zh_CN"), exc.message("en")) from None
+        raise Refused.of(exc) from None
     if not checked:
-        raise Refused(f"{field} 不能为空", f"{field} must not be empty")
+        raise Refused("console.user.empty", field=field)
     return checked
 
 
 def check_password(password: str) -> str:
     if len(password) < PASSWORD_MIN:
-        raise Refused(f"密码太短:至少 {PASSWORD_MIN} 个字符", f"Password too short: at least {PASSWORD_MIN} characters")
+        raise Refused("console.user.password_short", limit=PASSWORD_MIN)
     if len(password) > PASSWORD_MAX:
-        raise Refused(f"密码太长:最多 {PASSWORD_MAX} 个字符", f"Password too long: at most {PASSWORD_MAX} characters")
+        raise Refused("console.user.password_long", limit=PASSWORD_MAX)
     if values.control_in(password, lines=False) is not None:
-        raise Refused("密码含有控制字符", "The password holds a control character")
+        raise Refused("console.user.password_control")
     return password
 
 
@@ -86,28 +86,25 @@ def add_user(s: Session, *, login: str, name: str, role: str, offices: list[str]
              staff: str | None = None, actor: str = "cli") -> Account:
     """A new console user; refused (nothing written) for a taken login, an unknown role, office or staff code."""
     if not LOGIN_PATTERN.fullmatch(login or ""):
-        raise Refused(f"登录名不合格:{values.shown(login)!r}(字母或数字开头,只用字母、数字和 . _ @ -,最多 64 个字符)",
-                      f"Malformed login {values.shown(login)!r}: a letter or digit, then letters, digits, . _ @ or -, "
-                      f"at most 64 characters")
+        raise Refused("console.user.bad_login", login=str(login or ""))
     name = _text(name, "--name", User.name)
     if role not in USER_ROLES:
-        raise Refused(f"未知角色:{values.shown(role)}(可选:{', '.join(USER_ROLES)})",
-                      f"Unknown role {values.shown(role)!r}: one of {', '.join(USER_ROLES)}")
+        raise Refused("console.user.bad_role", role=role, roles=", ".join(USER_ROLES))
     check_password(password)
     codes: list[str] = []
     for code in offices:
         if not is_office_code(code) or s.scalar(select(Office.id).where(Office.code == code)) is None:
-            raise Refused(f"找不到服务处:{values.shown(code)}", f"No office {values.shown(code)}")
+            raise Refused("console.user.no_office", office=code)
         if code not in codes:
             codes.append(code)
     if staff is not None:
         member = s.scalar(select(Staff).where(Staff.code == staff))
         if member is None:
-            raise Refused(f"找不到员工:{values.shown(staff)}", f"No staff member {values.shown(staff)}")
+            raise Refused("console.user.no_staff", staff=staff)
         if not member.active:
-            raise Refused(f"员工 {staff} 已停用", f"Staff member {staff} is no longer active")
+            raise Refused("console.user.staff_inactive", staff=staff)
     if s.scalar(select(User.id).where(User.login == login)) is not None:
-        raise Refused(f"登录名已存在:{login}", f"The login {login} already exists")
+        raise Refused("console.user.taken", login=login)
     user = User(login=login, name=name, role=role, offices=codes, staff_code=staff,
                 password_hash=_hasher.hash(password), active=True, created_at=at, failed_logins=0)
     s.add(user)
@@ -126,7 +123,7 @@ def disable_user(s: Session, *, login: str, at: datetime, actor: str = "cli") ->
     """Disable a user: the next request of any of their sessions is treated as logged out."""
     user = s.scalar(select(User).where(User.login == login))
     if user is None:
-        raise Refused(f"找不到用户:{values.shown(login)}", f"No user {values.shown(login)}")
+        raise Refused("console.user.no_user", login=login)
     if user.active:
         user.active = False
         s.add(AuditEvent(at=at, actor=actor, action="user-disable", entity="user", entity_ref=login,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import time
 from decimal import Decimal
 from pathlib import Path

@@ -2,12 +2,16 @@
 
 The CLI (`commands.common.t`), a DomainError's message (`models.errors`), the alert digests and the monthly
 report (notifications/ and their templates) all take their words from here; a finding kind's labels are
-declared with the kind (models/findings.py) but are `Text`s too. A code's two texts take the same
+declared with the kind (models/findings.py) but are `Text`s too; the report's and the console's entries are
+kept in models/texts_report.py and models/texts_console.py and merged here. A code's two texts take the same
 `{placeholders}` (tests/unit/test_texts.py). Pure: no typer, jinja or database.
 """
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+from models.texts_console import CONSOLE_TEXTS
+from models.texts_report import REPORT_TEXTS
 
 LOCALES = ("zh_CN", "en")
 
@@ -482,111 +486,6 @@ TEXTS: dict[str, Text] = {
     "digest.md.footer": T("确认收到:`bianmin alerts ack <编号> --by <姓名>`",
                           "To acknowledge: `bianmin alerts ack <key> --by <name>`"),
 
-    # == the monthly report (notifications/report.py and its templates): "report.*" =============================
-    # the workbook's sheet names, headers and words (notifications/report.py word())
-    "report.summary": T("汇总", "Summary"),
-    "report.departments": T("部门", "Departments"),
-    "report.workers": T("人员", "Workers"),
-    "report.findings": T("问题清单", "Findings"),
-    "report.callbacks": T("回访与返修", "Callbacks & rework"),
-    "report.changes": T("自v{version}以来的变化", "Changes since v{version}"),
-    "report.month": T("月份", "Month"),
-    "report.office": T("服务处", "Office"),
-    "report.group": T("全集团", "Group"),
-    "report.version": T("版本", "Version"),
-    "report.metric": T("指标", "Metric"),
-    "report.this_month": T("本月", "This month"),
-    "report.previous_month": T("上月", "Previous month"),
-    "report.change": T("变化", "Change"),
-    "report.department": T("部门", "Department"),
-    "report.worker_code": T("工号", "Staff code"),
-    "report.worker": T("姓名", "Name"),
-    "report.kind": T("类别", "Kind"),
-    "report.count": T("数量", "Count"),
-    "report.order": T("通知单号", "Order"),
-    "report.reference": T("单据", "Reference"),
-    "report.occurred_at": T("发生时间", "When"),
-    "report.amount": T("金额", "Amount"),
-    "report.expected": T("应收/申报", "Expected"),
-    "report.detail": T("说明", "Detail"),
-    "report.rework_of": T("原单号", "Rework of"),
-    "report.due_at": T("应回访时间", "Due"),
-    "report.done_at": T("回访时间", "Done"),
-    "report.outcome": T("结果", "Outcome"),
-    "report.on_time": T("按时", "On time"),
-    "report.rework_order": T("返修单号", "Rework order"),
-    "report.yes": T("是", "yes"),
-    "report.no": T("否", "no"),
-    "report.total": T("合计", "Total"),
-    "report.section": T("部分", "Section"),
-    "report.item": T("项目", "Item"),
-    "report.before": T("之前", "Before"),
-    "report.after": T("之后", "After"),
-    "report.added": T("新增", "added"),
-    "report.removed": T("已消除", "removed"),
-    "report.no_changes": T("无变化", "no changes"),
-    "report.satisfied": T("满意", "satisfied"),
-    "report.unsatisfied": T("不满意", "unsatisfied"),
-    "report.unreachable": T("未联系上", "unreachable"),
-    # its headline figures (notifications/report.py METRICS), in the workbook and the email
-    "report.metric.orders": T("派单数", "Orders"),
-    "report.metric.completed": T("完工数", "Completed"),
-    "report.metric.on_time_rate": T("按时完工率", "On-time rate"),
-    "report.metric.accepted": T("验收数", "Accepted"),
-    "report.metric.receipts": T("收费票据数", "Receipts"),
-    "report.metric.revenue_cash": T("现金收入", "Revenue cash"),
-    "report.metric.revenue_electronic": T("电子支付收入", "Revenue electronic"),
-    "report.metric.revenue": T("收入合计", "Revenue total"),
-    "report.metric.average_fee": T("平均收费", "Average fee"),
-    "report.metric.phone_requests": T("来电数", "Phone requests"),
-    "report.metric.reply_rate": T("10分钟回复率", "Replied in 10 min"),
-    "report.metric.callbacks_due": T("应回访数", "Callbacks due"),
-    "report.metric.callback_on_time_rate": T("按时回访率", "Callback on-time rate"),
-    "report.metric.satisfaction_rate": T("满意率", "Satisfaction rate"),
-    "report.metric.rework": T("返修数", "Rework"),
-    "report.metric.rework_rate": T("返修率", "Rework rate"),
-    "report.metric.findings": T("问题数", "Findings"),
-    # the email (report_title.txt.j2, report_email.html.j2); the HTML template escapes these itself
-    "report.title": T("便民有偿服务月度汇总 {month}:{office}(第{version}版)",
-                      "bianmin monthly tally {month}: {office} (v{version})"),
-    "report.email.intro": T("{office} {month} 便民有偿服务情况,已与财务部、工程部、保洁部(环境部)核对,按月末时点的台账统计。",
-                            "Paid convenience services of {office} in {month}, reconciled across customer service, "
-                            "finance,\nengineering and cleaning, as the ledger stood at the end of the month."),
-    "report.email.version_changes": T("本件为第{version}版:与第{previous_version}版相比有 {changes} 处变化,详见工作簿最后一页。",
-                                      "This is version {version}: {changes} change(s) since v{previous_version}, "
-                                      "listed on the workbook's last sheet."),
-    "report.email.headline": T("主要指标", "Headline figures"),
-    "report.email.figure": T("指标", "Figure"),
-    "report.email.previous_month": T("上月", "Previous month"),
-    "report.email.findings_total": T("核对问题:{total} 项", "Findings: {total}"),
-    "report.email.kind": T("类别", "Kind"),
-    "report.email.count": T("数量", "Count"),
-    "report.email.no_findings": T("无:各方记录一致。", "None: every view agrees."),
-    "report.email.by_department": T("分部门", "By department"),
-    "report.email.department": T("部门", "Department"),
-    "report.email.accepted": T("验收数", "Accepted"),
-    "report.email.revenue": T("收入", "Revenue"),
-    "report.email.satisfaction": T("满意率", "Satisfaction"),
-    "report.email.callbacks_on_time": T("按时回访率", "Callbacks on time"),
-    "report.email.findings": T("问题数", "Findings"),
-    "report.email.by_office": T("分服务处", "By office"),
-    "report.email.office": T("服务处", "Office"),
-    "report.email.chart_alt": T("各部门收入与满意率", "Revenue and satisfaction by department"),
-    "report.email.chart_attached": T("各部门收入与满意率图见附件({chart_name})。",
-                                     "The chart of revenue and satisfaction by department is attached ({chart_name})."),
-    "report.email.workbook": T("附件为工作簿 {workbook_name}(汇总、部门、人员、问题清单、回访与返修)。存放位置:{workbook}",
-                               "The workbook {workbook_name} is attached (summary, departments, workers, findings, "
-                               "callbacks & rework).\nIt is kept at: {workbook}"),
-    # the chart (notifications/report.py write_chart); English where no CJK font is installed
-    "report.chart.revenue": T("收入 (元)", "Revenue (CNY)"),
-    "report.chart.satisfaction": T("满意率 %", "Satisfaction %"),
-    # a report path refused (notifications/report.py UnsafeReportPath)
-    "report.unsafe_office": T("服务处代码 {office!r} 不能用作报表文件夹名({pattern}):该服务处的报表未生成,请在台账中改正代码",
-                              "office code {office!r} cannot name a reports folder ({pattern}): its report was not "
-                              "written; correct the code in the ledger"),
-    "report.unsafe_path": T("拒绝写入 {path!r}:不在报表文件夹 {root} 之内",
-                            "refused to write {path!r}: it is outside the reports folder {root}"),
-
     # == scheduled flows and the server: "flow.*" ================================================================
     # the flows' log lines and ops messages (flows/cash.py, flows/tally.py, flows/hooks.py)
     "flow.cash.day_off": T("现金检查 {day}:休息日,不做检查(未解决的提醒保持不变)",
@@ -641,6 +540,11 @@ TEXTS: dict[str, Text] = {
     "department.finance": T("财务部", "Finance"),
     "department.administration": T("行政部", "Administration"),
 }
+
+# the parts kept in files of their own (the monthly report; the console and its commands): one table, one lookup
+for _part in (REPORT_TEXTS, CONSOLE_TEXTS):
+    assert not _part.keys() & TEXTS.keys(), sorted(_part.keys() & TEXTS.keys())
+    TEXTS.update((code, Text(*pair)) for code, pair in _part.items())
 
 
 def words(code: str, locale: str) -> str:
