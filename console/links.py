@@ -6,6 +6,8 @@ clicked (a chat group is shared): the console asks for a login before it shows a
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from console.secret import secret_key
@@ -33,6 +35,12 @@ def alert_token(settings: Settings, alert_id: int) -> str:
 def alert_link(settings: Settings, alert_id: int) -> str:
     """The URL that opens alert row `alert_id` in the console (after a login)."""
     return f"{settings.public_url.rstrip('/')}/a/{alert_token(settings, alert_id)}"
+
+
+def alert_linker(settings: Settings) -> Callable[[int], str]:
+    """`alert_link` for many alerts (a digest's items): the key is read and the signer built once."""
+    signer, base = _serializer(settings), settings.public_url.rstrip("/")
+    return lambda alert_id: f"{base}/a/{signer.dumps({'alert': int(alert_id)})}"
 
 
 def read_alert_token(settings: Settings, token: str) -> int:

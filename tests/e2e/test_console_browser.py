@@ -1,7 +1,9 @@
 """The console in a real browser: Debian's chromium driven by Playwright against `bianmin web`'s own server
 (uvicorn on a free port), in zh_CN as the managers use it.
 
-A manager opens an alert's signed link, logs in, acknowledges; `alerts list --json` shows who. A CS clerk records
+The overdue callbacks are dispatched through apprise to a real SMTP server (aiosmtpd); a manager takes the link
+from the mail as delivered, opens it, logs in, acknowledges; `alerts list --json` shows who, and the next dispatch
+inside the repeat interval sends nothing for it. A CS clerk records
 an unsatisfied callback from the alert page and sees the rework order. Screenshots at 375x812 and 1280x800 are
 written to $BIANMIN_TEST_ARTIFACTS (else the test's tmp folder), and the phone-sized pages must not scroll sideways.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +25,7 @@ from commands.common import set_runtime
 from console.links import alert_link
 from models.ledger.tables import Alert
 from tests.consoles import NOW, PASSWORD, PHONE_A, console_world
+from tests.servers import smtp_server, write_apprise_config  # noqa: F401 (fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -46,12 +50,15 @@ def artifacts(tmp_path) -> Path:
 
 
 @pytest.fixture
-def served(settings, engine):
-    """The two-office world, and the console serving it on a free port (as `bianmin serve` runs it: a thread)."""
+def served(settings, engine, smtp_server, tmp_path):
+    """The two-office world, its CS supervisors' digests going by mail to `smtp_server`, and the console serving
+    it on a free port (as `bianmin serve` runs it: a thread)."""
     from console.server import BackgroundConsole
 
     port = _free_port()
-    world = console_world(settings, engine, locale="zh_CN", public_url=f"http://127.0.0.1:{port}", web_port=port)
+    config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": smtp_server.url()})
+    world = console_world(settings, engine, locale="zh_CN", public_url=f"http://127.0.0.1:{port}", web_port=port,
+                          apprise_config=config)
     web = BackgroundConsole(world.rt, host="127.0.0.1", port=port)
     assert web.start(), "the console did not start"
     yield world, f"http://127.0.0.1:{port}"
@@ -86,17 +93,25 @@ def _last_notified(engine, alert_id: int):
         return conn.scalar(select(Alert.last_notified_at).where(Alert.id == alert_id))
 
 
-def test_a_manager_opens_the_link_logs_in_and_acknowledges(served, browser, artifacts, engine):
+def _link_in_mail(mail_text: str, order: str) -> str:
+    """The console link of `order`'s item in a delivered digest: the URL on a line of its own below its heading."""
+    lines = mail_text.replace("\r\n", "\n").split("\n")
+    start = next(i for i, line in enumerate(lines) if re.match(rf"\d+\. .*{re.escape(order)}", line))
+    return next(line.strip() for line in lines[start + 1:] if "/a/" in line)
+
+
+def test_a_manager_opens_the_link_logs_in_and_acknowledges(served, browser, artifacts, engine, smtp_server):
     from flows.callbacks import run_chase_callbacks
     from flows.dispatch import run_dispatch
 
     world, base = served
-    # the overdue callbacks are delivered (to the outbox folder: no apprise config here)
+    # the overdue callbacks are delivered through apprise's mailto to a real SMTP server
     assert run_dispatch(world.rt, NOW).alerts_sent >= 2
     sent_a, sent_b = _last_notified(engine, world.alert_a), _last_notified(engine, world.alert_b)
     assert sent_a is not None and sent_b is not None
-    link = alert_link(world.rt.settings, world.alert_a)
-    assert link.startswith(base + "/a/")
+    [mail] = smtp_server.messages
+    link = _link_in_mail(smtp_server.text(mail), world.order_a)
+    assert link.startswith(base + "/a/") and link != alert_link(world.rt.settings, world.alert_b)
     page = browser.new_page(viewport={"width": 375, "height": 812})
     page.goto(link)
     assert "/login" in page.url  # the link alone shows nothing
@@ -118,12 +133,20 @@ def test_a_manager_opens_the_link_logs_in_and_acknowledges(served, browser, arti
         set_runtime(None)
     acked = {a["alert_key"]: a["acked_by"] for a in listed}
     assert acked[f"callback-overdue:{world.order_a}:1@cs-supervisor"] == "李主管"
+    # half an hour on, inside the repeat interval: the next dispatch sends nothing for it (nor anything else)
+    smtp_server.clear()
+    run_chase_callbacks(world.rt, NOW + timedelta(minutes=30))
+    run_dispatch(world.rt, NOW + timedelta(minutes=30))
+    assert world.order_a not in "".join(smtp_server.texts())
+    assert _last_notified(engine, world.alert_a) == sent_a
     # five hours on, past the 4-hour repeat and still level 1: B's alert is sent again, the acked one is not
     later = NOW + timedelta(hours=5)
     run_chase_callbacks(world.rt, later)
     run_dispatch(world.rt, later)
     assert _last_notified(engine, world.alert_a) == sent_a
     assert _last_notified(engine, world.alert_b) > sent_b
+    later_mail = "".join(smtp_server.texts())
+    assert world.order_b in later_mail and world.order_a not in later_mail
 
     page.goto(base + "/alerts")
     _no_sideways_scroll(page)

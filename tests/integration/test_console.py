@@ -322,3 +322,19 @@ def test_pages_refuse_framing_and_a_malformed_address_is_a_page(client):
     logged_in(client, "li")
     bad = client.get("/alerts/not-a-number")
     assert bad.status_code == 400 and "not-a-number" not in bad.text and "<html" in bad.text
+
+
+def test_the_link_a_dispatched_digest_carries_opens_its_alert_after_a_login(world, client, engine):
+    from flows.dispatch import run_dispatch
+
+    assert run_dispatch(world.rt, NOW).alerts_sent >= 3  # no apprise config: digests land in the outbox folder
+    digest = "".join(p.read_text(encoding="utf-8") for p in world.rt.settings.effective_outbox_dir.rglob("*")
+                     if p.is_file())
+    links = [line.strip() for line in digest.splitlines() if "/a/" in line]
+    assert len(links) >= 3 and all(line.startswith("http://127.0.0.1:8209/a/") for line in links)
+    opened = client.get(links[0].removeprefix("http://127.0.0.1:8209"), follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"].startswith("/login?next=%2Fa%2F")
+    logged_in(client, "root")
+    shown = client.get(links[0].removeprefix("http://127.0.0.1:8209"), follow_redirects=False)
+    assert shown.status_code == 303 and shown.headers["location"].startswith("/alerts/")
+    assert alert_row(engine, int(shown.headers["location"].rsplit("/", 1)[1])).acked_by is None  # GET acts not
