@@ -59,3 +59,24 @@ def may_see_order(user: Account, office: str) -> bool:
     return in_offices(user, office)
 
 
+
+
+# the pages beside the alerts: who may open them (each page then shows only the user's offices)
+SUPERVISORS_AND_MANAGERS = frozenset({"cs-supervisor", "cs-manager", "engineering-supervisor", "cleaning-supervisor"})
+PAGE_ROLES: dict[str, frozenset[str]] = {
+    # cash held and due: finance, and the supervisors and managers whose workers collect it
+    "cash": frozenset({"finance-manager", "admin"}) | SUPERVISORS_AND_MANAGERS,
+    # the monthly reports go to administration (procedure 4.5); managers read them too
+    "reports": frozenset({"administration", "cs-manager", "finance-manager", "admin"}),
+    # flows and deliveries: the administrator, and the managers who answer for their alerts arriving
+    "health": frozenset({"admin", "administration", "cs-manager", "finance-manager"}),
+}
+
+
+def may_open(user: Account, page: str) -> bool:
+    return user.role in PAGE_ROLES.get(page, frozenset())
+
+
+def pages_of(user: Account) -> list[str]:
+    """The extra pages this user's menu shows, in menu order."""
+    return [p for p in PAGE_ROLES if may_open(user, p)]

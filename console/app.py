@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from console import accounts, alert_pages, order_pages
+from console import accounts, alert_pages, cash_page, health_page, order_pages, report_pages
 from console.context import HERE, Console, NeedLogin
 from console.links import LinkExpired, LinkInvalid, read_alert_token
 from console.secret import secret_key
@@ -42,7 +42,7 @@ log = logging.getLogger("bianmin.console")
 SESSION_COOKIE = "bianmin_session"
 SESSION_HOURS = 12
 FAILED_LOGIN_PAUSE = 0.5  # seconds every failed login costs the one who sent it
-PAGES = (alert_pages, order_pages)
+PAGES = (alert_pages, order_pages, cash_page, report_pages, health_page)
 
 
 def create_app(rt: Runtime, *, clock: Callable[[], datetime] | None = None) -> FastAPI:

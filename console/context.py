@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from console import accounts
+from console import access, accounts
 from console.text import Refused, text, text_or
 from flows.runtime import Runtime
 from models.ledger import values
@@ -33,7 +33,8 @@ class Console:
         self.templates.env.globals.update(
             text=self.text, locale=self.locale, local=self.local, html_lang="en" if self.locale == "en" else "zh-CN",
             status_word=lambda status: text_or(self.locale, f"console.status.{status}", status),
-            role_name=lambda role: text_or(self.locale, f"console.role.{role}", role))
+            role_name=lambda role: text_or(self.locale, f"console.role.{role}", role),
+            nav_pages=lambda user: [(p, self.text(f"console.nav.{p}")) for p in access.pages_of(user)])
 
     def text(self, code: str, **values: Any) -> str:
         return text(self.locale, code, **values)
@@ -109,10 +110,10 @@ class Console:
         request.state.user = user
         return user
 
-    def user_with(self, request: Request, allowed: Callable[[accounts.Account], bool], page: str) -> accounts.Account:
-        """The session's user when `allowed(user)`; a refusal page (403) otherwise."""
+    def user_for(self, request: Request, page: str) -> accounts.Account:
+        """The session's user when their role may open `page` (console/access.py PAGE_ROLES); else a 403 page."""
         user = self.user_of(request)
-        if not allowed(user):
+        if not access.may_open(user, page):
             raise Refused("console.page_refused", status=403, page=self.text(f"console.nav.{page}"),
                           role=text_or(self.locale, f"console.role.{user.role}", user.role))
         return user
