@@ -24,11 +24,16 @@ from notifications import outbox
 from notifications.masking import mask_facts, mask_phone, mask_text
 
 log = logging.getLogger("bianmin.console")
-PAGE_LIMIT = 500
+PAGE_SIZE = 50  # a phone screen's worth of cards; the rest a page further (?page=2)
+MAX_PAGE = 1000
 VIEWS = ("open", "acked", "silenced", "history")
 FOLLOW_UP_KINDS = frozenset({findings.REPLY_OVERDUE.name, findings.CALLBACK_OVERDUE.name,
                              findings.REWORK_CALLBACK_MISSING.name, findings.REWORK_MISSING.name})
 _TIME_FACTS = {"escalates_at", "received_at", "scheduled_for", "callback_done_at"}
+# what a card reads: Core rows of these columns (the ORM's objects cost more than a page's own SQL)
+_ROW_COLUMNS = (Alert.id, Alert.dedupe_key, Alert.kind, Alert.office, Alert.level, Alert.severity, Alert.tag,
+                Alert.order_number, Alert.payload, Alert.first_seen, Alert.last_seen, Alert.acked_by, Alert.acked_at,
+                Alert.resolved_at)
 _SHOWN_APART = {"office", "phone", "resident", "address", "holder", "due_at", "overdue_minutes", "order_number",
                 "request_number", "callback_id"}
 
@@ -77,7 +82,7 @@ def view_clause(view: str, at: datetime):
     return and_(Alert.resolved_at.is_(None), ~acked, ~silenced)
 
 
-def full_phones(s, user: accounts.Account, alerts: list[Alert]) -> dict[str, str]:
+def full_phones(s, user: accounts.Account, alerts: list) -> dict[str, str]:
     """request number -> the ledger's phone, for the alerts whose office this user is CS of."""
     wanted = {(a.payload or {}).get("facts", {}).get("request_number") for a in alerts
               if access.is_cs_of(user, a.office)}
@@ -88,8 +93,9 @@ def full_phones(s, user: accounts.Account, alerts: list[Alert]) -> dict[str, str
                           .where(ServiceRequest.number.in_(sorted(wanted)))).all())
 
 
-def row_of(c: Console, alert: Alert, user: accounts.Account, status: str, phones: dict[str, str],
+def row_of(c: Console, alert, user: accounts.Account, status: str, phones: dict[str, str],
            at: datetime) -> AlertRow:
+    """A card's facts from an Alert or a row of _ROW_COLUMNS."""
     payload = alert.payload or {}
     facts = mask_facts(payload.get("facts") or {})
     if not isinstance(facts, dict):
@@ -136,12 +142,14 @@ def register(app: FastAPI, c: Console) -> None:
 
     @app.get("/alerts", response_class=HTMLResponse)
     def alerts_page(request: Request, view: str = "open", office: str | None = None,
-                    kind: str | None = None) -> Response:
+                    kind: str | None = None, page: int = 1) -> Response:
         user = c.user_of(request)
         view = view if view in VIEWS else "open"
+        page = min(max(page, 1), MAX_PAGE)
         at = c.now()
         status = outbox.status_expr(at).label("status")
-        where = [access.visible_alerts(user), view_clause(view, at)]
+        in_view = view_clause(view, at)  # built once: the list and the office counts share it
+        where = [access.visible_alerts(user), in_view]
         if office:
             where.append(Alert.office == office)
         if kind:
@@ -151,12 +159,12 @@ def register(app: FastAPI, c: Console) -> None:
         else:  # most severe first, then the oldest
             order = (Alert.severity.desc(), Alert.level.desc(), Alert.first_seen, Alert.id)
         with rt.sessions() as s:
-            found = s.execute(select(Alert, status).where(*where).order_by(*order).limit(PAGE_LIMIT + 1)).all()
-            alerts = [a for a, _st in found[:PAGE_LIMIT]]
-            phones = full_phones(s, user, alerts)
-            rows = [row_of(c, a, user, st, phones, at) for a, st in found[:PAGE_LIMIT]]
+            found = s.execute(select(*_ROW_COLUMNS, status).where(*where).order_by(*order)
+                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
+            phones = full_phones(s, user, found[:PAGE_SIZE])
+            rows = [row_of(c, a, user, a.status, phones, at) for a in found[:PAGE_SIZE]]
             counts = dict(s.execute(select(Alert.office, func.count()).where(
-                access.visible_alerts(user), view_clause(view, at)).group_by(Alert.office)).all())
+                access.visible_alerts(user), in_view).group_by(Alert.office)).all())
             silences = []
             if view in ("silenced", "history"):
                 q = select(AlertSilence).order_by(AlertSilence.until.desc()).limit(100)
@@ -168,8 +176,8 @@ def register(app: FastAPI, c: Console) -> None:
                              "by": x.created_by, "reason": x.reason} for x in s.scalars(q)]
         kinds = sorted({r.kind for r in rows})
         return c.page(request, "alerts.html.j2", rows=rows, view=view, office=office, kind=kind, kinds=kinds,
-                      offices=sorted((o or "-", n) for o, n in counts.items()), more=len(found) > PAGE_LIMIT,
-                      silences=silences)
+                      offices=sorted((o or "-", n) for o, n in counts.items()), more=len(found) > PAGE_SIZE,
+                      silences=silences, page=page, first=(page - 1) * PAGE_SIZE)
 
     def alert_page(request: Request, user: accounts.Account, alert_id: int, *, notice: str | None = None,
                    error: str | None = None, status_code: int = 200) -> Response:

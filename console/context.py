@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from console import access, accounts
 from console.text import Refused, text, text_or
+from models import texts
 from flows.runtime import Runtime
 from models.ledger import values
 from models.ledger.tables import AuditEvent
@@ -29,6 +30,7 @@ class Console:
     def __init__(self, rt: Runtime, now: Callable[[], datetime]) -> None:
         self.rt, self.settings, self.now = rt, rt.settings, now
         self.locale = rt.settings.locale
+        self._units = tuple(texts.words(f"console.{u}", self.locale) for u in ("days", "hours", "minutes"))
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.globals.update(
             text=self.text, locale=self.locale, local=self.local, html_lang="en" if self.locale == "en" else "zh-CN",
@@ -55,10 +57,11 @@ class Console:
     def duration(self, minutes: float) -> str:
         days, rest = divmod(max(int(minutes), 0), 24 * 60)
         hours, mins = divmod(rest, 60)
-        parts = [self.text("console.days", n=days)] if days else []
+        d, h, m = self._units  # formatted here: a page of cards calls this once per card
+        parts = [d.format(n=days)] if days else []
         if hours or days:
-            parts.append(self.text("console.hours", n=hours))
-        parts.append(self.text("console.minutes", n=mins))
+            parts.append(h.format(n=hours))
+        parts.append(m.format(n=mins))
         return " ".join(parts)
 
     def parse_local(self, value: str) -> datetime | None:

@@ -141,6 +141,8 @@ CONSOLE_TEXTS: dict[str, tuple[str, str]] = {
     "console.alerts.resolved": ("解除", "Resolved"),
     "console.alerts.silences": ("静默", "Silences"),
     "console.alerts.until": ("至", "until"),
+    "console.alerts.previous": ("上一页", "Previous"),
+    "console.alerts.next": ("下一页", "Next"),
     "console.all_offices": ("全部服务处", "all offices"),
     # one alert (alert.html.j2)
     "console.alert.overdue": ("已超时", "Overdue by"),

@@ -1,6 +1,7 @@
 """The console's cash, reports and health pages: what each role and office sees, and each refusal."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -178,3 +179,26 @@ def test_health_shows_a_finance_manager_only_the_deliveries_of_its_alerts(client
 
 def test_a_supervisor_may_not_open_health(client, world):
     refused(logged_in(client, "li").get("/health"), "chase-callbacks")
+
+
+# -- the alerts list at scale -------------------------------------------------------------------------------------
+
+def test_the_alerts_list_shows_a_phone_screen_of_cards_and_the_rest_a_page_further(client, world, engine):
+    from sqlalchemy import insert
+
+    from console.alert_pages import PAGE_SIZE
+    from models.ledger.tables import Alert
+
+    first = NOW.astimezone(timezone.utc) - timedelta(days=1)
+    with transaction(engine) as s:
+        s.execute(insert(Alert), [{"dedupe_key": f"order-overdue:WO-X{n:03d}@cs-supervisor", "kind": "order-overdue",
+                                   "office": "A1", "order_number": f"WO-X{n:03d}", "severity": 1, "level": 1,
+                                   "tag": "cs-supervisor", "payload": {"facts": {}}, "first_seen": first,
+                                   "last_seen": first, "attempts": 0} for n in range(PAGE_SIZE + 10)])
+    c = logged_in(client, "li")  # A1's supervisor: these 60 and A1's two alerts
+    one = c.get("/alerts")
+    two = c.get("/alerts?view=open&page=2")
+    shown = [n for page in (one, two) for n in re.findall(r"WO-X\d{3}|" + re.escape(world.order_a), page.text)]
+    assert one.text.count('class="card sev') == PAGE_SIZE and "page=2" in one.text
+    assert two.text.count('class="card sev') == 12 and "page=1" in two.text and "page=3" not in two.text
+    assert len(set(shown)) == PAGE_SIZE + 11  # every alert once: 60 planted and order A's callback
