@@ -104,7 +104,9 @@ def row_of(c: Console, alert, user: accounts.Account, status: str, phones: dict[
     phone = mask_phone(facts.get("phone")) if facts.get("phone") else ""
     if access.is_cs_of(user, alert.office) and request_no in phones:
         phone = phones[request_no]  # CS of that office calls the resident back: the ledger's full number
-    due = facts.get("due_at")
+    # the finding's common fields (due time, holder) sit beside its facts in the payload (outbox._facts)
+    due = payload.get("due_at") or facts.get("due_at")
+    holder = payload.get("holder") or facts.get("holder")
     overdue = ""
     if due:
         try:
@@ -121,7 +123,7 @@ def row_of(c: Console, alert, user: accounts.Account, status: str, phones: dict[
         id=alert.id, key=alert.dedupe_key, kind=alert.kind, label=label, office=alert.office, level=alert.level,
         severity=alert.severity, tag=alert.tag, status=status, order=alert.order_number or facts.get("order_number"),
         request=request_no, first_seen=c.local(alert.first_seen), last_seen=c.local(alert.last_seen),
-        due=c.local(due), overdue=overdue, holder=str(facts.get("holder") or ""),
+        due=c.local(due), overdue=overdue, holder=str(holder or ""),
         resident=str(facts.get("resident") or ""), phone=phone, address=str(facts.get("address") or ""),
         acked_by=alert.acked_by, acked_at=c.local(alert.acked_at), resolved_at=c.local(alert.resolved_at),
         facts=shown)

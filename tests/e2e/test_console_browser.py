@@ -175,3 +175,24 @@ def test_a_clerk_records_an_unsatisfied_callback_from_the_alert_page(served, bro
     assert f"已开无偿返修单 {world.order_a}-R1" in page.content()
     _no_sideways_scroll(page)
     page.screenshot(path=artifacts / "order-375x812.png", full_page=True)
+
+
+def test_cash_reports_and_health_fit_a_phone(served, browser, artifacts):
+    world, base = served
+    page = browser.new_page(viewport={"width": 375, "height": 812})
+    for login, paths in (("feng", ("/cash",)), ("root", ("/cash", "/reports", "/health"))):
+        page.goto(base + "/login")
+        _log_in(page, login)
+        page.wait_for_url("**/alerts")
+        for path in paths:
+            page.goto(base + path)
+            assert page.locator("h1").count() == 1 and "不能办理" not in page.content()
+            _no_sideways_scroll(page)
+        page.screenshot(path=artifacts / f"{paths[-1].strip('/')}-375x812.png", full_page=True)
+        page.context.clear_cookies()
+    page.goto(base + "/login")
+    _log_in(page, "wang")  # a clerk: no cash page, and the refusal page fits the phone too
+    page.wait_for_url("**/alerts")
+    page.goto(base + "/cash")
+    assert "不能办理" in page.content() and "今日现金" not in page.content()
+    _no_sideways_scroll(page)

@@ -202,3 +202,12 @@ def test_the_alerts_list_shows_a_phone_screen_of_cards_and_the_rest_a_page_furth
     assert one.text.count('class="card sev') == PAGE_SIZE and "page=2" in one.text
     assert two.text.count('class="card sev') == 12 and "page=1" in two.text and "page=3" not in two.text
     assert len(set(shown)) == PAGE_SIZE + 11  # every alert once: 60 planted and order A's callback
+
+
+def test_an_alert_shows_its_due_time_how_long_overdue_and_its_holder(client, world):
+    c = logged_in(client, "li")
+    one = c.get(f"/alerts/{world.alert_a}").text
+    listed = c.get("/alerts").text
+    for page in (one, listed):
+        assert "2026-11-04 17:30" in page and "16h 30min" in page  # due Wed 17:30, seen Thu 10:00
+    assert "Holder" in one
