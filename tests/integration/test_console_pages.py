@@ -211,3 +211,57 @@ def test_an_alert_shows_its_due_time_how_long_overdue_and_its_holder(client, wor
     for page in (one, listed):
         assert "2026-11-04 17:30" in page and "16h 30min" in page  # due Wed 17:30, seen Thu 10:00
     assert "Holder" in one
+
+
+@pytest.fixture
+def fake_prefect():
+    """Prefect's REST API as far as the health page asks it: one flow with two scheduled runs."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = {"/api/flow_runs/filter": [
+        {"id": "run-1", "flow_id": "f-1", "expected_start_time": "2026-11-05T02:05:00Z"},
+        {"id": "run-2", "flow_id": "f-1", "expected_start_time": "2026-11-05T03:05:00Z"}],
+        "/api/flows/filter": [{"id": "f-1", "name": "chase-callbacks"}]}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps(answers.get(self.path, [])).encode()
+            self.send_response(200 if self.path in answers else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_health_shows_each_flows_next_run_from_prefect_with_a_link_to_it(client, world, fake_prefect, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", fake_prefect + "/api")
+    monkeypatch.delenv("PREFECT_UI_URL", raising=False)
+    page = logged_in(client, "root").get("/health")
+    assert page.status_code == 200 and "cannot be reached" not in page.text
+    assert f'<a href="{fake_prefect}/runs/flow-run/run-1">2026-11-05 10:05</a>' in page.text  # local time
+    assert "run-2" not in page.text
+
+
+def test_health_shows_a_failed_flow_to_the_roles_that_receive_ops_only(client, world, engine):
+    from models.ledger.tables import Alert
+
+    with transaction(engine) as s:
+        s.add(Alert(dedupe_key="flow-failed:cash-check@ops", kind="flow-failed", office=None, severity=3, level=1,
+                    tag="ops", payload={"facts": {"flow": "cash-check", "flow_run": "brave-otter",
+                                                  "error": "OperationalError"}},
+                    first_seen=NOW, last_seen=NOW, attempts=0))
+    assert "failed (1 open)" in logged_in(client, "root").get("/health").text
+    client.cookies.clear()
+    manager = logged_in(client, "ma").get("/health").text
+    assert "failed (1 open)" not in manager and "OperationalError" not in manager
