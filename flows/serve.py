@@ -327,13 +327,11 @@ def _start_console(settings: Settings, say: Callable[[str], None]):
 
     host, port = settings.web_host, settings.web_port
     if not port_free(port):
-        say(_t(settings, f"控制台未启动:端口 {port} 已被占用(BIANMIN_WEB_PORT)",
-               f"Console not started: port {port} is in use (BIANMIN_WEB_PORT)"))
+        say(_t(settings, "flow.serve.console_port_in_use", port=port))
         return None
     web = BackgroundConsole(Runtime(settings), host=host, port=port)
     if not web.start():
-        say(_t(settings, "控制台未能启动", "The console did not start"))
+        say(_t(settings, "flow.serve.console_not_started"))
         return None
-    say(_t(settings, f"控制台:http://{host}:{port}(对外链接 {settings.public_url})",
-           f"Console on http://{host}:{port} (links sent as {settings.public_url})"))
+    say(_t(settings, "cli.web.serving", host=host, port=port, public_url=settings.public_url))
     return web

@@ -1,4 +1,5 @@
-"""The catalogue's part for the web console and its commands (`console.*`, `cli.users.*`, `cli.web.*`).
+"""The catalogue's part for the web console and its commands (`console.*`, `cli.users.*`, `cli.web.*`, and
+`flow.serve.console_*` for the console `bianmin serve` starts).
 
 Merged into `models.texts.TEXTS` (the one catalogue): kept in its own file so that no module passes 600 lines.
 Plain (zh_CN, en) pairs, so this file imports nothing of models.texts (which imports it).
@@ -25,6 +26,9 @@ CONSOLE_TEXTS: dict[str, tuple[str, str]] = {
     "cli.users.was_disabled": ("已停用用户 {login}", "User {login} disabled"),
     "cli.web.port_in_use": ("端口 {port} 已被占用,请用 --port 指定空闲端口",
                             "Port {port} is already in use: choose another with --port"),
+    "flow.serve.console_port_in_use": ("控制台未启动:端口 {port} 已被占用(BIANMIN_WEB_PORT)",
+                                       "Console not started: port {port} is in use (BIANMIN_WEB_PORT)"),
+    "flow.serve.console_not_started": ("控制台未能启动", "The console did not start"),
     "cli.web.serving": ("控制台:http://{host}:{port}(对外链接 {public_url})",
                         "Console on http://{host}:{port} (links sent as {public_url})"),
 
