@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install lock test test-sqlite demo run serve bench migration clean
+.PHONY: install lock test test-sqlite demo run serve web bench migration clean browser
 
 # Exactly the versions in requirements.lock (the set CI tested), each file checked against its hash; then the
 # project itself, built with the lock's setuptools/wheel. --clear: a package dropped from the lock goes too.
@@ -26,8 +26,13 @@ lock:
 	$(LOCK_VENV)/bin/pip-compile -q --generate-hashes --extra test --all-build-deps --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file requirements.lock pyproject.toml
 
+# The console's browser tests drive Debian's chromium (never a downloaded browser): installed here when missing and
+# we may (root, or sudo without a password); otherwise those tests skip and say why.
+browser:
+	@bash .ci/ensure-chromium
+
 # The whole suite on SQLite and on PostgreSQL (the local server if one answers, else one started in a temp dir).
-test: $(STAMP)
+test: $(STAMP) browser
 	@PG_URL=$$(bash .ci/ensure-postgres) || exit 1; \
 	echo "PostgreSQL for tests: $$PG_URL"; \
 	BIANMIN_TEST_DATABASE_URL=$$PG_URL $(BIN)/pytest $(PYTEST_ARGS)
@@ -47,6 +52,10 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/bianmin db upgrade
 	$(BIN)/bianmin serve
+
+# The web console alone (bianmin serve starts it too unless BIANMIN_WEB=false).
+web: $(STAMP)
+	$(BIN)/bianmin web
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

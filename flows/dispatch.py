@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from console.links import alert_linker
 from flows.hooks import on_flow_completion, on_flow_failure
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from notifications.dispatcher import DispatchResult, dispatch
@@ -19,13 +20,15 @@ __all__ = ["DispatchResult", "run_dispatch", "dispatch_flow"]
 
 def run_dispatch(rt: Runtime, as_of: datetime) -> DispatchResult:
     """Send every alert due at `as_of`; what fails stays pending with backoff, and a channel failing longer than
-    `channel_alert_minutes` raises a `channel-failing` alert to ops. Safe to run concurrently."""
+    `channel_alert_minutes` raises a `channel-failing` alert to ops. Each item carries its console link
+    (BIANMIN_PUBLIC_URL/a/<token>), signed here, where the key is. Safe to run concurrently."""
     s = rt.settings
     return dispatch(rt.sessions, apprise_config=s.apprise_config, outbox_dir=s.effective_outbox_dir,
                     locale=s.locale, as_of=as_of, timezone=s.timezone, send_resolved=s.send_resolved,
                     backoff_base_seconds=s.backoff_base_seconds, backoff_max_seconds=s.backoff_max_seconds,
                     lease=timedelta(minutes=10), channel_alert_after=timedelta(minutes=s.channel_alert_minutes),
-                    ops_routes=s.alert_routes, repeat_every=timedelta(hours=s.repeat_hours))
+                    ops_routes=s.alert_routes, repeat_every=timedelta(hours=s.repeat_hours),
+                    link=alert_linker(s))
 
 
 # no retries here: a failed send is already retried by the outbox's backoff, on the next minute's run

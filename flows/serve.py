@@ -298,6 +298,7 @@ def serve_all(settings: Settings, *, say: Callable[[str], None] = print) -> int:
         say(_t(settings, "flow.serve.using_server", url=os.environ["PREFECT_API_URL"]))
     # a serve started in the background inherits an ignored SIGINT; Ctrl-C must still stop it
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    web = _start_console(settings, say) if settings.web else None
     try:
         from prefect import serve
 
@@ -310,7 +311,27 @@ def serve_all(settings: Settings, *, say: Callable[[str], None] = print) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if web is not None:
+            web.stop()
         if server is not None:
             server.stop()
             say(_t(settings, "flow.serve.local_stopped"))
     return 0
+
+
+def _start_console(settings: Settings, say: Callable[[str], None]):
+    """The web console beside the flows (BIANMIN_WEB, default on); a console that cannot start is said, and the
+    flows run anyway: the alerts still go out."""
+    from console.server import BackgroundConsole
+    from flows.runtime import Runtime
+
+    host, port = settings.web_host, settings.web_port
+    if not port_free(port):
+        say(_t(settings, "flow.serve.console_port_in_use", port=port))
+        return None
+    web = BackgroundConsole(Runtime(settings), host=host, port=port)
+    if not web.start():
+        say(_t(settings, "flow.serve.console_not_started"))
+        return None
+    say(_t(settings, "cli.web.serving", host=host, port=port, public_url=settings.public_url))
+    return web

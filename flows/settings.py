@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -61,6 +62,14 @@ class Settings(BaseSettings):
     schedule_dispatch: str = "* * * * *"
     schedule_tally: str = "0 8 1 * *"
     prefect_port: int = 4209
+    # the web console (console/): the base of every link sent, the key that signs cookies and links (unset: one
+    # is generated into the data folder), how long an alert link opens, whether `bianmin serve` starts it
+    public_url: str = "http://127.0.0.1:8209"
+    secret_key: SecretStr | None = None
+    link_hours: float = Field(default=72.0, gt=0, le=24 * 366)
+    web: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8209, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(
@@ -86,6 +95,13 @@ class Settings(BaseSettings):
             raise ValueError("locale must be zh_CN or en")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("public_url must be an http:// or https:// URL without query, e.g. https://bianmin.example.com")
+        return value.rstrip("/")
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'bianmin.db'}"
@@ -109,6 +125,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, (Path, time, Decimal)):
                 value = str(value)
+            elif isinstance(value, SecretStr):
+                value = "****"  # set, and never shown
             out[name] = value
         out["database_url"] = shown_url(self.effective_database_url, mask="****")
         return out

@@ -2,8 +2,9 @@
 
 The CLI (`commands.common.t`), a DomainError's message (`models.errors`), the alert digests and the monthly
 report (notifications/ and their templates) all take their words from here; a finding kind's labels are
-declared with the kind (models/findings.py) but are `Text`s too. A code's two texts take the same
-`{placeholders}` (tests/unit/test_texts.py). Callers pass codes and values, never words: `{what:thing}` shows
+declared with the kind (models/findings.py) but are `Text`s too. The digests' and flows', the report's and the
+console's entries are kept in models/texts_notices.py, texts_report.py and texts_console.py and merged here.
+A code's two texts take the same `{placeholders}` (tests/unit/test_texts.py). Callers pass codes and values, never words: `{what:thing}` shows
 the words of "thing.<what>", and a `Text` value shows in the locale. Pure: no typer, jinja or database.
 """
 from __future__ import annotations
@@ -12,6 +13,10 @@ import re
 import string
 from functools import lru_cache
 from typing import Any, NamedTuple
+
+from models.texts_console import CONSOLE_TEXTS
+from models.texts_notices import NOTICE_TEXTS
+from models.texts_report import REPORT_TEXTS
 
 LOCALES = ("zh_CN", "en")
 
@@ -446,201 +451,6 @@ TEXTS: dict[str, Text] = {
     "cli.tally.status.concurrent": T("另一运行已生成", "made by a concurrent run"),
     "cli.tally.status.pending": T("补发未发出的报表", "unsent report retried"),
 
-    # == alert digests (notifications/templates/alert_digest.*.j2): "digest.*" =====================================
-    # the plain-text digest (alert_digest.txt.j2); a leading space is part of the words where zh_CN has none
-    "digest.critical": T("严重", "CRITICAL"),
-    "digest.warning": T("警告", "WARNING"),
-    "digest.notice": T("提示", "NOTICE"),
-    "digest.escalated": T("({level}级升级)", " (escalated, level {level})"),
-    "digest.days_hours": T("{days}天{hours}小时", "{days} d {hours} h"),
-    "digest.hours_minutes": T("{hours}小时{minutes}分", "{hours} h {minutes} min"),
-    "digest.minutes": T("{minutes}分钟", "{minutes} min"),
-    "digest.title": T("【便民提醒】{tag}:{total} 条待处理", "[bianmin] {tag}: {total} open"),
-    "digest.title_counts": T("(严重 {critical}、警告 {warning}、提示 {notice})",
-                             " ({critical} critical, {warning} warning, {notice} notice)"),
-    "digest.title_resolved": T(",{resolved} 条已解除", ", {resolved} resolved"),
-    "digest.header": T("截至 {as_of},以下事项需要 {tag} 处理(按严重程度、时长排序):",
-                       "As of {as_of}, for {tag} (most severe and oldest first):"),
-    "digest.reminder": T(" (再次提醒)", " (reminder)"),
-    "digest.office": T("服务处 {office}", "office {office}"),
-    "digest.resident": T("业主 {resident} {phone}", "resident {resident} {phone}"),
-    "digest.overdue_by": T("已逾期 {duration}", "overdue by {duration}"),
-    "digest.due": T("(应于 {due_at} 前)", " (due {due_at})"),
-    "digest.held_by": T("责任人 {holder}", "held by {holder}"),
-    "digest.worker": T("施工人员 {worker}", "worker {worker}"),
-    "digest.amount": T("金额 ¥{amount}", "amount CNY {amount}"),
-    "digest.receipts": T("票据 {receipts}", "receipts {receipts}"),
-    "digest.list_sep": T("、", ", "),
-    "digest.key": T("编号 {key}", "key {key}"),
-    "digest.resolved_line": T("✔ 已解除:{label} {number}", "✔ resolved: {label} {number}"),
-    "digest.resolved_office": T("(服务处 {office})", " (office {office})"),
-    "digest.resolved_header": T("已解除:", "Resolved:"),
-    "digest.footer": T("确认收到:bianmin alerts ack <编号> --by <姓名>",
-                       "To acknowledge: bianmin alerts ack <key> --by <name>"),
-    "digest.truncated": T("…(已截断)", "… (truncated)"),
-    # the Markdown digest (alert_digest.md.j2), where its words differ from the plain text's
-    "digest.md.heading": T("便民提醒", "bianmin alerts"),
-    "digest.md.as_of": T("截至 {as_of}(按严重程度、时长排序)", "As of {as_of} (most severe and oldest first)"),
-    "digest.md.reminder": T("(再次提醒)", " (reminder)"),
-    "digest.md.overdue": T("已逾期 {duration}", "overdue {duration}"),
-    "digest.md.worker": T("施工 {worker}", "worker {worker}"),
-    "digest.md.amount": T("¥{amount}", "CNY {amount}"),
-    "digest.md.resolved": T("已解除", "resolved"),
-    "digest.md.resolved_header": T("已解除", "Resolved"),
-    "digest.md.footer": T("确认收到:`bianmin alerts ack <编号> --by <姓名>`",
-                          "To acknowledge: `bianmin alerts ack <key> --by <name>`"),
-
-    # == the monthly report (notifications/report.py and its templates): "report.*" =============================
-    # the workbook's sheet names, headers and words (notifications/report.py word())
-    "report.summary": T("汇总", "Summary"),
-    "report.departments": T("部门", "Departments"),
-    "report.workers": T("人员", "Workers"),
-    "report.findings": T("问题清单", "Findings"),
-    "report.callbacks": T("回访与返修", "Callbacks & rework"),
-    "report.changes": T("自v{version}以来的变化", "Changes since v{version}"),
-    "report.month": T("月份", "Month"),
-    "report.office": T("服务处", "Office"),
-    "report.group": T("全集团", "Group"),
-    "report.version": T("版本", "Version"),
-    "report.metric": T("指标", "Metric"),
-    "report.this_month": T("本月", "This month"),
-    "report.previous_month": T("上月", "Previous month"),
-    "report.change": T("变化", "Change"),
-    "report.department": T("部门", "Department"),
-    "report.worker_code": T("工号", "Staff code"),
-    "report.worker": T("姓名", "Name"),
-    "report.kind": T("类别", "Kind"),
-    "report.count": T("数量", "Count"),
-    "report.order": T("通知单号", "Order"),
-    "report.reference": T("单据", "Reference"),
-    "report.occurred_at": T("发生时间", "When"),
-    "report.amount": T("金额", "Amount"),
-    "report.expected": T("应收/申报", "Expected"),
-    "report.detail": T("说明", "Detail"),
-    "report.rework_of": T("原单号", "Rework of"),
-    "report.due_at": T("应回访时间", "Due"),
-    "report.done_at": T("回访时间", "Done"),
-    "report.outcome": T("结果", "Outcome"),
-    "report.on_time": T("按时", "On time"),
-    "report.rework_order": T("返修单号", "Rework order"),
-    "report.yes": T("是", "yes"),
-    "report.no": T("否", "no"),
-    "report.total": T("合计", "Total"),
-    "report.section": T("部分", "Section"),
-    "report.item": T("项目", "Item"),
-    "report.before": T("之前", "Before"),
-    "report.after": T("之后", "After"),
-    "report.added": T("新增", "added"),
-    "report.removed": T("已消除", "removed"),
-    "report.no_changes": T("无变化", "no changes"),
-    "report.satisfied": T("满意", "satisfied"),
-    "report.unsatisfied": T("不满意", "unsatisfied"),
-    "report.unreachable": T("未联系上", "unreachable"),
-    # its headline figures (notifications/report.py METRICS), in the workbook and the email
-    "report.metric.orders": T("派单数", "Orders"),
-    "report.metric.completed": T("完工数", "Completed"),
-    "report.metric.on_time_rate": T("按时完工率", "On-time rate"),
-    "report.metric.accepted": T("验收数", "Accepted"),
-    "report.metric.receipts": T("收费票据数", "Receipts"),
-    "report.metric.revenue_cash": T("现金收入", "Revenue cash"),
-    "report.metric.revenue_electronic": T("电子支付收入", "Revenue electronic"),
-    "report.metric.revenue": T("收入合计", "Revenue total"),
-    "report.metric.average_fee": T("平均收费", "Average fee"),
-    "report.metric.phone_requests": T("来电数", "Phone requests"),
-    "report.metric.reply_rate": T("10分钟回复率", "Replied in 10 min"),
-    "report.metric.callbacks_due": T("应回访数", "Callbacks due"),
-    "report.metric.callback_on_time_rate": T("按时回访率", "Callback on-time rate"),
-    "report.metric.satisfaction_rate": T("满意率", "Satisfaction rate"),
-    "report.metric.rework": T("返修数", "Rework"),
-    "report.metric.rework_rate": T("返修率", "Rework rate"),
-    "report.metric.findings": T("问题数", "Findings"),
-    # the email (report_title.txt.j2, report_email.html.j2); the HTML template escapes these itself
-    "report.title": T("便民有偿服务月度汇总 {month}:{office}(第{version}版)",
-                      "bianmin monthly tally {month}: {office} (v{version})"),
-    "report.email.intro": T("{office} {month} 便民有偿服务情况,已与财务部、工程部、保洁部(环境部)核对,按月末时点的台账统计。",
-                            "Paid convenience services of {office} in {month}, reconciled across customer service, "
-                            "finance,\nengineering and cleaning, as the ledger stood at the end of the month."),
-    "report.email.version_changes": T("本件为第{version}版:与第{previous_version}版相比有 {changes} 处变化,详见工作簿最后一页。",
-                                      "This is version {version}: {changes} change(s) since v{previous_version}, "
-                                      "listed on the workbook's last sheet."),
-    "report.email.headline": T("主要指标", "Headline figures"),
-    "report.email.figure": T("指标", "Figure"),
-    "report.email.previous_month": T("上月", "Previous month"),
-    "report.email.findings_total": T("核对问题:{total} 项", "Findings: {total}"),
-    "report.email.kind": T("类别", "Kind"),
-    "report.email.count": T("数量", "Count"),
-    "report.email.no_findings": T("无:各方记录一致。", "None: every view agrees."),
-    "report.email.by_department": T("分部门", "By department"),
-    "report.email.department": T("部门", "Department"),
-    "report.email.accepted": T("验收数", "Accepted"),
-    "report.email.revenue": T("收入", "Revenue"),
-    "report.email.satisfaction": T("满意率", "Satisfaction"),
-    "report.email.callbacks_on_time": T("按时回访率", "Callbacks on time"),
-    "report.email.findings": T("问题数", "Findings"),
-    "report.email.by_office": T("分服务处", "By office"),
-    "report.email.office": T("服务处", "Office"),
-    "report.email.chart_alt": T("各部门收入与满意率", "Revenue and satisfaction by department"),
-    "report.email.chart_attached": T("各部门收入与满意率图见附件({chart_name})。",
-                                     "The chart of revenue and satisfaction by department is attached ({chart_name})."),
-    "report.email.workbook": T("附件为工作簿 {workbook_name}(汇总、部门、人员、问题清单、回访与返修)。存放位置:{workbook}",
-                               "The workbook {workbook_name} is attached (summary, departments, workers, findings, "
-                               "callbacks & rework).\nIt is kept at: {workbook}"),
-    # the chart (notifications/report.py write_chart); English where no CJK font is installed
-    "report.chart.revenue": T("收入 (元)", "Revenue (CNY)"),
-    "report.chart.satisfaction": T("满意率 %", "Satisfaction %"),
-    # a report path refused (notifications/report.py UnsafeReportPath)
-    "report.unsafe_office": T("服务处代码 {office!r} 不能用作报表文件夹名({pattern}):该服务处的报表未生成,请在台账中改正代码",
-                              "office code {office!r} cannot name a reports folder ({pattern}): its report was not "
-                              "written; correct the code in the ledger"),
-    "report.unsafe_path": T("拒绝写入 {path!r}:不在报表文件夹 {root} 之内",
-                            "refused to write {path!r}: it is outside the reports folder {root}"),
-
-    # == scheduled flows and the server: "flow.*" ================================================================
-    # the flows' log lines and ops messages (flows/cash.py, flows/tally.py, flows/hooks.py)
-    "flow.cash.day_off": T("现金检查 {day}:休息日,不做检查(未解决的提醒保持不变)",
-                           "cash-check {day}: a day off, nothing evaluated (open findings stay open)"),
-    "flow.cash.nothing": T("无", "nothing"),
-    "flow.cash.replayed": T("现金检查 {day} 回放(截至 {when}):{found};提醒表已有更晚的检查结果,本次不写入",
-                            "cash-check {day} replayed as of {when}: {found}; the outbox already holds a later check,"
-                            " nothing recorded"),
-    "flow.cash.summary": T("现金检查 {day}(截至 {when}):{found};新增提醒 {new} 条,仍未解决 {seen_again} 条,已解决 {resolved} 条",
-                           "cash-check {day} as of {when}: {found}; alerts {new} new, {seen_again} still open, "
-                           "{resolved} resolved"),
-    "flow.tally.nothing": T("月度汇总:没有需要汇总的月份", "monthly-tally: no month to report"),
-    "flow.tally.summary": T("月度汇总:{reports}", "monthly-tally: {reports}"),
-    "flow.tally.failed": T("{total} 份报表中 {failed} 份失败({names});其余 {done} 份已生成并发送;已通知 ops,下次运行重试",
-                           "{failed} of {total} report(s) failed ({names}); the other {done} were written and sent; "
-                           "ops was alerted and the next run retries them"),
-    "flow.failed_title": T("bianmin 流程失败:{flow}", "bianmin flow failed: {flow}"),
-    # bianmin serve and its local Prefect server (flows/serve.py)
-    "flow.serve.local_not_ready": T("本地 Prefect 服务器在 {startup_timeout:.0f} 秒内未就绪(日志 {log_path}):\n{tail}",
-                                    "The local Prefect server was not healthy within {startup_timeout:.0f} s (log "
-                                    "{log_path}):\n{tail}"),
-    "flow.serve.temporary_not_ready": T("临时 Prefect 服务器在 {startup_timeout:.0f} 秒内未就绪(日志 {log_path}):\n{tail}",
-                                        "The temporary Prefect server was not healthy within {startup_timeout:.0f} s "
-                                        "(log {log_path}):\n{tail}"),
-    "flow.serve.local_ready": T("本地 Prefect 服务器已就绪:{api_url}(界面 http://127.0.0.1:{port},状态目录 {prefect_home})",
-                                "Local Prefect server ready at {api_url} (UI http://127.0.0.1:{port}, state in "
-                                "{prefect_home})"),
-    "flow.serve.using_server": T("使用 Prefect 服务器 {url}", "Serving against the Prefect server at {url}"),
-    "flow.serve.port_in_use": T("端口 {port} 已被占用(可能已有 Prefect 服务器或其他程序在运行)。请改用 BIANMIN_PREFECT_PORT 指定空闲端口,或设置 "
-                                "PREFECT_API_URL 指向已有的服务器。",
-                                "Port {port} is already in use (a Prefect server or another program is running there)"
-                                ". Choose a free port with BIANMIN_PREFECT_PORT, or set PREFECT_API_URL to use an "
-                                "existing server."),
-    "flow.serve.local_stopped": T("本地 Prefect 服务器已停止", "Local Prefect server stopped"),
-    "flow.serve.local_exited": T("本地 Prefect 服务器启动失败(日志 {log_path}):\n{tail}",
-                                 "The local Prefect server exited during startup (log {log_path}):\n{tail}"),
-    "flow.serve.temporary_exited": T("临时 Prefect 服务器启动失败(退出码 {exit_code},日志 {log_path}):\n{tail}",
-                                     "The temporary Prefect server exited during startup (exit code {exit_code}, log "
-                                     "{log_path}):\n{tail}"),
-    # a year the holiday calendar lacks (models/calendar.py CalendarGap)
-    "calendar.gap": T("日历警告:{year} 年的调休上班日尚未录入日历数据,{year} 年的周末一律按休息日计算。请在日历覆盖文件({where})的 [working_days] 中加入 {year} "
-                      "年的调休上班日,并把 {year} 列入 complete_years。",
-                      "Calendar warning: the make-up working days (调休) of {year} are not in the calendar data; "
-                      "weekends of {year} are treated as days off. Add {year}'s working days to the override file ("
-                      "{where}) under [working_days] and list {year} in complete_years."),
-
     # == the ledger's own names ====================================================================================
     # what a refusal names (`{what:thing}`, the desk's tables; models/desk/rules.py WHAT)
     "thing.office": T("服务处", "office"),
@@ -671,6 +481,12 @@ TEXTS: dict[str, Text] = {
     "department.finance": T("财务部", "Finance"),
     "department.administration": T("行政部", "Administration"),
 }
+
+# the parts kept in files of their own (digests and flows; the monthly report; the console and its commands):
+# one table, one lookup
+for _part in (NOTICE_TEXTS, REPORT_TEXTS, CONSOLE_TEXTS):
+    assert not _part.keys() & TEXTS.keys(), sorted(_part.keys() & TEXTS.keys())
+    TEXTS.update((code, Text(*pair)) for code, pair in _part.items())
 
 
 def words(code: str, locale: str) -> str:

@@ -52,6 +52,8 @@ class DigestItem:
     repeat: bool
     resolved: bool
     age_from: datetime
+    link: str | None = None  # the console's signed link to this alert (console.links), when the caller gives one
+    acked_by: str | None = None  # who acknowledged it: the resolved notice names them
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,14 @@ def _local(value: str | None, tz: ZoneInfo) -> str | None:
 
 
 _ITEM_COLUMNS = (Alert.id, Alert.dedupe_key, Alert.kind, Alert.level, Alert.severity, Alert.office, Alert.tag,
-                 Alert.order_number, Alert.payload, Alert.first_seen, Alert.last_notified_at, Alert.resolved_at)
+                 Alert.order_number, Alert.payload, Alert.first_seen, Alert.last_notified_at, Alert.resolved_at,
+                 Alert.acked_by)
 
 
-def item_from(alert: Alert, *, as_of: datetime, tz: ZoneInfo, resolved: bool = False) -> DigestItem:
-    """A digest line's facts from an outbox row; phone numbers masked, free text scrubbed of mobiles."""
+def item_from(alert: Alert, *, as_of: datetime, tz: ZoneInfo, resolved: bool = False,
+              link: str | None = None) -> DigestItem:
+    """A digest line's facts from an outbox row; phone numbers masked, free text scrubbed of mobiles. `link` is
+    the URL that opens the alert in the console (made by the caller: this layer holds no key)."""
     payload = alert.payload or {}
     facts = payload.get("facts") or {}
     # the finding's typed common fields (models.findings.Finding); `bianmin db upgrade` gave older rows theirs
@@ -153,6 +158,7 @@ def item_from(alert: Alert, *, as_of: datetime, tz: ZoneInfo, resolved: bool = F
         repeat=alert.last_notified_at is not None and not resolved,
         resolved=resolved,
         age_from=datetime.fromisoformat(payload["occurred_at"]) if payload.get("occurred_at") else alert.first_seen,
+        link=link, acked_by=getattr(alert, "acked_by", None),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -141,13 +142,15 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
              body_limit: int | None = None, concurrency: int = 8, claim_batch: int = 5000,
              max_alerts: int = 50_000, channel_alert_after: timedelta | None = None,
              ops_routes: dict[str, str] | None = None,
-             repeat_every: timedelta = timedelta(hours=4)) -> DispatchResult:
+             repeat_every: timedelta = timedelta(hours=4),
+             link: Callable[[int], str] | None = None) -> DispatchResult:
     """Deliver every due alert as one digest per recipient tag; failures stay pending with backoff.
 
     Tags are sent in parallel (`concurrency` threads: the time of a send is spent waiting on a socket); the
     parts of one tag go in order, by one thread, and each part's outcome is committed as soon as its send is
     over. With `channel_alert_after`, a tag failing that long raises a `channel-failing` alert (see
-    `record_channel_health`; `ops_routes` are the alert routes it is routed by).
+    `record_channel_health`; `ops_routes` are the alert routes it is routed by). `link(alert_id)` gives the URL
+    each open item carries (the console's signed link, made by the caller, who holds the key).
     """
     me = dispatcher_id or f"dispatch-{uuid.uuid4().hex[:12]}"
     tz = ZoneInfo(timezone)
@@ -178,7 +181,9 @@ def dispatch(sessions: sessionmaker[Session], *, apprise_config: Path | None, ou
                 dest = alert.tag
                 if alert.office and f"{alert.tag}@{alert.office}".lower() in tags_info:
                     dest = f"{alert.tag}@{alert.office}".lower()
-                groups[dest][1 if resolved else 0].append(item_from(alert, as_of=as_of, tz=tz, resolved=resolved))
+                groups[dest][1 if resolved else 0].append(item_from(
+                    alert, as_of=as_of, tz=tz, resolved=resolved,
+                    link=link(alert.id) if link is not None and not resolved else None))
 
     def render(dest: str) -> tuple[str, list[DigestPart]]:
         items, resolved_items = groups[dest]

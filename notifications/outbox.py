@@ -310,14 +310,18 @@ def ack(session: Session, *, key: str, by: str, at: datetime) -> int:
 
 
 def silence(session: Session, *, kind: str, office: str | None, starts_at: datetime, until: datetime,
-            by: str, reason: str) -> AlertSilence:
-    """Record a time-boxed silence of one kind (in one office, or everywhere)."""
-    row = AlertSilence(kind=kind, office=office, starts_at=starts_at, until=until, created_by=by, reason=reason)
+            by: str, reason: str, alert_key: str | None = None) -> AlertSilence:
+    """Record a time-boxed silence of one kind (in one office, or everywhere), or of one alert row (`alert_key`)."""
+    row = AlertSilence(kind=kind, office=office, starts_at=starts_at, until=until, created_by=by, reason=reason,
+                       alert_key=alert_key)
     session.add(row)
     session.flush()
+    after = {"kind": kind, "office": office, "starts_at": starts_at.isoformat(), "until": until.isoformat(),
+             "reason": reason}
+    if alert_key is not None:
+        after["alert_key"] = alert_key
     session.add(AuditEvent(at=starts_at, actor=by, action="silence", entity="alert_silence", entity_ref=str(row.id),
-                           before=None, after={"kind": kind, "office": office, "starts_at": starts_at.isoformat(),
-                                               "until": until.isoformat(), "reason": reason}))
+                           before=None, after=after))
     session.flush()
     return row
 
@@ -333,6 +337,7 @@ def silenced_clause(as_of: datetime):
     return exists().where(
         AlertSilence.kind == Alert.kind,
         or_(AlertSilence.office.is_(None), AlertSilence.office == Alert.office),
+        or_(AlertSilence.alert_key.is_(None), AlertSilence.alert_key == Alert.dedupe_key),
         AlertSilence.starts_at <= as_of, AlertSilence.until > as_of,
     )
 

@@ -39,6 +39,9 @@ CHANNELS = ("walk_in", "phone")
 PAYMENT_METHODS = ("cash", "wechat", "alipay", "card")
 RECEIPT_STATES = ("issued", "used", "voided", "returned")
 CALLBACK_OUTCOMES = ("satisfied", "unsatisfied", "unreachable")
+# who may use the web console; what each may see and do is decided in console/access.py
+USER_ROLES = ("cs-clerk", "cs-supervisor", "cs-manager", "finance-manager", "engineering-supervisor",
+              "cleaning-supervisor", "administration", "admin")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -440,6 +443,29 @@ class AlertSilence(Base):
     until: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
+    # one alert row's key (alerts.dedupe_key) when the silence is for that alert only; empty: the whole kind
+    alert_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class User(Base):
+    """Someone who logs in to the web console. `offices` empty means every office; `staff_code` is who the desk
+    records as acting when this user records a reply or a callback (the desk's operations take a staff member)."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {USER_ROLES}", name="role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    offices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    staff_code: Mapped[str | None] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    # failed logins since the last good one: each one slows the next attempt (console/auth.py)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    last_failed_at: Mapped[datetime | None]
 
 
 class ReportRun(Base):

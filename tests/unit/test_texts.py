@@ -1,4 +1,5 @@
-"""The translation catalogue (models/texts.py): complete in both languages, and the only source of words."""
+"""The translation catalogue (models/texts.py and its parts texts_*.py): complete in both languages, and the only
+source of words, the web console's pages included."""
 from __future__ import annotations
 
 import re
@@ -9,13 +10,13 @@ from models import findings, texts
 from models.texts import TEXTS, Text
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [p for folder in ("commands", "models", "flows", "notifications") for p in (ROOT / folder).rglob("*.py")]
-TEMPLATES = list((ROOT / "notifications" / "templates").rglob("*.j2"))
+SOURCES = [p for folder in ("commands", "models", "flows", "notifications", "console") for p in (ROOT / folder).rglob("*.py")]
+TEMPLATES = [p for folder in ("notifications", "console") for p in (ROOT / folder / "templates").rglob("*.j2")]
 
 # a code a DomainError (or an import refusal built on one) is raised with
-RAISED = re.compile(r"\b(?:(?:DomainError|NotFound|ImportRefused)\(|RowProblem\([^,()]+,)\s*\"([\w.-]+)\"")
+RAISED = re.compile(r"\b(?:(?:DomainError|NotFound|ImportRefused|Refused)\(|RowProblem\([^,()]+,)\s*\"([\w.-]+)\"")
 # any literal naming a catalogue area's code; a literal ending in "." starts an f-string family (checked apart)
-AREA = re.compile(r"[\"']((?:cli|digest|report|flow|calendar|department)\.[\w.-]*)(\{)?")
+AREA = re.compile(r"[\"']((?:cli|digest|report|flow|calendar|department|console)\.[\w.-]*)(\{)?")
 # a template's words: text("code", ...)
 IN_TEMPLATE = re.compile(r"\b(?:html_)?text\(\s*\"([\w.-]+)\"")
 
@@ -56,7 +57,7 @@ def test_a_code_takes_the_same_placeholders_in_both_languages():
 def test_every_code_the_code_base_uses_is_in_the_catalogue():
     used, families = set(), set()
     for path in SOURCES:
-        if path.name == "texts.py":
+        if path.name.startswith("texts"):  # the catalogue and its parts
             continue
         source = path.read_text(encoding="utf-8")
         used |= {(m, path.name) for m in RAISED.findall(source)}
@@ -100,3 +101,17 @@ def test_render_fills_a_code_in_the_locale_and_shows_an_unknown_code_as_itself()
     assert texts.render("cli.desk.completed", "en", order="WO-1") == "WO-1 completed"
     assert texts.render("cli.desk.completed", "zh_CN", order="WO-1") == "WO-1 已完工"
     assert texts.render("no.such.code", "en") == "no.such.code"
+
+
+def test_the_console_speaks_only_through_the_catalogue():
+    """No page template carries words of its own: every visible word is text("console....")."""
+    pages = [p for p in TEMPLATES if "console" in p.parts]
+    assert len(pages) >= 6
+    for path in pages:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"\b_\(", source), path.name  # the old inline (zh, en) pairs
+        visible = re.sub(r"{[{%#].*?[}%#]}|<[^>]*>|&\w+;", " ", source, flags=re.S)
+        assert not re.findall(r"[\u4e00-\u9fff]", visible), path.name
+        assert not re.findall(r"\b[A-Za-z]{3,}\b", visible), (path.name, re.findall(r"\b[A-Za-z]{3,}\b", visible))
+    console_codes = [c for c in TEXTS if c.startswith("console.")]
+    assert len(console_codes) > 100
