@@ -29,7 +29,7 @@ def register(app: FastAPI, c: Console) -> None:
     rt, settings = c.rt, c.settings
 
     def story_for(s, user: accounts.Account, number: str):
-        from models.story import order_story
+        from models.desk.story import order_story
 
         try:
             story = order_story(s, number=number)
