@@ -49,6 +49,8 @@ REPORT_TEXTS: dict[str, tuple[str, str]] = {
     "report.satisfied": ("满意", "satisfied"),
     "report.unsatisfied": ("不满意", "unsatisfied"),
     "report.unreachable": ("未联系上", "unreachable"),
+    # each printed page's footer (notifications/report_workbook.py PrintSetup): &P this page, &N the pages
+    "report.print_footer": ("第 &P 页 / 共 &N 页", "Page &P of &N"),
     # its headline figures (notifications/report.py METRICS), in the workbook and the email
     "report.metric.orders": ("派单数", "Orders"),
     "report.metric.completed": ("完工数", "Completed"),

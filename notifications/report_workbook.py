@@ -67,18 +67,53 @@ CONSTANT_MEMORY_ROWS = 50_000
 EXCEL_ROWS = 1_048_576  # rows of a worksheet
 
 
+def header_footer_text(text: str) -> str:
+    """`text` to print literally in a page header or footer: "&" starts a control code there (&P, &N, &A...),
+    so an "&" of an office code or a title is doubled."""
+    return text.replace("&", "&&")
+
+
+@dataclass(frozen=True)
+class PrintSetup:
+    """How every sheet prints (administration prints the final report for the appraisal meeting): A4
+    landscape, one page wide and as many tall as needed, the header row on each page, the report's title
+    (office, month, version) and the sheet's name in the page header, "page P of N" in the footer."""
+
+    header: str
+    footer: str
+
+    @classmethod
+    def of(cls, report_title: str, locale: str) -> PrintSetup:
+        # &L / &C / &R: left, centre, right part; &A: the sheet's name; &P / &N (in the catalogue's words):
+        # this page, the number of pages
+        return cls(f"&L{header_footer_text(report_title)}&R&A", "&C" + word("print_footer", locale))
+
+    def apply(self, ws, *, gridlines: bool) -> None:
+        ws.set_paper(9)  # A4
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)  # one page wide, any number tall
+        ws.repeat_rows(0)  # the header row on each printed page
+        ws.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)  # inches
+        ws.set_header(self.header, {"margin": 0.3})
+        ws.set_footer(self.footer, {"margin": 0.3})
+        if gridlines:
+            ws.hide_gridlines(0)  # shown on screen and printed: a wide table's rows are followed across the page
+
+
 class _Sheet:
-    """A table on a worksheet: frozen header row, per-column number formats, widths from the header and first rows.
+    """A table on a worksheet: frozen header row, per-column number formats, widths from the header and first rows,
+    and its print setup (`PrintSetup`).
 
     Rows are written in order only: a large workbook is written with `constant_memory`, which flushes each
     row as the next begins.
     """
 
-    def __init__(self, book, formats, name: str) -> None:
+    def __init__(self, book, formats, name: str, printing: PrintSetup, *, gridlines: bool = True) -> None:
         self.ws = book.add_worksheet(name[:31])
         self.formats = formats
         self.row = 0
         self.widths: dict[int, int] = {}
+        printing.apply(self.ws, gridlines=gridlines)
 
     def header(self, headers: list[str], *, freeze: bool = True) -> None:
         for col, header in enumerate(headers):
@@ -202,8 +237,9 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     big = len(tally.callbacks) + len(tally.discrepancies) > constant_memory_rows
     book = xlsxwriter.Workbook(str(path), {"remove_timezone": True, "constant_memory": big, "in_memory": not big})
     # a fixed creation date makes the same figures give the same bytes
-    book.set_properties({"title": title(tally, locale=locale, version=version), "author": "bianmin",
-                         "created": _local_naive(tally.end, tz)})
+    report_title = title(tally, locale=locale, version=version)
+    book.set_properties({"title": report_title, "author": "bianmin", "created": _local_naive(tally.end, tz)})
+    printing = PrintSetup.of(report_title, locale)
     formats = {
         "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
                                    "valign": "top"}),
@@ -218,7 +254,7 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     w = lambda key, **p: word(key, locale, **p)  # noqa: E731
 
     # summary: headline with the previous month, then offices, then findings by kind
-    sheet = _Sheet(book, formats, w("summary"))
+    sheet = _Sheet(book, formats, w("summary"), printing, gridlines=False)  # small tables apart, headers bordered
     total, previous = tally.total, tally.previous
     this_values = _metric_values(total)
     prev_values = _metric_values(previous) if previous else [None] * len(METRICS)
@@ -247,13 +283,13 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
                 [[kind_label(k, locale), n] for k, n in tally.findings_by_kind().items()], freeze=False)
     sheet.finish()
 
-    sheet = _Sheet(book, formats, w("departments"))
+    sheet = _Sheet(book, formats, w("departments"), printing)
     sheet.table([w("department")] + _metric_headers(locale), ["text"] + _metric_kinds(),
                 [[department_label(f.department, locale)] + _metric_values(f) for f in tally.by_department()]
                 + [[w("total")] + this_values])
     sheet.finish()
 
-    sheet = _Sheet(book, formats, w("workers"))
+    sheet = _Sheet(book, formats, w("workers"), printing)
     sheet.table([w("office"), w("department"), w("worker_code"), w("worker")] + _metric_headers(locale),
                 ["text"] * 4 + _metric_kinds(),
                 [[_masked_cell(f.office), department_label(f.department, locale), _masked_cell(f.worker),
@@ -272,13 +308,13 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
         # "<name> (2)", ..., never dropped
         per_sheet = sheet_rows - 1
         for part, start in enumerate(range(0, max(len(rows_of_sheet), 1), per_sheet)):
-            sheet = _Sheet(book, formats, w(name) + (f" ({part + 1})" if part else ""))
+            sheet = _Sheet(book, formats, w(name) + (f" ({part + 1})" if part else ""), printing)
             fits = len(rows_of_sheet) <= per_sheet
             sheet.table(headers, kinds, rows_of_sheet if fits else rows_of_sheet[start:start + per_sheet])
             sheet.finish()
 
     if changes is not None and previous_version is not None:
-        sheet = _Sheet(book, formats, w("changes", version=previous_version))
+        sheet = _Sheet(book, formats, w("changes", version=previous_version), printing)
         labels = {key: texts.render(f"report.metric.{key}", locale) for key, *_rest in METRICS}
         rows = [[c.section, mask_text(c.item) or w("total"), labels.get(c.metric, c.metric),
                  (w("removed") if c.before and c.section == "findings" else c.before),

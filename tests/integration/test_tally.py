@@ -261,6 +261,28 @@ def test_rows_beyond_a_sheets_limit_continue_on_the_next_sheet_and_none_is_lost(
     assert all(book[name].max_row <= 3 for name in parts)
 
 
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_the_sent_workbooks_print_one_page_wide_with_title_and_page_numbers(settings, october, locale):
+    from flows.runtime import Runtime
+    from notifications.report_summary import title_for
+
+    rt = Runtime(settings.model_copy(update={"locale": locale}))
+    try:
+        result = run_monthly_tally(rt, "2026-10", as_of=AFTER_OCTOBER)
+    finally:
+        rt.close()
+    assert {r.office for r in result.reports} == {"A1", "*"}
+    for report in result.reports:
+        book = openpyxl.load_workbook(report.path)
+        for ws in book.worksheets:
+            setup = ws.page_setup
+            assert (setup.orientation, int(setup.paperSize), setup.fitToWidth, int(setup.fitToHeight)) == (
+                "landscape", 9, None, 0), ws.title  # fitToWidth absent: OOXML's default, 1
+            assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_title_rows == "$1:$1", ws.title
+            assert ws.oddHeader.left.text == title_for("2026-10", report.office, 1, locale=locale)
+            assert "&P" in ws.oddFooter.center.text and "&N" in ws.oddFooter.center.text
+
+
 def test_events_after_the_month_do_not_change_its_report(runtime, engine, calendar, october):
     first = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER)
     with transaction(engine) as s:  # November: the callback finally done, the cash finally handed over
