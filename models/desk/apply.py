@@ -92,11 +92,13 @@ def _apply(s: Session, decision: Decision, row: Any = None, *, batch: Batch | No
     return row
 
 
-def _number(s: Session, model: type, column: str, number: str | None, *, prefix: str, office_id: int, when: str,
-            at: datetime, batch: Batch | None) -> str:
-    """The new row's number: the next free one, or the one given, refused if the ledger holds it."""
+def _number(s: Session, model: type, column: str, number: str | None, *, series: str,
+            office: Office | OfficeFacts, when: str, at: datetime, batch: Batch | None) -> str:
+    """The new row's number: the next free one (`<series>-<office>-<YYYYMMDD>-<nnn>`), or the one given, refused
+    if the ledger holds it."""
     if number is None:
-        return queries.next_number(s, model=model, column=column, prefix=prefix, office_id=office_id, when=when,
+        prefix = f"{series}-{office.code}-{rules.day(at)}"  # only here: an import gives every row's number
+        return queries.next_number(s, model=model, column=column, prefix=prefix, office_id=office.id, when=when,
                                    at=at)
     key = rules.text(number, column, getattr(model, column), required=True)
     rules.refuse_taken(queries.taken(s, model=model, column=column, value=key, batch=batch), model, number)
@@ -172,8 +174,8 @@ def decide_register(s: Session, *, office: str | Office | OfficeFacts, by: str |
                            address=address, phone=phone, category=category, description=description, at=at,
                            item=item, price=price, fee=fee, preferred=preferred, expected_result=expected_result,
                            community=comm, community_ref=community)
-    number = _number(s, ServiceRequest, "number", number, prefix=f"R-{off.code}-{rules.day(at)}", office_id=off.id,
-                     when="received_at", at=at, batch=batch)
+    number = _number(s, ServiceRequest, "number", number, series="R", office=off, when="received_at", at=at,
+                     batch=batch)
     return rules.numbered(draft, "number", number)
 
 
@@ -200,8 +202,8 @@ def issue_order(s: Session, *, request: str | ServiceRequest, by: str | Staff, w
         worker=queries.row(s, model=Staff, ref=worker), worker_ref=worker, request_office=office,
         existing=queries.order_of_request(s, request=req, batch=batch) if req is not None else None,
         scheduled=scheduled, at=at)
-    number = _number(s, WorkOrder, "number", number, prefix=f"WO-{office.code}-{rules.day(at)}",
-                     office_id=office.id, when="issued_at", at=at, batch=batch)
+    number = _number(s, WorkOrder, "number", number, series="WO", office=office, when="issued_at", at=at,
+                     batch=batch)
     order = _apply(s, rules.issued(draft, number), batch=batch)
     if batch is not None:
         batch.taking(WorkOrder, "number", number)
@@ -316,8 +318,8 @@ def handover(s: Session, *, by: str | Staff, cashier: str | Staff, receipts: lis
     linked = rules.handover_of(by=hander, cashier=teller, numbers=numbers, counted=amount, rows=rows, office=office,
                                at=at)
     # a handover's number is checked against the ledger itself, whatever a batch has looked up
-    number = _number(s, CashHandover, "number", number, prefix=f"H-{office.code}-{rules.day(at)}",
-                     office_id=office.id, when="handed_at", at=at, batch=None)
+    number = _number(s, CashHandover, "number", number, series="H", office=office, when="handed_at", at=at,
+                     batch=None)
     decision = rules.numbered(linked.main, "number", number)
     ho = CashHandover(**decision.values)
     s.add(ho)
@@ -374,8 +376,8 @@ def department_report(s: Session, *, by: str | Staff, department: str, worker: s
     draft = rules.department_report(by=queries.row(s, model=Staff, ref=by), by_ref=by, department=department,
                                     worker=hand, worker_ref=worker, address=address, description=description,
                                     order=wo, order_ref=order, fee=fee, office=office, at=at)
-    reference = _number(s, DepartmentReport, "reference", reference, prefix=f"DR-{office.code}-{rules.day(at)}",
-                        office_id=office.id, when="reported_at", at=at, batch=batch)
+    reference = _number(s, DepartmentReport, "reference", reference, series="DR", office=office,
+                        when="reported_at", at=at, batch=batch)
     report = _apply(s, rules.numbered(draft, "reference", reference), batch=batch)
     if batch is not None:
         batch.taking(DepartmentReport, "reference", reference)

@@ -27,7 +27,7 @@ class CallbackOutcome:
     rework_order: WorkOrder | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: no __dict__ per decision, one made per imported row
 class Decision:
     """What one operation decided before anything is written: a new row of `model` (`where` None) or the changes to
     the row whose natural key is `where`, and the audit events that record it.

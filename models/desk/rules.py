@@ -123,9 +123,14 @@ def refuse_taken(taken: bool, model: type, ref: str) -> None:
 
 
 def numbered(draft: Decision, field: str, number: str) -> Decision:
-    """The decision with its new row's number (given and checked, or the next free one), in the row and its audit."""
-    return Decision(draft.model, draft.values | {field: number}, draft.where,
-                    tuple(a | {"entity_ref": number} for a in draft.audits))
+    """The decision with its new row's number (given and checked, or the next free one), in the row and its audit.
+
+    A draft is its caller's own, made by its rule for this one decision: filled in where it is, not copied (an
+    import decides 100k of them, and each copy was four more objects for the cyclic GC to track)."""
+    draft.values[field] = number
+    for audit in draft.audits:
+        audit["entity_ref"] = number
+    return draft
 
 
 def day(at: datetime) -> str:

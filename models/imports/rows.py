@@ -260,14 +260,14 @@ def _look_up_requests(s: Session, ctx: _Context, batch: _Decided, rows: list[dic
     found = conn.execute(select(*(sr.__table__.c[name] for name in _REQUEST_FACTS))
                          .where(_one_of(conn, sr.number, numbers))).mappings()
     for row in found:
-        batch.ledger[(ServiceRequest, row["number"])] = dict(row)
+        batch.seen(ServiceRequest, row["number"], dict(row))
     if over is not None:
         for number in numbers:
             seen = over.known(ServiceRequest, number)  # as the batch being written leaves it
             if seen is not None:
-                batch.ledger[(ServiceRequest, number)] = {name: seen[name] for name in _REQUEST_FACTS}
+                batch.seen(ServiceRequest, number, {name: seen[name] for name in _REQUEST_FACTS})
     ctx.desk_batch.note_keys(ServiceRequest, "number", checked=numbers,
-                   present=[n for (_, n) in batch.ledger])
+                   present=list(batch.ledger.get(ServiceRequest, ())))
 
 
 def _order_progress(s: Session, ctx: _Context, wo: WorkOrder, v: dict[str, Any], resident: str) -> bool:

@@ -20,6 +20,7 @@ class _Redo(Exception):
 
 # the natural key of each table a decision adds rows to
 _NATURAL = {ServiceRequest: "number"}
+_NONE: dict[str, Any] = {}  # no rows of a model (never written to)
 
 
 class _Decided:
@@ -27,28 +28,37 @@ class _Decided:
     to ledger rows, and the audit events, in the order the rows were decided."""
 
     def __init__(self) -> None:
-        self.new: dict[tuple[type, str], dict[str, Any]] = {}
-        self.ledger: dict[tuple[type, str], dict[str, Any]] = {}  # ledger rows the batch refers to, as it sees them
+        # by model, then natural key: a (model, key) pair per row would be one more object a row for the cyclic GC
+        # to track, and to carry into its oldest generation while the batch is decided and written
+        self.new: dict[type, dict[str, dict[str, Any]]] = {}
+        self.ledger: dict[type, dict[str, dict[str, Any]]] = {}  # ledger rows the batch refers to, as it sees them
         # (model, (key column, key), the values it sets, what the batch saw in those columns before)
         self.changes: list[tuple[type, tuple[str, str], dict[str, Any], dict[str, Any]]] = []
         self.audits: list[dict[str, Any]] = []
 
     def known(self, model: type, key: str) -> dict[str, Any] | None:
         """The row with this natural key as the batch sees it (decided in this batch or in the ledger), or None."""
-        row = self.new.get((model, key))
-        return row if row is not None else self.ledger.get((model, key))
+        row = self.new.get(model, _NONE).get(key)
+        return row if row is not None else self.ledger.get(model, _NONE).get(key)
+
+    def seen(self, model: type, key: str, row: dict[str, Any]) -> None:
+        """A ledger row the batch refers to, as it sees it."""
+        self.ledger.setdefault(model, {})[key] = row
 
     def take(self, decisions: list[desk.Decision]) -> None:
         """Keep one row's decisions (all of them: a row is taken whole or refused whole)."""
         for d in decisions:
             if d.where is None:
-                self.new[(d.model, d.values[_NATURAL[d.model]])] = d.values  # the batch owns it from here
+                new = self.new.get(d.model)
+                if new is None:
+                    new = self.new[d.model] = {}
+                new[d.values[_NATURAL[d.model]]] = d.values  # the batch owns it from here
             else:
-                key = (d.model, d.where[1])
-                if key in self.new:
-                    self.new[key].update(d.values)  # a row added by this batch goes in already changed
+                added = self.new.get(d.model, _NONE).get(d.where[1])
+                if added is not None:
+                    added.update(d.values)  # a row added by this batch goes in already changed
                 else:
-                    seen = self.ledger[key]
+                    seen = self.ledger[d.model][d.where[1]]
                     was = {name: seen.get(name) for name in d.values}
                     seen.update(d.values)
                     self.changes.append((d.model, d.where, d.values, was))
@@ -64,11 +74,8 @@ class _Decided:
         # a row's moment is one datetime object in its row and in its audit event (register's received_at and
         # at, reply's replied_at and at): converted for SQLite once, not once per column it is written to
         moments = {} if moments is None else moments
-        added: dict[type, list[dict[str, Any]]] = {}
-        for (model, _), values in self.new.items():
-            added.setdefault(model, []).append(values)
-        rows = [st for model, new in added.items()
-                for st in _insert_statements(dialect, model.__table__, new, moments)]
+        rows = [st for model, new in self.new.items()
+                for st in _insert_statements(dialect, model.__table__, list(new.values()), moments)]
         audits = _insert_statements(dialect, AuditEvent.__table__, self.audits, moments) if self.audits else []
         return rows, audits
 
@@ -145,14 +152,13 @@ def _insert_statements(dialect: Any, table: Table, rows: list[dict[str, Any]],
             statements.append(_Insert(table, None, same))  # its parameters are not the row's keys in order
             continue
         if not any(shape.processors):
-            params = [tuple(row.values()) for row in same]
+            params = list(chain.from_iterable(row.values() for row in same))
         else:
             params = _processed(table, keys, shape.processors, same, {} if moments is None else moments)
-        start = 0
-        for count in _statement_sizes(len(params), shape.rows_per_statement):
-            statements.append(_Insert(table, shape.sql(count),
-                                      tuple(chain.from_iterable(params[start:start + count]))))
-            start += count
+        start, width = 0, len(keys)
+        for count in _statement_sizes(len(same), shape.rows_per_statement):
+            statements.append(_Insert(table, shape.sql(count), tuple(params[start:start + count * width])))
+            start += count * width
     return statements
 
 
@@ -219,8 +225,8 @@ def _insert_shape(dialect: Any, table: Table, keys: tuple[str, ...]) -> _InsertS
 
 
 def _processed(table: Table, keys: tuple[str, ...], processors: Sequence[Any], rows: list[dict[str, Any]],
-               memo: dict[int, tuple[datetime, str]]) -> list[tuple]:
-    """Each row's values in the order of `keys`, through their columns' bind processors."""
+               memo: dict[int, tuple[datetime, str]]) -> list[Any]:
+    """The rows' values, row after row in the order of `keys`, through their columns' bind processors."""
     # column by column: a comprehension per processed column costs less than a loop over every value of the rows
     # with a branch per column (the rows share their keys, in order: `_insert_statements` groups them so)
     columns: list[Any] = list(zip(*(row.values() for row in rows)))
@@ -239,4 +245,9 @@ def _processed(table: Table, keys: tuple[str, ...], processors: Sequence[Any], r
                       else known[1] if (known := memo.get(id(value))) is not None and known[0] is value
                       else stored(value)
                       for value in columns[i]]
-    return list(zip(*columns))
+    # laid out flat, a slice per column, not zipped back into a tuple per row: one object fewer per row for the
+    # cyclic GC to track, and no second copy when the statements' parameters are cut from it
+    flat: list[Any] = [None] * (len(rows) * len(keys))
+    for i, column in enumerate(columns):
+        flat[i::len(keys)] = column
+    return flat

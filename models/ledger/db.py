@@ -124,6 +124,8 @@ def open_ledger(url: str, **kwargs) -> Engine:
 
 def json_serializer(value: Any) -> str:
     """The text of JSON columns: json.dumps' own (its public form; tests hold the text to it)."""
+    if value is None:
+        return "null"  # json.dumps' text, without building an encoder: every registration's audit has no `before`
     return json.dumps(value)
 
 

@@ -100,8 +100,17 @@ def text(value: str | None, *, field: str, column: Any = None, limit: int | None
     a length, or `lines=True`) keeps them, with line endings made "\\n"."""
     if value is None:
         return None
-    value = str(value).strip()
-    column_limit, column_lines = _shape(column) if column is not None else (FREE_TEXT_MAX, False)
+    value = (value if type(value) is str else str(value)).strip()
+    if column is None:
+        column_limit, column_lines = FREE_TEXT_MAX, False
+    else:
+        # _shape's entry read here: every text field of every imported row comes through, and a returned pair
+        # is one more object per call for the cyclic GC
+        entry = _SHAPES.get(id(column))
+        if entry is None or entry[0] is not column:
+            _shape(column)
+            entry = _SHAPES[id(column)]
+        column_limit, column_lines = entry[1], entry[2]
     most = limit if limit is not None else column_limit
     if lines is None:
         lines = column_lines
