@@ -79,18 +79,19 @@ _FREE_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202
 _SHAPES: dict[int, tuple[Any, int, bool]] = {}  # id(column) -> (column, its limit, whether it holds lines)
 
 
-def _shape(column: Any) -> tuple[int, bool]:
-    # read once per column: an ORM attribute's .type goes through SQLAlchemy's proxies, 8 us a call
+def _shape(column: Any) -> tuple[Any, int, bool]:
+    # read once per column: an ORM attribute's .type goes through SQLAlchemy's proxies, 8 us a call; the stored
+    # entry itself is returned, so a call makes no new object (every text field of every imported row comes here)
     entry = _SHAPES.get(id(column))
     if entry is None or entry[0] is not column:
         length = getattr(column.type, "length", None)
         entry = _SHAPES[id(column)] = (column, length or FREE_TEXT_MAX, length is None)
-    return entry[1], entry[2]
+    return entry
 
 
 def limit_of(column: Any) -> int:
     """The length a String column holds (read from the table definition), or FREE_TEXT_MAX for Text."""
-    return _shape(column)[0]
+    return _shape(column)[1]
 
 
 def text(value: str | None, *, field: str, column: Any = None, limit: int | None = None,
@@ -101,16 +102,7 @@ def text(value: str | None, *, field: str, column: Any = None, limit: int | None
     if value is None:
         return None
     value = (value if type(value) is str else str(value)).strip()
-    if column is None:
-        column_limit, column_lines = FREE_TEXT_MAX, False
-    else:
-        # _shape's entry read here: every text field of every imported row comes through, and a returned pair
-        # is one more object per call for the cyclic GC
-        entry = _SHAPES.get(id(column))
-        if entry is None or entry[0] is not column:
-            _shape(column)
-            entry = _SHAPES[id(column)]
-        column_limit, column_lines = entry[1], entry[2]
+    _column, column_limit, column_lines = _shape(column) if column is not None else (None, FREE_TEXT_MAX, False)
     most = limit if limit is not None else column_limit
     if lines is None:
         lines = column_lines
