@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from commands import alerts, cash, config, desk, imports, run, setup, tally, users, web
+from commands import alerts, cash, config, deploy, desk, imports, run, setup, tally, users, watch, web
 from commands.common import command_group, locale, say_error, t, warn_calendar_gaps
 from flows.runtime import keep_files_private
 from models.ledger import values
@@ -19,7 +19,7 @@ app = command_group("bianmin 便民: the paid convenience services ledger and it
 run_app = command_group("Run one flow once, now or as of a given moment.")
 app.add_typer(run_app, name="run")
 
-for module in (setup, config, desk, alerts, run, cash, tally, imports, users, web):
+for module in (setup, config, desk, alerts, run, cash, tally, imports, users, web, watch, deploy):
     module.register(app, run_app)
 
 

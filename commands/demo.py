@@ -107,7 +107,9 @@ def run_demo(rt: Runtime, month: str = "2026-10", offices: int = 2, seed: int = 
         # the outbox keeps one row per finding and recipient tag ("<key>@<tag>"): count findings, list tags
         for key, tag, kind, payload in session.execute(
                 select(Alert.dedupe_key, Alert.tag, Alert.kind, Alert.payload)
-                .where(Alert.resolved_at.is_(None), Alert.kind != catalogue.FLOW_FAILED.name)
+                # the sign-off's drafts to the departments are notices, not findings of the month
+                .where(Alert.resolved_at.is_(None), Alert.kind != catalogue.FLOW_FAILED.name,
+                       Alert.kind.not_in([k.name for k in catalogue.SIGNOFF_KINDS]))
                 .order_by(Alert.dedupe_key)):
             finding = (payload or {}).get("key") or key.rsplit("@", 1)[0]
             if finding not in recipients:

@@ -11,7 +11,8 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from commands.common import console, emit, refusals, run_flow_once, runtime, t, to_jsonable
+from commands import signoff
+from commands.common import console, emit, parse_at, refusals, run_flow_once, runtime, t, to_jsonable
 from models import texts
 from models.ledger import values
 from models.errors import DomainError
@@ -38,6 +39,10 @@ def _render(data: dict[str, Any]) -> None:
         table.add_row(r["month"], t("cli.tally.group") if r["office"] == "*" else r["office"], f"v{r['version']}",
                       t(status) if status in texts.TEXTS else r["status"], sent, str(r["findings"]), r["path"])
     console.print(table)
+    for o in data.get("signoffs") or []:
+        console.print(t("cli.signoff.run", month=o["month"], version=o["version"],
+                        state=t(f"cli.signoff.state.{o['state']}"), notices=o["notices"])
+                      + (" " + t(f"cli.signoff.final.{o['final']}") if o["final"] else ""))
 
 
 def register(root: typer.Typer, run: typer.Typer) -> None:
@@ -50,10 +55,15 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
         resend: bool = typer.Option(False, "--resend", help="Send the month: a new version if the figures "
                                     "changed, or the same version again if it was sent before (e.g. the mail was "
                                     "lost). Without it a month already sent is only rebuilt."),
+        as_of: Optional[str] = typer.Option(None, "--as-of", help="ISO time the run is judged at (local unless "
+                                            "it has an offset); default now: the sign-off's reminders, deadline "
+                                            "and final are decided as of it."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """Reconcile a month across CS, finance, engineering and cleaning; workbook and email to administration."""
+        """Reconcile a month across CS, finance, engineering and cleaning: the draft for the departments to sign off,
+        or the final to administration when they have (or the deadline passed)."""
         rt = runtime()
+        moment = parse_at(as_of, default_now=False, field="--as-of")
         if month is not None:
             from models.tally.rules import reportable_month  # it imports pandas: not on every command's start
 
@@ -62,11 +72,13 @@ def register(root: typer.Typer, run: typer.Typer) -> None:
                 if year and not values.EARLIEST_YEAR <= int(year[1]) <= values.LATEST_YEAR:
                     raise DomainError("time_out_of_range", field="--month", value=month,
                                       earliest=values.EARLIEST_YEAR, latest=values.LATEST_YEAR)
-                month = reportable_month(month, calendar=rt.calendar, as_of=datetime.now(rt.calendar.tz))
+                month = reportable_month(month, calendar=rt.calendar, as_of=moment or datetime.now(rt.calendar.tz))
         def load():
             from flows.tally import monthly_tally_flow
             return monthly_tally_flow
 
-        result = run_flow_once("monthly-tally", load, month=month, resend=resend)
+        result = run_flow_once("monthly-tally", load, month=month, resend=resend, as_of=moment)
         data = to_jsonable(result)
         emit(as_json, data, lambda: _render(data))
+
+    signoff.register(root)

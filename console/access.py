@@ -68,6 +68,9 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "cash": frozenset({"finance-manager", "admin"}) | SUPERVISORS_AND_MANAGERS,
     # the monthly reports go to administration (procedure 4.5); managers read them too
     "reports": frozenset({"administration", "cs-manager", "finance-manager", "admin"}),
+    # the month's sign-off: the four parties' confirmers answer, administration follows it
+    "signoff": frozenset({"cs-manager", "finance-manager", "engineering-supervisor", "cleaning-supervisor",
+                          "administration", "admin"}),
     # flows and deliveries: the administrator, and the managers who answer for their alerts arriving
     "health": frozenset({"admin", "administration", "cs-manager", "finance-manager"}),
 }

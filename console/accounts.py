@@ -132,10 +132,19 @@ def disable_user(s: Session, *, login: str, at: datetime, actor: str = "cli") ->
     return _account(user)
 
 
+_ACCOUNT_COLUMNS = (User.id, User.login, User.name, User.role, User.offices, User.staff_code, User.active,
+                    User.last_login_at, User.failed_logins)
+
+
 def get_account(s: Session, user_id: int) -> Account | None:
-    """The active user with this id, or None (disabled or gone: their sessions end)."""
-    user = s.get(User, user_id)
-    return _account(user) if user is not None and user.active else None
+    """The active user with this id, or None (disabled or gone: their sessions end). Every page asks this once
+    per request: a Core row, not an ORM object (its loading cost more than the lookup's SQL)."""
+    row = s.execute(select(*_ACCOUNT_COLUMNS).where(User.id == user_id)).first()
+    if row is None or not row.active:
+        return None
+    return Account(id=row.id, login=row.login, name=row.name, role=row.role, offices=tuple(row.offices or ()),
+                   staff_code=row.staff_code, active=row.active, last_login_at=row.last_login_at,
+                   failed_logins=row.failed_logins)
 
 
 def login_wait(failures: int) -> timedelta:

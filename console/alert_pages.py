@@ -5,6 +5,7 @@ audit events, by the logged-in user's name."""
 from __future__ import annotations
 
 import logging
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,16 +35,18 @@ _TIME_FACTS = {"escalates_at", "received_at", "scheduled_for", "callback_done_at
 _ROW_COLUMNS = (Alert.id, Alert.dedupe_key, Alert.kind, Alert.office, Alert.level, Alert.severity, Alert.tag,
                 Alert.order_number, Alert.payload, Alert.first_seen, Alert.last_seen, Alert.acked_by, Alert.acked_at,
                 Alert.resolved_at)
+# the same as plain tuples: a card reads ~20 fields, and a Row's attribute costs ten times a namedtuple's
+_Listed = namedtuple("_Listed", [column.key for column in _ROW_COLUMNS] + ["status"])
+_CARD_FACTS = ("request_number", "phone", "due_at", "holder", "order_number", "resident", "address")
 _SHOWN_APART = {"office", "phone", "resident", "address", "holder", "due_at", "overdue_minutes", "order_number",
                 "request_number", "callback_id"}
 
 
-@dataclass(frozen=True)
-class AlertRow:
-    """One alert as a page shows it: every text already masked for this user."""
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field, 50 cards a page
+class AlertCard:
+    """One alert as the list's card shows it: every text already masked for this user."""
 
     id: int
-    key: str
     kind: str
     label: str
     office: str | None
@@ -53,8 +56,6 @@ class AlertRow:
     status: str
     order: str | None
     request: str | None
-    first_seen: str
-    last_seen: str
     due: str
     overdue: str
     holder: str
@@ -64,6 +65,15 @@ class AlertRow:
     acked_by: str | None
     acked_at: str
     resolved_at: str
+
+
+@dataclass(slots=True)
+class AlertRow(AlertCard):
+    """One alert as its own page shows it: the card, its key and times, and every other fact."""
+
+    key: str
+    first_seen: str
+    last_seen: str
     facts: list[tuple[str, str]]
 
 
@@ -93,13 +103,10 @@ def full_phones(s, user: accounts.Account, alerts: list) -> dict[str, str]:
                           .where(ServiceRequest.number.in_(sorted(wanted)))).all())
 
 
-def row_of(c: Console, alert, user: accounts.Account, status: str, phones: dict[str, str],
-           at: datetime) -> AlertRow:
-    """A card's facts from an Alert or a row of _ROW_COLUMNS."""
+def _card(c: Console, alert, user: accounts.Account, status: str, phones: dict[str, str], at: datetime,
+          facts: dict, labels: dict[str, str]) -> dict:
+    """A card's fields from an Alert or a row of _ROW_COLUMNS and its masked facts."""
     payload = alert.payload or {}
-    facts = mask_facts(payload.get("facts") or {})
-    if not isinstance(facts, dict):
-        facts = {}
     request_no = facts.get("request_number")
     phone = mask_phone(facts.get("phone")) if facts.get("phone") else ""
     if access.is_cs_of(user, alert.office) and request_no in phones:
@@ -113,20 +120,46 @@ def row_of(c: Console, alert, user: accounts.Account, status: str, phones: dict[
             overdue = c.duration((at - datetime.fromisoformat(due)).total_seconds() / 60)
         except (TypeError, ValueError):
             overdue = ""
-    kind = findings.BY_NAME.get(alert.kind)
-    label = kind.label(c.locale) if kind is not None and kind.label is not None else alert.kind
+    label = labels.get(alert.kind)
+    if label is None:
+        kind = findings.BY_NAME.get(alert.kind)
+        label = labels[alert.kind] = (kind.label(c.locale) if kind is not None and kind.label is not None
+                                      else alert.kind)
+    return dict(
+        id=alert.id, kind=alert.kind, label=label, office=alert.office, level=alert.level,
+        severity=alert.severity, tag=alert.tag, status=status, order=alert.order_number or facts.get("order_number"),
+        request=request_no, due=c.local(due), overdue=overdue, holder=str(holder or ""),
+        resident=str(facts.get("resident") or ""), phone=phone, address=str(facts.get("address") or ""),
+        acked_by=alert.acked_by, acked_at=c.local(alert.acked_at), resolved_at=c.local(alert.resolved_at))
+
+
+def card_of(c: Console, alert, user: accounts.Account, status: str, phones: dict[str, str], at: datetime,
+            labels: dict[str, str]) -> AlertCard:
+    """The list's card: only the facts it shows are masked and formatted (a page has 50 cards; the rest of
+    each alert's facts belong to its own page)."""
+    raw = (alert.payload or {}).get("facts") or {}
+    facts = {k: raw[k] for k in _CARD_FACTS if k in raw} if isinstance(raw, dict) else {}
+    plain = [v for v in facts.values() if isinstance(v, str)]
+    # one scan of the card's texts joined by a non-digit: mask_text leaves the whole unchanged only when it
+    # would leave each part unchanged (its patterns never span the separator); else each is masked on its own
+    joined = "\x00".join(plain)
+    if len(plain) != len(facts) or mask_text(joined) != joined:
+        facts = {k: mask_facts(v) for k, v in facts.items()}
+    return AlertCard(**_card(c, alert, user, status, phones, at, facts, labels))
+
+
+def row_of(c: Console, alert, user: accounts.Account, status: str, phones: dict[str, str],
+           at: datetime) -> AlertRow:
+    """An alert's own page: its card, its times and every fact it carries."""
+    facts = mask_facts((alert.payload or {}).get("facts") or {})
+    if not isinstance(facts, dict):
+        facts = {}
     shown = [(text_or(c.locale, f"console.fact.{k}", k),
               c.local(v) if k in _TIME_FACTS else values.shown(mask_text(str(v)), 200))
              for k, v in facts.items() if k not in _SHOWN_APART and v not in (None, "")
              and isinstance(v, (str, int, float))]
-    return AlertRow(
-        id=alert.id, key=alert.dedupe_key, kind=alert.kind, label=label, office=alert.office, level=alert.level,
-        severity=alert.severity, tag=alert.tag, status=status, order=alert.order_number or facts.get("order_number"),
-        request=request_no, first_seen=c.local(alert.first_seen), last_seen=c.local(alert.last_seen),
-        due=c.local(due), overdue=overdue, holder=str(holder or ""),
-        resident=str(facts.get("resident") or ""), phone=phone, address=str(facts.get("address") or ""),
-        acked_by=alert.acked_by, acked_at=c.local(alert.acked_at), resolved_at=c.local(alert.resolved_at),
-        facts=shown)
+    return AlertRow(**_card(c, alert, user, status, phones, at, facts, {}), key=alert.dedupe_key,
+                    first_seen=c.local(alert.first_seen), last_seen=c.local(alert.last_seen), facts=shown)
 
 
 def visible_alert(s, user: accounts.Account, alert_id: int) -> Alert:
@@ -145,26 +178,28 @@ def register(app: FastAPI, c: Console) -> None:
     @app.get("/alerts", response_class=HTMLResponse)
     def alerts_page(request: Request, view: str = "open", office: str | None = None,
                     kind: str | None = None, page: int = 1) -> Response:
-        user = c.user_of(request)
         view = view if view in VIEWS else "open"
         page = min(max(page, 1), MAX_PAGE)
         at = c.now()
         status = outbox.status_expr(at).label("status")
         in_view = view_clause(view, at)  # built once: the list and the office counts share it
-        where = [access.visible_alerts(user), in_view]
-        if office:
-            where.append(Alert.office == office)
-        if kind:
-            where.append(Alert.kind == kind)
         if view == "history":
             order = (func.coalesce(Alert.resolved_at, Alert.acked_at).desc(), Alert.id.desc())
         else:  # most severe first, then the oldest
             order = (Alert.severity.desc(), Alert.level.desc(), Alert.first_seen, Alert.id)
         with rt.sessions() as s:
+            user = c.user_of(request, s)
+            where = [access.visible_alerts(user), in_view]
+            if office:
+                where.append(Alert.office == office)
+            if kind:
+                where.append(Alert.kind == kind)
             found = s.execute(select(*_ROW_COLUMNS, status).where(*where).order_by(*order)
                               .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
-            phones = full_phones(s, user, found[:PAGE_SIZE])
-            rows = [row_of(c, a, user, a.status, phones, at) for a in found[:PAGE_SIZE]]
+            listed = [_Listed._make(a) for a in found[:PAGE_SIZE]]
+            phones = full_phones(s, user, listed)
+            labels: dict[str, str] = {}  # a kind's label, looked up once per page
+            rows = [card_of(c, a, user, a.status, phones, at, labels) for a in listed]
             counts = dict(s.execute(select(Alert.office, func.count()).where(
                 access.visible_alerts(user), in_view).group_by(Alert.office)).all())
             silences = []

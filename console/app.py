@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from console import accounts, alert_pages, cash_page, health_page, order_pages, report_pages
+from console import accounts, alert_pages, cash_page, health_page, order_pages, report_pages, signoff_page
 from console.context import HERE, Console, NeedLogin
 from console.links import LinkExpired, LinkInvalid, read_alert_token
 from console.secret import secret_key
@@ -42,7 +42,37 @@ log = logging.getLogger("bianmin.console")
 SESSION_COOKIE = "bianmin_session"
 SESSION_HOURS = 12
 FAILED_LOGIN_PAUSE = 0.5  # seconds every failed login costs the one who sent it
-PAGES = (alert_pages, order_pages, cash_page, report_pages, health_page)
+PAGES = (alert_pages, order_pages, cash_page, report_pages, signoff_page, health_page)
+
+
+# no framing (a hidden ack button under a decoy page), no scripts or styles but ours, forms post here only
+SECURITY_HEADERS = ((b"content-security-policy",
+                     b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+                    (b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"))
+
+
+class SecurityHeaders:
+    """SECURITY_HEADERS on every answer that does not set its own. Plain ASGI: Starlette's @app.middleware("http")
+    runs each request through a task group and a stream of its own, ~0.45 ms a request here against ~0.01 ms."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(rt: Runtime, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
@@ -79,16 +109,7 @@ def create_app(rt: Runtime, *, clock: Callable[[], datetime] | None = None) -> F
         # FastAPI's own answer echoes the input back as JSON; a malformed address gets a page like any refusal
         return message(request, 400, text("console.bad_request"), text("console.malformed"), link="/alerts")
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        # no framing (a hidden ack button under a decoy page), no scripts or styles but ours, forms post here only
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; "
-                                    "form-action 'self'; base-uri 'none'")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(SQLAlchemyError)
     async def _db_error(request: Request, exc: SQLAlchemyError) -> Response:

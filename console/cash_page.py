@@ -1,5 +1,7 @@
-"""Cash today (/cash): per collector, the cash held, when each part of it is due at finance, the day's figures
-and handover shortfalls; the cash check's own queries and rules (models.cash), for the user's offices only.
+"""Cash today (/cash): per collector, the cash held, when each part of it is due at finance, the day's figures,
+handover shortfalls, blank receipts kept past their return time and skipped receipt numbers; the cash check's own
+queries and rules (models.cash.queries.check_cash: the facts behind cash-shortfall, receipt-unreturned and
+receipt-gap), for the user's offices only.
 
 Read-only, as of now: the same facts the evening's cash check turns into alerts, before it runs."""
 from __future__ import annotations
@@ -27,6 +29,27 @@ class Due:
 
 
 @dataclass
+class Unreturned:
+    """One book's blank numbers still with its holder after the return time (a receipt-unreturned finding)."""
+
+    book: str
+    numbers: str  # "000103…000105", as the finding's subject names them
+    count: int
+    due_at: str
+    overdue: str
+
+
+@dataclass
+class Gap:
+    """A blank number skipped: a higher number of its book was used (a receipt-gap finding)."""
+
+    number: str
+    book: str
+    used_after: str
+    skipped_at: str
+
+
+@dataclass
 class Collector:
     code: str
     name: str
@@ -38,6 +61,8 @@ class Collector:
     held: Decimal = ZERO
     dues: list[Due] = field(default_factory=list)
     shortfalls: list[dict] = field(default_factory=list)
+    unreturned: list[Unreturned] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
 
 
 def collectors_of(c: Console, checks: list[tuple[CashCheck, list]], at: datetime) -> list[Collector]:
@@ -65,6 +90,15 @@ def collectors_of(c: Console, checks: list[tuple[CashCheck, list]], at: datetime
             of(s.collector, s.collector_name, s.department, s.office).shortfalls.append(
                 {"handover": s.handover, "handed_at": c.local(s.handed_at), "covered": s.covered,
                  "counted": s.counted, "difference": s.difference})
+        # receipt custody: a holder with blank numbers to account for gets a row even without cash
+        for b in check.unreturned:
+            numbers = f"{b.numbers[0]}…{b.numbers[-1]}" if len(b.numbers) > 1 else b.numbers[0]
+            of(b.holder, b.holder_name, b.department, b.office).unreturned.append(Unreturned(
+                b.book, numbers, len(b.numbers), c.local(b.return_due),
+                c.duration((at - b.return_due).total_seconds() / 60)))
+        for g in check.gaps:
+            of(g.holder, g.holder_name, g.department, g.office).gaps.append(
+                Gap(g.number, g.book, g.used_after, c.local(g.skipped_at)))
     return sorted(out.values(), key=lambda r: (r.office, -(r.held + sum((s["difference"] for s in r.shortfalls),
                                                                          ZERO)), r.code))
 
@@ -87,6 +121,8 @@ def register(app: FastAPI, c: Console) -> None:
         rows = collectors_of(c, checks, at)
         totals = {"held": sum((r.held for r in rows), ZERO),
                   "overdue": sum((d.amount for r in rows for d in r.dues if d.overdue), ZERO),
-                  "short": sum((s["difference"] for r in rows for s in r.shortfalls), ZERO)}
+                  "short": sum((s["difference"] for r in rows for s in r.shortfalls), ZERO),
+                  "unreturned": sum(b.count for r in rows for b in r.unreturned),
+                  "gaps": sum(len(r.gaps) for r in rows)}
         return c.page(request, "cash.html.j2", rows=rows, day=day.isoformat(), as_of=c.local(at), totals=totals,
                       offices=offices)

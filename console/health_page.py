@@ -1,9 +1,10 @@
-"""Health (/health): each flow's last run and result from bianmin's own records (flow watermarks, open
-`flow-failed` alerts), deliveries pending and failing (the outbox), and, when Prefect answers, each flow's next
-scheduled run with a link to it in the Prefect UI. The page never fails because Prefect is down: it says so.
+"""Health (/health): each flow's last run from bianmin's own records (its heartbeat in `flow_runs`: started,
+result, window, duration, and a link to that run in the Prefect UI; before any heartbeat, the flow watermarks),
+its open `flow-failed` alerts, deliveries pending and failing (the outbox), and, when Prefect answers, each
+flow's next scheduled run with a link to it. The page never fails because Prefect is down: it says so.
 
-Filtered like the alerts: the deliveries a user sees are those of alerts they may see; watermarks of their
-offices (and the group-wide ones)."""
+Filtered like the alerts: the deliveries a user sees are those of alerts they may see; watermarks and runs of
+their offices (and the group-wide ones)."""
 from __future__ import annotations
 
 import logging
@@ -19,6 +20,7 @@ from console import access
 from console.context import Console
 from models import findings
 from models.ledger.tables import Alert, FlowWatermark
+from models.watch import heartbeats
 from notifications import outbox
 
 log = logging.getLogger("bianmin.console")
@@ -66,6 +68,7 @@ def register(app: FastAPI, c: Console) -> None:
             if not user.every_office:
                 marks = marks.where(FlowWatermark.scope.in_(["*", *sorted(user.offices)]))
             watermarks = s.scalars(marks).all()
+            runs = heartbeats.last_runs(s, scopes=None if user.every_office else ("*", *sorted(user.offices)))
             failed = s.execute(select(Alert.payload, Alert.last_seen).where(
                 Alert.kind == findings.FLOW_FAILED.name, Alert.resolved_at.is_(None), visible)).all()
             last_sent = s.scalar(select(func.max(Alert.last_notified_at)).where(visible))
@@ -88,13 +91,15 @@ def register(app: FastAPI, c: Console) -> None:
                 prefect_state = "down"
         flows = []
         order = {n: i for i, n in enumerate(FLOWS)}
-        for name in sorted(set(FLOWS) | {m.flow for m in watermarks}, key=lambda n: (order.get(n, 99), n)):
+        for name in sorted(set(FLOWS) | {m.flow for m in watermarks} | set(runs), key=lambda n: (order.get(n, 99), n)):
             marks_of = [m for m in watermarks if m.flow == name]
             # dispatch keeps no watermark: its last run that sent anything is the newest send of these alerts
             last = last_sent if name == "dispatch" else max((m.updated_at for m in marks_of), default=None)
             nxt = upcoming.get(name)
+            run = runs.get(name)
             flows.append({
-                "name": name, "last_run": c.local(last), "failed": len(failures.get(name, [])),
+                "name": name, "last_run": c.local(run.started_at if run else last), "run": _run_view(c, run, ui),
+                "failed": len(failures.get(name, [])),
                 "scopes": [{"scope": m.scope, "window": c.local(m.window_end)} for m in marks_of],
                 "next_run": c.local(nxt[0]) if nxt else "",
                 "next_link": f"{ui}/runs/flow-run/{nxt[1]}" if nxt and ui else None})
@@ -102,3 +107,14 @@ def register(app: FastAPI, c: Console) -> None:
                 for tag, pending, failing, nxt in deliveries]
         return c.page(request, "health.html.j2", flows=flows, deliveries=rows, prefect_state=prefect_state,
                       prefect_ui=ui, as_of=c.local(at))
+
+
+def _run_view(c: Console, run: heartbeats.LastRun | None, ui: str | None) -> dict | None:
+    """A heartbeat as the page shows it: result, window, duration, and the run in the Prefect UI when known."""
+    if run is None:
+        return None
+    seconds = run.seconds
+    return {"result": run.result, "result_text": c.text(f"console.health.run.{run.result}"),
+            "window": c.local(run.window_end),
+            "seconds": None if seconds is None else f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}",
+            "link": f"{ui}/runs/flow-run/{run.prefect_run_id}" if ui and run.prefect_run_id else None}

@@ -1,12 +1,15 @@
-"""The monthly reports (/reports): every version of every month from report_runs, sent or not, to whom and
-when; its HTML summary and its workbook, for administration and managers, for their offices only.
+"""The monthly reports (/reports): every version of every month from report_runs, sent or not, to whom (each tag
+and its services as the send recorded them, without secrets; else the route's tags) and when; its HTML summary
+and its workbook, for administration and managers, for their offices only.
 
 A file is served only from the folder the run recorded, and only once its resolved path is checked to be
 inside the reports folder (notifications.report.confined, as the report's own writing does)."""
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -17,12 +20,40 @@ from console.context import Console
 from console.text import Refused
 from models.ledger.tables import ReportRun
 from models.tally.facts import GROUP
+from notifications.masking import privacy_url
 from notifications.report import UnsafeReportPath, confined, office_dir
 from notifications.report_send import EMAIL_BODY
 
 log = logging.getLogger("bianmin.console")
 REPORT_LIMIT = 240  # twenty years of one office's months, or a year of a large group's latest versions
 WORKBOOK_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+OUTBOX = "outbox"  # what report_send records for a tag when no apprise config is set
+
+
+@lru_cache(maxsize=512)
+def shown_service(service: str) -> str:
+    """A service a report went to, as the page shows it: apprise's privacy form derived again from what the row
+    holds (report_send stores it so already; a row written any other way must still show no password or token),
+    without apprise's default query arguments, which say nothing about where it went."""
+    parts = urlsplit(privacy_url(service))
+    path = unquote(parts.path).rstrip("/")
+    return f"{parts.scheme}://{unquote(parts.netloc)}{path}"
+
+
+def recipients(c: Console, sent_to: object) -> list[tuple[str, list[str]]]:
+    """report_runs.sent_to as (tag, services shown): [] when the run recorded none (a send before it was kept)."""
+    if not isinstance(sent_to, list):
+        return []
+    out = []
+    for entry in sent_to:
+        if not isinstance(entry, dict) or not isinstance(entry.get("tag"), str):
+            continue
+        services = entry.get("services") if isinstance(entry.get("services"), list) else []
+        out.append((entry["tag"], [c.text("console.reports.outbox") if s == OUTBOX else shown_service(str(s))
+                                   for s in services]))
+    return out
 
 
 def visible_runs(user: accounts.Account):
@@ -71,7 +102,8 @@ def register(app: FastAPI, c: Console) -> None:
             runs = s.scalars(q.limit(REPORT_LIMIT)).all()
         rows = [{"id": r.id, "month": r.month, "version": r.version, "created": c.local(r.created_at),
                  "office": c.text("console.reports.group") if r.office == GROUP else r.office,
-                 "sent": c.local(r.sent_at), "to_send": bool((r.summary or {}).get("send")),
+                 "sent": c.local(r.sent_at), "sent_to": recipients(c, r.sent_to) if r.sent_at else [],
+                 "to_send": bool((r.summary or {}).get("send")),
                  "findings": (r.summary or {}).get("findings"), "revenue": (r.summary or {}).get("revenue"),
                  "changes": (r.summary or {}).get("changes") or []} for r in runs]
         return c.page(request, "reports.html.j2", rows=rows, tags=tags)

@@ -15,7 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.orm import Session
 
-from flows.hooks import on_flow_completion, on_flow_failure, retry_on_io_error
+from flows.fanout import fan_out, fans_out
+from flows.hooks import retry_on_io_error, run_hooks
 from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import findings as catalogue
@@ -46,32 +47,36 @@ class ChaseResult:
 # -- recording --------------------------------------------------------------------------------
 
 def _record(rt: Runtime, session: Session, flow_name: str, findings: list[Finding], kinds: frozenset[str],
-            as_of: datetime, judged: datetime) -> ChaseResult:
-    synced = record_run(rt, session, flow_name=flow_name, findings=findings, kinds=kinds, as_of=as_of)
+            as_of: datetime, judged: datetime, office: str | None = None) -> ChaseResult:
+    synced = record_run(rt, session, flow_name=flow_name, findings=findings, kinds=kinds, as_of=as_of,
+                        scope=office or "*", office=office)
     if synced is None:  # a replay reports what was overdue then
         return ChaseResult(flow=flow_name, as_of=as_of, judged_at=judged, findings=tuple(findings), recorded=False)
     return ChaseResult(flow=flow_name, as_of=as_of, judged_at=judged, findings=tuple(findings),
                        new=synced.new, seen_again=synced.seen_again, resolved=synced.resolved)
 
 
-def run_chase_replies(rt: Runtime, as_of: datetime) -> ChaseResult:
-    """Phone requests past their reply time as of `as_of`, recorded in the outbox in one transaction."""
+def run_chase_replies(rt: Runtime, as_of: datetime, office: str | None = None) -> ChaseResult:
+    """Phone requests past their reply time as of `as_of` (in `office`, else the group), recorded in the outbox in
+    one transaction."""
     with transaction(rt.sessions) as session:
+        # one office's part of a fanned-out run (flows/fanout.py): its rows only, its watermark
         replies = overdue_replies(session, as_of=as_of, calendar=rt.calendar,
-                                        reply_minutes=rt.settings.reply_minutes)
+                                  reply_minutes=rt.settings.reply_minutes, office=office)
         return _record(rt, session, "chase-replies", [reply_finding(r, rt.calendar) for r in replies], REPLY_KINDS,
-                       as_of, judged_at(as_of, rt.calendar))
+                       as_of, judged_at(as_of, rt.calendar), office)
 
 
-def run_chase_callbacks(rt: Runtime, as_of: datetime) -> ChaseResult:
-    """Overdue callbacks (by level), rework without callback or order, and late work orders, as of `as_of`."""
+def run_chase_callbacks(rt: Runtime, as_of: datetime, office: str | None = None) -> ChaseResult:
+    """Overdue callbacks (by level), rework without callback or order, and late work orders, as of `as_of` (in
+    `office`, else the group)."""
     s = rt.settings
     with transaction(rt.sessions) as session:
         found = chase_callbacks(session, as_of=as_of, calendar=rt.calendar,
-                                      escalate_workdays=s.callback_escalate_workdays,
-                                      rework_due_hours=s.rework_due_hours)
+                                escalate_workdays=s.callback_escalate_workdays,
+                                rework_due_hours=s.rework_due_hours, office=office)
         return _record(rt, session, "chase-callbacks", callback_chase_findings(found, rt.calendar), CALLBACK_KINDS,
-                       as_of, found.judged_at)
+                       as_of, found.judged_at, office)
 
 
 # -- Prefect --------------------------------------------------------------------------------
@@ -106,17 +111,21 @@ def _chase_callbacks_task(as_of: datetime) -> ChaseResult:
     return run_chase_callbacks(current_runtime(), as_of)
 
 
-@flow(name="chase-replies", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
+@flow(name="chase-replies", **run_hooks())
 def chase_replies_flow(as_of: datetime | None = None) -> ChaseResult:
     """Phone requests with no reply within the reply time."""
     if (refused := ledger_refusal(current_runtime())) is not None:
         return refused
+    if fans_out(current_runtime()):  # a group on a work pool: one child run per office batch
+        return fan_out("chase-replies", as_of=as_of)
     return _log(_chase_replies_task(as_of or _now(current_runtime())))
 
 
-@flow(name="chase-callbacks", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
+@flow(name="chase-callbacks", **run_hooks())
 def chase_callbacks_flow(as_of: datetime | None = None) -> ChaseResult:
     """Overdue callbacks escalating by level, missing rework, rework callbacks, late work orders."""
     if (refused := ledger_refusal(current_runtime())) is not None:
         return refused
+    if fans_out(current_runtime()):
+        return fan_out("chase-callbacks", as_of=as_of)
     return _log(_chase_callbacks_task(as_of or _now(current_runtime())))

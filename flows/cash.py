@@ -22,7 +22,8 @@ from datetime import date, datetime
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.hooks import on_flow_completion, on_flow_failure
+from flows.fanout import fan_out, fans_out
+from flows.hooks import run_hooks
 from flows.recording import record_run
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from models import findings as catalogue
@@ -124,13 +125,15 @@ def _cash_check_task(day: date | None, as_of: datetime | None, office: str | Non
     return run_cash_check(current_runtime(), day, as_of, office=office, now=now)
 
 
-@flow(name="cash-check", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
+@flow(name="cash-check", **run_hooks())
 def cash_check_flow(day: date | None = None, as_of: datetime | None = None,
                     office: str | None = None) -> CashCheckResult:
     """Cash not handed to finance by its due time, handover mismatches, receipt custody, fees not collected."""
     rt = current_runtime()
     if (refused := ledger_refusal(rt)) is not None:
         return refused
+    if office is None and fans_out(rt):  # a group on a work pool: one child run per office batch
+        return fan_out(FLOW_NAME, day=day, as_of=as_of)
     result = _cash_check_task(day, as_of, office, datetime.now(rt.calendar.tz))
     logger = get_run_logger()
     logger.info(summary(rt, result))

@@ -11,7 +11,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from console.links import alert_linker
-from flows.hooks import on_flow_completion, on_flow_failure
+from flows.hooks import run_hooks
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from notifications.dispatcher import DispatchResult, dispatch
 
@@ -37,7 +37,7 @@ def _dispatch_task(as_of: datetime) -> DispatchResult:
     return run_dispatch(current_runtime(), as_of)
 
 
-@flow(name="dispatch", on_failure=[on_flow_failure], on_completion=[on_flow_completion])
+@flow(name="dispatch", **run_hooks())
 def dispatch_flow(as_of: datetime | None = None) -> DispatchResult:
     """Deliver pending alerts as digests, one per recipient tag, with backoff on failure."""
     rt = current_runtime()

@@ -19,7 +19,8 @@ from pydantic_settings import (
 from models import findings as catalogue
 from models.ledger.db import shown_url
 
-# alert kind[:level] -> apprise tag(s), comma separated; "{dept}" is the holder's department
+# alert kind[:level] -> apprise tag(s), comma separated; "{dept}" is the holder's department, "{party}" the
+# sign-off party's confirmer (cs-manager, finance-manager, engineering- or cleaning-supervisor)
 DEFAULT_ROUTES: dict[str, str] = catalogue.default_routes()
 
 
@@ -57,11 +58,22 @@ class Settings(BaseSettings):
     channel_alert_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
     alert_routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     tally_resend_on_change: bool = False
+    # the departments check the month's draft before administration gets it (docs/report.md "Sign-off")
+    signoff: bool = True
+    signoff_workdays: int = Field(default=3, ge=1, le=20)
     schedule_replies: str = "*/5 * * * *"
     schedule_callbacks: str = "0 * * * *"
     schedule_dispatch: str = "* * * * *"
-    schedule_tally: str = "0 8 1 * *"
+    schedule_tally: str = "0 8 * * *"
     prefect_port: int = 4209
+    # group scale (docs/deploy.md): the Prefect work pool `bianmin deploy` applies the deployments to; how many
+    # offices one child run checks (0: no fan-out, one run checks every office, as `bianmin serve` does); the
+    # ops webhook Prefect's automations call for late, crashed and failed runs (kept in a Prefect Webhook block,
+    # never printed); how long a run may go without a heartbeat before the server marks it crashed
+    work_pool: str = Field(default="bianmin", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    fanout_batch: int = Field(default=0, ge=0, le=10_000)
+    ops_webhook_url: SecretStr | None = None
+    run_silent_seconds: int = Field(default=600, ge=60, le=24 * 3600)
     # the web console (console/): the base of every link sent, the key that signs cookies and links (unset: one
     # is generated into the data folder), how long an alert link opens, whether `bianmin serve` starts it
     public_url: str = "http://127.0.0.1:8209"
@@ -70,6 +82,12 @@ class Settings(BaseSettings):
     web: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8209, ge=1, le=65535)
+    # `bianmin watch` (flows/watch.py): how long an alert may wait undispatched, how long a scheduled run may take
+    # before it counts as missed, how long the Prefect server has to answer, where the watch keeps what it told
+    watch_pending_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    watch_grace_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    watch_prefect_timeout: float = Field(default=3.0, gt=0, le=60)
+    watch_state_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -113,6 +131,10 @@ class Settings(BaseSettings):
     @property
     def effective_reports_dir(self) -> Path:
         return self.reports_dir or self.data_dir / "reports"
+
+    @property
+    def effective_watch_state_file(self) -> Path:
+        return self.watch_state_file or self.data_dir / "watch-state.json"
 
     @property
     def prefect_home(self) -> Path:

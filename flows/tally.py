@@ -25,11 +25,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as flow_run_context
 from prefect.states import Failed
-from sqlalchemy import case, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from flows.hooks import FLOW_FAILED, failure_key, on_flow_completion, on_flow_failure
+from flows.hooks import FLOW_FAILED, failure_key, on_flow_failure, run_hooks
 from flows.runtime import Runtime, current_runtime, ledger_refusal
+from flows.signoff import SignoffOutcome, hold_for_signoff, months_awaiting, run_signoff
 from models import findings as catalogue
 from models import texts
 from models.ledger.db import transaction
@@ -39,7 +40,7 @@ from models.tally.queries import months_to_catch_up, reconcile_month
 from models.tally.rules import month_of, reportable_month
 from models.ledger.tables import Alert
 from notifications import report
-from notifications.outbox import sync_findings
+from notifications.outbox import resolve_alerts, sync_findings
 from notifications.report_content import content_texts
 from notifications.report_send import ReportDesk, ReportOutcome, error_text, pending_sends, publish, send
 from notifications.report_workbook import SheetRows
@@ -52,6 +53,7 @@ CATCH_UP_LIMIT = 12
 class TallyResult:
     months: tuple[str, ...]
     reports: tuple[ReportOutcome, ...]
+    signoffs: tuple[SignoffOutcome, ...] = ()
 
     @property
     def sent(self) -> int:
@@ -108,28 +110,39 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
                                           attempt.error, send_busy=attempt.busy))
         # a retried send that went out closes its failure alert before the catch-up looks for failed months
         record_report_failures(rt, outcomes, at=started)
-        months = missed_months(rt, as_of=as_of)
+        # a month before the departments is looked at every day: a corrected ledger makes a new version, answers
+        # and the deadline make the final
+        months = sorted(set(missed_months(rt, as_of=as_of)) | set(months_awaiting(rt)))
     else:
         months = [reportable_month(month, calendar=rt.calendar, as_of=as_of)]
+    signoffs: list[SignoffOutcome] = []
     for m in months:
+        hold = hold_for_signoff(rt, m)
+        first = len(outcomes)
         with transaction(rt.read_sessions) as session:
             group = reconcile_month(session, month=m, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
                                     reply_minutes=s.reply_minutes, rework_due_hours=s.rework_due_hours)
         offices = group.split()
         contents = content_texts(group, offices)
         rows = SheetRows.split(group, offices, locale=s.locale, tz=rt.calendar.tz)
+        figures = contents[group.office].figures
         for office, tally in [*offices.items(), (group.office, group)]:
             try:
                 outcome = publish(desk, tally, contents.pop(office), rows.pop(office), resend=resend,
-                                  as_of=as_of, started=started)
+                                  as_of=as_of, started=started, hold=hold)
             except DBAPIError:
                 raise  # the database is down or refused: no office can go on, the whole run fails
             except Exception as exc:  # noqa: BLE001 - one office's report must not stop the others'
                 outcome = ReportOutcome(m, office, 0, "", "failed", False, "", len(tally.discrepancies),
                                         error=error_text(exc))
             outcomes.append(outcome)
+        if hold:
+            done = run_signoff(rt, desk, group, offices, outcomes[first:], figures=figures, as_of=as_of)
+            if done is not None:
+                signoffs.append(done)
+                outcomes.extend(done.finals)
     record_report_failures(rt, outcomes[len(pending):], at=started)
-    return TallyResult(tuple(months), tuple(outcomes))
+    return TallyResult(tuple(months), tuple(outcomes), tuple(signoffs))
 
 
 def report_failure_key(month: str, office: str) -> str:
@@ -162,12 +175,7 @@ def record_report_failures(rt: Runtime, outcomes: list[ReportOutcome], *, at: da
             Alert.kind == FLOW_FAILED, Alert.resolved_at.is_(None),
             Alert.dedupe_key.startswith(failure_key(FLOW_NAME) + ":", autoescape=True))).all()
         healed = [row_id for row_id, key in open_failures if key.rsplit("@", 1)[0] in fine_keys]
-        if healed:  # resolved as the outbox resolves: nobody told means nothing to take back
-            session.execute(
-                update(Alert).where(Alert.id.in_(healed))
-                .values(resolved_at=at, resolved_notified_at=case((Alert.last_notified_at.is_(None), at),
-                                                                  else_=Alert.resolved_notified_at))
-                .execution_options(synchronize_session=False))
+        resolve_alerts(session, list(healed), as_of=at)
 
 
 def months_with_failed_reports(rt: Runtime, months: list[str]) -> set[str]:
@@ -187,6 +195,8 @@ def summary(rt: Runtime, result: TallyResult) -> str:
         return texts.render("flow.tally.nothing", locale)
     parts = [f"{r.month} {r.office} failed" if r.status == "failed" else
              f"{r.month} {r.office} v{r.version} {r.status}{' sent' if r.sent else ''}" for r in result.reports]
+    parts += [f"{o.month} sign-off v{o.version} {o.step}, {o.state}{f', final ({o.final})' if o.final else ''}"
+              for o in result.signoffs]
     return texts.render("flow.tally.summary", locale, reports="; ".join(parts))
 
 
@@ -220,7 +230,7 @@ def _tally_task(month: str | None, resend: bool, as_of: datetime | None) -> Tall
     return run_monthly_tally(current_runtime(), month, resend, as_of)
 
 
-@flow(name=FLOW_NAME, on_failure=[_on_tally_failure], on_completion=[on_flow_completion])
+@flow(name=FLOW_NAME, **run_hooks(on_failure=_on_tally_failure))
 def monthly_tally_flow(month: str | None = None, resend: bool = False, as_of: datetime | None = None) -> TallyResult:
     """The reconciled monthly tally to administration; with no month, every missed month up to the previous one."""
     rt = current_runtime()

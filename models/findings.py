@@ -96,6 +96,15 @@ FLOW_FAILED = Kind("flow-failed", "{flow}[:{month}:{office}]", severity=3, route
 CHANNEL_FAILING = Kind("channel-failing", "{channel}", severity=3, route="ops",
                        label=Label("提醒通道发送失败", "Delivery channel failing"))
 
+# -- the departments' sign-off of the monthly report (flows/signoff.py) -----------------------------------------
+# drafts and reminders go to the answering party's own tag: "{party}" is its confirmer's (models/signoff/facts.py)
+SIGNOFF_DRAFT = Kind("signoff-draft", "{month}:v{version}:{party}", severity=1, route="{party}",
+                     label=Label("月度报表待核对确认", "Monthly report to check and confirm"))
+SIGNOFF_REMINDER = Kind("signoff-reminder", "{month}:{party}:{day}", severity=1, route="{party}",
+                        label=Label("月度报表尚未确认(提醒)", "Monthly report not yet confirmed (reminder)"))
+SIGNOFF_OVERDUE = Kind("signoff-overdue", "{month}", severity=2, route=_CS_MANAGER,
+                       label=Label("月度报表签字确认即将逾期", "Monthly report sign-off about to miss its deadline"))
+
 # -- found by the monthly tally only (models/tally/) ------------------------------------------------------
 UNPAID = Kind("unpaid", report_label=Label("已验收未收费", "Accepted but not paid"))
 PAID_WITHOUT_COMPLETION = Kind("paid-without-completion", report_label=Label("收费但未完工验收", "Paid without completion"))
@@ -111,7 +120,7 @@ OUT_OF_SCOPE = Kind("out-of-scope", report_label=Label("超范围服务", "Out-o
 ALL: tuple[Kind, ...] = (
     REPLY_OVERDUE, CALLBACK_OVERDUE, REWORK_MISSING, REWORK_CALLBACK_MISSING, ORDER_OVERDUE,
     CASH_UNHANDED, CASH_SHORTFALL, CASH_OVERCOUNT, RECEIPT_UNRETURNED, RECEIPT_GAP, RECEIPT_DOUBLE_USE,
-    FEE_NOT_COLLECTED, MONTHLY_REPORT, FLOW_FAILED, CHANNEL_FAILING,
+    FEE_NOT_COLLECTED, MONTHLY_REPORT, FLOW_FAILED, CHANNEL_FAILING, SIGNOFF_DRAFT, SIGNOFF_REMINDER, SIGNOFF_OVERDUE,
     UNPAID, PAID_WITHOUT_COMPLETION, AMOUNT_DIFFERS, HANDOVER_SHORTFALL, PRIVATE_JOB, CALLBACK_MISSING, OUT_OF_SCOPE,
 )
 BY_NAME: dict[str, Kind] = {k.name: k for k in ALL}
@@ -121,6 +130,7 @@ REPLY_KINDS: tuple[Kind, ...] = (REPLY_OVERDUE,)
 CALLBACK_KINDS: tuple[Kind, ...] = (CALLBACK_OVERDUE, REWORK_CALLBACK_MISSING, REWORK_MISSING, ORDER_OVERDUE)
 CASH_KINDS: tuple[Kind, ...] = (CASH_UNHANDED, CASH_SHORTFALL, CASH_OVERCOUNT, RECEIPT_UNRETURNED, RECEIPT_GAP,
                                 RECEIPT_DOUBLE_USE, FEE_NOT_COLLECTED)
+SIGNOFF_KINDS: tuple[Kind, ...] = (SIGNOFF_DRAFT, SIGNOFF_REMINDER, SIGNOFF_OVERDUE)
 #: the monthly tally's kinds, in the order the report lists them
 TALLY_KINDS: tuple[Kind, ...] = (UNPAID, PAID_WITHOUT_COMPLETION, AMOUNT_DIFFERS, CASH_UNHANDED, HANDOVER_SHORTFALL,
                                  RECEIPT_GAP, PRIVATE_JOB, CALLBACK_MISSING, REWORK_MISSING, OUT_OF_SCOPE)

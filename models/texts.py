@@ -15,8 +15,10 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from models.texts_console import CONSOLE_TEXTS
+from models.texts_deploy import DEPLOY_TEXTS
 from models.texts_notices import NOTICE_TEXTS
 from models.texts_report import REPORT_TEXTS
+from models.texts_watch import WATCH_TEXTS
 
 LOCALES = ("zh_CN", "en")
 
@@ -450,9 +452,54 @@ TEXTS: dict[str, Text] = {
     "cli.tally.status.unchanged": T("无变化", "unchanged"),
     "cli.tally.status.concurrent": T("另一运行已生成", "made by a concurrent run"),
     "cli.tally.status.pending": T("补发未发出的报表", "unsent report retried"),
+    "cli.tally.status.final": T("终版报行政部", "final to administration"),
+    # -- the departments' sign-off (commands/signoff.py)
+    "cli.signoff.run": T("{month} 签字确认:第{version}版,{state},本次写入通知 {notices} 条。",
+                         "{month} sign-off: v{version}, {state}, {notices} notice(s) written."),
+    "cli.signoff.final.confirmed": T("四方均已确认,终版已报行政部。", "All four confirmed: the final went to administration."),
+    "cli.signoff.final.deadline": T("确认期限已过,终版已按期报送(注明未确认的部门)。",
+                                    "The deadline passed: the final went, marked with who did not confirm."),
+    "cli.signoff.heading": T("{month} 月报签字确认:第{version}版,{state},期限 {deadline}",
+                             "{month} report sign-off: v{version}, {state}, deadline {deadline}"),
+    "cli.signoff.state.awaiting-signoff": T("待各部门确认", "awaiting sign-off"),
+    "cli.signoff.state.sent": T("已报行政部", "sent"),
+    "cli.signoff.party": T("部门", "Party"),
+    "cli.signoff.by": T("确认人", "By"),
+    "cli.signoff.at": T("时间", "At"),
+    "cli.signoff.party.cs": T("客服部", "customer service"),
+    "cli.signoff.party.finance": T("财务部", "finance"),
+    "cli.signoff.party.engineering": T("工程部", "engineering"),
+    "cli.signoff.party.cleaning": T("保洁部", "cleaning"),
+    "cli.signoff.party_state.awaiting": T("未确认", "awaiting"),
+    "cli.signoff.party_state.confirmed": T("已确认", "confirmed"),
+    "cli.signoff.party_state.disputed": T("有异议", "disputed"),
+    "cli.signoff.dispute": T("异议 {party} 第{version}版({by}):{note} — {ended}",
+                             "Dispute {party} v{version} ({by}): {note} — {ended}"),
+    "cli.signoff.ended.open": T("未了结", "open"),
+    "cli.signoff.ended.corrected": T("已更正", "corrected"),
+    "cli.signoff.ended.withdrawn": T("已撤回", "withdrawn"),
+    "cli.signoff.confirmed": T("{party}已确认 {month} 第{version}版;尚有 {waiting} 个部门未确认。",
+                               "{party} confirmed {month} v{version}; {waiting} part(ies) still to confirm."),
+    "cli.signoff.disputed": T("{party}对 {month} 第{version}版提出异议;请经前台更正台账,下次汇总生成新版本。",
+                              "{party} disputed {month} v{version}; correct the ledger through the desk and the next "
+                              "run makes a new version."),
 
     # == the ledger's own names ====================================================================================
     # what a refusal names (`{what:thing}`, the desk's tables; models/desk/rules.py WHAT)
+    # the departments' sign-off of the monthly report (models/signoff/)
+    "signoff_bad_party": T("部门 {value} 不参与月报确认(可选:{parties})",
+                           "{value} is not a party of the sign-off: use one of {parties}"),
+    "signoff_none": T("{month} 的月报尚未交各部门确认(先运行 bianmin run monthly-tally)",
+                      "The report of {month} has not been put before the departments (run bianmin run monthly-tally)"),
+    "signoff_closed": T("{month} 的月报(第{version}版)已报行政部,不能再确认或提出异议",
+                        "The report of {month} (v{version}) has gone to administration: no more answers are taken"),
+    "signoff_wrong_party": T("{by} 不是{party:department}的确认人(财务部经理、工程部/保洁部主管、客服部经理)",
+                             "{by} may not answer for {party:department}: finance's manager, engineering's or "
+                             "cleaning's supervisor, customer service's manager"),
+    "signoff_not_current": T("{month} 的第{version}版已不是当前版本(当前为第{current}版)",
+                             "v{version} of {month} is no longer the current version (v{current} is)"),
+    "signoff_note_required": T("提出异议须写明问题(--note)", "A dispute needs a note saying what is wrong (--note)"),
+    "signoff_unknown_person": T("找不到员工或控制台用户:{who}", "No staff member or console user {who}"),
     "thing.office": T("服务处", "office"),
     "thing.community": T("小区", "community"),
     "thing.staff": T("员工", "staff member"),
@@ -484,7 +531,7 @@ TEXTS: dict[str, Text] = {
 
 # the parts kept in files of their own (digests and flows; the monthly report; the console and its commands):
 # one table, one lookup
-for _part in (NOTICE_TEXTS, REPORT_TEXTS, CONSOLE_TEXTS):
+for _part in (NOTICE_TEXTS, REPORT_TEXTS, CONSOLE_TEXTS, WATCH_TEXTS, DEPLOY_TEXTS):
     assert not _part.keys() & TEXTS.keys(), sorted(_part.keys() & TEXTS.keys())
     TEXTS.update((code, Text(*pair)) for code, pair in _part.items())
 

@@ -55,6 +55,10 @@ NOTICE_TEXTS: dict[str, tuple[str, str]] = {
     "flow.cash.day_off": ("现金检查 {day}:休息日,不做检查(未解决的提醒保持不变)",
                            "cash-check {day}: a day off, nothing evaluated (open findings stay open)"),
     "flow.cash.nothing": ("无", "nothing"),
+    # a sign-off draft's line in the party's digest (flows/signoff.py): what its view holds
+    "flow.signoff.draft": ("请在控制台核对本部门数据({rows} 行)及相关问题 {findings} 项,确认或提出异议",
+                           "Check your department's figures ({rows} rows) and the {findings} finding(s) that concern "
+                           "it in the console; confirm or dispute"),
     "flow.cash.replayed": ("现金检查 {day} 回放(截至 {when}):{found};提醒表已有更晚的检查结果,本次不写入",
                             "cash-check {day} replayed as of {when}: {found}; the outbox already holds a later check,"
                             " nothing recorded"),

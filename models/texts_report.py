@@ -69,12 +69,48 @@ REPORT_TEXTS: dict[str, tuple[str, str]] = {
     "report.metric.rework": ("返修数", "Rework"),
     "report.metric.rework_rate": ("返修率", "Rework rate"),
     "report.metric.findings": ("问题数", "Findings"),
+    # the sign-off sheet of the final report (notifications/report_signoff.py)
+    "report.signoff.sheet": ("签字确认", "Sign-off"),
+    "report.signoff.party": ("部门", "Department"),
+    "report.signoff.role": ("职务", "Role"),
+    "report.signoff.name": ("确认人", "Confirmed by"),
+    "report.signoff.state": ("状态", "State"),
+    "report.signoff.version": ("版本", "Version"),
+    "report.signoff.confirmed_at": ("确认时间", "Confirmed at"),
+    "report.signoff.signature": ("签字", "Signature"),
+    "report.signoff.state.awaiting": ("未确认", "Not confirmed"),
+    "report.signoff.state.confirmed": ("已确认", "Confirmed"),
+    "report.signoff.state.disputed": ("有异议", "Disputed"),
+    "report.signoff.sent_at_deadline": ("确认期限已过,本报表按期报送。未确认的部门:{parties};未了结的异议:{disputes} 项。",
+                                        "Sent at the sign-off deadline. Not confirmed by: {parties}; open disputes: "
+                                        "{disputes}."),
+    "report.signoff.disputes": ("异议", "Disputes"),
+    "report.signoff.at": ("时间", "At"),
+    "report.signoff.note": ("说明", "Note"),
+    "report.signoff.ended": ("结果", "How it ended"),
+    "report.signoff.ended.open": ("未了结", "Open"),
+    "report.signoff.ended.corrected": ("已更正(第{version}版)", "Corrected (v{version})"),
+    "report.signoff.ended.withdrawn": ("已撤回(其后确认)", "Withdrawn (confirmed afterwards)"),
+    "report.signoff.no_disputes": ("无异议", "No disputes"),
     # the email (report_title.txt.j2, report_email.html.j2); the HTML template escapes these itself
     "report.title": ("便民有偿服务月度汇总 {month}:{office}(第{version}版)",
                       "bianmin monthly tally {month}: {office} (v{version})"),
-    "report.email.intro": ("{office} {month} 便民有偿服务情况,已与财务部、工程部、保洁部(环境部)核对,按月末时点的台账统计。",
-                            "Paid convenience services of {office} in {month}, reconciled across customer service, "
-                            "finance,\nengineering and cleaning, as the ledger stood at the end of the month."),
+    # how the departments checked the month (BIANMIN_SIGNOFF): not at all, all confirmed, or sent at the deadline
+    "report.email.intro": ("{office} {month} 便民有偿服务情况:系统按月末时点的台账,对客服、财务、工程、保洁(环境)各方记录"
+                           "自动核对生成;未经各部门签字确认。",
+                           "Paid convenience services of {office} in {month}, reconciled by bianmin across the records "
+                           "of customer service,\nfinance, engineering and cleaning as the ledger stood at the end of "
+                           "the month; not signed off by the departments."),
+    "report.email.intro.confirmed": ("{office} {month} 便民有偿服务情况,按月末时点的台账统计,已经客服部、财务部、工程部、"
+                                     "保洁部(环境部)核对并签字确认(见工作簿“签字确认”页)。",
+                                     "Paid convenience services of {office} in {month}, as the ledger stood at the end "
+                                     "of the month,\nchecked and confirmed by customer service, finance, engineering "
+                                     "and cleaning (see the workbook's sign-off sheet)."),
+    "report.email.intro.deadline": ("{office} {month} 便民有偿服务情况,按月末时点的台账统计。签字确认期限已过,以下部门未确认:"
+                                    "{unconfirmed};未了结的异议 {open_disputes} 项(见工作簿“签字确认”页)。",
+                                    "Paid convenience services of {office} in {month}, as the ledger stood at the end "
+                                    "of the month.\nSent at the sign-off deadline without the confirmation of: "
+                                    "{unconfirmed}; open disputes: {open_disputes} (see the workbook's sign-off sheet)."),
     "report.email.version_changes": ("本件为第{version}版:与第{previous_version}版相比有 {changes} 处变化,详见工作簿最后一页。",
                                       "This is version {version}: {changes} change(s) since v{previous_version}, "
                                       "listed on the workbook's last sheet."),

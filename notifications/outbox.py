@@ -32,10 +32,12 @@ from models.calendar import BusinessCalendar
 from models.findings import Finding
 from models.ledger.jsonable import to_jsonable
 from models.ledger.tables import Alert, AlertSilence, AuditEvent, UTCDateTime
+from models.signoff.facts import PARTY_TAGS
 from notifications.masking import mask_facts, mask_phone
 
 FALLBACK_TAG = "ops"  # a finding nobody is routed to still reaches someone: nothing is dropped silently
 DEPARTMENT_PLACEHOLDER = "{dept}"
+PARTY_PLACEHOLDER = "{party}"  # the tag of the sign-off party the finding is for (models/signoff/facts.py)
 ROUTED_DEPARTMENTS = ("cs", "engineering", "cleaning")  # departments whose staff hold work, cash and receipts
 STATUSES = ("pending", "sent", "resolved", "acked", "silenced")
 
@@ -59,6 +61,10 @@ def route_tags(routes: dict[str, str], *, kind: str, level: int = 1, department:
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
+        if PARTY_PLACEHOLDER in part:
+            if department not in PARTY_TAGS:
+                continue
+            part = part.replace(PARTY_PLACEHOLDER, PARTY_TAGS[department])
         if DEPARTMENT_PLACEHOLDER in part:
             if not department:
                 continue  # no department known: the other tags (or ops) still get it
@@ -75,7 +81,9 @@ def routed_tags(routes: dict[str, str]) -> list[str]:
         for part in (p.strip() for p in spec.split(",")):
             if not part:
                 continue
-            if DEPARTMENT_PLACEHOLDER in part:
+            if PARTY_PLACEHOLDER in part:
+                tags.update(part.replace(PARTY_PLACEHOLDER, tag) for tag in PARTY_TAGS.values())
+            elif DEPARTMENT_PLACEHOLDER in part:
                 tags.update(part.replace(DEPARTMENT_PLACEHOLDER, d) for d in ROUTED_DEPARTMENTS)
             else:
                 tags.add(part)

@@ -37,8 +37,9 @@ from models.ledger.tables import ReportRun
 from models.tally.facts import MonthTally
 from notifications.delivery import AppriseConfigError, config_tags, send_message
 from notifications.masking import mask_url_password, scrub
-from notifications.report import confined, office_dir
+from notifications.report import confined, department_label, office_dir
 from notifications.report_content import ContentText, diff_content
+from notifications.report_signoff import SignoffSheet
 from notifications.report_summary import email_html, title_for, write_chart
 from notifications.report_workbook import SheetRows, write_workbook
 
@@ -110,9 +111,9 @@ def _report_dir(desk: ReportDesk, office: str, month: str) -> Path:
 
 
 def _build(desk: ReportDesk, tally: MonthTally, content: ContentText, rows: SheetRows, folder: Path, *,
-           version: int, previous: ReportRun | None) -> dict:
+           version: int, previous: ReportRun | None, signoff: SignoffSheet | None = None) -> dict:
     """Write workbook, chart, email body and the tally's content (its canonical JSON) into `folder`; returns what
-    the send needs."""
+    the send needs. With `signoff`, the final report: the sign-off sheet, and the email says how it was checked."""
     changes = prev_version = None
     if previous is not None:
         prev_version = previous.version
@@ -128,20 +129,25 @@ def _build(desk: ReportDesk, tally: MonthTally, content: ContentText, rows: Shee
     final_workbook = inside(folder.parent / f"v{version}" / name)
     inside(folder).mkdir(parents=True, exist_ok=True)
     write_workbook(tally, inside(folder / name), locale=desk.locale, version=version, tz=desk.tz,
-                   changes=changes, previous_version=prev_version, rows=rows)
+                   changes=changes, previous_version=prev_version, rows=rows, signoff=signoff)
     chart = write_chart(tally, inside(folder / "chart.png"), locale=desk.locale)
+    checked = {}
+    if signoff is not None:
+        checked = dict(signoff=signoff.reason, open_disputes=len(signoff.status.open_disputes),
+                       unconfirmed=(", " if desk.locale == "en" else "、").join(
+                           department_label(p, desk.locale) for p in signoff.status.unconfirmed))
     for body, inline in ((EMAIL_BODY, True), (CHAT_BODY, False)):
         html = email_html(tally, locale=desk.locale, version=version, workbook=final_workbook.resolve(),
-                          chart=chart, inline_chart=inline, changes=changes, previous_version=prev_version)
+                          chart=chart, inline_chart=inline, changes=changes, previous_version=prev_version, **checked)
         inside(folder / body).write_text(html, encoding="utf-8")
     content.write(inside(folder / CONTENT_FILE))
     return {"workbook": str(final_workbook), "changes": None if changes is None else len(changes)}
 
 
 def publish(desk: ReportDesk, tally: MonthTally, content: ContentText, rows: SheetRows, *, resend: bool,
-            as_of: datetime, started: datetime) -> ReportOutcome:
+            as_of: datetime, started: datetime, hold: bool = False) -> ReportOutcome:
     """Write and record the report of `tally` (whose content is `content`, its long sheets' rows `rows`) if its
-    content is new; send it."""
+    content is new; send it, unless `hold` (a draft awaiting the departments' sign-off: the final goes later)."""
     content_hash = content.hash
     findings = len(tally.discrepancies)
     with transaction(desk.sessions) as session:
@@ -150,14 +156,14 @@ def publish(desk: ReportDesk, tally: MonthTally, content: ContentText, rows: She
                                  .order_by(ReportRun.version.desc()).limit(1)).first()
     if latest is not None and latest.content_hash == content_hash:
         attempt = Attempt(False, None, False)
-        if resend or (latest.sent_at is None and latest.summary.get("send")):
+        if not hold and (resend or (latest.sent_at is None and latest.summary.get("send"))):
             attempt = send(desk, latest, again_since=started if resend else None)
         return ReportOutcome(tally.month, tally.office, latest.version, content_hash, "unchanged", attempt.sent,
                              latest.file_path, findings, attempt.error, sent_before=latest.sent_at is not None,
                              send_busy=attempt.busy)
 
     version = latest.version + 1 if latest else 1
-    wanted = latest is None or resend or desk.resend_on_change
+    wanted = not hold and (latest is None or resend or desk.resend_on_change)
     base = _report_dir(desk, tally.office, tally.month)
     staging = confined(desk.reports_dir, base / f".v{version}-{uuid.uuid4().hex[:8]}")
     final = confined(desk.reports_dir, base / f"v{version}")
@@ -184,6 +190,30 @@ def publish(desk: ReportDesk, tally: MonthTally, content: ContentText, rows: She
     attempt = send(desk, row) if wanted else Attempt(False, None, False)
     return ReportOutcome(tally.month, tally.office, version, content_hash, "new" if version == 1 else "new-version",
                          attempt.sent, row.file_path, findings, attempt.error, send_busy=attempt.busy)
+
+
+def finalize(desk: ReportDesk, tally: MonthTally, content: ContentText, rows: SheetRows, run: ReportRun,
+             signoff: SignoffSheet) -> bool:
+    """Rewrite version `run.version` of the report in place as the final one: the sign-off sheet in its workbook,
+    the email saying how the departments checked it. False (nothing written) when `content` is not that version's."""
+    if content.hash != run.content_hash:
+        return False
+    base = _report_dir(desk, tally.office, tally.month)
+    final = confined(desk.reports_dir, base / f"v{run.version}")
+    staging = confined(desk.reports_dir, base / f".final-v{run.version}-{uuid.uuid4().hex[:8]}")
+    with transaction(desk.sessions) as session:
+        previous = session.scalars(select(ReportRun).where(
+            ReportRun.month == run.month, ReportRun.office == run.office, ReportRun.version < run.version)
+            .order_by(ReportRun.version.desc()).limit(1)).first()
+    try:
+        _build(desk, tally, content, rows, staging, version=run.version, previous=previous, signoff=signoff)
+        final.mkdir(parents=True, exist_ok=True)
+        for path in staging.iterdir():
+            path.replace(final / path.name)  # one file at a time, each atomically: a reader never sees half
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return True
 
 
 def send(desk: ReportDesk, run: ReportRun, *, again_since: datetime | None = None,
@@ -223,7 +253,7 @@ def send(desk: ReportDesk, run: ReportRun, *, again_since: datetime | None = Non
         # the lease; only a process that dies here leaves its claim to expire
         mine = (ReportRun.id == run.id, ReportRun.send_claimed_by == me)
         with transaction(desk.sessions) as session:
-            done = {"sent_at": datetime.now(timezone.utc)} if ok else {}
+            done = {"sent_at": datetime.now(timezone.utc), "sent_to": recipients(desk)} if ok else {}
             # if this claim expired and another run took over, that run owns the row now: leave it alone
             session.execute(update(ReportRun).where(*mine)
                             .values(send_claimed_by=None, send_claimed_until=None, **done))
@@ -244,6 +274,18 @@ def _deliver(desk: ReportDesk, run: ReportRun, workbook: Path) -> bool:
                                     apprise_config=desk.apprise_config, outbox_dir=desk.outbox_dir,
                                     attachments=attachments, body_format="html"))
     return all(results)
+
+
+def recipients(desk: ReportDesk) -> list[dict]:
+    """Where a report goes: each tag of the route with its services as apprise shows them in privacy mode (no
+    password, token or secret path), or the outbox folder when no apprise config is set."""
+    if desk.apprise_config is None:
+        return [{"tag": tag, "services": ["outbox"]} for tag in desk.tags]
+    try:
+        infos = config_tags(desk.apprise_config)
+    except AppriseConfigError:
+        infos = {}
+    return [{"tag": tag, "services": list(infos[tag].urls) if tag in infos else []} for tag in desk.tags]
 
 
 def pending_sends(sessions: sessionmaker[Session], months: list[str]) -> list[ReportRun]:

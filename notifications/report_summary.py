@@ -136,8 +136,12 @@ def title(tally: MonthTally, *, locale: str, version: int) -> str:
 
 def email_html(tally: MonthTally, *, locale: str, version: int, workbook: Path, chart: Path | None = None,
                inline_chart: bool = True, changes: list[Change] | None = None,
-               previous_version: int | None = None) -> str:
+               previous_version: int | None = None, signoff: str | None = None, unconfirmed: str = "",
+               open_disputes: int = 0) -> str:
     """The message body: headline figures against last month, findings by kind, offices, the chart, the file's place.
+
+    `signoff` says how the departments checked it: None (no sign-off: bianmin reconciled their records),
+    "confirmed" (all four confirmed) or "deadline" (sent at the deadline; `unconfirmed` names who had not).
 
     With `inline_chart` the PNG is embedded in the HTML (for email); without, the body names the attached
     chart instead, so a chat channel gets a short summary rather than 30 kB of base64.
@@ -163,4 +167,6 @@ def email_html(tally: MonthTally, *, locale: str, version: int, workbook: Path, 
         chart=chart_data, chart_name=chart.name if chart else None, workbook=str(workbook),
         workbook_name=workbook.name,
         changes=len(changes) if changes is not None else None, previous_version=previous_version,
+        intro="report.email.intro" + (f".{signoff}" if signoff else ""), unconfirmed=unconfirmed,
+        open_disputes=open_disputes,
     ))

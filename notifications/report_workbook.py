@@ -18,6 +18,7 @@ from models.tally.facts import GROUP, CallbackLine, Discrepancy, Figures, MonthT
 from notifications.masking import mask_text
 from notifications.report import DETAIL_LABELS, METRICS, department_label, kind_label, office_label, word
 from notifications.report_content import Change
+from notifications.report_signoff import SignoffSheet, write_signoff_sheet
 from notifications.report_summary import title
 
 # Everything here goes to administration: every text that came from the ledger (a collect reason, a department
@@ -100,7 +101,7 @@ class PrintSetup:
             ws.hide_gridlines(0)  # shown on screen and printed: a wide table's rows are followed across the page
 
 
-class _Sheet:
+class Sheet:
     """A table on a worksheet: frozen header row, per-column number formats, widths from the header and first rows,
     and its print setup (`PrintSetup`).
 
@@ -223,9 +224,9 @@ def _callback_row(c: CallbackLine, locale: str, tz) -> list[Any]:
 def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, tz,
                    changes: list[Change] | None = None, previous_version: int | None = None,
                    rows: SheetRows | None = None, sheet_rows: int = EXCEL_ROWS,
-                   constant_memory_rows: int = CONSTANT_MEMORY_ROWS) -> Path:
+                   constant_memory_rows: int = CONSTANT_MEMORY_ROWS, signoff: SignoffSheet | None = None) -> Path:
     """Write the month's workbook to `path` (sheets: summary, departments, workers, findings, callbacks & rework,
-    and "changes since v N" when given). `rows`: the long sheets' rows if made already (`SheetRows.split`);
+    "changes since v N" when given, and the departments' sign-off sheet of a final report). `rows`: the long sheets' rows if made already (`SheetRows.split`);
     a month of more than `constant_memory_rows` long-sheet rows streams them to temporary files."""
     import xlsxwriter
 
@@ -254,7 +255,7 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
     w = lambda key, **p: word(key, locale, **p)  # noqa: E731
 
     # summary: headline with the previous month, then offices, then findings by kind
-    sheet = _Sheet(book, formats, w("summary"), printing, gridlines=False)  # small tables apart, headers bordered
+    sheet = Sheet(book, formats, w("summary"), printing, gridlines=False)  # small tables apart, headers bordered
     total, previous = tally.total, tally.previous
     this_values = _metric_values(total)
     prev_values = _metric_values(previous) if previous else [None] * len(METRICS)
@@ -283,13 +284,13 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
                 [[kind_label(k, locale), n] for k, n in tally.findings_by_kind().items()], freeze=False)
     sheet.finish()
 
-    sheet = _Sheet(book, formats, w("departments"), printing)
+    sheet = Sheet(book, formats, w("departments"), printing)
     sheet.table([w("department")] + _metric_headers(locale), ["text"] + _metric_kinds(),
                 [[department_label(f.department, locale)] + _metric_values(f) for f in tally.by_department()]
                 + [[w("total")] + this_values])
     sheet.finish()
 
-    sheet = _Sheet(book, formats, w("workers"), printing)
+    sheet = Sheet(book, formats, w("workers"), printing)
     sheet.table([w("office"), w("department"), w("worker_code"), w("worker")] + _metric_headers(locale),
                 ["text"] * 4 + _metric_kinds(),
                 [[_masked_cell(f.office), department_label(f.department, locale), _masked_cell(f.worker),
@@ -308,13 +309,13 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
         # "<name> (2)", ..., never dropped
         per_sheet = sheet_rows - 1
         for part, start in enumerate(range(0, max(len(rows_of_sheet), 1), per_sheet)):
-            sheet = _Sheet(book, formats, w(name) + (f" ({part + 1})" if part else ""), printing)
+            sheet = Sheet(book, formats, w(name) + (f" ({part + 1})" if part else ""), printing)
             fits = len(rows_of_sheet) <= per_sheet
             sheet.table(headers, kinds, rows_of_sheet if fits else rows_of_sheet[start:start + per_sheet])
             sheet.finish()
 
     if changes is not None and previous_version is not None:
-        sheet = _Sheet(book, formats, w("changes", version=previous_version), printing)
+        sheet = Sheet(book, formats, w("changes", version=previous_version), printing)
         labels = {key: texts.render(f"report.metric.{key}", locale) for key, *_rest in METRICS}
         rows = [[c.section, mask_text(c.item) or w("total"), labels.get(c.metric, c.metric),
                  (w("removed") if c.before and c.section == "findings" else c.before),
@@ -322,5 +323,7 @@ def write_workbook(tally: MonthTally, path: Path, *, locale: str, version: int, 
         sheet.table([w("section"), w("item"), w("metric"), w("before"), w("after")], ["text"] * 5,
                     rows or [[w("no_changes"), "", "", "", ""]])
         sheet.finish()
+    if signoff is not None:
+        write_signoff_sheet(book, formats, printing, Sheet, signoff, locale=locale, tz=tz)
     book.close()
     return path

@@ -56,6 +56,12 @@ class OfficeCodes:
     finance_manager: str
     admin: str
 
+    @classmethod
+    def of(cls, office: str) -> OfficeCodes:
+        """The codes setup_office gives an office's people, for an office set up elsewhere."""
+        return cls(office=office, community=f"{office}-C1",
+                   **{field: f"{office}-{suffix}" for field, (suffix, *_rest) in PEOPLE.items()})
+
     def worker_for(self, category: str) -> str:
         return {"plumbing": self.plumber, "electrical": self.electrician}.get(category) or self.cleaner
 
@@ -69,26 +75,29 @@ def setup_office(s: Session, code: str = "A1", *, at: datetime | None = None) ->
     when = at or datetime(2026, 1, 1, 8, 0, tzinfo=TZ)
     desk.add_office(s, code=code, name=f"第{code}服务处 Office {code}", at=when)
     desk.add_community(s, office=code, code=f"{code}-C1", name=f"{code} 花园小区", at=when)
-    people = {
-        "clerk": ("CS1", "王客服", "cs", "clerk"),
-        "cs_supervisor": ("CSS", "李主管", "cs", "supervisor"),
-        "cs_manager": ("CSM", "张经理", "cs", "manager"),
-        "eng_supervisor": ("ENS", "赵工长", "engineering", "supervisor"),
-        "plumber": ("PL1", "钱师傅", "engineering", "worker"),
-        "electrician": ("EL1", "孙师傅", "engineering", "worker"),
-        "cleaning_supervisor": ("CLS", "周主管", "cleaning", "supervisor"),
-        "cleaner": ("CL1", "吴阿姨", "cleaning", "worker"),
-        "cashier": ("FC1", "郑出纳", "finance", "cashier"),
-        "finance_manager": ("FM1", "冯经理", "finance", "manager"),
-        "admin": ("AD1", "陈行政", "administration", "clerk"),
-    }
     codes = {}
-    for field, (suffix, name, department, role) in people.items():
+    for field, (suffix, name, department, role) in PEOPLE.items():
         codes[field] = f"{code}-{suffix}"
         desk.add_staff(s, code=codes[field], name=name, office=code, department=department, role=role, at=when)
     for price_code, (category, name, fee) in PRICES.items():
         desk.set_price(s, code=price_code, category=category, name=name, fee=fee, at=when)
     return OfficeCodes(office=code, community=f"{code}-C1", **codes)
+
+
+# field of OfficeCodes -> (code suffix, name, department, role) of the people setup_office hires
+PEOPLE = {
+    "clerk": ("CS1", "王客服", "cs", "clerk"),
+    "cs_supervisor": ("CSS", "李主管", "cs", "supervisor"),
+    "cs_manager": ("CSM", "张经理", "cs", "manager"),
+    "eng_supervisor": ("ENS", "赵工长", "engineering", "supervisor"),
+    "plumber": ("PL1", "钱师傅", "engineering", "worker"),
+    "electrician": ("EL1", "孙师傅", "engineering", "worker"),
+    "cleaning_supervisor": ("CLS", "周主管", "cleaning", "supervisor"),
+    "cleaner": ("CL1", "吴阿姨", "cleaning", "worker"),
+    "cashier": ("FC1", "郑出纳", "finance", "cashier"),
+    "finance_manager": ("FM1", "冯经理", "finance", "manager"),
+    "admin": ("AD1", "陈行政", "administration", "clerk"),
+}
 
 
 def request_for(s: Session, o: OfficeCodes, *, at: datetime, channel: str = "phone", category: str = "plumbing",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -20,6 +21,11 @@ from flows.settings import Settings
 from models.calendar import BusinessCalendar
 from models.ledger.db import make_engine, upgrade
 from models.ledger.tables import Base
+
+# no time limit per example: hypothesis's default 200 ms deadline is a timing threshold, and it fails a correct
+# rule on a loaded shared machine
+hypothesis_settings.register_profile("bianmin", deadline=None)
+hypothesis_settings.load_profile("bianmin")
 
 PG_URL = os.environ.get("BIANMIN_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -92,13 +98,16 @@ def engine(db_url):
 
 @pytest.fixture
 def settings(db_url, tmp_path) -> Settings:
-    """Settings as a fresh install would have them, pointed at the test's database and folders."""
+    """Settings as a fresh install would have them, pointed at the test's database and folders; the departments'
+    sign-off is off (the tally tests send straight to administration), tests/integration/test_signoff.py turns
+    it on."""
     return Settings(
         _env_file=None,
         data_dir=tmp_path / "var",
         database_url=db_url,
         outbox_dir=tmp_path / "outbox",
         reports_dir=tmp_path / "reports",
+        signoff=False,
     )
 
 

@@ -74,6 +74,19 @@ def _owed(base: Select, *, closed_at, due_filter) -> CompoundSelect:
     return union_all(base.where(closed_at.is_(None), due_filter), base.where(closed_at > _AS_OF))
 
 
+_OFFICE = bindparam("office")
+
+
+def _in_office(base: Select, by_office: bool) -> Select:
+    """`base` narrowed to one office's rows (`:office`, its code) for a fanned-out run's part; unchanged for the
+    group, whose statement stays the one the partial indexes were planned for."""
+    return base.where(Office.code == _OFFICE) if by_office else base
+
+
+def _params(params: dict, office: str | None) -> dict:
+    return params if office is None else {**params, "office": office}
+
+
 def _rows(session: Session, stmt: Executable, params: dict) -> Sequence[Row]:
     """The rows of a column statement, on the session's connection (after flushing what the session holds)."""
     session.flush()
@@ -81,7 +94,7 @@ def _rows(session: Session, stmt: Executable, params: dict) -> Sequence[Row]:
 
 
 @cache
-def _replies_statement() -> CompoundSelect:
+def _replies_statement(by_office: bool = False) -> CompoundSelect:
     clerk = aliased(Staff)
     base = (
         select(ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
@@ -91,16 +104,17 @@ def _replies_statement() -> CompoundSelect:
         .join(clerk, clerk.id == ServiceRequest.received_by_id)
         .where(ServiceRequest.channel == _PHONE, ServiceRequest.received_at <= _AS_OF)
     )
-    return _owed(base, closed_at=ServiceRequest.replied_at, due_filter=ServiceRequest.received_at < _DUE_BEFORE)
+    return _owed(_in_office(base, by_office), closed_at=ServiceRequest.replied_at, due_filter=ServiceRequest.received_at < _DUE_BEFORE)
 
 
 def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
-                    reply_minutes: int = 10) -> list[OverdueReply]:
-    """Phone requests received by `as_of` with no reply by then, past their reply time when judged."""
+                    reply_minutes: int = 10, office: str | None = None) -> list[OverdueReply]:
+    """Phone requests received by `as_of` with no reply by then, past their reply time when judged (of `office`,
+    else of every office)."""
     short_queries(session)
     judge = judged_at(as_of, calendar)
-    rows = _rows(session, _replies_statement(),
-                 {"as_of": as_of, "due_before": judge - timedelta(minutes=reply_minutes)})
+    rows = _rows(session, _replies_statement(office is not None),
+                 _params({"as_of": as_of, "due_before": judge - timedelta(minutes=reply_minutes)}, office))
     found = []
     for row in rows:
         due = reply_due(row[7], reply_minutes=reply_minutes)
@@ -110,7 +124,7 @@ def overdue_replies(session: Session, *, as_of: datetime, calendar: BusinessCale
 
 
 @cache
-def _callbacks_statement() -> CompoundSelect:
+def _callbacks_statement(by_office: bool = False) -> CompoundSelect:
     clerk, worker, original = aliased(Staff), aliased(Staff), aliased(WorkOrder)
     base = (
         select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
@@ -126,14 +140,15 @@ def _callbacks_statement() -> CompoundSelect:
         .outerjoin(original, original.id == WorkOrder.rework_of_id)
         .where(Callback.created_at <= _AS_OF)
     )
-    return _owed(base, closed_at=Callback.done_at, due_filter=Callback.due_at < _JUDGE)
+    return _owed(_in_office(base, by_office), closed_at=Callback.done_at, due_filter=Callback.due_at < _JUDGE)
 
 
 def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
-                      escalate_workdays: int = 1) -> list[OverdueCallback]:
-    """Callbacks owed as of `as_of` and past due when judged; rework orders come as ReworkWithoutCallback."""
+                      escalate_workdays: int = 1, office: str | None = None) -> list[OverdueCallback]:
+    """Callbacks owed as of `as_of` and past due when judged (of `office`, else of every office); rework orders
+    come as ReworkWithoutCallback."""
     judge = judged_at(as_of, calendar)
-    rows = _rows(session, _callbacks_statement(), {"as_of": as_of, "judge": judge})
+    rows = _rows(session, _callbacks_statement(office is not None), _params({"as_of": as_of, "judge": judge}, office))
     found: list[OverdueCallback] = []
     # callbacks fall due at a handful of moments (the end of a working day): walk the calendar once for each
     levels: dict[datetime, tuple[int, datetime]] = {}
@@ -152,7 +167,7 @@ def overdue_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCa
 
 
 @cache
-def _missing_rework_statements() -> tuple[Select, Select]:
+def _missing_rework_statements(by_office: bool = False) -> tuple[Select, Select]:
     # desk.callback links the rework it opens in the same operation (issued at the callback's own time), so only
     # unsatisfied callbacks without that link can lack one: first their ids (ix_callbacks_unsatisfied_open, whose
     # predicate this repeats word for word), then, by id, those whose order still had no rework issued by
@@ -175,21 +190,23 @@ def _missing_rework_statements() -> tuple[Select, Select]:
         .where(Callback.id.in_(bindparam("ids", expanding=True)))
         .where(~exists().where(rework.rework_of_id == WorkOrder.id, rework.issued_at <= _AS_OF))
     )
-    return candidates, detail
+    # the candidates are few (unsatisfied, no rework linked): narrowed with their details
+    return candidates, _in_office(detail, by_office)
 
 
 def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCalendar, rework_due_hours: int = 24,
-                    judge: datetime | None = None) -> list[MissingRework]:
-    """Unsatisfied callbacks by `as_of` with no rework issued by then, past the allowed hours at `judge`."""
+                    judge: datetime | None = None, office: str | None = None) -> list[MissingRework]:
+    """Unsatisfied callbacks by `as_of` with no rework issued by then, past the allowed hours at `judge` (of
+    `office`, else of every office)."""
     # `judge` defaults to the last working moment (nobody is paged for what fell due while the office was closed);
     # the monthly tally judges at the month's last moment
     allowed = timedelta(hours=rework_due_hours)
-    candidates, detail = _missing_rework_statements()
+    candidates, detail = _missing_rework_statements(office is not None)
     judge = judged_at(as_of, calendar) if judge is None else judge
     ids = [r[0] for r in _rows(session, candidates, {"as_of": as_of, "due_before": judge - allowed})]
     rows: list = []
     for start in range(0, len(ids), 500):
-        rows.extend(_rows(session, detail, {"as_of": as_of, "ids": ids[start:start + 500]}))
+        rows.extend(_rows(session, detail, _params({"as_of": as_of, "ids": ids[start:start + 500]}, office)))
     found = []
     for (order, request, office, community, address, resident, phone, holder, department, done_at, worker,
          worker_name, note) in rows:
@@ -201,7 +218,7 @@ def missing_reworks(session: Session, *, as_of: datetime, calendar: BusinessCale
 
 
 @cache
-def _orders_statement() -> CompoundSelect:
+def _orders_statement(by_office: bool = False) -> CompoundSelect:
     worker, original = aliased(Staff), aliased(WorkOrder)
     base = (
         select(WorkOrder.number, ServiceRequest.number, Office.code, Community.name, ServiceRequest.address,
@@ -215,13 +232,16 @@ def _orders_statement() -> CompoundSelect:
         .outerjoin(original, original.id == WorkOrder.rework_of_id)
         .where(WorkOrder.issued_at <= _AS_OF)
     )
-    return _owed(base, closed_at=WorkOrder.completed_at, due_filter=WorkOrder.scheduled_for < _JUDGE)
+    return _owed(_in_office(base, by_office), closed_at=WorkOrder.completed_at,
+                 due_filter=WorkOrder.scheduled_for < _JUDGE)
 
 
-def overdue_work_orders(session: Session, *, as_of: datetime, calendar: BusinessCalendar) -> list[OverdueWorkOrder]:
-    """Work orders issued by `as_of`, not completed by then, past their scheduled time when judged."""
+def overdue_work_orders(session: Session, *, as_of: datetime, calendar: BusinessCalendar,
+                        office: str | None = None) -> list[OverdueWorkOrder]:
+    """Work orders issued by `as_of`, not completed by then, past their scheduled time when judged (of `office`,
+    else of every office)."""
     judge = judged_at(as_of, calendar)
-    rows = _rows(session, _orders_statement(), {"as_of": as_of, "judge": judge})
+    rows = _rows(session, _orders_statement(office is not None), _params({"as_of": as_of, "judge": judge}, office))
     found = []
     for row in rows:
         scheduled = row[10]
@@ -232,16 +252,17 @@ def overdue_work_orders(session: Session, *, as_of: datetime, calendar: Business
 
 
 def chase_callbacks(session: Session, *, as_of: datetime, calendar: BusinessCalendar, escalate_workdays: int = 1,
-                    rework_due_hours: int = 24) -> CallbackChase:
-    """All of chase-callbacks' checks as of one moment."""
+                    rework_due_hours: int = 24, office: str | None = None) -> CallbackChase:
+    """All of chase-callbacks' checks as of one moment (of `office`, else of every office)."""
     short_queries(session)
-    callbacks = overdue_callbacks(session, as_of=as_of, calendar=calendar, escalate_workdays=escalate_workdays)
+    callbacks = overdue_callbacks(session, as_of=as_of, calendar=calendar, escalate_workdays=escalate_workdays,
+                                  office=office)
     return CallbackChase(
         as_of=as_of,
         judged_at=judged_at(as_of, calendar),
         callbacks=tuple(c for c in callbacks if not isinstance(c, ReworkWithoutCallback)),
         rework_callbacks=tuple(c for c in callbacks if isinstance(c, ReworkWithoutCallback)),
         missing_reworks=tuple(missing_reworks(session, as_of=as_of, calendar=calendar,
-                                              rework_due_hours=rework_due_hours)),
-        overdue_orders=tuple(overdue_work_orders(session, as_of=as_of, calendar=calendar)),
+                                              rework_due_hours=rework_due_hours, office=office)),
+        overdue_orders=tuple(overdue_work_orders(session, as_of=as_of, calendar=calendar, office=office)),
     )

@@ -483,6 +483,83 @@ class ReportRun(Base):
     send_claimed_by: Mapped[str | None] = mapped_column(String(64))
     send_claimed_until: Mapped[datetime | None]
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # where the send went: one entry per apprise tag, its services named without secrets
+    sent_to: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+SIGNOFF_PARTIES = ("cs", "finance", "engineering", "cleaning")
+SIGNOFF_STATES = ("awaiting-signoff", "sent")
+SIGNOFF_ANSWERS = ("confirm", "dispute")
+
+
+class Signoff(Base):
+    """One month's sign-off by the departments (procedure 4.3): the version they answer, and when it ends."""
+
+    __tablename__ = "signoffs"
+    __table_args__ = (CheckConstraint(f"state IN {SIGNOFF_STATES}", name="state"),)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    version: Mapped[int]  # the group report's version now awaiting answers
+    state: Mapped[str] = mapped_column(String(20))
+    opened_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    final_version: Mapped[int | None]
+    final_sent_at: Mapped[datetime | None]
+    # at the final: the parties that had not confirmed and the disputes still open (empty when all confirmed)
+    final_marks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SignoffView(Base):
+    """What one party saw of one version: the hash of its view, so a new version resets only changed parties."""
+
+    __tablename__ = "signoff_views"
+    __table_args__ = (UniqueConstraint("month", "version", "party", name="uq_signoff_views_month_version_party"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))
+    version: Mapped[int]
+    party: Mapped[str] = mapped_column(String(16))
+    view_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class SignoffAnswer(Base):
+    """A party's confirmation or dispute of one version; a dispute never changes the ledger."""
+
+    __tablename__ = "signoff_answers"
+    __table_args__ = (CheckConstraint(f"answer IN {SIGNOFF_ANSWERS}", name="answer"),
+                      Index("ix_signoff_answers_month_party", "month", "party"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))
+    version: Mapped[int]
+    party: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[str] = mapped_column(String(10))
+    by_ref: Mapped[str] = mapped_column(String(100))  # the staff code or console login given
+    by_name: Mapped[str] = mapped_column(String(100))
+    by_role: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+    order_number: Mapped[str | None] = mapped_column(String(40))
+
+
+FLOW_RUN_RESULTS = ("running", "completed", "failed", "crashed")
+
+
+class FlowRun(Base):
+    """A flow run's heartbeat: which flow, for which window, how it ended, and the Prefect run it was."""
+
+    __tablename__ = "flow_runs"
+    __table_args__ = (CheckConstraint(f"result IN {FLOW_RUN_RESULTS}", name="result"),
+                      Index("ix_flow_runs_flow_started_at", "flow", "started_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow: Mapped[str] = mapped_column(String(60))
+    scope: Mapped[str] = mapped_column(String(60), default="*")
+    window_end: Mapped[datetime | None]  # the run's as_of: the moment it evaluated
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    result: Mapped[str] = mapped_column(String(16))
+    prefect_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    worker: Mapped[str | None] = mapped_column(String(120))  # host and process, or the Prefect worker's name
+    message: Mapped[str | None] = mapped_column(Text)
 
 
 class FlowWatermark(Base):

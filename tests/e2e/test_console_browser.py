@@ -58,7 +58,7 @@ def served(settings, engine, smtp_server, tmp_path):
     port = _free_port()
     config = write_apprise_config(tmp_path / "apprise.yml", {"cs-supervisor": smtp_server.url()})
     world = console_world(settings, engine, locale="zh_CN", public_url=f"http://127.0.0.1:{port}", web_port=port,
-                          apprise_config=config)
+                          apprise_config=config, signoff=True)
     web = BackgroundConsole(world.rt, host="127.0.0.1", port=port)
     assert web.start(), "the console did not start"
     yield world, f"http://127.0.0.1:{port}"
@@ -196,3 +196,35 @@ def test_cash_reports_and_health_fit_a_phone(served, browser, artifacts):
     page.goto(base + "/cash")
     assert "不能办理" in page.content() and "今日现金" not in page.content()
     _no_sideways_scroll(page)
+
+
+def test_finance_checks_its_view_of_the_month_disputes_then_confirms(served, browser, artifacts):
+    from flows.tally import run_monthly_tally
+    from models.ledger.db import transaction
+    from models.signoff import queries
+    from tests.builders import at
+
+    world, base = served
+    [opened] = run_monthly_tally(world.rt, as_of=at("2026-12-01", "08:00")).signoffs
+    assert opened.step == "opened"
+    page = browser.new_page(viewport={"width": 375, "height": 812})
+    page.goto(base + "/login")
+    _log_in(page, "feng")
+    page.wait_for_url("**/alerts")
+    page.goto(base + "/signoff")
+    page.wait_for_url("**/signoff/2026-11")
+    assert "财务部的核对内容" in page.content() and "现金收入" in page.content()
+    _no_sideways_scroll(page)
+    page.fill('textarea[name="note"]', "A1 一笔现金未入账")
+    page.locator("#dispute").click()
+    page.wait_for_url("**/signoff/2026-11")
+    assert page.locator('[data-party="finance"]').get_attribute("data-state") == "disputed"
+    page.locator("#confirm").click()
+    page.wait_for_url("**/signoff/2026-11")
+    assert page.locator('[data-party="finance"]').get_attribute("data-state") == "confirmed"
+    assert "已撤回" in page.content()  # the dispute, withdrawn by the confirmation after it
+    _no_sideways_scroll(page)
+    page.screenshot(path=artifacts / "signoff-375x812.png", full_page=True)
+    with transaction(world.rt.sessions) as s:
+        status = queries.status(s, month="2026-11")
+    assert status.party("finance").by_name == "冯经理" and [d.ended for d in status.disputes] == ["withdrawn"]

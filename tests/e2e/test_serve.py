@@ -18,7 +18,7 @@ from sqlalchemy import select
 from flows.runtime import Runtime
 from flows.settings import Settings
 from models.ledger.db import transaction, upgrade
-from models.ledger.tables import Alert, FlowWatermark
+from models.ledger.tables import Alert, FlowRun, FlowWatermark
 from tests.builders import at, request_for, setup_office
 
 BIANMIN = str(Path(sys.executable).with_name("bianmin"))
@@ -72,6 +72,10 @@ def test_serve_runs_the_flows_on_schedule_and_stops_cleanly_on_sigterm(tmp_path)
             return {"chase-replies"} <= marks and sent is not None
 
         assert wait_for(delivered, timeout=240, process=serve), (tmp_path / "serve.log").read_text()
+        with transaction(rt.sessions) as s:  # each served run left its heartbeat, with its Prefect run id
+            beats = s.execute(select(FlowRun.flow, FlowRun.result, FlowRun.prefect_run_id)
+                              .where(FlowRun.flow == "chase-replies", FlowRun.result == "completed")).all()
+        assert beats and all(run_id for _, _, run_id in beats)
 
         # a one-off run finds serve's server and uses it instead of starting its own
         one_off = subprocess.run([BIANMIN, "run", "chase-replies", "--json"], env=serve_env(data_dir, port),

@@ -174,3 +174,30 @@ def test_the_chase_reads_open_items_through_their_partial_indexes(engine, calend
                   "ix_work_orders_completed_at"):
         assert index in plans, index
     assert "SCAN " not in plans and "Seq Scan" not in plans  # no table is read end to end
+
+
+# -- one office's part of a fanned-out run -------------------------------------------------------------------
+
+def test_an_offices_part_finds_exactly_that_offices_share_of_the_groups_findings(engine, calendar):
+    with transaction(engine) as s:
+        for code in ("A1", "B1"):
+            o = setup_office(s, code)
+            request_for(s, o, at=at("2026-11-23", "10:00"))  # a phone call never answered
+            accepted_job(s, calendar, o, at=at("2026-11-19", "10:00"))  # its callback overdue since the 23rd
+            order_for(s, o, request_for(s, o, at=at("2026-11-20", "09:00"), channel="walk_in"),
+                      at=at("2026-11-20", "09:10"))  # never completed
+            unsatisfied = accepted_job(s, calendar, o, at=at("2026-11-23", "10:00"))
+            row = s.scalar(select(Callback).where(Callback.order_id == unsatisfied.id))
+            row.done_at, row.outcome = at("2026-11-24", "10:00"), "unsatisfied"  # and no rework issued
+        s.flush()
+        moment = at("2026-11-26", "10:00")
+        group = chase.chase_callbacks(s, as_of=moment, calendar=calendar)
+        replies = chase.overdue_replies(s, as_of=moment, calendar=calendar)
+        for code in ("A1", "B1"):
+            part = chase.chase_callbacks(s, as_of=moment, calendar=calendar, office=code)
+            for name in ("callbacks", "rework_callbacks", "missing_reworks", "overdue_orders"):
+                mine = [f for f in getattr(group, name) if f.office == code]
+                assert list(getattr(part, name)) == mine, name
+            assert part.callbacks and part.missing_reworks and part.overdue_orders
+            assert chase.overdue_replies(s, as_of=moment, calendar=calendar, office=code) == [
+                r for r in replies if r.office == code] != []

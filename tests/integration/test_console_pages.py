@@ -54,10 +54,7 @@ def cash(world, engine):
     short."""
     from tests.builders import OfficeCodes  # the offices as console_world set them up
 
-    codes = {o: OfficeCodes(office=o, community=f"{o}-C1", **{f: f"{o}-{sfx}" for f, sfx in (
-        ("clerk", "CS1"), ("cs_supervisor", "CSS"), ("cs_manager", "CSM"), ("eng_supervisor", "ENS"),
-        ("plumber", "PL1"), ("electrician", "EL1"), ("cleaning_supervisor", "CLS"), ("cleaner", "CL1"),
-        ("cashier", "FC1"), ("finance_manager", "FM1"), ("admin", "AD1"))}) for o in ("A1", "B1")}
+    codes = {o: OfficeCodes.of(o) for o in ("A1", "B1")}
     with transaction(engine) as s:
         for office, order, first in (("A1", world.order_a, "000101"), ("B1", world.order_b, "000201")):
             numbers = give_receipts(s, codes[office], first=first, count=5)

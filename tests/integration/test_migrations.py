@@ -6,8 +6,8 @@ from models.ledger.tables import Base, Department
 
 
 def test_upgrade_is_safe_to_run_again(db_url):
-    assert upgrade(db_url) == "0003"
-    assert upgrade(db_url) == "0003"
+    assert upgrade(db_url) == "0004"
+    assert upgrade(db_url) == "0004"
     engine = make_engine(db_url)
     with engine.connect() as conn:
         codes = conn.scalars(select(Department.code).order_by(Department.code)).all()
@@ -31,8 +31,24 @@ def test_console_users_revision_downgrades_one_step_and_upgrades_again(db_url):
         assert "users" not in inspector.get_table_names()
         assert "alert_key" not in {c["name"] for c in inspector.get_columns("alert_silences")}
     engine.dispose()
-    assert upgrade(db_url) == "0003"
+    assert upgrade(db_url) == "0004"
     engine = make_engine(db_url)
     with engine.connect() as conn:
         assert "users" in inspect(conn).get_table_names()
+    engine.dispose()
+
+
+def test_signoff_revision_downgrades_one_step_and_upgrades_again(db_url):
+    assert upgrade(db_url) == "0004"
+    command.downgrade(alembic_config(db_url), "0003")
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        assert not {"signoffs", "signoff_views", "signoff_answers", "flow_runs"} & set(inspector.get_table_names())
+        assert "sent_to" not in {c["name"] for c in inspector.get_columns("report_runs")}
+    engine.dispose()
+    assert upgrade(db_url) == "0004"
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert {"signoffs", "signoff_views", "signoff_answers", "flow_runs"} <= set(inspect(conn).get_table_names())
     engine.dispose()

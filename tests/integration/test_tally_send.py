@@ -33,7 +33,7 @@ from flows.tally import run_monthly_tally
 
 url, data, outbox, reports, apprise, as_of = sys.argv[1:]
 rt = Runtime(Settings(_env_file=None, database_url=url, data_dir=Path(data), outbox_dir=Path(outbox),
-                      reports_dir=Path(reports), apprise_config=Path(apprise)))
+                      reports_dir=Path(reports), apprise_config=Path(apprise), signoff=False))
 run_monthly_tally(rt, "2026-10", as_of=datetime.fromisoformat(as_of))
 """
 

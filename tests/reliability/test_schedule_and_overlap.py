@@ -103,6 +103,7 @@ def _at_once(env: dict[str, str], commands: list[list[str]]) -> list[subprocess.
 def test_three_runs_of_the_same_window_at_once_have_their_side_effects_once(env, engine, calendar, smtp_server,
                                                                             figure):
     _ledger(engine, calendar)
+    env = env | {"BIANMIN_SIGNOFF": "false"}  # the reports go straight to administration: their send races
 
     # the cash check: two scheduled triggers (no day: the check due at that moment) and one by hand for the day
     flows = _at_once(env, [["run", "monthly-tally", "--month", "2026-10", "--json"]] * RUNS
@@ -145,6 +146,29 @@ def test_three_runs_of_the_same_window_at_once_have_their_side_effects_once(env,
         assert s.scalar(select(func.count()).select_from(Alert).where(Alert.kind == "flow-failed")) == 0
 
 
+def test_three_tally_runs_at_once_put_the_month_before_the_departments_once(env, engine, calendar, smtp_server):
+    _ledger(engine, calendar)
+    runs = _at_once(env, [["run", "monthly-tally", "--month", "2026-10", "--as-of", "2026-11-02T08:00", "--json"]]
+                    * RUNS)
+    assert [p.returncode for p in runs] == [0] * RUNS, "\n".join(p.stderr[-2000:] for p in runs if p.returncode)
+    dispatches = _at_once(env, [["run", "dispatch", "--as-of", "2026-11-02T08:01", "--json"]] * RUNS)
+    assert [p.returncode for p in dispatches] == [0] * RUNS, "\n".join(p.stderr[-2000:] for p in dispatches)
+
+    drafts = sorted(k for k in _alert_keys(engine) if k.startswith("signoff-draft:"))
+    assert drafts == ["signoff-draft:2026-10:v1:cleaning@cleaning-supervisor", "signoff-draft:2026-10:v1:cs@cs-manager",
+                      "signoff-draft:2026-10:v1:engineering@engineering-supervisor",
+                      "signoff-draft:2026-10:v1:finance@finance-manager"]
+    mails = _recipients(smtp_server)
+    assert set(mails.values()) == {1} and not [to for to, _subject in mails if to.startswith("administration")]
+    assert {to.split("@")[0] for to, _subject in mails} == {"cleaning-supervisor", "cs-manager",
+                                                           "engineering-supervisor", "finance-manager"}
+    assert [(r[0], r[1], r[2], r[3]) for r in _report_rows(engine)] == [
+        ("2026-10", "*", 1, False), ("2026-10", "A1", 1, False), ("2026-10", "A2", 1, False)]
+    opened = [o for p in runs for o in json.loads(p.stdout)["signoffs"]]
+    steps = [o["step"] for o in opened]
+    assert steps.count("opened") == 1 and set(steps) <= {"opened", "same"}  # one run opened it, none twice
+
+
 # -- server off at schedule ---------------------------------------------------------------------------------------
 
 DOWN_FROM, BACK_AT = at("2026-10-30", "12:00"), at("2026-11-02", "09:30")  # Friday noon to Monday morning
@@ -154,7 +178,7 @@ def _missed(runtime, calendar) -> tuple[list[date], list[str], int]:
     """What the scheduler did not run while serve was down: the working days whose cash cut-off passed, the months
     whose report fell due (the 1st, 08:00), and how many cash-check runs were scheduled (evening and morning)."""
     s = runtime.settings
-    minute, hour = s.schedule_tally.split()[:2]  # "0 8 1 * *": the 1st at 08:00
+    minute, hour = s.schedule_tally.split()[:2]  # "0 8 * * *": 08:00, the month due on the 1st
     tally_at = time(int(hour), int(minute))
     days, months, cash_runs = [], [], 0
     day = DOWN_FROM.date()

@@ -64,6 +64,9 @@ def test_default_routes_are_the_catalogues_routes():
         "monthly-report": "administration",
         "flow-failed": "ops",
         "channel-failing": "ops",
+        "signoff-draft": "{party}",
+        "signoff-reminder": "{party}",
+        "signoff-overdue": "cs-manager",
     }
     assert list(DEFAULT_ROUTES) == list(catalogue.default_routes())
     assert Settings().alert_routes == catalogue.default_routes()
