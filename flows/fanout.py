@@ -20,8 +20,11 @@ The children's outbox writes are once by the outbox's unique keys and the per-of
 scheduler does twice. The parent ends Completed when it reported every failed office itself (the children that
 failed are Failed in Prefect, which pages ops through the automations too).
 
-The monthly tally is not fanned out here: its per-office reports and their exactly-once send would plug in the
-same way, with the month for the moment and `report_runs` for "done" (see docs/deploy.md).
+The monthly tally fans out the same way (`fan_out_tally`, before its own pass over each new month): each child
+reconciles its offices alone (`reconcile_month(office=...)`, exactly that office's part of the group) and writes
+and sends their reports, once by `report_runs`' unique version and content hash. When every child has ended, the
+parent's pass finds those reports unchanged, redoes any office whose child failed, and builds the group's report
+and its sign-off: the group's report is made only once every office's part is in.
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ from notifications.outbox import resolve_alerts, sync_findings
 
 OFFICE_FLOW = "office-check"
 FANNED = ("chase-replies", "chase-callbacks", "cash-check")
+TALLY = "monthly-tally"
 POLL_SECONDS = 2.0
 
 
@@ -79,10 +83,12 @@ def batches(offices: list[str], size: int) -> list[tuple[str, ...]]:
     return [tuple(offices[i:i + size]) for i in range(0, len(offices), size)]
 
 
-def idempotency_key(flow_name: str, batch: tuple[str, ...], moment: datetime) -> str:
-    """The child's key: flow, office (or first..last of a batch) and the moment judged, to the second."""
+def idempotency_key(flow_name: str, batch: tuple[str, ...], moment: datetime, month: str | None = None) -> str:
+    """The child's key: flow (and month, for the tally), office (or first..last of a batch) and the moment
+    judged, to the second."""
     offices = batch[0] if len(batch) == 1 else f"{batch[0]}..{batch[-1]}"
-    return f"{flow_name}:{offices}:{moment.astimezone(timezone.utc).isoformat(timespec='seconds')}"
+    what = flow_name if month is None else f"{flow_name}:{month}"
+    return f"{what}:{offices}:{moment.astimezone(timezone.utc).isoformat(timespec='seconds')}"
 
 
 # -- bianmin's own record of what is done -------------------------------------------------------------
@@ -128,7 +134,8 @@ def record_office_failures(rt: Runtime, flow_name: str, *, day: str, failed: dic
 
 # -- the parent ------------------------------------------------------------------------------------
 
-def _moment(rt: Runtime, as_of: datetime | None) -> datetime:
+def moment_of(rt: Runtime, as_of: datetime | None) -> datetime:
+    """The moment a fanned-out run judges: `as_of`, else the run's scheduled time (the same for a duplicate)."""
     if as_of is not None:
         return as_of
     from prefect.runtime import flow_run
@@ -141,7 +148,7 @@ def fan_out(flow_name: str, *, as_of: datetime | None = None, day: date | None =
     """Run `flow_name` as one child run per office batch and wait for them all (see the module docstring)."""
     rt = current_runtime()
     logger = get_run_logger()
-    moment = _moment(rt, as_of)
+    moment = moment_of(rt, as_of)
     if flow_name == "cash-check":
         from flows.cash import judge_window
 
@@ -170,21 +177,25 @@ def fan_out(flow_name: str, *, as_of: datetime | None = None, day: date | None =
     return result
 
 
-def _start_child(flow_name: str, batch: tuple[str, ...], moment: datetime, day: date | None) -> tuple:
+def _start_child(flow_name: str, batch: tuple[str, ...], moment: datetime, day: date | None,
+                 month: str | None = None) -> tuple:
     """One `office-check` run for `batch`, made once by its idempotency key; if that run had failed or crashed
     (an earlier run of the same window), it is put back to Scheduled: a re-run redoes only what is missing."""
     from prefect import get_client
     from prefect.deployments import run_deployment
     from prefect.states import Scheduled
 
-    run = run_deployment(f"{OFFICE_FLOW}/{DEPLOYMENT_NAME}", timeout=0,
-                         parameters={"flow": flow_name, "offices": list(batch), "as_of": moment, "day": day},
-                         idempotency_key=idempotency_key(flow_name, batch, moment),
-                         flow_run_name=f"{flow_name}:{'+'.join(batch)}", tags=["bianmin", flow_name])
+    parameters = {"flow": flow_name, "offices": list(batch), "as_of": moment, "day": day}
+    if month is not None:
+        parameters["month"] = month
+    name = f"{flow_name}{'' if month is None else ':' + month}:{'+'.join(batch)}"
+    run = run_deployment(f"{OFFICE_FLOW}/{DEPLOYMENT_NAME}", timeout=0, parameters=parameters,
+                         idempotency_key=idempotency_key(flow_name, batch, moment, month),
+                         flow_run_name=name[:200], tags=["bianmin", flow_name])
     if run.state is not None and run.state.is_final() and not run.state.is_completed():
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(run.id, Scheduled(), force=True)
-    return batch, run.id
+    return (batch if month is None else (month, *batch)), run.id
 
 
 def _wait(children: list[tuple], *, timeout: float) -> dict[tuple[str, ...], str]:
@@ -217,7 +228,48 @@ def _wait(children: list[tuple], *, timeout: float) -> dict[tuple[str, ...], str
     return ended
 
 
+def fan_out_tally(months: list[str], as_of: datetime) -> dict[tuple[str, ...], str]:
+    """Write every office's report of `months` in one child run per office batch and wait for them all; returns
+    (month, *offices) -> how its child ended. The caller's own pass over the months then does the rest."""
+    rt = current_runtime()
+    offices = office_codes(rt)
+    children = [_start_child(TALLY, batch, as_of, None, month=month)
+                for month in months for batch in batches(offices, rt.settings.fanout_batch)]
+    ended = _wait(children, timeout=rt.settings.run_silent_seconds * 2 + 600)
+    unfinished = {label: state for label, state in ended.items() if not state.startswith("Completed")}
+    get_run_logger().info(texts.render("flow.fanout.tally", rt.settings.locale, months=", ".join(months),
+                                       offices=len(offices), runs=len(children), done=len(children) - len(unfinished),
+                                       failed=len(unfinished)))
+    return ended
+
+
 # -- the child -------------------------------------------------------------------------------------
+
+def run_office_tally(rt: Runtime, month: str, office: str, as_of: datetime) -> dict[str, Any]:
+    """One office's report of `month`, reconciled alone, written and sent (or held for the sign-off, as the
+    parent's pass would) if its content is new; nothing when the office has nothing in the month."""
+    from flows.signoff import hold_for_signoff
+    from flows.tally import report_desk
+    from models.tally.queries import reconcile_month
+    from notifications.report_content import content_texts
+    from notifications.report_send import publish
+    from notifications.report_workbook import SheetRows
+
+    s = rt.settings
+    with transaction(rt.read_sessions) as session:
+        tally = reconcile_month(session, month=month, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
+                                reply_minutes=s.reply_minutes, rework_due_hours=s.rework_due_hours, office=office)
+    if not tally.cells and not tally.discrepancies:
+        return {"office": office, "month": month, "status": "nothing"}
+    alone = {office: tally}
+    outcome = publish(report_desk(rt), tally, content_texts(tally, alone)[office],
+                      SheetRows.split(tally, alone, locale=s.locale, tz=rt.calendar.tz)[office], resend=False,
+                      as_of=as_of, started=datetime.now(timezone.utc), hold=hold_for_signoff(rt, month))
+    if outcome.failed:
+        raise RuntimeError(outcome.error or outcome.send_error or "the report failed")
+    return {"office": office, "month": month, "status": outcome.status, "version": outcome.version,
+            "sent": outcome.sent}
+
 
 def run_office_part(rt: Runtime, flow_name: str, office: str, as_of: datetime, day: date | None) -> dict[str, Any]:
     """One office's part of `flow_name` as of `as_of`, in one transaction (the flows' own functions)."""
@@ -244,28 +296,38 @@ def _office_part(flow_name: str, office: str, as_of: datetime, day: date | None)
     return run_office_part(current_runtime(), flow_name, office, as_of, day)
 
 
+# as above: a report's claim is its unique version, so a retried office writes and sends it once
+@task(name="office-report", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE,
+      retry_condition_fn=retry_on_io_error)
+def _office_report(month: str, office: str, as_of: datetime) -> dict[str, Any]:
+    return run_office_tally(current_runtime(), month, office, as_of)
+
+
 def _error(exc: BaseException) -> str:
     return scrub(mask_url_password(f"{type(exc).__name__}: {exc}"))[:300]
 
 
 @flow(name=OFFICE_FLOW, log_prints=False)
-def office_check_flow(flow: str, offices: list[str], as_of: datetime, day: date | None = None) -> Any:
-    """One batch of offices' part of a fanned-out check; offices already done for `as_of` are skipped, and one
-    office failing does not stop the others (the run then ends Failed, naming them; its parent alerts ops)."""
+def office_check_flow(flow: str, offices: list[str], as_of: datetime, day: date | None = None,
+                      month: str | None = None) -> Any:
+    """One batch of offices' part of a fanned-out check (or of the monthly tally's `month`); offices already done
+    for `as_of` are skipped, and one office failing does not stop the others (the run then ends Failed, naming
+    them; its parent alerts ops, or redoes the office's report itself)."""
     rt = current_runtime()
     if (refused := ledger_refusal(rt)) is not None:
         return refused
-    if flow not in FANNED:
+    if flow not in FANNED and not (flow == TALLY and month):
         from prefect.states import Failed
 
-        return Failed(message=f"office-check does not run {flow!r}: only {', '.join(FANNED)}")
-    already = done_offices(rt, flow, offices, as_of)
+        return Failed(message=f"office-check does not run {flow!r}: only {', '.join(FANNED)} and {TALLY} of a month")
+    already = set() if flow == TALLY else done_offices(rt, flow, offices, as_of)
     parts, errors = [], {}
     for office in offices:
         if office in already:
             continue
         try:
-            parts.append(_office_part(flow, office, as_of, day))
+            parts.append(_office_report(month, office, as_of) if flow == TALLY else
+                         _office_part(flow, office, as_of, day))
         except Exception as exc:  # noqa: BLE001 - one office's failure must not stop the others
             errors[office] = _error(exc)
     get_run_logger().info("%s as of %s: %d office(s) done, %d already done, %d failed", flow, as_of.isoformat(),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -28,6 +28,7 @@ from prefect.states import Failed
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from flows.fanout import fan_out_tally, fans_out, moment_of
 from flows.hooks import FLOW_FAILED, failure_key, on_flow_failure, run_hooks
 from flows.runtime import Runtime, current_runtime, ledger_refusal
 from flows.signoff import SignoffOutcome, hold_for_signoff, months_awaiting, run_signoff
@@ -94,8 +95,10 @@ def report_desk(rt: Runtime) -> ReportDesk:
 # -- the run ---------------------------------------------------------------------------------------
 
 def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = False,
-                      as_of: datetime | None = None) -> TallyResult:
-    """Reconcile `month` (default: every missed month up to the previous one), report and send; idempotent."""
+                      as_of: datetime | None = None,
+                      prepare: Callable[[list[str], datetime], object] | None = None) -> TallyResult:
+    """Reconcile `month` (default: every missed month up to the previous one), report and send; idempotent.
+    `prepare(months, as_of)` is called first with the months not yet reported (a group's fan-out per office)."""
     s = rt.settings
     started = datetime.now(timezone.utc)
     as_of = as_of or started.astimezone(rt.calendar.tz)
@@ -112,9 +115,12 @@ def run_monthly_tally(rt: Runtime, month: str | None = None, resend: bool = Fals
         record_report_failures(rt, outcomes, at=started)
         # a month before the departments is looked at every day: a corrected ledger makes a new version, answers
         # and the deadline make the final
-        months = sorted(set(missed_months(rt, as_of=as_of)) | set(months_awaiting(rt)))
+        new = missed_months(rt, as_of=as_of)
+        months = sorted(set(new) | set(months_awaiting(rt)))
     else:
-        months = [reportable_month(month, calendar=rt.calendar, as_of=as_of)]
+        new = months = [reportable_month(month, calendar=rt.calendar, as_of=as_of)]
+    if prepare is not None and new and not resend:
+        prepare(new, as_of)
     signoffs: list[SignoffOutcome] = []
     for m in months:
         hold = hold_for_signoff(rt, m)
@@ -226,8 +232,8 @@ def _on_tally_failure(flow: Any, flow_run: Any, state: Any) -> None:
 
 # a rerun is harmless by construction (same hash: nothing happens), so a transient failure may retry
 @task(name="monthly-tally-run", retries=1, retry_delay_seconds=[30], cache_policy=NO_CACHE)
-def _tally_task(month: str | None, resend: bool, as_of: datetime | None) -> TallyResult:
-    return run_monthly_tally(current_runtime(), month, resend, as_of)
+def _tally_task(month: str | None, resend: bool, as_of: datetime | None, fan_out: bool) -> TallyResult:
+    return run_monthly_tally(current_runtime(), month, resend, as_of, prepare=fan_out_tally if fan_out else None)
 
 
 @flow(name=FLOW_NAME, **run_hooks(on_failure=_on_tally_failure))
@@ -236,7 +242,10 @@ def monthly_tally_flow(month: str | None = None, resend: bool = False, as_of: da
     rt = current_runtime()
     if (refused := ledger_refusal(rt)) is not None:
         return refused
-    result = _tally_task(month, resend, as_of)
+    fan_out = fans_out(rt)  # a group on a work pool: the offices' reports in child runs, the group's here
+    if fan_out:
+        as_of = moment_of(rt, as_of)  # a retry or a duplicate run asks for the same children
+    result = _tally_task(month, resend, as_of, fan_out)
     logger = get_run_logger()
     logger.info(summary(rt, result))
     if result.failed:

@@ -39,4 +39,8 @@ DEPLOY_TEXTS: dict[str, tuple[str, str]] = {
     "flow.fanout.failed": ("{flow}:{failed} 个服务处失败({names});其余已完成;已通知 ops,下次运行只重做失败的",
                            "{flow}: {failed} office(s) failed ({names}); the others are done; ops was alerted and the "
                            "next run redoes only those"),
+    "flow.fanout.tally": ("{months}:{offices} 个服务处的报表分 {runs} 个子运行;{done} 个成功,{failed} 个未成功"
+                          "(其服务处由本次运行自己重做);接着汇总集团报表",
+                          "{months}: the reports of {offices} office(s) in {runs} child run(s); {done} ended well, "
+                          "{failed} did not (this run redoes their offices itself); now the group's report"),
 }

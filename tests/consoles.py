@@ -1,15 +1,19 @@
 """A ledger with two offices, overdue callbacks in both, and console users of every kind that matters, for the
-console's tests: `console_world(settings, engine)` returns what the tests need to log in and look for."""
+console's tests: `console_world(settings, engine)` returns what the tests need to log in and look for; the fixtures
+`world` and `client` (a test module imports them) give that world and the app's test client."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
+import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from console import accounts
+from console.app import create_app
 from flows.runtime import Runtime
 from models.ledger.db import transaction
 from models.ledger.tables import Alert
@@ -79,3 +83,21 @@ def log_in(client, login: str, password: str = PASSWORD, *, next: str = "/alerts
     form = client.get("/login")
     return client.post("/login", data={"login": login, "password": password, "csrf": csrf_of(form.text),
                                        "next": next}, follow_redirects=False)
+
+
+def console_client(world: World) -> TestClient:
+    """The console app of `world` at its clock, NOW, as a browser at the default public URL would see it."""
+    return TestClient(create_app(world.rt, clock=lambda: NOW), base_url="http://127.0.0.1:8209")
+
+
+@pytest.fixture
+def world(settings, engine):
+    w = console_world(settings, engine)
+    yield w
+    w.rt.close()
+
+
+@pytest.fixture
+def client(world):
+    with console_client(world) as c:
+        yield c

@@ -102,8 +102,9 @@ class PrefectWorker:
     """`prefect worker start --pool POOL --name NAME` against `server`, with bianmin's settings in `env`."""
 
     def __init__(self, server: PrefectServer, pool: str, name: str, env: dict[str, str], log_dir: Path,
-                 cwd: Path) -> None:
+                 cwd: Path, limit: int | None = None) -> None:
         self.server, self.pool, self.name, self.extra, self.cwd = server, pool, name, env, cwd
+        self.limit = limit  # flow runs at once (`--limit`); None: as many as come
         self.log_path = log_dir / f"worker-{name}.log"
         self.process: subprocess.Popen | None = None
 
@@ -113,7 +114,7 @@ class PrefectWorker:
         with open(self.log_path, "ab") as out:
             self.process = subprocess.Popen(
                 [PYTHON, "-m", "prefect", "worker", "start", "--pool", self.pool, "--name", self.name,
-                 "--type", "process"], env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                 "--type", "process", *([] if self.limit is None else ["--limit", str(self.limit)])], env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, cwd=self.cwd)
         return self
 

@@ -37,6 +37,7 @@ class MonthWindow:
     month: str
     start: datetime
     end: datetime
+    office: str | None = None  # one office's part of the month; None: the whole group
 
     @property
     def previous(self) -> str:

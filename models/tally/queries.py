@@ -40,6 +40,11 @@ def _within(column, window: MonthWindow):
     return and_(column >= window.start, column < window.end)
 
 
+def _office(window: MonthWindow) -> list:
+    """The condition narrowing a query that joins Office to the window's office (none for the group)."""
+    return [] if window.office is None else [Office.code == window.office]
+
+
 def _count_if(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -61,7 +66,7 @@ def order_counts(session: Session, *, window: MonthWindow) -> pd.DataFrame:
                _count_if(and_(accepted, WorkOrder.rework_of_id.is_(None))).label("accepted_jobs"))
         .join(Office, Office.id == WorkOrder.office_id)
         .join(worker, worker.id == WorkOrder.worker_id)
-        .where(or_(_within(WorkOrder.issued_at, window), completed, accepted))
+        .where(or_(_within(WorkOrder.issued_at, window), completed, accepted), *_office(window))
         .group_by(Office.code, WorkOrder.department, worker.code, worker.name)
     )
     return _frame(session, query)
@@ -86,7 +91,7 @@ def revenue(session: Session, *, window: MonthWindow) -> pd.DataFrame:
         .join(collector, collector.id == Receipt.collected_by_id)
         .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
         .join(person, person.id == func.coalesce(WorkOrder.worker_id, Receipt.collected_by_id))
-        .where(Receipt.state == "used", _within(Receipt.collected_at, window))
+        .where(Receipt.state == "used", _within(Receipt.collected_at, window), *_office(window))
         .group_by(Office.code, func.coalesce(WorkOrder.department, collector.department), person.code, person.name)
     )
     frame = _frame(session, query, money=("revenue_cash", "revenue_electronic"))
@@ -102,7 +107,7 @@ def phone_replies(session: Session, *, window: MonthWindow, reply_minutes: int =
                ServiceRequest.received_at, ServiceRequest.replied_at)
         .join(Office, Office.id == ServiceRequest.office_id)
         .join(clerk, clerk.id == ServiceRequest.received_by_id)
-        .where(ServiceRequest.channel == "phone", _within(ServiceRequest.received_at, window))
+        .where(ServiceRequest.channel == "phone", _within(ServiceRequest.received_at, window), *_office(window))
     )
     # the +10 minutes is date arithmetic that differs per backend: counted here, per clerk, as the rows stream by
     allowed = timedelta(minutes=reply_minutes)
@@ -135,7 +140,7 @@ def callback_counts(session: Session, *, window: MonthWindow) -> pd.DataFrame:
         .join(WorkOrder, WorkOrder.id == Callback.order_id)
         .join(Office, Office.id == WorkOrder.office_id)
         .join(worker, worker.id == WorkOrder.worker_id)
-        .where(or_(due, done))
+        .where(or_(due, done), *_office(window))
         .group_by(Office.code, WorkOrder.department, worker.code, worker.name)
     )
     return _frame(session, query)
@@ -152,7 +157,7 @@ def rework_counts(session: Session, *, window: MonthWindow) -> pd.DataFrame:
         .join(original, original.id == WorkOrder.rework_of_id)
         .join(Office, Office.id == original.office_id)
         .join(worker, worker.id == original.worker_id)
-        .where(_within(WorkOrder.issued_at, window))
+        .where(_within(WorkOrder.issued_at, window), *_office(window))
         .group_by(Office.code, original.department, worker.code, worker.name)
     )
     return _frame(session, query)
@@ -170,7 +175,7 @@ def callback_lines(session: Session, *, window: MonthWindow) -> list[CallbackLin
         .join(worker, worker.id == WorkOrder.worker_id)
         .outerjoin(original, original.id == WorkOrder.rework_of_id)
         .outerjoin(rework, rework.id == Callback.rework_order_id)
-        .where(or_(_within(Callback.due_at, window), _within(Callback.done_at, window)))
+        .where(or_(_within(Callback.due_at, window), _within(Callback.done_at, window)), *_office(window))
     )
     lines = []
     # a month's lines repeat a few hundred offices, people and outcomes: keep one copy of each text
@@ -206,7 +211,7 @@ def _frame(session: Session, query, *, money: tuple[str, ...] = ()) -> pd.DataFr
 def find_unpaid(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,
                 cutoff: time = time(17, 30)) -> list[Discrepancy]:
     """Chargeable jobs unpaid at the month's end whose fee fell due in it (the cash check's fees_not_collected)."""
-    found = fees_not_collected(session, as_of=window.last, calendar=calendar, cutoff=cutoff)
+    found = fees_not_collected(session, as_of=window.last, calendar=calendar, cutoff=cutoff, office=window.office)
     return [Discrepancy(UNPAID.name, f.office, f.order, f.order, f.department, f.worker, f.worker_name,
                         f.accepted_at, expected=f.fee)
             for f in found if window.holds(fee_due(f.accepted_at, calendar, cutoff=cutoff))]
@@ -224,7 +229,7 @@ def find_paid_without_completion(session: Session, *, window: MonthWindow) -> li
         .join(Office, Office.id == ReceiptBook.office_id)
         .join(collector, collector.id == Receipt.collected_by_id)
         .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
-        .where(Receipt.state == "used", _within(Receipt.collected_at, window))
+        .where(Receipt.state == "used", _within(Receipt.collected_at, window), *_office(window))
         .where(or_(WorkOrder.id.is_(None), WorkOrder.completed_at.is_(None), WorkOrder.accepted_at.is_(None),
                    ~done))
     )
@@ -243,7 +248,8 @@ def find_amount_differs(session: Session, *, window: MonthWindow) -> list[Discre
         .join(WorkOrder, WorkOrder.id == Receipt.order_id)
         .join(Office, Office.id == WorkOrder.office_id)
         .join(worker, worker.id == WorkOrder.worker_id)
-        .where(Receipt.state == "used", _within(Receipt.collected_at, window), Receipt.amount != WorkOrder.fee)
+        .where(Receipt.state == "used", _within(Receipt.collected_at, window), Receipt.amount != WorkOrder.fee,
+               *_office(window))
     )
     return [Discrepancy(AMOUNT_DIFFERS.name, office, number, number, dept, code, name, at, amount=cents(amount),
                         expected=cents(fee), detail=reason or "")
@@ -268,7 +274,7 @@ def find_cash_unhanded(session: Session, *, window: MonthWindow, calendar: Busin
         .join(collector, collector.id == Receipt.collected_by_id)
         .outerjoin(WorkOrder, WorkOrder.id == Receipt.order_id)
         .where(Receipt.method == "cash", Receipt.state == "used",
-               Receipt.collected_at >= earliest, Receipt.collected_at < window.end, ~handed)
+               Receipt.collected_at >= earliest, Receipt.collected_at < window.end, ~handed, *_office(window))
     )
     found = []
     for office, receipt, order, dept, cdept, code, name, at, amount in _rows(session, query):
@@ -290,7 +296,7 @@ def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[D
         .join(Office, Office.id == CashHandover.office_id)
         .join(holder, holder.id == CashHandover.handed_by_id)
         .outerjoin(Receipt, Receipt.handover_id == CashHandover.id)
-        .where(_within(CashHandover.confirmed_at, window))
+        .where(_within(CashHandover.confirmed_at, window), *_office(window))
         .group_by(Office.code, CashHandover.id, CashHandover.number, holder.department, holder.code, holder.name,
                   CashHandover.handed_at, CashHandover.confirmed_at, CashHandover.counted_amount)
     )
@@ -312,7 +318,7 @@ def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[D
 
 def find_receipt_gaps(session: Session, *, window: MonthWindow, calendar: BusinessCalendar) -> list[Discrepancy]:
     """Numbers blank at the month's end that a higher number skipped during it (the cash check's receipt_custody)."""
-    gaps = receipt_custody(session, as_of=window.last, calendar=calendar).gaps
+    gaps = receipt_custody(session, as_of=window.last, calendar=calendar, office=window.office).gaps
     return [Discrepancy(RECEIPT_GAP.name, g.office, g.number, None, g.department, g.holder, g.holder_name,
                         g.issued_at, detail=g.number)
             for g in gaps if window.holds(g.skipped_at)]
@@ -329,7 +335,7 @@ def find_department_reports(session: Session, *, window: MonthWindow) -> list[Di
         .join(Office, Office.id == DepartmentReport.office_id)
         .join(worker, worker.id == DepartmentReport.worker_id)
         .outerjoin(WorkOrder, WorkOrder.id == DepartmentReport.order_id)
-        .where(_within(DepartmentReport.reported_at, window))
+        .where(_within(DepartmentReport.reported_at, window), *_office(window))
         # only the candidates: a month's 100k ordinary records need not come back to be ruled out one by one.
         # SQL lower() may lower fewer letters than Python's, never more, and the words are ASCII or Chinese:
         # this picks a superset of what mentions_out_of_scope confirms below
@@ -358,7 +364,7 @@ def find_out_of_scope_requests(session: Session, *, window: MonthWindow) -> list
         .join(ServiceRequest, ServiceRequest.id == WorkOrder.request_id)
         .join(Office, Office.id == WorkOrder.office_id)
         .join(worker, worker.id == WorkOrder.worker_id)
-        .where(_within(WorkOrder.accepted_at, window), or_(*words))
+        .where(_within(WorkOrder.accepted_at, window), or_(*words), *_office(window))
     )
     return [Discrepancy(OUT_OF_SCOPE.name, office, number, number, dept, code, name, at, amount=cents(fee),
                         detail=description)
@@ -376,14 +382,15 @@ def find_callbacks_missing(session: Session, *, window: MonthWindow) -> list[Dis
         .join(WorkOrder, WorkOrder.id == Callback.order_id)
         .join(Office, Office.id == WorkOrder.office_id)
         .join(worker, worker.id == WorkOrder.worker_id)
-        .where(_within(Callback.due_at, window), or_(Callback.done_at.is_(None), Callback.done_at >= window.end))
+        .where(_within(Callback.due_at, window), or_(Callback.done_at.is_(None), Callback.done_at >= window.end),
+               *_office(window))
     )
     none_at_all = (
         select(Office.code, WorkOrder.number, WorkOrder.department, worker.code, worker.name, WorkOrder.accepted_at)
         .join(Office, Office.id == WorkOrder.office_id)
         .join(worker, worker.id == WorkOrder.worker_id)
         .where(_within(WorkOrder.accepted_at, window),
-               ~exists().where(Callback.order_id == WorkOrder.id, Callback.created_at < window.end))
+               ~exists().where(Callback.order_id == WorkOrder.id, Callback.created_at < window.end), *_office(window))
     )
     found: dict[str, Discrepancy] = {}
     for query, detail in ((late, "overdue"), (none_at_all, "none")):
@@ -397,7 +404,7 @@ def find_rework_missing(session: Session, *, window: MonthWindow, calendar: Busi
                         rework_due_hours: int = 24) -> list[Discrepancy]:
     """Reworks due in the month and not ordered by its end (the chase's missing_reworks, same allowance)."""
     found = missing_reworks(session, as_of=window.last, calendar=calendar, rework_due_hours=rework_due_hours,
-                                  judge=window.last)
+                            judge=window.last, office=window.office)
     return [Discrepancy(REWORK_MISSING.name, m.office, m.order_number, m.order_number, m.department, m.worker,
                         m.worker_name, m.callback_done_at, detail=m.note)
             for m in found if window.holds(m.due_at)]
@@ -425,10 +432,11 @@ def find_discrepancies(session: Session, *, window: MonthWindow, calendar: Busin
 
 def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar, cash_cutoff: time = time(17, 30),
                     reply_minutes: int = 10, rework_due_hours: int = 24, with_previous: bool = True,
-                    with_lines: bool = True) -> MonthTally:
-    """The group-wide reconciled month (narrow it with `.for_office(code)`), with the previous month's totals."""
+                    with_lines: bool = True, office: str | None = None) -> MonthTally:
+    """The reconciled month of the group, or of one `office` (what the group's `.split()` holds for it), with the
+    previous month's totals."""
     # with_lines=False leaves out the callback lines: the previous month needs only its figures
-    window = month_window(month, calendar)
+    window = month_window(month, calendar, office)
     discrepancies = find_discrepancies(session, window=window, calendar=calendar, cash_cutoff=cash_cutoff,
                                        rework_due_hours=rework_due_hours)
     frames = [
@@ -438,12 +446,13 @@ def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar,
         callback_counts(session, window=window),
         rework_counts(session, window=window),
     ]
-    tally = MonthTally(window.month, GROUP, window.start, window.end, tuple(merge_cells(frames, discrepancies)),
-                       tuple(discrepancies), tuple(callback_lines(session, window=window)) if with_lines else ())
+    tally = MonthTally(window.month, office or GROUP, window.start, window.end,
+                       tuple(merge_cells(frames, discrepancies)), tuple(discrepancies),
+                       tuple(callback_lines(session, window=window)) if with_lines else ())
     if with_previous:
         before = reconcile_month(session, month=window.previous, calendar=calendar, cash_cutoff=cash_cutoff,
                                  reply_minutes=reply_minutes, rework_due_hours=rework_due_hours,
-                                 with_previous=False, with_lines=False)
+                                 with_previous=False, with_lines=False, office=office)
         tally = replace(tally, previous_cells=before.cells, has_previous=True)
     return tally
 

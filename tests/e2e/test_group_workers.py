@@ -1,8 +1,8 @@
 """A group on the distributed engine, for real: a `prefect server` on 127.0.0.1 backed by PostgreSQL, bianmin's
 ledger on PostgreSQL, `bianmin deploy`, two `prefect worker` processes on the pool, 20 generated offices.
 
-The daily checks fan out per office (BIANMIN_FANOUT_BATCH=1): every office's alerts reach the SMTP server
-exactly once, the child runs are spread over both workers (the workers' own "submitted-flow-run" events name
+The daily checks and the monthly tally fan out per office batch (BIANMIN_FANOUT_BATCH=2): every office's alerts
+and reports reach the SMTP server exactly once, the child runs are spread over both workers (the workers' own "submitted-flow-run" events name
 them), and a worker killed with its flow runs mid-run (its process group: a machine lost) loses nothing and
 doubles nothing: its silent runs are marked Crashed by the automation `bianmin deploy` made, the parent puts
 them back, the other worker finishes them. Skipped, saying why, only when PostgreSQL does not answer.
@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("BIANMIN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TZ = ZoneInfo("Asia/Shanghai")
 OFFICES = 20
+BATCH = 2  # offices per child run: ten children a flow
 TAGS = ("administration", "finance-manager", "engineering-supervisor", "cleaning-supervisor", "cs-supervisor",
         "cs-manager", "ops")
 AS_OF = datetime(2026, 11, 2, 10, 0, tzinfo=TZ)          # Monday after the generated October
@@ -209,8 +210,8 @@ def test_a_group_of_20_offices_on_two_workers_alerts_each_once_and_survives_a_lo
     server = PrefectServer(tmp_path / "prefect", database_url=prefect_url).start()
     settings_env = {
         "BIANMIN_DATABASE_URL": ledger_url, "BIANMIN_DATA_DIR": str(tmp_path / "var"), "BIANMIN_LOCALE": "en",
-        "BIANMIN_CONFIG_FILE": str(tmp_path / "absent.toml"), "BIANMIN_FANOUT_BATCH": "1",
-        "BIANMIN_RUN_SILENT_SECONDS": "90",
+        "BIANMIN_CONFIG_FILE": str(tmp_path / "absent.toml"), "BIANMIN_FANOUT_BATCH": str(BATCH),
+        "BIANMIN_RUN_SILENT_SECONDS": "90", "BIANMIN_SIGNOFF": "false",
         "BIANMIN_APPRISE_CONFIG": str(write_apprise_config(
             tmp_path / "apprise.yml", {tag: smtp.url(to=f"{tag}@example.com") for tag in TAGS})),
     }
@@ -262,6 +263,19 @@ def test_a_group_of_20_offices_on_two_workers_alerts_each_once_and_survives_a_lo
         mailed = mailed_keys(smtp)
         assert set(mailed) == expected
         assert [k for k, n in mailed.items() if n != 1] == []  # exactly once, over both workers and the crash
+
+        # the monthly tally: every office's report written by the children, the group's by the parent, each mailed
+        # once to administration with its workbook
+        run = api.start("monthly-tally/bianmin", month="2026-10", as_of=AS_OF.isoformat())
+        wait_until(lambda: api.state(run).is_final(), timeout=600, what="monthly-tally to end")
+        assert api.state(run).is_completed(), api.state(run)
+        workbooks = Counter((str(m["To"]), name) for m in smtp.messages for name in SmtpSink.attachments(m)
+                            if name.endswith(".xlsx"))
+        reports = {f"bianmin-{office}-2026-10-v1.xlsx" for office in offices_told} | {"bianmin-group-2026-10-v1.xlsx"}
+        assert set(workbooks) == {("administration@example.com", name) for name in reports}, workbooks
+        assert set(workbooks.values()) == {1}
+        tally_children = [r for r in api.runs("office-check") if r.name.startswith("monthly-tally")]
+        assert len(tally_children) == OFFICES // BATCH and all(r.state.is_completed() for r in tally_children)
 
         by = api.submitted_by()
         children = [str(r.id) for r in api.runs("office-check")]

@@ -10,7 +10,6 @@ import os
 import stat
 from datetime import datetime, timedelta
 
-import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -22,20 +21,7 @@ from console.app import FAILED_LOGIN_PAUSE, create_app
 from console.links import alert_link
 from console.secret import key_path, secret_key
 from models.ledger.tables import Alert, AlertSilence, AuditEvent, Callback, ServiceRequest, User, WorkOrder
-from tests.consoles import NOW, PHONE_A, PHONE_B, console_world, csrf_of, log_in
-
-
-@pytest.fixture
-def world(settings, engine):
-    w = console_world(settings, engine)
-    yield w
-    w.rt.close()
-
-
-@pytest.fixture
-def client(world):
-    with TestClient(create_app(world.rt, clock=lambda: NOW), base_url="http://127.0.0.1:8209") as c:
-        yield c
+from tests.consoles import NOW, PHONE_A, PHONE_B, client, console_world, csrf_of, log_in, world  # noqa: F401
 
 
 def logged_in(client, login: str):

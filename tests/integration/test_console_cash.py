@@ -3,28 +3,13 @@ numbers skipped: the cash check's own findings (check_cash), to the user's offic
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from console.app import create_app
 from models.cash.queries import check_cash
 from models.ledger.db import transaction
 from models.ledger.tables import WorkOrder
 from tests.builders import OfficeCodes, at, collect_fee, give_receipts
-from tests.consoles import NOW, console_world, log_in
-
-
-@pytest.fixture
-def world(settings, engine):
-    w = console_world(settings, engine)
-    yield w
-    w.rt.close()
-
-
-@pytest.fixture
-def client(world):
-    with TestClient(create_app(world.rt, clock=lambda: NOW), base_url="http://127.0.0.1:8209") as c:
-        yield c
+from tests.consoles import NOW, client, log_in, world  # noqa: F401  (fixtures)
 
 
 

@@ -6,15 +6,13 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from console import accounts
-from console.app import create_app
 from models.ledger.db import transaction
 from models.ledger.tables import ReportRun, WorkOrder
 from tests.builders import TZ, at, collect_fee, give_receipts, hand_over
-from tests.consoles import NOW, PASSWORD, console_world, log_in
+from tests.consoles import NOW, PASSWORD, client, console_world, log_in  # noqa: F401  (fixture)
 from tests.servers import free_port
 
 
@@ -28,12 +26,6 @@ def world(settings, engine):
                               at=at("2026-11-01"))
     yield w
     w.rt.close()
-
-
-@pytest.fixture
-def client(world):
-    with TestClient(create_app(world.rt, clock=lambda: NOW), base_url="http://127.0.0.1:8209") as c:
-        yield c
 
 
 def logged_in(client, login: str):

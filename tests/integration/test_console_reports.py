@@ -5,27 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 
-from console.app import create_app
 from models.ledger.db import transaction
 from models.ledger.tables import ReportRun
 from tests.builders import TZ
-from tests.consoles import NOW, console_world, log_in
+from tests.consoles import NOW, console_client, log_in, world  # noqa: F401  (fixture)
 
 SENT_AT = datetime(2026, 11, 1, 0, 5, tzinfo=timezone.utc)  # 08:05 in the office
 
 
 @pytest.fixture
-def world(settings, engine):
-    w = console_world(settings, engine)
-    yield w
-    w.rt.close()
-
-
-@pytest.fixture
 def client(world):
-    with TestClient(create_app(world.rt, clock=lambda: NOW), base_url="http://127.0.0.1:8209") as c:
+    with console_client(world) as c:
         assert log_in(c, "root").status_code == 303  # an admin of every office
         yield c
 

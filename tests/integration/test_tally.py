@@ -451,3 +451,20 @@ def test_the_workbook_keeps_frozen_headers_number_formats_and_column_widths(engi
     assert when.number_format == "yyyy-mm-dd hh:mm" and when.is_date
     detail_width = findings.column_dimensions["K"].width
     assert detail_width > findings.column_dimensions["B"].width  # widths follow the content, not one default
+
+
+def test_one_office_reconciled_alone_is_exactly_that_office_of_the_group(runtime, engine, calendar, october):
+    from commands.generator import Plan, generate_month
+
+    generate_month(runtime.sessions, calendar=calendar, month="2026-10", offices=3, orders_per_office=25,
+                   plan=Plan(unreplied=3, late_replies=3, overdue_callbacks=3, cash_held=3, shortfalls=3,
+                             receipt_gaps=3, private_jobs=3))
+    with transaction(engine) as s:
+        for month in ("2026-10", "2026-11"):  # November: only its previous month has data
+            group = reconcile_month(s, month=month, calendar=calendar)
+            parts = group.split()
+            assert sorted(parts) == (["A1", "D1", "D2", "D3"] if month == "2026-10" else ["D1", "D2", "D3"])
+            for office, part in parts.items():
+                assert reconcile_month(s, month=month, calendar=calendar, office=office) == part
+        october_kinds = {d.kind for d in reconcile_month(s, month="2026-10", calendar=calendar).discrepancies}
+    assert october_kinds >= set(october)  # every kind of finding took part in the comparison
