@@ -11,7 +11,7 @@ the parent, which only waits, and one child), a one-core machine's worth; both w
 cores. Baseline in the same run: the same month's tally in one process, without Prefect (`run_monthly_tally`).
 
 Child-run overhead: for the 2-worker runs, each `office-check` child's wall time on its worker against the time
-its `office-report` tasks took (the offices' own work): overhead = wall - work, as a ratio to the work.
+its `office-reports` task took (the offices' own work): overhead = wall - work, as a ratio to the work.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def _children_overhead(url: str, parent_created: datetime) -> tuple[list[float],
         for run in runs:
             tasks = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
-                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="office-report")), limit=200)
+                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="office-reports")), limit=200)
             work[run.id] = sum(t.total_run_time.total_seconds() for t in tasks)
         return ([(r.end_time - r.start_time).total_seconds() for r in runs],
                 [work.get(r.id, 0.0) for r in runs])

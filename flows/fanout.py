@@ -21,8 +21,8 @@ scheduler does twice. The parent ends Completed when it reported every failed of
 failed are Failed in Prefect, which pages ops through the automations too).
 
 The monthly tally fans out the same way (`fan_out_tally`, before its own pass over each new month): each child
-reconciles its offices alone (`reconcile_month(office=...)`, exactly that office's part of the group) and writes
-and sends their reports, once by `report_runs`' unique version and content hash. When every child has ended, the
+reconciles its batch of offices in one pass (`reconcile_month(offices=...)`, for each exactly its part of the
+group) and writes and sends their reports, once by `report_runs`' unique version and content hash. When every child has ended, the
 parent's pass finds those reports unchanged, redoes any office whose child failed, and builds the group's report
 and its sign-off: the group's report is made only once every office's part is in.
 """
@@ -36,6 +36,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from flows.deployments import DEPLOYMENT_NAME
 from flows.hooks import FLOW_FAILED, retry_on_io_error
@@ -245,30 +246,66 @@ def fan_out_tally(months: list[str], as_of: datetime) -> dict[tuple[str, ...], s
 
 # -- the child -------------------------------------------------------------------------------------
 
-def run_office_tally(rt: Runtime, month: str, office: str, as_of: datetime) -> dict[str, Any]:
-    """One office's report of `month`, reconciled alone, written and sent (or held for the sign-off, as the
-    parent's pass would) if its content is new; nothing when the office has nothing in the month."""
-    from flows.signoff import hold_for_signoff
-    from flows.tally import report_desk
+@dataclass(frozen=True)
+class OfficeReport:
+    """One office's report of a month, ready to publish: its tally, its hashed content and its sheets' rows."""
+
+    tally: Any  # models.tally.facts.MonthTally
+    content: Any  # notifications.report_content.ContentText
+    rows: Any  # notifications.report_workbook.SheetRows
+
+
+def office_reports(rt: Runtime, month: str, offices: list[str] | tuple[str, ...]) -> dict[str, OfficeReport]:
+    """The reports of `offices` for `month`, from one reconciliation of those offices (not of the group); an
+    office with nothing in the month has none."""
     from models.tally.queries import reconcile_month
     from notifications.report_content import content_texts
-    from notifications.report_send import publish
     from notifications.report_workbook import SheetRows
 
     s = rt.settings
     with transaction(rt.read_sessions) as session:
         tally = reconcile_month(session, month=month, calendar=rt.calendar, cash_cutoff=s.cash_cutoff,
-                                reply_minutes=s.reply_minutes, rework_due_hours=s.rework_due_hours, office=office)
-    if not tally.cells and not tally.discrepancies:
-        return {"office": office, "month": month, "status": "nothing"}
-    alone = {office: tally}
-    outcome = publish(report_desk(rt), tally, content_texts(tally, alone)[office],
-                      SheetRows.split(tally, alone, locale=s.locale, tz=rt.calendar.tz)[office], resend=False,
-                      as_of=as_of, started=datetime.now(timezone.utc), hold=hold_for_signoff(rt, month))
+                                reply_minutes=s.reply_minutes, rework_due_hours=s.rework_due_hours,
+                                offices=tuple(offices))
+    parts = tally.split()
+    contents = content_texts(tally, parts)
+    rows = SheetRows.split(tally, parts, locale=s.locale, tz=rt.calendar.tz)
+    return {office: OfficeReport(part, contents[office], rows[office]) for office, part in parts.items()}
+
+
+def publish_office_report(rt: Runtime, report: OfficeReport, as_of: datetime) -> dict[str, Any]:
+    """Write and send one office's report (or hold it for the sign-off, as the parent's pass would) if its
+    content is new; a report that failed raises."""
+    from flows.signoff import hold_for_signoff
+    from flows.tally import report_desk
+    from notifications.report_send import publish
+
+    tally = report.tally
+    outcome = publish(report_desk(rt), tally, report.content, report.rows, resend=False, as_of=as_of,
+                      started=datetime.now(timezone.utc), hold=hold_for_signoff(rt, tally.month))
     if outcome.failed:
         raise RuntimeError(outcome.error or outcome.send_error or "the report failed")
-    return {"office": office, "month": month, "status": outcome.status, "version": outcome.version,
+    return {"office": tally.office, "month": tally.month, "status": outcome.status, "version": outcome.version,
             "sent": outcome.sent}
+
+
+def run_office_tallies(rt: Runtime, month: str, offices: list[str],
+                       as_of: datetime) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The reports of `offices` for `month`, each written and sent if new (`publish_office_report`); one office's
+    report failing stops no other (the parent's pass redoes it). Returns what was done and office -> error."""
+    reports = office_reports(rt, month, offices)
+    parts, errors = [], {}
+    for office in offices:
+        if office not in reports:
+            parts.append({"office": office, "month": month, "status": "nothing"})
+            continue
+        try:
+            parts.append(publish_office_report(rt, reports[office], as_of))
+        except DBAPIError:
+            raise  # the database, not this office: the task's retry, then the parent, redo the batch
+        except Exception as exc:  # noqa: BLE001 - one office's report must not stop the others'
+            errors[office] = _error(exc)
+    return parts, errors
 
 
 def run_office_part(rt: Runtime, flow_name: str, office: str, as_of: datetime, day: date | None) -> dict[str, Any]:
@@ -296,11 +333,24 @@ def _office_part(flow_name: str, office: str, as_of: datetime, day: date | None)
     return run_office_part(current_runtime(), flow_name, office, as_of, day)
 
 
-# as above: a report's claim is its unique version, so a retried office writes and sends it once
-@task(name="office-report", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE,
+# one task a batch, not an office: a report's claim is its unique version, so a retried batch finds the reports
+# it wrote unchanged and writes and sends each once
+@task(name="office-reports", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE,
       retry_condition_fn=retry_on_io_error)
-def _office_report(month: str, office: str, as_of: datetime) -> dict[str, Any]:
-    return run_office_tally(current_runtime(), month, office, as_of)
+def _office_reports(month: str, offices: list[str], as_of: datetime) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    return run_office_tallies(current_runtime(), month, offices, as_of)
+
+
+def _office_parts(flow_name: str, offices: list[str], as_of: datetime,
+                  day: date | None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Each office's part in a task of its own; what was done, and office -> error."""
+    parts, errors = [], {}
+    for office in offices:
+        try:
+            parts.append(_office_part(flow_name, office, as_of, day))
+        except Exception as exc:  # noqa: BLE001 - one office's failure must not stop the others
+            errors[office] = _error(exc)
+    return parts, errors
 
 
 def _error(exc: BaseException) -> str:
@@ -320,16 +370,12 @@ def office_check_flow(flow: str, offices: list[str], as_of: datetime, day: date 
         from prefect.states import Failed
 
         return Failed(message=f"office-check does not run {flow!r}: only {', '.join(FANNED)} and {TALLY} of a month")
-    already = set() if flow == TALLY else done_offices(rt, flow, offices, as_of)
-    parts, errors = [], {}
-    for office in offices:
-        if office in already:
-            continue
-        try:
-            parts.append(_office_report(month, office, as_of) if flow == TALLY else
-                         _office_part(flow, office, as_of, day))
-        except Exception as exc:  # noqa: BLE001 - one office's failure must not stop the others
-            errors[office] = _error(exc)
+    if flow == TALLY:
+        parts, errors = _office_reports(month, offices, as_of)
+        already: set[str] = set()
+    else:
+        already = done_offices(rt, flow, offices, as_of)
+        parts, errors = _office_parts(flow, [o for o in offices if o not in already], as_of, day)
     get_run_logger().info("%s as of %s: %d office(s) done, %d already done, %d failed", flow, as_of.isoformat(),
                           len(parts), len(already), len(errors))
     if errors:

@@ -37,7 +37,10 @@ class MonthWindow:
     month: str
     start: datetime
     end: datetime
-    office: str | None = None  # one office's part of the month; None: the whole group
+    offices: tuple[str, ...] | None = None  # some offices' part of the month; None: the whole group
+
+    def covers(self, office: str) -> bool:
+        return self.offices is None or office in self.offices
 
     @property
     def previous(self) -> str:

@@ -41,8 +41,13 @@ def _within(column, window: MonthWindow):
 
 
 def _office(window: MonthWindow) -> list:
-    """The condition narrowing a query that joins Office to the window's office (none for the group)."""
-    return [] if window.office is None else [Office.code == window.office]
+    """The condition narrowing a query that joins Office to the window's offices (none for the group)."""
+    return [] if window.offices is None else [Office.code.in_(window.offices)]
+
+
+def _one_office(window: MonthWindow) -> str | None:
+    """The office the daily checks' queries can narrow to themselves (they take one office, or all)."""
+    return window.offices[0] if window.offices is not None and len(window.offices) == 1 else None
 
 
 def _count_if(condition):
@@ -211,10 +216,11 @@ def _frame(session: Session, query, *, money: tuple[str, ...] = ()) -> pd.DataFr
 def find_unpaid(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,
                 cutoff: time = time(17, 30)) -> list[Discrepancy]:
     """Chargeable jobs unpaid at the month's end whose fee fell due in it (the cash check's fees_not_collected)."""
-    found = fees_not_collected(session, as_of=window.last, calendar=calendar, cutoff=cutoff, office=window.office)
+    found = fees_not_collected(session, as_of=window.last, calendar=calendar, cutoff=cutoff,
+                               office=_one_office(window))
     return [Discrepancy(UNPAID.name, f.office, f.order, f.order, f.department, f.worker, f.worker_name,
                         f.accepted_at, expected=f.fee)
-            for f in found if window.holds(fee_due(f.accepted_at, calendar, cutoff=cutoff))]
+            for f in found if window.covers(f.office) and window.holds(fee_due(f.accepted_at, calendar, cutoff=cutoff))]
 
 
 def find_paid_without_completion(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -318,10 +324,10 @@ def find_handover_shortfalls(session: Session, *, window: MonthWindow) -> list[D
 
 def find_receipt_gaps(session: Session, *, window: MonthWindow, calendar: BusinessCalendar) -> list[Discrepancy]:
     """Numbers blank at the month's end that a higher number skipped during it (the cash check's receipt_custody)."""
-    gaps = receipt_custody(session, as_of=window.last, calendar=calendar, office=window.office).gaps
+    gaps = receipt_custody(session, as_of=window.last, calendar=calendar, office=_one_office(window)).gaps
     return [Discrepancy(RECEIPT_GAP.name, g.office, g.number, None, g.department, g.holder, g.holder_name,
                         g.issued_at, detail=g.number)
-            for g in gaps if window.holds(g.skipped_at)]
+            for g in gaps if window.covers(g.office) and window.holds(g.skipped_at)]
 
 
 def find_department_reports(session: Session, *, window: MonthWindow) -> list[Discrepancy]:
@@ -404,10 +410,10 @@ def find_rework_missing(session: Session, *, window: MonthWindow, calendar: Busi
                         rework_due_hours: int = 24) -> list[Discrepancy]:
     """Reworks due in the month and not ordered by its end (the chase's missing_reworks, same allowance)."""
     found = missing_reworks(session, as_of=window.last, calendar=calendar, rework_due_hours=rework_due_hours,
-                            judge=window.last, office=window.office)
+                            judge=window.last, office=_one_office(window))
     return [Discrepancy(REWORK_MISSING.name, m.office, m.order_number, m.order_number, m.department, m.worker,
                         m.worker_name, m.callback_done_at, detail=m.note)
-            for m in found if window.holds(m.due_at)]
+            for m in found if window.covers(m.office) and window.holds(m.due_at)]
 
 
 def find_discrepancies(session: Session, *, window: MonthWindow, calendar: BusinessCalendar,
@@ -432,11 +438,11 @@ def find_discrepancies(session: Session, *, window: MonthWindow, calendar: Busin
 
 def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar, cash_cutoff: time = time(17, 30),
                     reply_minutes: int = 10, rework_due_hours: int = 24, with_previous: bool = True,
-                    with_lines: bool = True, office: str | None = None) -> MonthTally:
-    """The reconciled month of the group, or of one `office` (what the group's `.split()` holds for it), with the
-    previous month's totals."""
+                    with_lines: bool = True, offices: tuple[str, ...] | None = None) -> MonthTally:
+    """The reconciled month of the group, with the previous month's totals; of `offices` only when given (a part
+    of the group whose `.split()` holds for each of them exactly what the group's does)."""
     # with_lines=False leaves out the callback lines: the previous month needs only its figures
-    window = month_window(month, calendar, office)
+    window = month_window(month, calendar, offices)
     discrepancies = find_discrepancies(session, window=window, calendar=calendar, cash_cutoff=cash_cutoff,
                                        rework_due_hours=rework_due_hours)
     frames = [
@@ -446,13 +452,13 @@ def reconcile_month(session: Session, *, month: str, calendar: BusinessCalendar,
         callback_counts(session, window=window),
         rework_counts(session, window=window),
     ]
-    tally = MonthTally(window.month, office or GROUP, window.start, window.end,
+    tally = MonthTally(window.month, GROUP, window.start, window.end,
                        tuple(merge_cells(frames, discrepancies)), tuple(discrepancies),
                        tuple(callback_lines(session, window=window)) if with_lines else ())
     if with_previous:
         before = reconcile_month(session, month=window.previous, calendar=calendar, cash_cutoff=cash_cutoff,
                                  reply_minutes=reply_minutes, rework_due_hours=rework_due_hours,
-                                 with_previous=False, with_lines=False, office=office)
+                                 with_previous=False, with_lines=False, offices=offices)
         tally = replace(tally, previous_cells=before.cells, has_previous=True)
     return tally
 

@@ -39,15 +39,15 @@ def reportable_month(month: str, *, calendar: BusinessCalendar, as_of: datetime)
     return month
 
 
-def month_window(month: str, calendar: BusinessCalendar, office: str | None = None) -> MonthWindow:
-    """The local month `YYYY-MM` as aware moments [first day 00:00, next month's first day 00:00), of one office
-    when `office` is given."""
+def month_window(month: str, calendar: BusinessCalendar, offices: tuple[str, ...] | None = None) -> MonthWindow:
+    """The local month `YYYY-MM` as aware moments [first day 00:00, next month's first day 00:00), of `offices`
+    only when given."""
     month = parse_month(month)
     year, mon = (int(x) for x in month.split("-"))
     start = calendar.at(date(year, mon, 1), time(0))
     nxt = shift_month(month, 1)
     end = calendar.at(date(int(nxt[:4]), int(nxt[5:]), 1), time(0))
-    return MonthWindow(month, start, end, office)
+    return MonthWindow(month, start, end, offices)
 
 
 def month_of(moment: datetime, calendar: BusinessCalendar) -> str:

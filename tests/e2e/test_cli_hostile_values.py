@@ -7,10 +7,7 @@ cannot travel in a process's argv at all, so it is passed here the only way it c
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,30 +16,10 @@ from sqlalchemy import func, select
 from models import desk
 from models.ledger.db import transaction
 from models.ledger.tables import Base
+from tests.cli import run_in_one_process
 from tests.builders import accepted_job, at, collect_fee, give_receipts, order_for, request_for, setup_office
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = ROOT / ".venv" / "bin" / "python"
 
-DRIVER = """
-import contextlib, io, json, sys, traceback
-from commands.cli import main
-
-results = []
-for args in json.load(open(sys.argv[1], encoding="utf-8")):
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exit:
-            code = exit.code
-        except BaseException:
-            code = "crashed"
-            traceback.print_exc()
-    results.append({"args": args, "code": code, "stderr": err.getvalue(), "stdout": out.getvalue()})
-json.dump(results, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
-"""
 
 TEN_K = "x" * 10_000
 CONTROLS = {"ansi escape": "\x1b[31mred\x1b[0m", "bell": "a\x07b", "nul": "a\x00b", "bidi override": "\u202eevil",
@@ -174,16 +151,6 @@ def with_value(base: list[str], slot: str | int, value: str) -> list[str]:
     return args
 
 
-def run_in_a_process(env: dict[str, str], tmp_path: Path, cases: list[list[str]]) -> list[dict]:
-    script, listing, answers = tmp_path / "driver.py", tmp_path / "cases.json", tmp_path / "results.json"
-    script.write_text(DRIVER, encoding="utf-8")
-    listing.write_text(json.dumps(cases, ensure_ascii=False), encoding="utf-8")
-    done = subprocess.run([str(PYTHON), str(script), str(listing), str(answers)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(answers.read_text(encoding="utf-8"))
-
-
 def row_counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {t.name: conn.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
@@ -206,7 +173,7 @@ def test_every_hostile_value_in_every_command_is_one_line_exit_2_and_changes_not
              for slot, hostile in slots.items() for value in hostile.values()]
     before = row_counts(engine)
 
-    results = run_in_a_process(env, tmp_path, cases)
+    results = run_in_one_process(env, tmp_path, cases)
 
     wrong = [(r["args"], r["code"], r["stderr"][-400:]) for r in results
              if r["code"] != 2 or len(r["stderr"].strip().splitlines()) != 1 or "Traceback" in r["stderr"]]
@@ -223,6 +190,6 @@ def test_each_commands_own_values_are_taken_so_the_refusals_above_are_the_hostil
     runs_a_flow = ("run ", "alerts ack")  # a flow needs Prefect (tests/e2e/test_cli_process.py); no alert to ack
     bases = [base for name, (base, _) in commands(scene, ledger).items() if not name.startswith(runs_a_flow)]
 
-    results = run_in_a_process(env, tmp_path, bases)
+    results = run_in_one_process(env, tmp_path, bases)
 
     assert [(r["args"][:3], r["code"], r["stderr"][-300:]) for r in results if r["code"] != 0] == []

@@ -65,16 +65,21 @@ def test_serve_runs_the_flows_on_schedule_and_stops_cleanly_on_sigterm(tmp_path)
     serve = subprocess.Popen([BIANMIN, "serve"], env=serve_env(data_dir, port), stdout=log,
                              stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
+        def completed_beats() -> list:
+            with transaction(rt.sessions) as s:
+                return s.execute(select(FlowRun.flow, FlowRun.result, FlowRun.prefect_run_id)
+                                 .where(FlowRun.flow == "chase-replies", FlowRun.result == "completed")).all()
+
         def delivered() -> bool:
             with transaction(rt.sessions) as s:
                 marks = set(s.scalars(select(FlowWatermark.flow)))
                 sent = s.scalar(select(Alert.sent_at).where(Alert.dedupe_key == f"reply-overdue:{request}@cs-supervisor"))
-            return {"chase-replies"} <= marks and sent is not None
+            # the heartbeat's "completed" is written by the completion hook, after the run's own commit: the
+            # dispatch may deliver its alert before that
+            return {"chase-replies"} <= marks and sent is not None and bool(completed_beats())
 
         assert wait_for(delivered, timeout=240, process=serve), (tmp_path / "serve.log").read_text()
-        with transaction(rt.sessions) as s:  # each served run left its heartbeat, with its Prefect run id
-            beats = s.execute(select(FlowRun.flow, FlowRun.result, FlowRun.prefect_run_id)
-                              .where(FlowRun.flow == "chase-replies", FlowRun.result == "completed")).all()
+        beats = completed_beats()  # each served run left its heartbeat, with its Prefect run id
         assert beats and all(run_id for _, _, run_id in beats)
 
         # a one-off run finds serve's server and uses it instead of starting its own

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from commands.generator import Plan, generate_month
-from flows.fanout import office_check_flow, run_office_tally
+from flows.fanout import office_check_flow, run_office_tallies
 from flows.runtime import using_runtime
 from flows.tally import run_monthly_tally
 from models.ledger.db import transaction
@@ -35,9 +35,11 @@ def reports(runtime) -> dict[tuple[str, int], tuple[str, bool]]:
 
 
 def test_the_offices_reports_written_alone_are_those_the_group_pass_finds_unchanged(runtime, group_october):
-    for office in OFFICES:
-        part = run_office_tally(runtime, "2026-10", office, AFTER_OCTOBER)
-        assert (part["status"], part["version"], part["sent"]) == ("new", 1, True)
+    parts, errors = run_office_tallies(runtime, "2026-10", ["A1"], AFTER_OCTOBER)  # a batch of one office
+    more, more_errors = run_office_tallies(runtime, "2026-10", ["D1", "D2"], AFTER_OCTOBER)  # and of two
+    assert errors == more_errors == {}
+    assert [(p["office"], p["status"], p["version"], p["sent"]) for p in parts + more] == [
+        (office, "new", 1, True) for office in OFFICES]
     written_alone = reports(runtime)
     asked: list = []
     result = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER,
@@ -56,7 +58,7 @@ def test_the_offices_reports_written_alone_are_those_the_group_pass_finds_unchan
 
 
 def test_an_office_whose_part_did_not_run_is_redone_by_the_group_pass(runtime, group_october):
-    run_office_tally(runtime, "2026-10", "A1", AFTER_OCTOBER)  # D1's and D2's children failed or never ran
+    run_office_tallies(runtime, "2026-10", ["A1"], AFTER_OCTOBER)  # D1's and D2's children failed or never ran
     result = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER, prepare=lambda months, as_of: None)
     statuses = {r.office: r.status for r in result.reports}
     assert statuses == {"A1": "unchanged", "D1": "new", "D2": "new", GROUP: "new"}
@@ -68,7 +70,8 @@ def test_an_office_with_nothing_in_the_month_has_no_report(runtime, group_octobe
 
     with transaction(engine) as s:
         desk.add_office(s, code="E9", name="空服务处", at=at("2026-09-01", "08:00"))
-    assert run_office_tally(runtime, "2026-10", "E9", AFTER_OCTOBER)["status"] == "nothing"
+    assert run_office_tallies(runtime, "2026-10", ["E9"], AFTER_OCTOBER) == (
+        [{"office": "E9", "month": "2026-10", "status": "nothing"}], {})
     assert ("E9", 1) not in reports(runtime)
 
 
@@ -88,3 +91,18 @@ def test_a_tally_child_run_writes_its_offices_reports_under_prefect(runtime, gro
     assert [(p["office"], p["status"]) for p in parts] == [("A1", "new"), ("D1", "new")]
     assert [p["status"] for p in again] == ["unchanged", "unchanged"]
     assert sorted(office for office, _ in reports(runtime)) == ["A1", "D1"]
+
+
+def test_one_office_of_a_batch_failing_stops_no_other_and_the_group_pass_redoes_it(runtime, group_october):
+    reports_dir = runtime.settings.effective_reports_dir
+    reports_dir.mkdir(parents=True)
+    stray = reports_dir / "D1"
+    stray.write_text("a stray file where office D1's reports folder belongs", encoding="utf-8")
+    parts, errors = run_office_tallies(runtime, "2026-10", OFFICES, AFTER_OCTOBER)
+    assert [p["office"] for p in parts] == ["A1", "D2"] and list(errors) == ["D1"]
+    assert sorted(office for office, _ in reports(runtime)) == ["A1", "D2"]
+
+    stray.unlink()  # the folder mended: the group's pass writes D1 itself, then the group's report
+    result = run_monthly_tally(runtime, "2026-10", as_of=AFTER_OCTOBER, prepare=lambda months, as_of: None)
+    assert {r.office: r.status for r in result.reports} == {"A1": "unchanged", "D1": "new", "D2": "unchanged",
+                                                            GROUP: "new"}

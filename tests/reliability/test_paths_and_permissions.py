@@ -1,8 +1,9 @@
 """Paths and permissions: hostile office codes through the real `bianmin` program and its import are refused, nothing
 is written outside the data folder, and every file and folder bianmin makes there is its owner's only.
 
-Every command is its own process (`.venv/bin/bianmin`, umask 022 as a login shell gives it), on SQLite in a data
-folder that does not exist beforehand; `bianmin run` goes through Prefect as an operator's would.
+Every command runs through the real program (`.venv/bin/bianmin`, umask 022 as a login shell gives it; the
+refusals all in one process, through the same entry point), on SQLite in a data folder that does not exist
+beforehand; `bianmin run` goes through Prefect as an operator's would.
 """
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import os
 import sqlite3
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
+
+from tests.cli import run_in_one_process
 
 ROOT = Path(__file__).resolve().parents[2]
 BIANMIN = ROOT / ".venv" / "bin" / "bianmin"
@@ -40,13 +44,19 @@ class Bianmin:
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         return done
 
-    def refused(self, *args: str) -> str:
-        """The one line a refusal prints (exit 2, nothing on stdout)."""
-        done = self(*args)
-        assert done.returncode == 2, (args, done.stdout, done.stderr)
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and done.stdout.strip() == "", (args, done.stdout, done.stderr)
-        return lines[0]
+    def refused_each(self, *commands: list[str]) -> list[str]:
+        """The one line each refusal prints (exit 2, nothing on stdout), every command through the real entry point
+        in one process of its own (its driver's files outside the folders the test watches)."""
+        with tempfile.TemporaryDirectory() as workdir:
+            results = run_in_one_process(self.env, Path(workdir), [[str(a) for a in c] for c in commands],
+                                         cwd=self.cwd)
+        lines = []
+        for r in results:
+            assert r["code"] == 2, r
+            said = r["stderr"].strip().splitlines()
+            assert len(said) == 1 and r["stdout"].strip() == "", r
+            lines.append(said[0])
+        return lines
 
 
 def everything_under(folder: Path) -> set[Path]:
@@ -111,8 +121,8 @@ def test_hostile_office_codes_are_refused_and_nothing_bianmin_writes_is_outside_
 
     # the desk: each hostile code is one line and exit 2
     refused = 0
-    for code in HOSTILE:
-        line = bianmin.refused("office", "add", code, "--name", "恶意服务处")
+    lines = bianmin.refused_each(*[["office", "add", code, "--name", "恶意服务处"] for code in HOSTILE])
+    for code, line in zip(HOSTILE, lines, strict=True):
         assert line.startswith(f"Malformed office code {code!r}")
         refused += 1
 
@@ -133,8 +143,8 @@ def test_hostile_office_codes_are_refused_and_nothing_bianmin_writes_is_outside_
     # ... and a whole import for a hostile --office is refused
     plain = requests_csv(inbox / "plain.csv", ["", ""])
     made_by_test.add(plain)
-    for code in HOSTILE:
-        line = bianmin.refused("import", plain, "--kind", "requests", "--office", code)
+    for line in bianmin.refused_each(*[["import", plain, "--kind", "requests", "--office", code]
+                                       for code in HOSTILE]):
         assert "not a well-formed office code" in line
         refused += 1
 
