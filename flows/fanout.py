@@ -22,9 +22,9 @@ failed are Failed in Prefect, which pages ops through the automations too).
 
 The monthly tally fans out the same way (`fan_out_tally`, before its own pass over each new month): each child
 reconciles its batch of offices in one pass (`reconcile_month(offices=...)`, for each exactly its part of the
-group) and writes and sends their reports, once by `report_runs`' unique version and content hash. When every child has ended, the
-parent's pass finds those reports unchanged, redoes any office whose child failed, and builds the group's report
-and its sign-off: the group's report is made only once every office's part is in.
+group) and writes and sends their reports, once by `report_runs`' unique version and content hash. When every
+child has ended, the parent's pass finds those reports unchanged, redoes any office whose child failed, and
+builds the group's report and its sign-off: the group's report is made only once every office's part is in.
 """
 from __future__ import annotations
 
@@ -246,18 +246,26 @@ def fan_out_tally(months: list[str], as_of: datetime) -> dict[tuple[str, ...], s
 
 # -- the child -------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class OfficeReport:
-    """One office's report of a month, ready to publish: its tally, its hashed content and its sheets' rows."""
+def publish_office_report(rt: Runtime, tally: Any, content: Any, rows: Any, as_of: datetime) -> dict[str, Any]:
+    """Write and send one office's report (its `MonthTally`, `ContentText` and `SheetRows`), or hold it for the
+    sign-off as the parent's pass would, if its content is new; a report that failed raises."""
+    from flows.signoff import hold_for_signoff
+    from flows.tally import report_desk
+    from notifications.report_send import publish
 
-    tally: Any  # models.tally.facts.MonthTally
-    content: Any  # notifications.report_content.ContentText
-    rows: Any  # notifications.report_workbook.SheetRows
+    outcome = publish(report_desk(rt), tally, content, rows, resend=False, as_of=as_of,
+                      started=datetime.now(timezone.utc), hold=hold_for_signoff(rt, tally.month))
+    if outcome.failed:
+        raise RuntimeError(outcome.error or outcome.send_error or "the report failed")
+    return {"office": tally.office, "month": tally.month, "status": outcome.status, "version": outcome.version,
+            "sent": outcome.sent}
 
 
-def office_reports(rt: Runtime, month: str, offices: list[str] | tuple[str, ...]) -> dict[str, OfficeReport]:
-    """The reports of `offices` for `month`, from one reconciliation of those offices (not of the group); an
-    office with nothing in the month has none."""
+def run_office_tallies(rt: Runtime, month: str, offices: list[str],
+                       as_of: datetime) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The reports of `offices` for `month`, from one reconciliation of those offices (not of the group), each
+    written and sent if new; an office with nothing in the month has none, and one office's report failing
+    stops no other (the parent's pass redoes it). Returns what was done and office -> error."""
     from models.tally.queries import reconcile_month
     from notifications.report_content import content_texts
     from notifications.report_workbook import SheetRows
@@ -270,42 +278,18 @@ def office_reports(rt: Runtime, month: str, offices: list[str] | tuple[str, ...]
     parts = tally.split()
     contents = content_texts(tally, parts)
     rows = SheetRows.split(tally, parts, locale=s.locale, tz=rt.calendar.tz)
-    return {office: OfficeReport(part, contents[office], rows[office]) for office, part in parts.items()}
-
-
-def publish_office_report(rt: Runtime, report: OfficeReport, as_of: datetime) -> dict[str, Any]:
-    """Write and send one office's report (or hold it for the sign-off, as the parent's pass would) if its
-    content is new; a report that failed raises."""
-    from flows.signoff import hold_for_signoff
-    from flows.tally import report_desk
-    from notifications.report_send import publish
-
-    tally = report.tally
-    outcome = publish(report_desk(rt), tally, report.content, report.rows, resend=False, as_of=as_of,
-                      started=datetime.now(timezone.utc), hold=hold_for_signoff(rt, tally.month))
-    if outcome.failed:
-        raise RuntimeError(outcome.error or outcome.send_error or "the report failed")
-    return {"office": tally.office, "month": tally.month, "status": outcome.status, "version": outcome.version,
-            "sent": outcome.sent}
-
-
-def run_office_tallies(rt: Runtime, month: str, offices: list[str],
-                       as_of: datetime) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The reports of `offices` for `month`, each written and sent if new (`publish_office_report`); one office's
-    report failing stops no other (the parent's pass redoes it). Returns what was done and office -> error."""
-    reports = office_reports(rt, month, offices)
-    parts, errors = [], {}
+    done, errors = [], {}
     for office in offices:
-        if office not in reports:
-            parts.append({"office": office, "month": month, "status": "nothing"})
+        if office not in parts:
+            done.append({"office": office, "month": month, "status": "nothing"})
             continue
         try:
-            parts.append(publish_office_report(rt, reports[office], as_of))
+            done.append(publish_office_report(rt, parts[office], contents[office], rows[office], as_of))
         except DBAPIError:
             raise  # the database, not this office: the task's retry, then the parent, redo the batch
         except Exception as exc:  # noqa: BLE001 - one office's report must not stop the others'
             errors[office] = _error(exc)
-    return parts, errors
+    return done, errors
 
 
 def run_office_part(rt: Runtime, flow_name: str, office: str, as_of: datetime, day: date | None) -> dict[str, Any]:
