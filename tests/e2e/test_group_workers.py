@@ -228,7 +228,9 @@ def test_a_group_of_20_offices_on_two_workers_alerts_each_once_and_survives_a_lo
         api.pause_schedules()  # the test starts each run itself, as of the generated month, not on the clock
         worker_env = {**settings_env, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30", "PREFECT_WORKER_QUERY_SECONDS": "2",
                       "PREFECT_WORKER_PREFETCH_SECONDS": "2"}
-        workers = [PrefectWorker(server, "bianmin", name, worker_env, tmp_path, ROOT).start() for name in ("w1", "w2")]
+        # three runs at once each (docs/deploy.md: cores + 1), so neither worker can take every child of a flow
+        workers = [PrefectWorker(server, "bianmin", name, worker_env, tmp_path, ROOT, limit=3).start()
+                   for name in ("w1", "w2")]
 
         # chase-callbacks: once the children run on both workers, the worker without the parent is lost
         parent = api.start("chase-callbacks/bianmin", as_of=AS_OF.isoformat())
