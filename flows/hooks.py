@@ -1,6 +1,6 @@
 """What every flow does as it runs: record its heartbeat, and when it fails tell the `ops` tag.
 
-Every bianmin flow lists `RUN_HOOKS` (Prefect state hooks), so no flow body knows about either:
+Every bianmin flow lists `run_hooks()` (Prefect state hooks), so no flow body knows about either:
 - a heartbeat row in `flow_runs` when the run starts and when it ends (models/watch/heartbeats.py), which
   `bianmin watch` and the console's Health page read; a heartbeat that cannot be written is a warning in the
   log, never a failed run (a database that is down is reported by the failure hook's fallback below);
@@ -98,19 +98,21 @@ def record_flow_failure(flow_name: str, run_name: str, error: str, *, at: dateti
     return False
 
 
+def _page_ops(flow: Any, flow_run: Any, state: Any, how: str) -> None:
+    error = _error_text(state)
+    log.error("flow %s run %s %s: %s", flow.name, flow_run.name, how, error)
+    record_flow_failure(flow.name, str(flow_run.name), error)
+
+
 def on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect on_failure hook: every bianmin flow lists it, so a failed run pages ops."""
-    error = _error_text(state)
-    log.error("flow %s run %s failed: %s", flow.name, flow_run.name, error)
-    record_flow_failure(flow.name, str(flow_run.name), error)
+    _page_ops(flow, flow_run, state, "failed")
 
 
 def on_flow_crashed(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect on_crashed hook: a run that died of something outside its code (a signal, the process ending)
     is a failure ops must hear of too."""
-    error = _error_text(state)
-    log.error("flow %s run %s crashed: %s", flow.name, flow_run.name, error)
-    record_flow_failure(flow.name, str(flow_run.name), error)
+    _page_ops(flow, flow_run, state, "crashed")
 
 
 def resolve_flow_failure(flow_name: str, *, at: datetime | None = None) -> int:

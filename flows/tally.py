@@ -14,6 +14,10 @@ month and office is recorded in the outbox (`report_failure_key`), and the flow 
 naming it. The alert stays open until that report is written and sent; while it is open the scheduled run
 redoes that month, so the next run retries the office. A database error still fails the whole run (Prefect
 retries it; the office loop cannot get further without the database anyway).
+
+A group on a work pool (`BIANMIN_FANOUT_BATCH`) first has its offices' reports of the new months written by
+child runs (flows.fanout.fan_out_tally, the `prepare` step); this run's own pass then finds them unchanged,
+redoes any office whose child failed, and builds the group's report once every office's part is in.
 """
 from __future__ import annotations
 
